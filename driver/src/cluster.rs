@@ -1,0 +1,178 @@
+//! The driver's view of the cluster: which executors are alive, and how many
+//! free task slots each has.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use minispark_proto::ExecutorInfo;
+use minispark_proto::executor_client::ExecutorClient;
+use tokio::sync::Notify;
+use tonic::transport::Channel;
+use tracing::{info, warn};
+
+/// A live executor.
+#[derive(Debug, Clone)]
+pub struct ExecutorHandle {
+    pub id: String,
+    pub address: String,
+    pub client: ExecutorClient<Channel>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    handle: ExecutorHandle,
+    slots: usize,
+    free: usize,
+    last_seen: Instant,
+}
+
+/// Registry of executors and their slots, shared by all running jobs.
+#[derive(Debug)]
+pub struct Cluster {
+    executors: Mutex<BTreeMap<String, Entry>>,
+    /// Woken whenever an executor registers, is lost, or frees a slot.
+    pub changed: Notify,
+    pub heartbeat_interval: Duration,
+    pub heartbeat_timeout: Duration,
+}
+
+impl Cluster {
+    pub fn new(heartbeat_interval: Duration, heartbeat_timeout: Duration) -> Self {
+        Self {
+            executors: Mutex::default(),
+            changed: Notify::new(),
+            heartbeat_interval,
+            heartbeat_timeout,
+        }
+    }
+
+    /// Adds (or re-adds) an executor.
+    pub fn register(&self, info: &ExecutorInfo) -> datafusion::common::Result<()> {
+        let client = minispark_proto::executor_client(&info.address)?;
+        let slots = info.slots.max(1) as usize;
+        let mut executors = self.executors.lock().expect("cluster lock");
+        executors.insert(
+            info.id.clone(),
+            Entry {
+                handle: ExecutorHandle {
+                    id: info.id.clone(),
+                    address: info.address.clone(),
+                    client,
+                },
+                slots,
+                free: slots,
+                last_seen: Instant::now(),
+            },
+        );
+        drop(executors);
+        info!(executor_id = info.id, address = info.address, slots, "executor registered");
+        self.changed.notify_waiters();
+        Ok(())
+    }
+
+    /// Records a heartbeat; false when the executor is unknown.
+    pub fn heartbeat(&self, executor_id: &str) -> bool {
+        let mut executors = self.executors.lock().expect("cluster lock");
+        match executors.get_mut(executor_id) {
+            Some(e) => {
+                e.last_seen = Instant::now();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Forgets an executor: its tasks and shuffle output are gone.
+    pub fn mark_lost(&self, executor_id: &str, reason: &str) {
+        let removed = self
+            .executors
+            .lock()
+            .expect("cluster lock")
+            .remove(executor_id)
+            .is_some();
+        if removed {
+            warn!(executor_id, reason, "executor lost");
+            self.changed.notify_waiters();
+        }
+    }
+
+    /// Declares lost every executor silent for longer than the timeout.
+    pub fn expire_silent(&self) {
+        let now = Instant::now();
+        let silent: Vec<String> = self
+            .executors
+            .lock()
+            .expect("cluster lock")
+            .values()
+            .filter(|e| now.duration_since(e.last_seen) > self.heartbeat_timeout)
+            .map(|e| e.handle.id.clone())
+            .collect();
+        for id in silent {
+            self.mark_lost(&id, "no heartbeat within the timeout");
+        }
+    }
+
+    pub fn live_ids(&self) -> HashSet<String> {
+        self.executors.lock().expect("cluster lock").keys().cloned().collect()
+    }
+
+    pub fn executors(&self) -> Vec<ExecutorHandle> {
+        self.executors
+            .lock()
+            .expect("cluster lock")
+            .values()
+            .map(|e| e.handle.clone())
+            .collect()
+    }
+
+    /// Number of live executors and their total slots.
+    pub fn size(&self) -> (usize, usize) {
+        let executors = self.executors.lock().expect("cluster lock");
+        (executors.len(), executors.values().map(|e| e.slots).sum())
+    }
+
+    /// Takes a free slot: on `preferred` if it has one, else on the executor
+    /// with the most free slots, never on an `excluded` one unless it is the
+    /// only executor left.
+    pub fn try_acquire(&self, preferred: Option<&str>, excluded: &HashSet<String>) -> Option<ExecutorHandle> {
+        let mut executors = self.executors.lock().expect("cluster lock");
+        let all_excluded = executors.keys().all(|id| excluded.contains(id));
+        let eligible = |e: &Entry| e.free > 0 && (all_excluded || !excluded.contains(&e.handle.id));
+        let chosen = match preferred.and_then(|p| executors.get(p)) {
+            Some(e) if eligible(e) => Some(e.handle.id.clone()),
+            _ => executors
+                .values()
+                .filter(|e| eligible(e))
+                .max_by_key(|e| e.free)
+                .map(|e| e.handle.id.clone()),
+        }?;
+        let entry = executors.get_mut(&chosen)?;
+        entry.free -= 1;
+        Some(entry.handle.clone())
+    }
+
+    /// Gives back a slot taken with [`Self::try_acquire`].
+    pub fn release(&self, executor_id: &str) {
+        if let Some(e) = self.executors.lock().expect("cluster lock").get_mut(executor_id) {
+            e.free = (e.free + 1).min(e.slots);
+        }
+        self.changed.notify_waiters();
+    }
+
+    /// Waits until `n` executors are registered, or the timeout passes.
+    pub async fn wait_for_executors(&self, n: usize, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let notified = self.changed.notified();
+            if self.size().0 >= n {
+                return true;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            let _ = tokio::time::timeout(left.min(Duration::from_millis(100)), notified).await;
+        }
+    }
+}

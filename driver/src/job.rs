@@ -1,0 +1,258 @@
+//! Jobs: from a statement to results.
+//!
+//! A [`JobSession`] is one client's session on the driver: its tables, views
+//! and settings. Each query it runs becomes a job:
+//!
+//! ```text
+//! statement ─▶ LogicalPlan ─▶ physical plan (shuffle.partitions partitions)
+//!           ─▶ StageGraph ─▶ scheduler::run_job ─▶ result blocks ─▶ batches
+//! ```
+//!
+//! DDL (`CREATE EXTERNAL TABLE`, `CREATE VIEW`, `DROP ...`) and `SET` only
+//! change the session, on the driver.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow::array::{RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::{DataFusionError, Result, plan_err};
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::SessionContext;
+use datafusion::sql::parser::{DFParser, Statement as DFStatement};
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use minispark_planner::config::minispark_config;
+use minispark_planner::explain::format_stage_graph;
+use minispark_planner::session::{changed_settings, session_context};
+use minispark_planner::stages::{StageGraph, plan_stages};
+use tracing::info;
+
+use crate::cluster::Cluster;
+use crate::scheduler::run_job;
+
+/// The result of one statement: a schema and a stream of batches.
+pub struct StatementResult {
+    pub schema: SchemaRef,
+    pub stream: BoxStream<'static, Result<RecordBatch>>,
+    /// False for statements that only change the session (DDL, SET): they
+    /// print nothing.
+    pub returns_rows: bool,
+}
+
+impl std::fmt::Debug for StatementResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatementResult")
+            .field("schema", &self.schema)
+            .field("returns_rows", &self.returns_rows)
+            .finish()
+    }
+}
+
+/// One client's session on a driver.
+#[derive(Clone)]
+pub struct JobSession {
+    cluster: Arc<Cluster>,
+    ctx: SessionContext,
+}
+
+impl std::fmt::Debug for JobSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobSession").finish_non_exhaustive()
+    }
+}
+
+/// Splits a job script into statements. A syntax error names line and column.
+pub fn parse_script(script: &str) -> Result<Vec<DFStatement>> {
+    let statements = DFParser::parse_sql(script)?;
+    Ok(statements.into_iter().collect())
+}
+
+impl JobSession {
+    pub fn new(cluster: Arc<Cluster>, settings: &HashMap<String, String>) -> Result<Self> {
+        Ok(Self {
+            cluster,
+            ctx: session_context(settings)?,
+        })
+    }
+
+    /// The DataFusion context holding this session's catalog and settings.
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// Partitions of every shuffle: `minispark.shuffle.partitions`, or the
+    /// cluster's total slots when it is 0.
+    fn shuffle_partitions(&self) -> usize {
+        let configured = minispark_config(self.ctx.state().config().options()).shuffle_partitions;
+        if configured > 0 {
+            configured
+        } else {
+            self.cluster.size().1.max(1)
+        }
+    }
+
+    /// Runs one parsed statement.
+    pub async fn execute_statement(&self, statement: DFStatement) -> Result<StatementResult> {
+        let plan = self.ctx.state().statement_to_plan(statement).await?;
+        self.execute_logical_plan(plan).await
+    }
+
+    /// Runs a logical plan: session changes locally, queries on the cluster.
+    pub async fn execute_logical_plan(&self, plan: LogicalPlan) -> Result<StatementResult> {
+        match plan {
+            LogicalPlan::Ddl(_) | LogicalPlan::Statement(_) => {
+                self.ctx.execute_logical_plan(plan).await?;
+                Ok(StatementResult {
+                    schema: Arc::new(Schema::empty()),
+                    stream: futures::stream::empty().boxed(),
+                    returns_rows: false,
+                })
+            }
+            LogicalPlan::Explain(explain) => {
+                let graph = self.plan_stages(explain.plan.as_ref().clone()).await?;
+                text_result("plan", format_stage_graph(&graph, None))
+            }
+            LogicalPlan::Analyze(analyze) => {
+                let graph = self.plan_stages(analyze.input.as_ref().clone()).await?;
+                let job = self.run_graph(&graph).await?;
+                // Read and drop the result, so the measurement includes it.
+                let mut stream = job.stream;
+                let mut rows = 0;
+                while let Some(batch) = stream.next().await {
+                    rows += batch?.num_rows();
+                }
+                let mut text = format_stage_graph(&graph, Some(&job.metrics));
+                text.push_str(&format!(
+                    "Result: {rows} rows in {:.3}s\n",
+                    job.elapsed.as_secs_f64()
+                ));
+                text_result("plan", text)
+            }
+            plan => {
+                let graph = self.plan_stages(plan).await?;
+                let job = self.run_graph(&graph).await?;
+                Ok(StatementResult {
+                    schema: graph.final_stage().writer().input().schema(),
+                    stream: job.stream,
+                    returns_rows: true,
+                })
+            }
+        }
+    }
+
+    /// Optimizes and plans `plan` for the cluster, and cuts it into stages.
+    pub async fn plan_stages(&self, plan: LogicalPlan) -> Result<StageGraph> {
+        let physical = self.physical_plan(plan).await?;
+        plan_stages(physical, self.shuffle_partitions())
+    }
+
+    async fn physical_plan(&self, plan: LogicalPlan) -> Result<Arc<dyn ExecutionPlan>> {
+        let partitions = self.shuffle_partitions();
+        {
+            let state = self.ctx.state_ref();
+            let mut state = state.write();
+            state.config_mut().options_mut().execution.target_partitions = partitions;
+        }
+        let df = self.ctx.execute_logical_plan(plan).await?;
+        df.create_physical_plan().await
+    }
+
+    /// Runs a stage graph as one job; the result streams from the executors.
+    pub async fn run_graph(&self, graph: &StageGraph) -> Result<JobRun> {
+        if self.cluster.size().0 == 0 {
+            return plan_err!("no executors are registered with the driver: start at least one executor");
+        }
+        let job_id = format!("job-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let settings = changed_settings(&self.ctx);
+        let max_failures = minispark_config(self.ctx.state().config().options()).task_max_failures as u32;
+        let cleanup = JobCleanup {
+            cluster: Arc::clone(&self.cluster),
+            job_id: job_id.clone(),
+        };
+        let start = Instant::now();
+        let output = run_job(
+            Arc::clone(&self.cluster),
+            job_id.clone(),
+            graph,
+            settings,
+            max_failures,
+        )
+        .await?;
+        let elapsed = start.elapsed();
+        let final_stage = graph.final_stage();
+        let stream = crate::results::read_result(
+            job_id.clone(),
+            final_stage.id,
+            output.result,
+            final_stage.writer().input().schema(),
+        );
+        // Files are removed once the result has been read (or dropped).
+        let stream = futures::stream::unfold((stream, Some(cleanup)), |(mut s, mut cleanup)| async move {
+            match s.next().await {
+                Some(item) => Some((item, (s, cleanup))),
+                None => {
+                    cleanup.take();
+                    None
+                }
+            }
+        })
+        .boxed();
+        info!(job_id, elapsed_ms = elapsed.as_millis() as u64, "job complete");
+        Ok(JobRun {
+            stream,
+            metrics: output.metrics,
+            elapsed,
+        })
+    }
+}
+
+/// A finished job whose result is ready to stream.
+pub struct JobRun {
+    pub stream: BoxStream<'static, Result<RecordBatch>>,
+    pub metrics: Vec<minispark_planner::explain::StageMetrics>,
+    pub elapsed: std::time::Duration,
+}
+
+/// Cancels a job's tasks and removes its files on every executor when dropped:
+/// after success, failure or cancellation alike.
+struct JobCleanup {
+    cluster: Arc<Cluster>,
+    job_id: String,
+}
+
+impl Drop for JobCleanup {
+    fn drop(&mut self) {
+        let executors = self.cluster.executors();
+        let job_id = self.job_id.clone();
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        handle.spawn(async move {
+            for e in executors {
+                let mut client = e.client.clone();
+                let job = minispark_proto::JobRef {
+                    job_id: job_id.clone(),
+                };
+                let _ = client.cancel_job(job.clone()).await;
+                let _ = client.remove_job_data(job).await;
+            }
+        });
+    }
+}
+
+fn text_result(column: &str, text: String) -> Result<StatementResult> {
+    let schema = Arc::new(Schema::new(vec![Field::new(column, DataType::Utf8, false)]));
+    let batch = RecordBatch::try_new(
+        Arc::clone(&schema),
+        vec![Arc::new(StringArray::from(vec![text]))],
+    )
+    .map_err(DataFusionError::from)?;
+    Ok(StatementResult {
+        schema,
+        stream: futures::stream::iter(vec![Ok(batch)]).boxed(),
+        returns_rows: true,
+    })
+}

@@ -1,0 +1,80 @@
+//! Reading a finished job's result blocks back to the driver.
+
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use datafusion::common::{DataFusionError, Result};
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
+use minispark_planner::exchange::MapOutput;
+use minispark_planner::ipc::ChunkDecoder;
+use minispark_proto::ShuffleBlock;
+
+/// Streams the batches of the result blocks, partition after partition.
+pub fn read_result(
+    job_id: String,
+    stage_id: usize,
+    outputs: Vec<MapOutput>,
+    _schema: SchemaRef,
+) -> BoxStream<'static, Result<RecordBatch>> {
+    let blocks: Vec<(String, ShuffleBlock)> = outputs
+        .into_iter()
+        .flat_map(|o| {
+            let job_id = job_id.clone();
+            o.blocks
+                .into_iter()
+                .filter(|b| b.rows > 0)
+                .map(move |b| {
+                    (
+                        o.address.clone(),
+                        ShuffleBlock {
+                            job_id: job_id.clone(),
+                            stage_id: stage_id as u32,
+                            map_partition: o.map_partition as u32,
+                            reduce_partition: b.reduce_partition as u32,
+                        },
+                    )
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    futures::stream::iter(blocks)
+        .map(|(address, block)| fetch_block(address, block))
+        .flatten()
+        .boxed()
+}
+
+/// Every batch of one block, fetched from the executor that holds it.
+pub fn fetch_block(address: String, block: ShuffleBlock) -> BoxStream<'static, Result<RecordBatch>> {
+    let fut = async move {
+        let mut client = minispark_proto::executor_client(&address)?;
+        let stream = client
+            .fetch_partition(block)
+            .await
+            .map_err(|s| minispark_proto::from_status(s, &address))?
+            .into_inner();
+        let state = (stream, ChunkDecoder::new(), Arc::new(address));
+        let batches = futures::stream::try_unfold(state, |(mut stream, mut decoder, address)| async move {
+            loop {
+                match stream.message().await {
+                    Ok(Some(chunk)) => {
+                        let batches = decoder.push(bytes::Bytes::from(chunk.data))?;
+                        if !batches.is_empty() {
+                            return Ok(Some((batches, (stream, decoder, address))));
+                        }
+                    }
+                    Ok(None) => {
+                        decoder.finish()?;
+                        return Ok(None);
+                    }
+                    Err(s) => return Err(minispark_proto::from_status(s, &address)),
+                }
+            }
+        })
+        .map_ok(|b| futures::stream::iter(b.into_iter().map(Ok::<_, DataFusionError>)))
+        .try_flatten();
+        Ok::<_, DataFusionError>(batches)
+    };
+    futures::stream::once(fut).try_flatten().boxed()
+}

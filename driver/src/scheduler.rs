@@ -1,0 +1,392 @@
+//! Running one job: stages in dependency order, tasks on free slots,
+//! retries, lost executors.
+//!
+//! ```text
+//!   stage 0 ──┐
+//!             ├──▶ stage 2 ──▶ stage 3 (result)
+//!   stage 1 ──┘
+//! ```
+//!
+//! A stage becomes runnable when every stage it reads has all its map
+//! outputs. Independent stages (0 and 1 above) run at the same time. Before
+//! a stage's first task is launched its shuffle readers are bound to the
+//! blocks of its input stages and the plan is serialized once; every task of
+//! the stage gets the same bytes and its own partition number.
+//!
+//! Failures:
+//! * a task that fails is retried, on another executor when there is one,
+//!   until `minispark.task.maxFailures` attempts have failed;
+//! * a task that could not fetch a block means the executor holding it is
+//!   gone: its outputs are recomputed, then the task runs again;
+//! * an executor that stops heartbeating is declared lost: its running tasks
+//!   are relaunched elsewhere and its outputs recomputed.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use datafusion::common::{DataFusionError, Result};
+use datafusion::physical_plan::ExecutionPlan;
+use minispark_planner::codec::encode_plan;
+use minispark_planner::exchange::{BlockStats, ExchangeKind, MapOutput, ShuffleReaderExec, assign_blocks};
+use minispark_planner::explain::StageMetrics;
+use minispark_planner::stages::{StageGraph, collect_readers, replace_readers};
+use minispark_proto::{TaskDefinition, TaskStatus, task_status};
+use tokio::task::JoinSet;
+use tracing::{debug, info, warn};
+
+use crate::cluster::{Cluster, ExecutorHandle};
+
+/// How a job ended well: where its result blocks are, and what each stage did.
+#[derive(Debug)]
+pub struct JobOutput {
+    /// The final stage's outputs, one per result partition, in order.
+    pub result: Vec<MapOutput>,
+    pub metrics: Vec<StageMetrics>,
+}
+
+#[derive(Debug)]
+struct StageState {
+    num_tasks: usize,
+    outputs: Vec<Option<MapOutput>>,
+    running: HashMap<usize, (String, u32)>,
+    failures: Vec<u32>,
+    fetch_failures: Vec<u32>,
+    excluded: Vec<HashSet<String>>,
+    /// The serialized plan with readers bound, once inputs are complete.
+    plan_bytes: Option<Arc<Vec<u8>>>,
+    /// The bound plan's reader block lists (for locality and metrics).
+    reader_blocks: Vec<(ExchangeKind, Vec<Vec<minispark_planner::exchange::BlockLocation>>)>,
+    task_times: Vec<Duration>,
+    bytes_remote: u64,
+}
+
+impl StageState {
+    fn complete(&self) -> bool {
+        self.outputs.iter().all(Option::is_some)
+    }
+}
+
+struct TaskResult {
+    stage: usize,
+    partition: usize,
+    attempt: u32,
+    executor: ExecutorHandle,
+    result: std::result::Result<TaskStatus, tonic::Status>,
+}
+
+/// Runs a job to completion. Dropping the returned future cancels it: every
+/// in-flight task call is dropped, which aborts the task on its executor.
+pub async fn run_job(
+    cluster: Arc<Cluster>,
+    job_id: String,
+    graph: &StageGraph,
+    settings: HashMap<String, String>,
+    max_failures: u32,
+) -> Result<JobOutput> {
+    let mut stages: Vec<StageState> = graph
+        .stages
+        .iter()
+        .map(|s| {
+            let n = s.num_tasks();
+            StageState {
+                num_tasks: n,
+                outputs: vec![None; n],
+                running: HashMap::new(),
+                failures: vec![0; n],
+                fetch_failures: vec![0; n],
+                excluded: vec![HashSet::new(); n],
+                plan_bytes: None,
+                reader_blocks: vec![],
+                task_times: vec![],
+                bytes_remote: 0,
+            }
+        })
+        .collect();
+    let mut inflight: JoinSet<TaskResult> = JoinSet::new();
+    let settings = Arc::new(settings);
+    let final_id = graph.final_stage().id;
+    info!(job_id, stages = graph.stages.len(), "job started");
+
+    loop {
+        // 1. Forget work that lived on executors that are gone.
+        let live = cluster.live_ids();
+        let mut lost_outputs = vec![];
+        for (id, state) in stages.iter_mut().enumerate() {
+            for out in state.outputs.iter_mut() {
+                if out.as_ref().is_some_and(|o| !live.contains(&o.executor_id)) {
+                    *out = None;
+                    lost_outputs.push(id);
+                }
+            }
+            state.running.retain(|_, (exec, _)| live.contains(exec));
+        }
+        for id in lost_outputs {
+            debug!(job_id, stage = id, "recomputing output of a lost executor");
+            for consumer in graph.consumers(id) {
+                stages[consumer].plan_bytes = None;
+            }
+        }
+        if stages[final_id].complete() {
+            break;
+        }
+        if live.is_empty() && inflight.is_empty() {
+            return Err(DataFusionError::Execution(format!(
+                "job {job_id}: no executors are alive to run it"
+            )));
+        }
+
+        // 2. Launch what can run.
+        for stage in &graph.stages {
+            let inputs_ready = stage.inputs.iter().all(|i| stages[*i].complete());
+            if !inputs_ready || stages[stage.id].complete() {
+                continue;
+            }
+            if stages[stage.id].plan_bytes.is_none() {
+                let (bytes, blocks) = bind_readers(&job_id, &stage.plan, &stages, graph)?;
+                stages[stage.id].plan_bytes = Some(Arc::new(bytes));
+                stages[stage.id].reader_blocks = blocks;
+            }
+            let state = &mut stages[stage.id];
+            for p in 0..state.num_tasks {
+                if state.outputs[p].is_some() || state.running.contains_key(&p) {
+                    continue;
+                }
+                let preferred = preferred_executor(&state.reader_blocks, p);
+                let Some(executor) = cluster.try_acquire(preferred.as_deref(), &state.excluded[p]) else {
+                    break;
+                };
+                let attempt = state.failures[p] + state.fetch_failures[p];
+                state.running.insert(p, (executor.id.clone(), attempt));
+                state.bytes_remote += remote_bytes(&state.reader_blocks, p, &executor.id);
+                let task = TaskDefinition {
+                    job_id: job_id.clone(),
+                    stage_id: stage.id as u32,
+                    partition: p as u32,
+                    attempt,
+                    plan: state.plan_bytes.as_ref().expect("bound above").to_vec(),
+                    settings: (*settings).clone(),
+                };
+                let cluster = Arc::clone(&cluster);
+                let stage_id = stage.id;
+                inflight.spawn(async move {
+                    let mut client = executor.client.clone();
+                    let result = client.launch_task(task).await.map(|r| r.into_inner());
+                    cluster.release(&executor.id);
+                    TaskResult {
+                        stage: stage_id,
+                        partition: p,
+                        attempt,
+                        executor,
+                        result,
+                    }
+                });
+            }
+        }
+
+        // 3. Wait for something to happen.
+        let changed = cluster.changed.notified();
+        tokio::select! {
+            Some(done) = inflight.join_next(), if !inflight.is_empty() => {
+                let done = done.map_err(|e| DataFusionError::Execution(format!("task call failed: {e}")))?;
+                handle_result(&cluster, &job_id, &mut stages, done, max_failures)?;
+            }
+            _ = changed => {}
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+        }
+    }
+
+    info!(job_id, "job finished");
+    let metrics = stage_metrics(graph, &stages);
+    let result = stages[final_id]
+        .outputs
+        .iter()
+        .map(|o| o.clone().expect("final stage complete"))
+        .collect();
+    Ok(JobOutput { result, metrics })
+}
+
+fn handle_result(
+    cluster: &Cluster,
+    job_id: &str,
+    stages: &mut [StageState],
+    done: TaskResult,
+    max_failures: u32,
+) -> Result<()> {
+    let state = &mut stages[done.stage];
+    // A result for an attempt we no longer track (its executor was declared
+    // lost meanwhile) is ignored.
+    if state.running.get(&done.partition) != Some(&(done.executor.id.clone(), done.attempt)) {
+        return Ok(());
+    }
+    state.running.remove(&done.partition);
+    let p = done.partition;
+    let failure = match done.result {
+        Ok(TaskStatus {
+            status: Some(task_status::Status::Completed(out)),
+        }) => {
+            state.task_times.push(Duration::from_micros(out.elapsed_us));
+            state.outputs[p] = Some(MapOutput {
+                executor_id: done.executor.id.clone(),
+                address: done.executor.address.clone(),
+                map_partition: p,
+                blocks: out
+                    .partitions
+                    .iter()
+                    .map(|b| BlockStats {
+                        reduce_partition: b.partition as usize,
+                        rows: b.rows,
+                        bytes: b.bytes,
+                    })
+                    .collect(),
+            });
+            return Ok(());
+        }
+        Ok(TaskStatus {
+            status: Some(task_status::Status::Failed(f)),
+        }) => {
+            if f.fetch_failed {
+                // The data this task needed is gone with its executor:
+                // recompute it, then run this task again.
+                state.fetch_failures[p] += 1;
+                if state.fetch_failures[p] > 2 * max_failures {
+                    return Err(DataFusionError::Execution(format!(
+                        "job {job_id}: stage {} partition {p} could not fetch its input {} times: {}",
+                        done.stage, state.fetch_failures[p], f.message
+                    )));
+                }
+                cluster.mark_lost(&f.failed_executor_id, "its shuffle output could not be fetched");
+                return Ok(());
+            }
+            f.message
+        }
+        Ok(TaskStatus { status: None }) => "executor sent an empty task status".to_string(),
+        Err(status) => {
+            // The executor could not be reached or died during the task.
+            let msg = format!("executor unreachable: {}", status.message());
+            if matches!(status.code(), tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled) {
+                cluster.mark_lost(&done.executor.id, &msg);
+            }
+            msg
+        }
+    };
+    state.failures[p] += 1;
+    state.excluded[p].insert(done.executor.id.clone());
+    warn!(
+        job_id,
+        stage = done.stage,
+        partition = p,
+        executor_id = done.executor.id,
+        failures = state.failures[p],
+        error = failure,
+        "task failed"
+    );
+    if state.failures[p] >= max_failures {
+        return Err(DataFusionError::Execution(format!(
+            "job failed: stage {} partition {p} failed {} times (minispark.task.maxFailures = {max_failures}); \
+             last failure on executor {}: {failure}",
+            done.stage, state.failures[p], done.executor.id
+        )));
+    }
+    Ok(())
+}
+
+/// Binds the stage's readers to its inputs' blocks and serializes the plan.
+#[allow(clippy::type_complexity)]
+fn bind_readers(
+    job_id: &str,
+    plan: &Arc<dyn ExecutionPlan>,
+    stages: &[StageState],
+    _graph: &StageGraph,
+) -> Result<(Vec<u8>, Vec<(ExchangeKind, Vec<Vec<minispark_planner::exchange::BlockLocation>>)>)> {
+    let mut bound = vec![];
+    let plan = replace_readers(Arc::clone(plan), &mut |reader: &ShuffleReaderExec| {
+        let input = &stages[reader.stage_id()];
+        let outputs: Vec<MapOutput> = input.outputs.iter().flatten().cloned().collect();
+        let partitions = assign_blocks(
+            job_id,
+            reader.stage_id(),
+            reader.kind(),
+            reader.partitioning().partition_count(),
+            &outputs,
+        );
+        bound.push((reader.kind(), partitions.clone()));
+        Ok(Arc::new(reader.resolved(partitions)?) as Arc<dyn ExecutionPlan>)
+    })?;
+    let mut unresolved = 0;
+    collect_readers(&plan, &mut |r| {
+        if r.partitions().is_none() {
+            unresolved += 1;
+        }
+    });
+    if unresolved > 0 {
+        return Err(DataFusionError::Internal(format!("{unresolved} readers left unbound")));
+    }
+    Ok((encode_plan(plan)?, bound))
+}
+
+/// The executor holding the most input bytes of partition `p`.
+fn preferred_executor(
+    readers: &[(ExchangeKind, Vec<Vec<minispark_planner::exchange::BlockLocation>>)],
+    p: usize,
+) -> Option<String> {
+    let mut bytes: HashMap<&str, u64> = HashMap::new();
+    for (kind, partitions) in readers {
+        if *kind == ExchangeKind::Broadcast {
+            continue;
+        }
+        if let Some(blocks) = partitions.get(p) {
+            for b in blocks {
+                *bytes.entry(b.executor_id.as_str()).or_default() += b.bytes.max(1);
+            }
+        }
+    }
+    bytes.into_iter().max_by_key(|(_, b)| *b).map(|(e, _)| e.to_string())
+}
+
+fn remote_bytes(
+    readers: &[(ExchangeKind, Vec<Vec<minispark_planner::exchange::BlockLocation>>)],
+    p: usize,
+    executor: &str,
+) -> u64 {
+    readers
+        .iter()
+        .flat_map(|(kind, parts)| {
+            let idx = if *kind == ExchangeKind::Broadcast { 0 } else { p };
+            parts.get(idx).into_iter().flatten()
+        })
+        .filter(|b| b.executor_id != executor)
+        .map(|b| b.bytes)
+        .sum()
+}
+
+fn stage_metrics(graph: &StageGraph, stages: &[StageState]) -> Vec<StageMetrics> {
+    graph
+        .stages
+        .iter()
+        .map(|stage| {
+            let state = &stages[stage.id];
+            let outputs: Vec<&MapOutput> = state.outputs.iter().flatten().collect();
+            let (mut rows_in, mut bytes_in) = (0, 0);
+            for (kind, parts) in &state.reader_blocks {
+                let copies = if *kind == ExchangeKind::Broadcast {
+                    state.num_tasks as u64
+                } else {
+                    1
+                };
+                for b in parts.iter().flatten() {
+                    rows_in += b.rows * copies;
+                    bytes_in += b.bytes * copies;
+                }
+            }
+            StageMetrics {
+                rows_in,
+                bytes_in,
+                rows_out: outputs.iter().flat_map(|o| &o.blocks).map(|b| b.rows).sum(),
+                bytes_out: outputs.iter().flat_map(|o| &o.blocks).map(|b| b.bytes).sum(),
+                bytes_remote: state.bytes_remote,
+                task_times: state.task_times.clone(),
+            }
+        })
+        .collect()
+}

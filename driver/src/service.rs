@@ -1,0 +1,141 @@
+//! The driver's gRPC service: executor registration, heartbeats, job submission.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow::ipc::writer::StreamWriter;
+use datafusion::common::Result;
+use futures::{Stream, StreamExt};
+use minispark_planner::config::ShuffleCompression;
+use minispark_planner::ipc::write_options;
+use minispark_proto::driver_server::Driver as DriverRpc;
+use minispark_proto::{
+    HeartbeatRequest, HeartbeatResponse, JobEvent, RegisterExecutorRequest,
+    RegisterExecutorResponse, StatementEnd, StatementStart, SubmitJobRequest, job_event,
+};
+use tokio::sync::mpsc;
+use tonic::{Request, Response, Status};
+use tracing::warn;
+
+use crate::cluster::Cluster;
+use crate::job::{JobSession, parse_script};
+
+#[derive(Debug)]
+pub struct DriverService {
+    pub cluster: Arc<Cluster>,
+}
+
+type JobEventStream = Pin<Box<dyn Stream<Item = Result<JobEvent, Status>> + Send + 'static>>;
+
+#[tonic::async_trait]
+impl DriverRpc for DriverService {
+    async fn register_executor(
+        &self,
+        request: Request<RegisterExecutorRequest>,
+    ) -> Result<Response<RegisterExecutorResponse>, Status> {
+        let Some(info) = request.into_inner().executor else {
+            return Err(Status::invalid_argument("RegisterExecutor without executor info"));
+        };
+        self.cluster
+            .register(&info)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        Ok(Response::new(RegisterExecutorResponse {
+            heartbeat_interval_ms: self.cluster.heartbeat_interval.as_millis() as u64,
+        }))
+    }
+
+    async fn heartbeat(
+        &self,
+        request: Request<HeartbeatRequest>,
+    ) -> Result<Response<HeartbeatResponse>, Status> {
+        let known = self.cluster.heartbeat(&request.into_inner().executor_id);
+        Ok(Response::new(HeartbeatResponse { known }))
+    }
+
+    type SubmitJobStream = JobEventStream;
+
+    async fn submit_job(
+        &self,
+        request: Request<SubmitJobRequest>,
+    ) -> Result<Response<Self::SubmitJobStream>, Status> {
+        let request = request.into_inner();
+        let statements = parse_script(&request.script).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let session = JobSession::new(Arc::clone(&self.cluster), &request.settings)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let (tx, rx) = mpsc::channel::<Result<JobEvent, Status>>(4);
+        // The job runs in its own task; when the client goes away, `tx`
+        // fails and the task ends, dropping (and so cancelling) the job.
+        tokio::spawn(async move {
+            if let Err(e) = run_script(session, statements, &tx).await {
+                let _ = tx.send(Err(Status::internal(e.to_string()))).await;
+            }
+        });
+        let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
+        Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+/// Error used to stop a script when the client has gone.
+fn client_gone() -> datafusion::error::DataFusionError {
+    datafusion::error::DataFusionError::Execution("client disconnected; job cancelled".into())
+}
+
+async fn run_script(
+    session: JobSession,
+    statements: Vec<datafusion::sql::parser::Statement>,
+    tx: &mpsc::Sender<Result<JobEvent, Status>>,
+) -> Result<()> {
+    let send = |event: job_event::Event| async {
+        tx.send(Ok(JobEvent { event: Some(event) }))
+            .await
+            .map_err(|_| client_gone())
+    };
+    for (index, statement) in statements.into_iter().enumerate() {
+        let sql = statement.to_string();
+        let start = Instant::now();
+        let execution = session.execute_statement(statement);
+        // Stop as soon as the client disconnects, even mid-job.
+        let result = tokio::select! {
+            r = execution => r?,
+            _ = tx.closed() => {
+                warn!("client disconnected; cancelling job");
+                return Err(client_gone());
+            }
+        };
+        if !result.returns_rows {
+            continue;
+        }
+        let mut writer = StreamWriter::try_new_with_options(
+            Vec::new(),
+            &result.schema,
+            write_options(ShuffleCompression::Lz4)?,
+        )?;
+        let ipc_schema = std::mem::take(writer.get_mut());
+        send(job_event::Event::StatementStart(StatementStart {
+            index: index as u32,
+            sql,
+            ipc_schema,
+        }))
+        .await?;
+        let mut rows = 0u64;
+        let mut stream = result.stream;
+        while let Some(batch) = stream.next().await {
+            let batch = batch?;
+            rows += batch.num_rows() as u64;
+            writer.write(&batch)?;
+            let bytes = std::mem::take(writer.get_mut());
+            send(job_event::Event::IpcData(bytes)).await?;
+        }
+        writer.finish()?;
+        let tail = std::mem::take(writer.get_mut());
+        send(job_event::Event::IpcData(tail)).await?;
+        send(job_event::Event::StatementEnd(StatementEnd {
+            index: index as u32,
+            rows,
+            elapsed_ms: start.elapsed().as_millis() as u64,
+        }))
+        .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,157 @@
+//! # minispark-executor: where tasks run and shuffle data lives
+//!
+//! An executor is a long-running process. It registers with the driver,
+//! heartbeats, and serves the `Executor` gRPC service:
+//!
+//! ```text
+//!            LaunchTask(stage plan, partition)
+//!  driver ─────────────────────────────────────▶ executor
+//!                                                  │ decode plan (datafusion-proto + MinisparkCodec)
+//!                                                  │ execute partition p of the stage plan
+//!                                                  │   ShuffleReaderExec: local blocks from disk,
+//!                                                  │   remote blocks via FetchPartition
+//!                                                  ▼
+//!                                   <work-dir>/<job>/stage-<s>/map-<p>-reduce-<r>.arrow
+//!         ◀──────────── TaskStatus (rows and bytes of each block) ──────
+//! ```
+//!
+//! * [`service`]: the gRPC service (task runner, block server).
+//! * [`shuffle`]: block files, the map-side partitioner, the block reader.
+
+pub mod service;
+pub mod shuffle;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use datafusion::common::{DataFusionError, Result};
+use minispark_proto::executor_server::ExecutorServer;
+use minispark_proto::{ExecutorInfo, HeartbeatRequest, RegisterExecutorRequest};
+use tokio::net::TcpListener;
+use tracing::{info, warn};
+
+use crate::service::ExecutorService;
+
+/// How to start an executor.
+#[derive(Debug, Clone)]
+pub struct ExecutorOptions {
+    /// The driver's address, e.g. "http://127.0.0.1:7077".
+    pub driver_url: String,
+    /// Where to listen, e.g. "127.0.0.1:0" (port 0 picks a free port).
+    pub listen: String,
+    /// Address other processes use to reach this executor; defaults to the
+    /// bound address.
+    pub advertise: Option<String>,
+    /// Tasks run concurrently.
+    pub slots: usize,
+    /// Directory for shuffle files.
+    pub work_dir: PathBuf,
+    /// Executor id; a random one when `None`.
+    pub id: Option<String>,
+}
+
+/// Starts an executor and serves until the process is stopped or the driver
+/// is gone for good.
+pub async fn run_executor(options: ExecutorOptions) -> Result<()> {
+    let id = options
+        .id
+        .clone()
+        .unwrap_or_else(|| format!("exec-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]));
+    std::fs::create_dir_all(&options.work_dir).map_err(|e| {
+        DataFusionError::Configuration(format!(
+            "cannot create work dir {}: {e}",
+            options.work_dir.display()
+        ))
+    })?;
+    let listener = TcpListener::bind(&options.listen).await.map_err(|e| {
+        DataFusionError::Configuration(format!("executor cannot listen on {}: {e}", options.listen))
+    })?;
+    let local: SocketAddr = listener.local_addr()?;
+    let address = options.advertise.clone().unwrap_or_else(|| local.to_string());
+    info!(executor_id = id, %address, "executor listening");
+
+    let service = ExecutorService::new(id.clone(), options.work_dir.clone());
+    let active = Arc::clone(&service.active_tasks);
+    let server = tonic::transport::Server::builder()
+        .add_service(
+            ExecutorServer::new(service)
+                .max_decoding_message_size(minispark_proto::MAX_MESSAGE_SIZE)
+                .max_encoding_message_size(minispark_proto::MAX_MESSAGE_SIZE),
+        )
+        .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener));
+    let server = tokio::spawn(server);
+
+    let info = ExecutorInfo {
+        id: id.clone(),
+        address,
+        slots: options.slots.max(1) as u32,
+    };
+    let mut driver = minispark_proto::driver_client(&options.driver_url)?;
+    let interval = register(&mut driver, &info, &options.driver_url).await?;
+
+    // Heartbeat until the driver is gone for good.
+    let mut failures = 0u32;
+    loop {
+        if server.is_finished() {
+            return Err(DataFusionError::Execution("executor server stopped".into()));
+        }
+        tokio::time::sleep(interval).await;
+        let beat = HeartbeatRequest {
+            executor_id: id.clone(),
+            running_tasks: active.load(Ordering::SeqCst) as u32,
+        };
+        match driver.heartbeat(beat).await {
+            Ok(resp) => {
+                failures = 0;
+                if !resp.into_inner().known {
+                    warn!(executor_id = id, "driver does not know this executor; registering again");
+                    register(&mut driver, &info, &options.driver_url).await?;
+                }
+            }
+            Err(status) => {
+                failures += 1;
+                warn!(executor_id = id, error = %status.message(), "heartbeat failed");
+                if failures >= 30 {
+                    return Err(DataFusionError::Execution(format!(
+                        "driver at {} unreachable for {failures} heartbeats; executor {id} stops",
+                        options.driver_url
+                    )));
+                }
+            }
+        }
+    }
+}
+
+/// Registers with the driver, retrying for a while: the driver may still be
+/// starting.
+async fn register(
+    driver: &mut minispark_proto::driver_client::DriverClient<tonic::transport::Channel>,
+    info: &ExecutorInfo,
+    driver_url: &str,
+) -> Result<Duration> {
+    let mut last_err = String::new();
+    for _ in 0..50 {
+        match driver
+            .register_executor(RegisterExecutorRequest {
+                executor: Some(info.clone()),
+            })
+            .await
+        {
+            Ok(resp) => {
+                let ms = resp.into_inner().heartbeat_interval_ms.max(10);
+                info!(executor_id = info.id, driver_url, "registered with driver");
+                return Ok(Duration::from_millis(ms));
+            }
+            Err(status) => {
+                last_err = status.message().to_string();
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+    Err(DataFusionError::Execution(format!(
+        "cannot reach the driver at {driver_url}: {last_err}"
+    )))
+}

@@ -1,0 +1,267 @@
+//! The executor's gRPC service: runs tasks, serves shuffle blocks.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use datafusion::common::{DataFusionError, Result, internal_err};
+use datafusion::execution::TaskContext;
+use futures::Stream;
+use minispark_planner::codec::decode_plan;
+use minispark_planner::config::minispark_config;
+use minispark_planner::exchange::{ShuffleRuntimeExt, ShuffleWriterExec};
+use minispark_planner::session::{session_config, session_state};
+use minispark_proto::executor_server::Executor;
+use minispark_proto::{
+    CancelJobResponse, DataChunk, JobRef, MapOutput, PartitionStats, RemoveJobDataResponse,
+    ShuffleBlock, TaskDefinition, TaskFailure, TaskStatus, task_status,
+};
+use tokio::io::AsyncReadExt;
+use tokio::task::AbortHandle;
+use tonic::{Request, Response, Status};
+use tracing::{info, warn};
+
+use crate::shuffle::{
+    ExecutorShuffleRuntime, FETCH_FAILED, MapOutputSpec, block_path, stage_dir, write_map_output,
+};
+
+/// State shared by every request the executor serves.
+#[derive(Debug)]
+pub struct ExecutorService {
+    pub executor_id: String,
+    pub work_dir: PathBuf,
+    runtime: Arc<ExecutorShuffleRuntime>,
+    /// Running tasks by job, so a job can be cancelled as a whole.
+    running: Arc<Mutex<HashMap<String, Vec<AbortHandle>>>>,
+    /// Number of running tasks (reported in heartbeats).
+    pub active_tasks: Arc<AtomicUsize>,
+}
+
+impl ExecutorService {
+    pub fn new(executor_id: String, work_dir: PathBuf) -> Self {
+        let runtime = Arc::new(ExecutorShuffleRuntime::new(executor_id.clone(), work_dir.clone()));
+        Self {
+            executor_id,
+            work_dir,
+            runtime,
+            running: Arc::default(),
+            active_tasks: Arc::default(),
+        }
+    }
+
+    /// Runs one task: decode the stage plan, execute the task's partition,
+    /// write its blocks.
+    async fn run_task(
+        executor_id: String,
+        work_dir: PathBuf,
+        runtime: Arc<ExecutorShuffleRuntime>,
+        task: TaskDefinition,
+    ) -> Result<MapOutput> {
+        let start = Instant::now();
+        let config = session_config(&task.settings)?
+            .with_extension(Arc::new(ShuffleRuntimeExt(runtime)));
+        let state = session_state(config);
+        let ctx = Arc::new(TaskContext::from(&state));
+        let plan = decode_plan(&task.plan, &ctx)?;
+        let Some(writer) = plan.downcast_ref::<ShuffleWriterExec>() else {
+            return internal_err!("a stage plan's root must be a ShuffleWriterExec, got {}", plan.name());
+        };
+        let partition = task.partition as usize;
+        let spec = MapOutputSpec {
+            kind: writer.kind(),
+            num_partitions: writer.num_partitions(),
+            hash_exprs: writer.hash_exprs().to_vec(),
+            compression: minispark_config(state.config().options()).shuffle_compression,
+        };
+        let stream = writer.input().execute(partition, Arc::clone(&ctx))?;
+        let dir = stage_dir(&work_dir, &task.job_id, task.stage_id as usize);
+        let blocks = write_map_output(stream, &spec, &dir, partition).await?;
+        let elapsed = start.elapsed();
+        info!(
+            executor_id,
+            job_id = task.job_id,
+            stage_id = task.stage_id,
+            partition,
+            elapsed_ms = elapsed.as_millis() as u64,
+            "task finished"
+        );
+        Ok(MapOutput {
+            partitions: blocks
+                .into_iter()
+                .map(|b| PartitionStats {
+                    partition: b.reduce_partition as u32,
+                    rows: b.rows,
+                    bytes: b.bytes,
+                })
+                .collect(),
+            elapsed_us: elapsed.as_micros() as u64,
+            input_rows: 0,
+        })
+    }
+}
+
+fn failure(err: &DataFusionError) -> TaskFailure {
+    let message = err.to_string();
+    // "FetchFailed(<executor id>): ..." anywhere in the message chain.
+    let failed_executor_id = message
+        .find(&format!("{FETCH_FAILED}("))
+        .and_then(|i| {
+            let rest = &message[i + FETCH_FAILED.len() + 1..];
+            rest.find(')').map(|j| rest[..j].to_string())
+        });
+    TaskFailure {
+        message,
+        fetch_failed: failed_executor_id.is_some(),
+        failed_executor_id: failed_executor_id.unwrap_or_default(),
+    }
+}
+
+/// Decrements the running-task count when a task ends, however it ends.
+struct ActiveGuard(Arc<AtomicUsize>);
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[tonic::async_trait]
+impl Executor for ExecutorService {
+    async fn launch_task(&self, request: Request<TaskDefinition>) -> Result<Response<TaskStatus>, Status> {
+        let task = request.into_inner();
+        let job_id = task.job_id.clone();
+        self.active_tasks.fetch_add(1, Ordering::SeqCst);
+        let guard = ActiveGuard(Arc::clone(&self.active_tasks));
+        let handle = tokio::spawn(Self::run_task(
+            self.executor_id.clone(),
+            self.work_dir.clone(),
+            Arc::clone(&self.runtime),
+            task,
+        ));
+        self.running
+            .lock()
+            .expect("running lock")
+            .entry(job_id.clone())
+            .or_default()
+            .push(handle.abort_handle());
+        // If the driver drops this call (job cancelled), the task is aborted.
+        let abort = handle.abort_handle();
+        let _abort_on_drop = scopeguard(move || abort.abort());
+        let result = handle.await;
+        drop(guard);
+        let status = match result {
+            Ok(Ok(output)) => task_status::Status::Completed(output),
+            Ok(Err(err)) => {
+                warn!(executor_id = self.executor_id, job_id, error = %err, "task failed");
+                task_status::Status::Failed(failure(&err))
+            }
+            Err(join_err) if join_err.is_cancelled() => task_status::Status::Failed(TaskFailure {
+                message: "task cancelled".into(),
+                ..Default::default()
+            }),
+            Err(join_err) => task_status::Status::Failed(TaskFailure {
+                message: format!("task panicked: {join_err}"),
+                ..Default::default()
+            }),
+        };
+        Ok(Response::new(TaskStatus {
+            status: Some(status),
+        }))
+    }
+
+    async fn cancel_job(&self, request: Request<JobRef>) -> Result<Response<CancelJobResponse>, Status> {
+        let job_id = request.into_inner().job_id;
+        let handles = self.running.lock().expect("running lock").remove(&job_id).unwrap_or_default();
+        let mut cancelled = 0;
+        for h in handles {
+            if !h.is_finished() {
+                h.abort();
+                cancelled += 1;
+            }
+        }
+        Ok(Response::new(CancelJobResponse { cancelled }))
+    }
+
+    async fn remove_job_data(
+        &self,
+        request: Request<JobRef>,
+    ) -> Result<Response<RemoveJobDataResponse>, Status> {
+        let job_id = request.into_inner().job_id;
+        self.running.lock().expect("running lock").remove(&job_id);
+        let probe = ShuffleBlock {
+            job_id: job_id.clone(),
+            ..Default::default()
+        };
+        // Validates the id (no path tricks) before touching the disk.
+        block_path(&self.work_dir, &probe).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let dir = self.work_dir.join(&job_id);
+        let bytes_removed = dir_size(&dir);
+        if dir.exists() {
+            tokio::fs::remove_dir_all(&dir)
+                .await
+                .map_err(|e| Status::internal(format!("cannot remove {}: {e}", dir.display())))?;
+        }
+        Ok(Response::new(RemoveJobDataResponse { bytes_removed }))
+    }
+
+    type FetchPartitionStream =
+        std::pin::Pin<Box<dyn Stream<Item = Result<DataChunk, Status>> + Send + 'static>>;
+
+    async fn fetch_partition(
+        &self,
+        request: Request<ShuffleBlock>,
+    ) -> Result<Response<Self::FetchPartitionStream>, Status> {
+        let block = request.into_inner();
+        let path = block_path(&self.work_dir, &block).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let file = tokio::fs::File::open(&path)
+            .await
+            .map_err(|e| Status::not_found(format!("shuffle block {}: {e}", path.display())))?;
+        let stream = futures::stream::try_unfold(file, |mut file| async move {
+            let mut buf = vec![0u8; minispark_proto::DATA_CHUNK_SIZE];
+            let mut filled = 0;
+            while filled < buf.len() {
+                let n = file
+                    .read(&mut buf[filled..])
+                    .await
+                    .map_err(|e| Status::internal(format!("reading shuffle block: {e}")))?;
+                if n == 0 {
+                    break;
+                }
+                filled += n;
+            }
+            if filled == 0 {
+                return Ok(None);
+            }
+            buf.truncate(filled);
+            Ok(Some((DataChunk { data: buf }, file)))
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+fn dir_size(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_size(&e.path()),
+            _ => e.metadata().map(|m| m.len()).unwrap_or(0),
+        })
+        .sum()
+}
+
+/// Runs `f` when dropped.
+fn scopeguard<F: FnOnce()>(f: F) -> impl Drop {
+    struct Guard<F: FnOnce()>(Option<F>);
+    impl<F: FnOnce()> Drop for Guard<F> {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f();
+            }
+        }
+    }
+    Guard(Some(f))
+}

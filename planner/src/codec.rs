@@ -1,0 +1,238 @@
+//! Serializing minispark's own plan nodes.
+//!
+//! Stage plans travel to executors as datafusion-proto bytes. DataFusion's
+//! own operators serialize themselves; minispark's nodes (shuffle reader and
+//! writer, the built-in TPC-H scan) are encoded here as
+//! [`minispark_proto::ExtensionNode`] messages.
+
+use std::sync::Arc;
+
+use arrow::datatypes::Schema;
+use datafusion::common::{Result, internal_datafusion_err, internal_err};
+use datafusion::execution::TaskContext;
+use datafusion::physical_expr::{Partitioning, PhysicalExpr};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion_proto::physical_plan::from_proto::parse_physical_expr;
+use datafusion_proto::physical_plan::to_proto::serialize_physical_expr;
+use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
+use datafusion_proto::protobuf;
+use minispark_proto::{
+    BlockList, BlockLocation as PbBlockLocation, ExtensionNode, ShuffleBlock, ShuffleReaderNode,
+    ShuffleWriterNode, TpchScanNode, extension_node::Node,
+};
+use prost::Message;
+
+use crate::catalog::tpch::{TpchScanExec, TpchTable};
+use crate::exchange::{BlockLocation, ExchangeKind, ShuffleReaderExec, ShuffleWriterExec};
+
+/// The extension codec for minispark's plan nodes.
+#[derive(Debug, Default, Clone)]
+pub struct MinisparkCodec;
+
+impl MinisparkCodec {
+    fn encode_exprs(&self, exprs: &[Arc<dyn PhysicalExpr>]) -> Result<Vec<Vec<u8>>> {
+        exprs
+            .iter()
+            .map(|e| Ok(serialize_physical_expr(e, self)?.encode_to_vec()))
+            .collect()
+    }
+
+    fn decode_exprs(
+        &self,
+        bytes: &[Vec<u8>],
+        ctx: &TaskContext,
+        schema: &Schema,
+    ) -> Result<Vec<Arc<dyn PhysicalExpr>>> {
+        bytes
+            .iter()
+            .map(|b| {
+                let node = protobuf::PhysicalExprNode::decode(b.as_slice())
+                    .map_err(|e| internal_datafusion_err!("bad hash expression: {e}"))?;
+                parse_physical_expr(&node, ctx, schema, self)
+            })
+            .collect()
+    }
+}
+
+fn encode_schema(schema: &Schema) -> Result<Vec<u8>> {
+    Ok(protobuf::Schema::try_from(schema)?.encode_to_vec())
+}
+
+fn decode_schema(bytes: &[u8]) -> Result<Schema> {
+    let proto = protobuf::Schema::decode(bytes)
+        .map_err(|e| internal_datafusion_err!("bad schema: {e}"))?;
+    Ok(Schema::try_from(&proto)?)
+}
+
+impl PhysicalExtensionCodec for MinisparkCodec {
+    fn try_decode(
+        &self,
+        buf: &[u8],
+        inputs: &[Arc<dyn ExecutionPlan>],
+        ctx: &TaskContext,
+        _proto_converter: &dyn PhysicalProtoConverterExtension,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let node = ExtensionNode::decode(buf)
+            .map_err(|e| internal_datafusion_err!("bad minispark plan node: {e}"))?;
+        match node.node {
+            Some(Node::ShuffleReader(r)) => {
+                let schema = Arc::new(decode_schema(&r.schema)?);
+                let kind = ExchangeKind::from_u32(r.kind)?;
+                let n = r.num_partitions as usize;
+                let partitioning = if r.hash_exprs.is_empty() {
+                    Partitioning::UnknownPartitioning(n)
+                } else {
+                    Partitioning::Hash(self.decode_exprs(&r.hash_exprs, ctx, &schema)?, n)
+                };
+                let reader = ShuffleReaderExec::new_unordered(
+                    r.stage_id as usize,
+                    kind,
+                    partitioning,
+                    schema,
+                );
+                if r.resolved {
+                    let partitions = r
+                        .partitions
+                        .into_iter()
+                        .map(|list| list.blocks.into_iter().map(block_from_proto).collect())
+                        .collect::<Result<Vec<_>>>()?;
+                    Ok(Arc::new(reader.resolved(partitions)?))
+                } else {
+                    Ok(Arc::new(reader))
+                }
+            }
+            Some(Node::ShuffleWriter(w)) => {
+                let [input] = inputs else {
+                    return internal_err!("ShuffleWriterExec needs one input, got {}", inputs.len());
+                };
+                let exprs = self.decode_exprs(&w.hash_exprs, ctx, &input.schema())?;
+                Ok(Arc::new(ShuffleWriterExec::try_new(
+                    w.stage_id as usize,
+                    Arc::clone(input),
+                    ExchangeKind::from_u32(w.kind)?,
+                    w.num_partitions as usize,
+                    exprs,
+                )?))
+            }
+            Some(Node::TpchScan(t)) => {
+                let table = TpchTable::from_name(&t.table)
+                    .ok_or_else(|| internal_datafusion_err!("unknown TPC-H table {}", t.table))?;
+                let projection = t
+                    .has_projection
+                    .then(|| t.projection.iter().map(|&i| i as usize).collect());
+                Ok(Arc::new(TpchScanExec::try_new(
+                    table,
+                    t.scale_factor,
+                    t.num_partitions as usize,
+                    projection,
+                    t.batch_size as usize,
+                )?))
+            }
+            None => internal_err!("empty minispark plan node"),
+        }
+    }
+
+    fn try_encode(
+        &self,
+        node: Arc<dyn ExecutionPlan>,
+        buf: &mut Vec<u8>,
+        _proto_converter: &dyn PhysicalProtoConverterExtension,
+    ) -> Result<()> {
+        let encoded = if let Some(r) = node.downcast_ref::<ShuffleReaderExec>() {
+            let (n, hash_exprs) = match r.partitioning() {
+                Partitioning::Hash(exprs, n) => (*n, self.encode_exprs(exprs)?),
+                other => (other.partition_count(), vec![]),
+            };
+            let partitions = r
+                .partitions()
+                .map(|parts| {
+                    parts
+                        .iter()
+                        .map(|blocks| BlockList {
+                            blocks: blocks.iter().map(block_to_proto).collect(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            Node::ShuffleReader(ShuffleReaderNode {
+                stage_id: r.stage_id() as u32,
+                schema: encode_schema(&r.schema())?,
+                num_partitions: n as u32,
+                hash_exprs,
+                partitions,
+                resolved: r.partitions().is_some(),
+                kind: r.kind() as u32,
+            })
+        } else if let Some(w) = node.downcast_ref::<ShuffleWriterExec>() {
+            Node::ShuffleWriter(ShuffleWriterNode {
+                stage_id: w.stage_id() as u32,
+                kind: w.kind() as u32,
+                num_partitions: w.num_partitions() as u32,
+                hash_exprs: self.encode_exprs(w.hash_exprs())?,
+            })
+        } else if let Some(t) = node.downcast_ref::<TpchScanExec>() {
+            Node::TpchScan(TpchScanNode {
+                table: t.table().name().to_string(),
+                scale_factor: t.scale_factor(),
+                num_partitions: t.num_partitions() as u32,
+                projection: t
+                    .projection()
+                    .map(|p| p.iter().map(|&i| i as u32).collect())
+                    .unwrap_or_default(),
+                has_projection: t.projection().is_some(),
+                batch_size: t.batch_size() as u32,
+            })
+        } else {
+            return internal_err!("minispark cannot serialize plan node {}", node.name());
+        };
+        ExtensionNode {
+            node: Some(encoded),
+        }
+        .encode(buf)
+        .map_err(|e| internal_datafusion_err!("encoding plan node: {e}"))
+    }
+}
+
+fn block_to_proto(b: &BlockLocation) -> PbBlockLocation {
+    PbBlockLocation {
+        executor_id: b.executor_id.clone(),
+        address: b.address.clone(),
+        block: Some(ShuffleBlock {
+            job_id: b.job_id.clone(),
+            stage_id: b.stage_id as u32,
+            map_partition: b.map_partition as u32,
+            reduce_partition: b.reduce_partition as u32,
+        }),
+        bytes: b.bytes,
+        rows: b.rows,
+    }
+}
+
+fn block_from_proto(b: PbBlockLocation) -> Result<BlockLocation> {
+    let block = b
+        .block
+        .ok_or_else(|| internal_datafusion_err!("block location without a block"))?;
+    Ok(BlockLocation {
+        executor_id: b.executor_id,
+        address: b.address,
+        job_id: block.job_id,
+        stage_id: block.stage_id as usize,
+        map_partition: block.map_partition as usize,
+        reduce_partition: block.reduce_partition as usize,
+        bytes: b.bytes,
+        rows: b.rows,
+    })
+}
+
+/// Serializes a stage plan for the wire.
+pub fn encode_plan(plan: Arc<dyn ExecutionPlan>) -> Result<Vec<u8>> {
+    Ok(
+        datafusion_proto::bytes::physical_plan_to_bytes_with_extension_codec(plan, &MinisparkCodec)?
+            .to_vec(),
+    )
+}
+
+/// Deserializes a stage plan received from the driver.
+pub fn decode_plan(bytes: &[u8], ctx: &TaskContext) -> Result<Arc<dyn ExecutionPlan>> {
+    datafusion_proto::bytes::physical_plan_from_bytes_with_extension_codec(bytes, ctx, &MinisparkCodec)
+}

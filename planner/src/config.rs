@@ -1,0 +1,157 @@
+//! minispark's settings.
+//!
+//! Every setting is declared once, in [`SETTINGS`], with its default and what
+//! it does; `SET minispark.<key> = value` in a job script, `--conf` on the
+//! command line and `Session::builder().config(..)` all land here.
+//! DataFusion's own settings (`datafusion.*`) are set the same way.
+
+use std::any::Any;
+
+use datafusion::common::config::{ConfigEntry, ConfigExtension, ExtensionOptions};
+use datafusion::common::{Result, plan_err};
+
+/// One documented setting.
+pub struct Setting {
+    /// Key without the `minispark.` prefix.
+    pub key: &'static str,
+    pub default: &'static str,
+    pub description: &'static str,
+}
+
+/// Every minispark setting, with its default.
+pub const SETTINGS: &[Setting] = &[
+    Setting {
+        key: "shuffle.partitions",
+        default: "0",
+        description: "Partitions of every shuffle (Spark's spark.sql.shuffle.partitions). \
+                      0 means the total task slots of the cluster's executors.",
+    },
+    Setting {
+        key: "task.maxFailures",
+        default: "4",
+        description: "How many times a task may fail before its job fails \
+                      (Spark's spark.task.maxFailures). Retries go to another executor when there is one.",
+    },
+    Setting {
+        key: "shuffle.compression",
+        default: "lz4",
+        description: "Codec of shuffle files and of data sent between processes: lz4, zstd or none.",
+    },
+];
+
+/// Shuffle compression codec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShuffleCompression {
+    Lz4,
+    Zstd,
+    None,
+}
+
+/// The typed values of [`SETTINGS`], stored as a DataFusion config extension.
+#[derive(Debug, Clone)]
+pub struct MinisparkConfig {
+    pub shuffle_partitions: usize,
+    pub task_max_failures: usize,
+    pub shuffle_compression: ShuffleCompression,
+}
+
+impl Default for MinisparkConfig {
+    fn default() -> Self {
+        let mut config = Self {
+            shuffle_partitions: 0,
+            task_max_failures: 0,
+            shuffle_compression: ShuffleCompression::Lz4,
+        };
+        for s in SETTINGS {
+            config
+                .set(s.key, s.default)
+                .expect("defaults of SETTINGS are valid");
+        }
+        config
+    }
+}
+
+fn parse_usize(key: &str, value: &str) -> Result<usize> {
+    value.trim().parse().or_else(|_| {
+        plan_err!("setting minispark.{key} expects a non-negative integer, got '{value}'")
+    })
+}
+
+impl ExtensionOptions for MinisparkConfig {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+
+    fn cloned(&self) -> Box<dyn ExtensionOptions> {
+        Box::new(self.clone())
+    }
+
+    fn set(&mut self, key: &str, value: &str) -> Result<()> {
+        match key.to_ascii_lowercase().as_str() {
+            "shuffle.partitions" => self.shuffle_partitions = parse_usize(key, value)?,
+            "task.maxfailures" => {
+                let v = parse_usize(key, value)?;
+                if v == 0 {
+                    return plan_err!("setting minispark.task.maxFailures must be at least 1");
+                }
+                self.task_max_failures = v;
+            }
+            "shuffle.compression" => {
+                self.shuffle_compression = match value.trim().to_ascii_lowercase().as_str() {
+                    "lz4" => ShuffleCompression::Lz4,
+                    "zstd" => ShuffleCompression::Zstd,
+                    "none" => ShuffleCompression::None,
+                    _ => {
+                        return plan_err!(
+                            "setting minispark.shuffle.compression expects lz4, zstd or none, got '{value}'"
+                        );
+                    }
+                }
+            }
+            _ => {
+                let known: Vec<String> = SETTINGS.iter().map(|s| format!("minispark.{}", s.key)).collect();
+                return plan_err!(
+                    "unknown setting minispark.{key}; known settings: {}",
+                    known.join(", ")
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn entries(&self) -> Vec<ConfigEntry> {
+        let value = |key: &str| -> String {
+            match key {
+                "shuffle.partitions" => self.shuffle_partitions.to_string(),
+                "task.maxFailures" => self.task_max_failures.to_string(),
+                "shuffle.compression" => format!("{:?}", self.shuffle_compression).to_lowercase(),
+                _ => String::new(),
+            }
+        };
+        SETTINGS
+            .iter()
+            .map(|s| ConfigEntry {
+                key: format!("minispark.{}", s.key),
+                value: Some(value(s.key)),
+                description: s.description,
+            })
+            .collect()
+    }
+}
+
+impl ConfigExtension for MinisparkConfig {
+    const PREFIX: &'static str = "minispark";
+}
+
+/// Reads the minispark settings of a session config (defaults when unset).
+pub fn minispark_config(options: &datafusion::common::config::ConfigOptions) -> MinisparkConfig {
+    options
+        .extensions
+        .get::<MinisparkConfig>()
+        .cloned()
+        .unwrap_or_default()
+}

@@ -1,0 +1,177 @@
+//! Exchanges: where one stage hands its output to the next.
+//!
+//! A shuffle is split in two plan nodes that live in different stages:
+//!
+//! ```text
+//!   stage 1 (map side)                      stage 2 (reduce side)
+//!   ┌──────────────────────┐               ┌───────────────────────┐
+//!   │ ShuffleWriterExec    │  files on     │ ShuffleReaderExec     │
+//!   │  hash(keys) % N      │──executors'──▶│  partition r reads    │
+//!   │  one task per input  │  disks        │  block (m, r) of each │
+//!   │  partition m         │               │  map task m           │
+//!   └──────────────────────┘               └───────────────────────┘
+//! ```
+//!
+//! How map outputs become reader partitions depends on the [`ExchangeKind`]:
+//!
+//! ```text
+//!   Hash / RoundRobin (N->M)   Single / Broadcast (N->1)   Forward (N->N)
+//!   m0 ─┬─▶ r0                 m0 ─┐                       m0 ──▶ r0
+//!       └─▶ r1                 m1 ─┼─▶ r0                  m1 ──▶ r1
+//!   m1 ─┬─▶ r0                 m2 ─┘                       m2 ──▶ r2
+//!       └─▶ r1
+//! ```
+//!
+//! The nodes themselves are pure descriptions. Reading bytes is the job of a
+//! [`ShuffleRuntime`] that the executor (or driver) installs in the task's
+//! session config; writing is done by the executor's task runner.
+
+mod reader;
+mod writer;
+
+pub use reader::ShuffleReaderExec;
+pub use writer::ShuffleWriterExec;
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use datafusion::common::{Result, internal_err};
+use datafusion::execution::SendableRecordBatchStream;
+
+/// How the blocks written by a stage's map tasks are grouped into the
+/// partitions that the next stage reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ExchangeKind {
+    /// Rows go to `pmod(spark_murmur3(keys), N)`: the classic shuffle.
+    Hash = 0,
+    /// Whole batches are dealt out to N partitions in turn.
+    RoundRobin = 1,
+    /// Every map output goes to one reader partition (a merge to one task).
+    Single = 2,
+    /// Like `Single`, but the one partition is read by every task of the
+    /// consuming stage: the build side of a broadcast join.
+    Broadcast = 3,
+    /// Map task `m`'s output becomes reader partition `m`, order preserved
+    /// (feeds a sort-preserving merge).
+    Forward = 4,
+}
+
+impl ExchangeKind {
+    pub fn from_u32(v: u32) -> Result<Self> {
+        Ok(match v {
+            0 => Self::Hash,
+            1 => Self::RoundRobin,
+            2 => Self::Single,
+            3 => Self::Broadcast,
+            4 => Self::Forward,
+            other => return internal_err!("unknown exchange kind {other}"),
+        })
+    }
+
+    /// Number of output blocks each map task writes, given the exchange's
+    /// partition count.
+    pub fn blocks_per_map(&self, num_partitions: usize) -> usize {
+        match self {
+            Self::Hash | Self::RoundRobin => num_partitions,
+            Self::Single | Self::Broadcast | Self::Forward => 1,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Hash => "hash",
+            Self::RoundRobin => "round-robin",
+            Self::Single => "single",
+            Self::Broadcast => "broadcast",
+            Self::Forward => "forward",
+        }
+    }
+}
+
+/// One block of shuffle output and the executor that holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockLocation {
+    pub executor_id: String,
+    /// The executor's gRPC address, "host:port".
+    pub address: String,
+    pub job_id: String,
+    pub stage_id: usize,
+    pub map_partition: usize,
+    pub reduce_partition: usize,
+    /// Compressed bytes and rows of the block, as reported by the map task.
+    pub bytes: u64,
+    pub rows: u64,
+}
+
+/// A map task's report for one block it wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BlockStats {
+    pub reduce_partition: usize,
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+/// Where a finished map task's blocks live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapOutput {
+    pub executor_id: String,
+    pub address: String,
+    pub map_partition: usize,
+    pub blocks: Vec<BlockStats>,
+}
+
+/// Groups the outputs of a finished stage into the partitions of a reader
+/// with the given kind and partition count. Empty blocks are skipped.
+pub fn assign_blocks(
+    job_id: &str,
+    stage_id: usize,
+    kind: ExchangeKind,
+    num_partitions: usize,
+    outputs: &[MapOutput],
+) -> Vec<Vec<BlockLocation>> {
+    let mut partitions = vec![Vec::new(); num_partitions];
+    for output in outputs {
+        for block in &output.blocks {
+            if block.rows == 0 {
+                continue;
+            }
+            let target = match kind {
+                ExchangeKind::Hash | ExchangeKind::RoundRobin => block.reduce_partition,
+                ExchangeKind::Single | ExchangeKind::Broadcast => 0,
+                ExchangeKind::Forward => output.map_partition,
+            };
+            partitions[target].push(BlockLocation {
+                executor_id: output.executor_id.clone(),
+                address: output.address.clone(),
+                job_id: job_id.to_string(),
+                stage_id,
+                map_partition: output.map_partition,
+                reduce_partition: block.reduce_partition,
+                bytes: block.bytes,
+                rows: block.rows,
+            });
+        }
+    }
+    // Read blocks in map order so results are deterministic.
+    for blocks in &mut partitions {
+        blocks.sort_by_key(|b| b.map_partition);
+    }
+    partitions
+}
+
+/// Reads shuffle blocks: installed by the process that runs tasks (the
+/// executor, or the driver when it collects results) as a session config
+/// extension, see [`ShuffleRuntimeExt`].
+pub trait ShuffleRuntime: Debug + Send + Sync + 'static {
+    /// A stream of the batches of `blocks`, in order, with schema `schema`.
+    fn read(
+        &self,
+        blocks: Vec<BlockLocation>,
+        schema: SchemaRef,
+    ) -> Result<SendableRecordBatchStream>;
+}
+
+/// The session config extension that carries the [`ShuffleRuntime`].
+#[derive(Debug, Clone)]
+pub struct ShuffleRuntimeExt(pub Arc<dyn ShuffleRuntime>);

@@ -1,0 +1,95 @@
+//! Arrow IPC: how batches are laid out on disk and on the wire.
+//!
+//! Shuffle blocks are Arrow IPC *streams* (schema message, then record
+//! batches), compressed per buffer with LZ4 or ZSTD. The same bytes are
+//! written to disk by a map task, streamed over gRPC in chunks unchanged,
+//! and decoded by the reader: no re-encoding between disk and network.
+
+use arrow::array::RecordBatch;
+use arrow::buffer::Buffer;
+use arrow::datatypes::SchemaRef;
+use arrow::ipc::CompressionType;
+use arrow::ipc::reader::StreamDecoder;
+use arrow::ipc::writer::IpcWriteOptions;
+use datafusion::common::Result;
+
+use crate::config::ShuffleCompression;
+
+/// IPC write options for a codec.
+pub fn write_options(compression: ShuffleCompression) -> Result<IpcWriteOptions> {
+    let codec = match compression {
+        ShuffleCompression::Lz4 => Some(CompressionType::LZ4_FRAME),
+        ShuffleCompression::Zstd => Some(CompressionType::ZSTD),
+        ShuffleCompression::None => None,
+    };
+    Ok(IpcWriteOptions::default().try_with_compression(codec)?)
+}
+
+/// Incrementally decodes an Arrow IPC stream that arrives in chunks of any size.
+#[derive(Debug, Default)]
+pub struct ChunkDecoder {
+    decoder: StreamDecoder,
+    schema: Option<SchemaRef>,
+}
+
+impl ChunkDecoder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Feeds one chunk; returns the batches it completed.
+    pub fn push(&mut self, chunk: bytes::Bytes) -> Result<Vec<RecordBatch>> {
+        let mut buffer = Buffer::from(chunk);
+        let mut out = vec![];
+        while !buffer.is_empty() {
+            if let Some(batch) = self.decoder.decode(&mut buffer)? {
+                out.push(batch);
+            }
+        }
+        if self.schema.is_none() {
+            self.schema = self.decoder.schema();
+        }
+        Ok(out)
+    }
+
+    /// Checks the stream ended on a message boundary.
+    pub fn finish(&mut self) -> Result<()> {
+        Ok(self.decoder.finish()?)
+    }
+}
+
+/// Encodes `batches` as one IPC stream (used for small results).
+pub fn encode_stream(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    compression: ShuffleCompression,
+) -> Result<Vec<u8>> {
+    let mut out = vec![];
+    {
+        let mut writer = arrow::ipc::writer::StreamWriter::try_new_with_options(
+            &mut out,
+            schema,
+            write_options(compression)?,
+        )?;
+        for b in batches {
+            writer.write(b)?;
+        }
+        writer.finish()?;
+    }
+    Ok(out)
+}
+
+/// Decodes a complete IPC stream.
+pub fn decode_stream(bytes: &[u8]) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    let reader = arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes), None)?;
+    let schema = reader.schema();
+    let batches = reader.collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok((schema, batches))
+}
+
+impl ChunkDecoder {
+    /// The stream's schema, once its first message has been decoded.
+    pub fn schema(&self) -> Option<SchemaRef> {
+        self.schema.clone().or_else(|| self.decoder.schema())
+    }
+}

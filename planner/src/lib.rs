@@ -1,0 +1,33 @@
+//! # minispark-planner: from one-machine plans to stages
+//!
+//! Pure logic, no sockets and no runtime: this crate turns a DataFusion
+//! physical plan into a [`stages::StageGraph`] and describes the nodes that
+//! move data between stages. The driver and the executors both depend on it.
+//!
+//! ```text
+//!  SQL ──DataFusion──▶ LogicalPlan ──optimize──▶ ExecutionPlan (N partitions)
+//!                                                     │ stages::plan_stages
+//!                                                     ▼
+//!   stage 0: ShuffleWriterExec(hash(k) % N) ◀─ scan        (map side)
+//!   stage 1: ShuffleWriterExec(forward) ◀─ agg ◀─ ShuffleReaderExec(stage 0)
+//! ```
+//!
+//! * [`stages`]: where to cut a plan, and the stage graph.
+//! * [`exchange`]: shuffle writer and reader nodes, block locations.
+//! * [`codec`]: serializing minispark's nodes with datafusion-proto.
+//! * [`hash`]: Spark-compatible Murmur3, for partitioning and `hash(...)`.
+//! * [`catalog`]: built-in data (TPC-H generated inside each task).
+//! * [`config`]: every `minispark.*` setting, with its default.
+//! * [`session`]: the DataFusion session every process uses.
+//! * [`ipc`]: Arrow IPC encoding of shuffle blocks.
+//! * [`explain`]: printing a stage graph.
+
+pub mod catalog;
+pub mod codec;
+pub mod config;
+pub mod exchange;
+pub mod explain;
+pub mod hash;
+pub mod ipc;
+pub mod session;
+pub mod stages;

@@ -1,0 +1,342 @@
+//! Cutting a physical plan into stages.
+//!
+//! DataFusion plans a query for one machine: partitions are streams inside
+//! one process, and operators such as `RepartitionExec` move rows between
+//! them in memory. To run the same plan on many machines, minispark cuts it
+//! wherever rows must move between partitions, and puts a
+//! [`ShuffleWriterExec`] / [`ShuffleReaderExec`] pair at each cut:
+//!
+//! | single-node operator                       | becomes                                   |
+//! |--------------------------------------------|-------------------------------------------|
+//! | `RepartitionExec(Hash(keys, n))`           | hash shuffle into `n` partitions          |
+//! | `RepartitionExec(RoundRobinBatch(n))`      | round-robin shuffle into `n` partitions   |
+//! | `CoalescePartitionsExec` over `k > 1`      | merge to one partition (`Single`)         |
+//! | `SortPreservingMergeExec` over `k > 1`     | `Forward` exchange, merge in the next stage |
+//! | build side of a `CollectLeft` hash join, a nested-loop or a cross join | its own `Broadcast` stage |
+//!
+//! Every task of a stage runs one partition of the stage's plan, from its
+//! leaves (scans or shuffle readers) to its root (a shuffle writer). The last
+//! stage writes the query's result, which the driver reads back.
+//!
+//! A `CollectLeft` hash join whose join type must emit unmatched build-side
+//! rows (LEFT, FULL, LEFT SEMI/ANTI/MARK) cannot be broadcast: every task
+//! would emit them. Spark never broadcasts the preserved side of an outer
+//! join either; such joins become partitioned hash joins with both sides
+//! hash-shuffled on the join keys.
+
+use std::sync::Arc;
+
+use datafusion::common::{JoinType, Result, internal_err};
+use datafusion::physical_expr::{EquivalenceProperties, Partitioning};
+use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
+use datafusion::physical_plan::joins::{
+    CrossJoinExec, HashJoinExec, NestedLoopJoinExec, PartitionMode,
+};
+use datafusion::physical_plan::repartition::RepartitionExec;
+use datafusion::physical_plan::sorts::sort::SortExec;
+use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
+use datafusion::physical_plan::{
+    ExecutionPlan, ExecutionPlanProperties, replace_children_if_necessary,
+};
+
+use crate::exchange::{ExchangeKind, ShuffleReaderExec, ShuffleWriterExec};
+
+/// One stage: a plan fragment run as one task per partition.
+#[derive(Debug, Clone)]
+pub struct Stage {
+    pub id: usize,
+    /// The stage plan; its root is a [`ShuffleWriterExec`].
+    pub plan: Arc<dyn ExecutionPlan>,
+    /// Stages whose output this stage reads.
+    pub inputs: Vec<usize>,
+}
+
+impl Stage {
+    pub fn writer(&self) -> &ShuffleWriterExec {
+        self.plan
+            .downcast_ref::<ShuffleWriterExec>()
+            .expect("a stage's root is a ShuffleWriterExec")
+    }
+
+    /// One task per partition of the writer's input.
+    pub fn num_tasks(&self) -> usize {
+        self.writer().num_tasks()
+    }
+}
+
+/// The stages of a query, inputs before the stages that read them; the last
+/// stage produces the result.
+#[derive(Debug, Clone)]
+pub struct StageGraph {
+    pub stages: Vec<Stage>,
+}
+
+impl StageGraph {
+    pub fn final_stage(&self) -> &Stage {
+        self.stages.last().expect("a stage graph has a final stage")
+    }
+
+    pub fn stage(&self, id: usize) -> &Stage {
+        &self.stages[id]
+    }
+
+    /// Stages that read stage `id`'s output.
+    pub fn consumers(&self, id: usize) -> Vec<usize> {
+        self.stages
+            .iter()
+            .filter(|s| s.inputs.contains(&id))
+            .map(|s| s.id)
+            .collect()
+    }
+}
+
+/// Cuts `plan` into stages. `shuffle_partitions` is the partition count used
+/// when a join must be turned into a partitioned join.
+pub fn plan_stages(plan: Arc<dyn ExecutionPlan>, shuffle_partitions: usize) -> Result<StageGraph> {
+    let mut cutter = StageCutter {
+        stages: vec![],
+        shuffle_partitions: shuffle_partitions.max(1),
+    };
+    let root = cutter.cut(plan)?;
+    // The result stage keeps its partitions as they are (Forward): the driver
+    // reads partition after partition, in order.
+    cutter.add_stage(root, ExchangeKind::Forward, 1, vec![])?;
+    Ok(StageGraph {
+        stages: cutter.stages,
+    })
+}
+
+struct StageCutter {
+    stages: Vec<Stage>,
+    shuffle_partitions: usize,
+}
+
+impl StageCutter {
+    /// Makes `input` a stage writing with `kind`; returns the new stage's id.
+    fn add_stage(
+        &mut self,
+        input: Arc<dyn ExecutionPlan>,
+        kind: ExchangeKind,
+        num_partitions: usize,
+        hash_exprs: Vec<Arc<dyn datafusion::physical_expr::PhysicalExpr>>,
+    ) -> Result<usize> {
+        let id = self.stages.len();
+        let inputs = input_stages(&input);
+        let writer = ShuffleWriterExec::try_new(id, input, kind, num_partitions, hash_exprs)?;
+        self.stages.push(Stage {
+            id,
+            plan: Arc::new(writer),
+            inputs,
+        });
+        Ok(id)
+    }
+
+    /// Cuts `input` off as its own stage and returns the reader that replaces it.
+    fn exchange(
+        &mut self,
+        input: Arc<dyn ExecutionPlan>,
+        kind: ExchangeKind,
+        partitioning: Partitioning,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let schema = input.schema();
+        let (num_partitions, hash_exprs) = match &partitioning {
+            Partitioning::Hash(exprs, n) => (*n, exprs.clone()),
+            other => (other.partition_count(), vec![]),
+        };
+        let eq_properties = if kind == ExchangeKind::Forward {
+            input.equivalence_properties().clone()
+        } else {
+            EquivalenceProperties::new(Arc::clone(&schema))
+        };
+        let reader_partitioning = match kind {
+            ExchangeKind::Forward => {
+                Partitioning::UnknownPartitioning(input.output_partitioning().partition_count())
+            }
+            ExchangeKind::Single | ExchangeKind::Broadcast => Partitioning::UnknownPartitioning(1),
+            ExchangeKind::Hash | ExchangeKind::RoundRobin => partitioning.clone(),
+        };
+        let writer_partitions = match kind {
+            ExchangeKind::Hash | ExchangeKind::RoundRobin => num_partitions,
+            _ => 1,
+        };
+        let id = self.add_stage(input, kind, writer_partitions, hash_exprs)?;
+        Ok(Arc::new(ShuffleReaderExec::new(
+            id,
+            kind,
+            reader_partitioning,
+            eq_properties,
+        )))
+    }
+
+    /// Gives the build side of a join its own broadcast stage (unless it
+    /// already is a plain reader of one partition).
+    fn broadcast(&mut self, build: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
+        // The optimizer put a merge to one partition under the build side;
+        // the broadcast stage replaces it.
+        let build = match build.downcast_ref::<CoalescePartitionsExec>() {
+            Some(c) if c.fetch().is_none() => Arc::clone(c.input()),
+            _ => build,
+        };
+        let build = self.cut(build)?;
+        if build.is::<ShuffleReaderExec>() && build.output_partitioning().partition_count() == 1 {
+            return Ok(build);
+        }
+        self.exchange(
+            build,
+            ExchangeKind::Broadcast,
+            Partitioning::UnknownPartitioning(1),
+        )
+    }
+
+    fn cut(&mut self, plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
+        if let Some(repartition) = plan.downcast_ref::<RepartitionExec>() {
+            let input = self.cut(Arc::clone(repartition.input()))?;
+            let partitioning = repartition.partitioning().clone();
+            let kind = match &partitioning {
+                Partitioning::Hash(..) => ExchangeKind::Hash,
+                Partitioning::RoundRobinBatch(_) => ExchangeKind::RoundRobin,
+                other => return internal_err!("minispark cannot shuffle with {other} partitioning"),
+            };
+            let ordering = repartition
+                .preserve_order()
+                .then(|| input.output_ordering().cloned())
+                .flatten();
+            let reader = self.exchange(input, kind, partitioning)?;
+            // A shuffle interleaves map outputs: restore the order the
+            // single-node plan relied on.
+            return Ok(match ordering {
+                Some(ordering) => Arc::new(SortExec::new(ordering, reader).with_preserve_partitioning(true)),
+                None => reader,
+            });
+        }
+
+        if let Some(coalesce) = plan.downcast_ref::<CoalescePartitionsExec>() {
+            let input = self.cut(Arc::clone(coalesce.input()))?;
+            if input.output_partitioning().partition_count() <= 1 {
+                return replace_children_if_necessary(Arc::clone(&plan), vec![input]);
+            }
+            let reader = self.exchange(input, ExchangeKind::Single, Partitioning::UnknownPartitioning(1))?;
+            return replace_children_if_necessary(Arc::clone(&plan), vec![reader]);
+        }
+
+        if let Some(merge) = plan.downcast_ref::<SortPreservingMergeExec>() {
+            let input = self.cut(Arc::clone(merge.input()))?;
+            if input.output_partitioning().partition_count() <= 1 {
+                return replace_children_if_necessary(Arc::clone(&plan), vec![input]);
+            }
+            let reader = self.exchange(
+                input,
+                ExchangeKind::Forward,
+                Partitioning::UnknownPartitioning(0),
+            )?;
+            return replace_children_if_necessary(Arc::clone(&plan), vec![reader]);
+        }
+
+        if let Some(join) = plan.downcast_ref::<HashJoinExec>() {
+            if *join.partition_mode() == PartitionMode::CollectLeft {
+                if emits_unmatched_build_rows(join.join_type()) {
+                    return self.cut_partitioned_join(join);
+                }
+                let build = self.broadcast(Arc::clone(join.left()))?;
+                let probe = self.cut(Arc::clone(join.right()))?;
+                return replace_children_if_necessary(Arc::clone(&plan), vec![build, probe]);
+            }
+        }
+
+        if let Some(join) = plan.downcast_ref::<NestedLoopJoinExec>() {
+            let build = self.broadcast(Arc::clone(join.left()))?;
+            let mut probe = self.cut(Arc::clone(join.right()))?;
+            // Unmatched build rows are emitted once all probe partitions are
+            // done, which only works when there is one probe task.
+            if emits_unmatched_build_rows(join.join_type())
+                && probe.output_partitioning().partition_count() > 1
+            {
+                probe = self.exchange(probe, ExchangeKind::Single, Partitioning::UnknownPartitioning(1))?;
+            }
+            return replace_children_if_necessary(Arc::clone(&plan), vec![build, probe]);
+        }
+
+        if let Some(join) = plan.downcast_ref::<CrossJoinExec>() {
+            let build = self.broadcast(Arc::clone(join.left()))?;
+            let probe = self.cut(Arc::clone(join.right()))?;
+            return replace_children_if_necessary(Arc::clone(&plan), vec![build, probe]);
+        }
+
+        let children = plan.children();
+        if children.is_empty() {
+            return Ok(plan);
+        }
+        let new_children = children
+            .into_iter()
+            .map(|c| self.cut(Arc::clone(c)))
+            .collect::<Result<Vec<_>>>()?;
+        replace_children_if_necessary(plan, new_children)
+    }
+
+    /// Rewrites a `CollectLeft` join into a partitioned one, both sides hash
+    /// shuffled on the join keys.
+    fn cut_partitioned_join(&mut self, join: &HashJoinExec) -> Result<Arc<dyn ExecutionPlan>> {
+        let n = self.shuffle_partitions;
+        let strip = |p: &Arc<dyn ExecutionPlan>| match p.downcast_ref::<CoalescePartitionsExec>() {
+            Some(c) if c.fetch().is_none() => Arc::clone(c.input()),
+            _ => Arc::clone(p),
+        };
+        let left_keys = join.on().iter().map(|(l, _)| Arc::clone(l)).collect();
+        let right_keys = join.on().iter().map(|(_, r)| Arc::clone(r)).collect();
+        let left = self.cut(strip(join.left()))?;
+        let right = self.cut(strip(join.right()))?;
+        let left = self.exchange(left, ExchangeKind::Hash, Partitioning::Hash(left_keys, n))?;
+        let right = self.exchange(right, ExchangeKind::Hash, Partitioning::Hash(right_keys, n))?;
+        join.builder()
+            .with_partition_mode(PartitionMode::Partitioned)
+            .with_new_children(vec![left, right])?
+            .build_exec()
+    }
+}
+
+fn emits_unmatched_build_rows(join_type: &JoinType) -> bool {
+    matches!(
+        join_type,
+        JoinType::Left | JoinType::LeftAnti | JoinType::LeftSemi | JoinType::LeftMark | JoinType::Full
+    )
+}
+
+/// The stages read by the shuffle readers in `plan` (not looking into other stages).
+fn input_stages(plan: &Arc<dyn ExecutionPlan>) -> Vec<usize> {
+    let mut out = vec![];
+    collect_readers(plan, &mut |r| {
+        if !out.contains(&r.stage_id()) {
+            out.push(r.stage_id());
+        }
+    });
+    out
+}
+
+/// Calls `f` for every shuffle reader in `plan`.
+pub fn collect_readers(plan: &Arc<dyn ExecutionPlan>, f: &mut dyn FnMut(&ShuffleReaderExec)) {
+    if let Some(reader) = plan.downcast_ref::<ShuffleReaderExec>() {
+        f(reader);
+    }
+    for child in plan.children() {
+        collect_readers(child, f);
+    }
+}
+
+/// Replaces every shuffle reader in `plan` by what `f` returns for it.
+pub fn replace_readers(
+    plan: Arc<dyn ExecutionPlan>,
+    f: &mut dyn FnMut(&ShuffleReaderExec) -> Result<Arc<dyn ExecutionPlan>>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    if let Some(reader) = plan.downcast_ref::<ShuffleReaderExec>() {
+        return f(reader);
+    }
+    let children = plan.children();
+    if children.is_empty() {
+        return Ok(plan);
+    }
+    let new_children = children
+        .into_iter()
+        .map(|c| replace_readers(Arc::clone(c), f))
+        .collect::<Result<Vec<_>>>()?;
+    replace_children_if_necessary(plan, new_children)
+}

@@ -1,0 +1,225 @@
+//! The `minispark` command line: submit jobs, start drivers and executors,
+//! generate data.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use datafusion::common::{DataFusionError, Result};
+use minispark::client::{StatementOutput, run_script_in_session, run_script_remote};
+use minispark::local::{LocalCluster, LocalClusterOptions, default_slots};
+use minispark::output::{Format, write_batches};
+
+#[derive(Parser, Debug)]
+#[command(name = "minispark", version, about = "A distributed dataframe engine: a mini Spark on DataFusion")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a SQL job script (statements separated by `;`).
+    Submit {
+        /// The job script.
+        script: PathBuf,
+        /// `local[N]` (default local[2]): an embedded cluster with N executor
+        /// processes; or `http://HOST:PORT`: a running driver.
+        #[arg(long, default_value = "local[2]")]
+        master: String,
+        /// Output format of query results.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+        /// A setting, `key=value` (minispark.* or datafusion.*); repeatable.
+        #[arg(long = "conf", value_name = "KEY=VALUE")]
+        conf: Vec<String>,
+    },
+    /// Start a driver.
+    Driver {
+        #[arg(long, default_value = "0.0.0.0:7077")]
+        listen: String,
+        /// Seconds without a heartbeat after which an executor is lost.
+        #[arg(long, default_value_t = 10)]
+        heartbeat_timeout: u64,
+    },
+    /// Start an executor and register it with a driver.
+    Executor {
+        /// The driver, e.g. http://127.0.0.1:7077.
+        #[arg(long)]
+        driver: String,
+        #[arg(long, default_value = "0.0.0.0:0")]
+        listen: String,
+        /// Address other processes reach this executor at (default: the bound address).
+        #[arg(long)]
+        advertise: Option<String>,
+        /// Tasks run at once.
+        #[arg(long)]
+        slots: Option<usize>,
+        /// Directory for shuffle files.
+        #[arg(long)]
+        work_dir: Option<PathBuf>,
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// Generate a data set as Parquet.
+    Gen {
+        #[command(subcommand)]
+        dataset: Dataset,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum Dataset {
+    /// TPC-H, one folder per table.
+    Tpch {
+        #[arg(long, default_value_t = 1.0)]
+        scale_factor: f64,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+fn init_tracing(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn parse_master(master: &str) -> Result<Option<usize>> {
+    if let Some(n) = master.strip_prefix("local[").and_then(|s| s.strip_suffix(']')) {
+        return n.parse().map(Some).map_err(|_| {
+            DataFusionError::Configuration(format!("invalid --master '{master}': expected local[N] with N a number"))
+        });
+    }
+    if master == "local" {
+        return Ok(Some(2));
+    }
+    if master.starts_with("http://") || master.starts_with("https://") {
+        return Ok(None);
+    }
+    Err(DataFusionError::Configuration(format!(
+        "invalid --master '{master}': expected local[N] or http://HOST:PORT"
+    )))
+}
+
+fn parse_conf(conf: &[String]) -> Result<HashMap<String, String>> {
+    conf.iter()
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
+            _ => Err(DataFusionError::Configuration(format!("invalid --conf '{kv}': expected key=value"))),
+        })
+        .collect()
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Submit {
+            script,
+            master,
+            format,
+            conf,
+        } => {
+            init_tracing("warn");
+            let text = std::fs::read_to_string(&script).map_err(|e| {
+                DataFusionError::Execution(format!("cannot read job script {}: {e}", script.display()))
+            })?;
+            let settings = parse_conf(&conf)?;
+            let stdout = std::io::stdout();
+            let mut first = true;
+            let mut print = |out: StatementOutput| -> Result<()> {
+                let mut lock = stdout.lock();
+                if format == Format::Table && !first {
+                    writeln!(lock)?;
+                }
+                first = false;
+                write_batches(&mut lock, &out.batches, format)?;
+                lock.flush()?;
+                Ok(())
+            };
+            let job = async {
+                match parse_master(&master)? {
+                    Some(executors) => {
+                        let cluster = LocalCluster::start(LocalClusterOptions::new(executors)?).await?;
+                        let session = cluster.driver.session(&settings)?;
+                        run_script_in_session(&session, &text, &mut print).await
+                    }
+                    None => run_script_remote(&master, &text, settings, &mut print).await,
+                }
+            };
+            tokio::select! {
+                r = job => r,
+                _ = tokio::signal::ctrl_c() => Err(DataFusionError::Execution("interrupted; job cancelled".into())),
+            }
+        }
+        Command::Driver {
+            listen,
+            heartbeat_timeout,
+        } => {
+            init_tracing("info");
+            let driver = minispark::driver::Driver::start(minispark::driver::DriverOptions {
+                listen,
+                heartbeat_timeout: std::time::Duration::from_secs(heartbeat_timeout),
+                ..Default::default()
+            })
+            .await?;
+            eprintln!("minispark driver listening on {}", driver.url());
+            tokio::select! {
+                r = driver.wait() => r,
+                _ = tokio::signal::ctrl_c() => Ok(()),
+            }
+        }
+        Command::Executor {
+            driver,
+            listen,
+            advertise,
+            slots,
+            work_dir,
+            id,
+        } => {
+            init_tracing("warn");
+            let work_dir = work_dir.unwrap_or_else(|| std::env::temp_dir().join("minispark-executor"));
+            minispark::executor::run_executor(minispark::executor::ExecutorOptions {
+                driver_url: driver,
+                listen,
+                advertise,
+                slots: slots.unwrap_or_else(|| default_slots(1)),
+                work_dir,
+                id,
+            })
+            .await
+        }
+        Command::Gen {
+            dataset: Dataset::Tpch { scale_factor, out },
+        } => {
+            init_tracing("warn");
+            let tables = minispark::planner::catalog::tpch::write_tpch_parquet(scale_factor, &out)?;
+            for (name, rows, files) in tables {
+                println!("{name}: {rows} rows in {files} file(s)");
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! Running a job script on a cluster, local or remote, and collecting each
+//! statement's result.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::{Schema, SchemaRef};
+use datafusion::common::{DataFusionError, Result};
+use futures::StreamExt;
+use minispark_driver::job::{JobSession, parse_script};
+use minispark_planner::ipc::ChunkDecoder;
+use minispark_proto::{SubmitJobRequest, job_event};
+
+/// The result of one statement of a script.
+#[derive(Debug, Clone)]
+pub struct StatementOutput {
+    /// Position of the statement in the script (0-based).
+    pub index: usize,
+    pub sql: String,
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
+}
+
+/// Runs every statement of `script` in `session`, calling `on_result` for
+/// each statement that returns rows, in order.
+pub async fn run_script_in_session(
+    session: &JobSession,
+    script: &str,
+    on_result: &mut dyn FnMut(StatementOutput) -> Result<()>,
+) -> Result<()> {
+    for (index, statement) in parse_script(script)?.into_iter().enumerate() {
+        let sql = statement.to_string();
+        let result = session.execute_statement(statement).await?;
+        if !result.returns_rows {
+            continue;
+        }
+        let mut stream = result.stream;
+        let mut batches = vec![];
+        while let Some(b) = stream.next().await {
+            batches.push(b?);
+        }
+        on_result(StatementOutput {
+            index,
+            sql,
+            schema: result.schema,
+            batches,
+        })?;
+    }
+    Ok(())
+}
+
+/// Submits `script` to a driver over gRPC.
+pub async fn run_script_remote(
+    master: &str,
+    script: &str,
+    settings: HashMap<String, String>,
+    on_result: &mut dyn FnMut(StatementOutput) -> Result<()>,
+) -> Result<()> {
+    let mut client = minispark_proto::driver_client(master)?;
+    let response = client
+        .submit_job(SubmitJobRequest {
+            script: script.to_string(),
+            settings,
+        })
+        .await
+        .map_err(|s| minispark_proto::from_status(s, &format!("driver at {master}")))?;
+    let mut events = response.into_inner();
+    let mut current: Option<(StatementOutput, ChunkDecoder)> = None;
+    loop {
+        let event = events
+            .message()
+            .await
+            .map_err(|s| minispark_proto::from_status(s, &format!("driver at {master}")))?;
+        let Some(event) = event.and_then(|e| e.event) else {
+            break;
+        };
+        match event {
+            job_event::Event::StatementStart(start) => {
+                let mut decoder = ChunkDecoder::new();
+                decoder.push(bytes::Bytes::from(start.ipc_schema))?;
+                let output = StatementOutput {
+                    index: start.index as usize,
+                    sql: start.sql,
+                    schema: Arc::new(Schema::empty()),
+                    batches: vec![],
+                };
+                current = Some((output, decoder));
+            }
+            job_event::Event::IpcData(data) => {
+                let Some((output, decoder)) = current.as_mut() else {
+                    return Err(DataFusionError::Execution("driver sent data before a statement".into()));
+                };
+                output.batches.extend(decoder.push(bytes::Bytes::from(data))?);
+            }
+            job_event::Event::StatementEnd(_) => {
+                let Some((mut output, mut decoder)) = current.take() else {
+                    return Err(DataFusionError::Execution("driver ended an unknown statement".into()));
+                };
+                decoder.finish()?;
+                output.schema = decoder
+                    .schema()
+                    .unwrap_or_else(|| Arc::new(Schema::empty()));
+                on_result(output)?;
+            }
+        }
+    }
+    Ok(())
+}

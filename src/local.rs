@@ -1,0 +1,143 @@
+//! An embedded cluster: the driver in this process, executors as child
+//! processes of the same binary, all on loopback.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use datafusion::common::{DataFusionError, Result};
+use minispark_driver::{Driver, DriverOptions};
+
+/// How to start a [`LocalCluster`].
+#[derive(Debug, Clone)]
+pub struct LocalClusterOptions {
+    pub executors: usize,
+    /// Task slots per executor.
+    pub slots: usize,
+    /// The `minispark` binary to run executors with.
+    pub binary: PathBuf,
+    pub heartbeat_timeout: Duration,
+}
+
+impl LocalClusterOptions {
+    /// `executors` executors of the current binary, slots from the CPU count.
+    pub fn new(executors: usize) -> Result<Self> {
+        let binary = std::env::current_exe()
+            .map_err(|e| DataFusionError::Execution(format!("cannot find the minispark binary: {e}")))?;
+        Ok(Self {
+            executors,
+            slots: default_slots(executors),
+            binary,
+            heartbeat_timeout: Duration::from_secs(10),
+        })
+    }
+}
+
+/// Slots per executor so that all executors together have one per core (at
+/// least 2 each, so a task waiting on the network does not idle a core).
+pub fn default_slots(executors: usize) -> usize {
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    cores.div_ceil(executors.max(1)).max(2)
+}
+
+/// A driver plus executor processes; dropping it stops the executors and
+/// removes their work dirs.
+#[derive(Debug)]
+pub struct LocalCluster {
+    pub driver: Driver,
+    children: Vec<Child>,
+    work_dir: tempfile::TempDir,
+}
+
+impl LocalCluster {
+    pub async fn start(options: LocalClusterOptions) -> Result<Self> {
+        if options.executors == 0 {
+            return Err(DataFusionError::Configuration(
+                "a local cluster needs at least one executor: use local[N] with N >= 1".into(),
+            ));
+        }
+        let driver = Driver::start(DriverOptions {
+            listen: "127.0.0.1:0".into(),
+            heartbeat_timeout: options.heartbeat_timeout,
+            ..Default::default()
+        })
+        .await?;
+        let work_dir = tempfile::Builder::new()
+            .prefix("minispark-")
+            .tempdir()
+            .map_err(|e| DataFusionError::Execution(format!("cannot create a work dir: {e}")))?;
+        let mut cluster = Self {
+            driver,
+            children: vec![],
+            work_dir,
+        };
+        for i in 0..options.executors {
+            let dir = cluster.work_dir.path().join(format!("executor-{i}"));
+            let child = Command::new(&options.binary)
+                .arg("executor")
+                .arg("--driver")
+                .arg(cluster.driver.url())
+                .arg("--listen")
+                .arg("127.0.0.1:0")
+                .arg("--slots")
+                .arg(options.slots.to_string())
+                .arg("--work-dir")
+                .arg(&dir)
+                .arg("--id")
+                .arg(format!("exec-{i}"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .map_err(|e| {
+                    DataFusionError::Execution(format!(
+                        "cannot start executor process {}: {e}",
+                        options.binary.display()
+                    ))
+                })?;
+            cluster.children.push(child);
+        }
+        if !cluster
+            .driver
+            .cluster
+            .wait_for_executors(options.executors, Duration::from_secs(60))
+            .await
+        {
+            let (n, _) = cluster.driver.cluster.size();
+            return Err(DataFusionError::Execution(format!(
+                "only {n} of {} executors registered within 60s",
+                options.executors
+            )));
+        }
+        Ok(cluster)
+    }
+
+    /// Process ids of the executors (tests kill them to simulate failures).
+    pub fn executor_pids(&self) -> Vec<u32> {
+        self.children.iter().map(|c| c.id()).collect()
+    }
+
+    /// Kills executor `i` (for failure tests and demos).
+    pub fn kill_executor(&mut self, i: usize) -> Result<()> {
+        let child = self
+            .children
+            .get_mut(i)
+            .ok_or_else(|| DataFusionError::Execution(format!("no executor {i}")))?;
+        child
+            .kill()
+            .map_err(|e| DataFusionError::Execution(format!("cannot kill executor {i}: {e}")))?;
+        let _ = child.wait();
+        Ok(())
+    }
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+        }
+        for child in &mut self.children {
+            let _ = child.wait();
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! Shared test fixtures: clusters, data, result comparison.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use arrow::array::RecordBatch;
+use datafusion::common::Result;
+use futures::StreamExt;
+use minispark::driver::job::JobSession;
+use minispark::local::{LocalCluster, LocalClusterOptions};
+
+/// Upper bound for any single test step that talks to a cluster.
+pub const STEP_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Runs `fut`, failing the test if it takes longer than [`STEP_TIMEOUT`].
+pub async fn timed<T>(what: &str, fut: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(STEP_TIMEOUT, fut).await {
+        Ok(v) => v,
+        Err(_) => panic!("{what} did not finish within {STEP_TIMEOUT:?}"),
+    }
+}
+
+/// A local cluster of `executors` processes of the freshly built binary.
+/// Dropping it kills the processes.
+pub async fn cluster(executors: usize) -> LocalCluster {
+    let options = LocalClusterOptions {
+        executors,
+        slots: 2,
+        binary: PathBuf::from(env!("CARGO_BIN_EXE_minispark")),
+        heartbeat_timeout: Duration::from_secs(3),
+    };
+    timed("starting a cluster", LocalCluster::start(options))
+        .await
+        .expect("cluster starts")
+}
+
+/// TPC-H at scale factor 0.01 as Parquet, generated once per test run.
+pub fn tpch_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("minispark-test-tpch-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        minispark::planner::catalog::tpch::write_tpch_parquet(0.01, &dir).expect("generate TPC-H");
+        dir
+    })
+}
+
+pub const TPCH_TABLES: [&str; 8] = [
+    "nation", "region", "part", "supplier", "partsupp", "customer", "orders", "lineitem",
+];
+
+/// DDL registering the TPC-H Parquet tables under their plain names.
+pub fn tpch_ddl() -> String {
+    TPCH_TABLES
+        .iter()
+        .map(|t| {
+            format!(
+                "CREATE EXTERNAL TABLE {t} STORED AS PARQUET LOCATION '{}/';\n",
+                tpch_dir().join(t).display()
+            )
+        })
+        .collect()
+}
+
+/// Runs a script in a session and returns the batches of its last query.
+pub async fn run_sql(session: &JobSession, script: &str) -> Result<Vec<RecordBatch>> {
+    let mut last = vec![];
+    for statement in minispark::driver::job::parse_script(script)? {
+        let result = session.execute_statement(statement).await?;
+        if result.returns_rows {
+            let mut stream = result.stream;
+            let mut batches = vec![];
+            while let Some(b) = stream.next().await {
+                batches.push(b?);
+            }
+            last = batches;
+        }
+    }
+    Ok(last)
+}
+
+/// A new session with `settings`.
+pub fn session(cluster: &LocalCluster, settings: &[(&str, &str)]) -> JobSession {
+    let settings: HashMap<String, String> = settings
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    cluster.driver.session(&settings).expect("session")
+}
+
+/// Rows as sorted strings, floats rounded, so results that differ only in
+/// row order or float summation order compare equal.
+pub fn normalized_rows(batches: &[RecordBatch]) -> Vec<String> {
+    let mut rows = vec![];
+    for batch in batches {
+        let formatters: Vec<_> = batch
+            .columns()
+            .iter()
+            .map(|c| arrow::util::display::ArrayFormatter::try_new(c.as_ref(), &Default::default()).unwrap())
+            .collect();
+        for r in 0..batch.num_rows() {
+            let cells: Vec<String> = formatters
+                .iter()
+                .map(|f| {
+                    let s = f.value(r).to_string();
+                    match s.parse::<f64>() {
+                        Ok(v) if s.contains('.') || s.contains('e') => format!("{:.6e}", v),
+                        _ => s,
+                    }
+                })
+                .collect();
+            rows.push(cells.join(" | "));
+        }
+    }
+    rows.sort();
+    rows
+}

@@ -1,0 +1,142 @@
+//! Bad input gets a clear error that names what is wrong, and the cluster
+//! keeps serving.
+
+use std::io::Write;
+
+use crate::common::{cluster, normalized_rows, run_sql, session, timed};
+
+async fn expect_error(session: &minispark::driver::job::JobSession, sql: &str) -> String {
+    match timed(sql, run_sql(session, sql)).await {
+        Ok(_) => panic!("expected an error from: {sql}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_are_clear_and_the_cluster_survives() {
+    let cluster = cluster(2).await;
+    let s = session(&cluster, &[]);
+
+    let msg = expect_error(&s, "SELECT 1;\nSELEC x FROM t").await;
+    assert!(msg.contains("Line: 2") && msg.contains("Column: 1"), "{msg}");
+
+    let msg = expect_error(&s, "SELECT * FROM no_such_table").await;
+    assert!(msg.contains("no_such_table"), "{msg}");
+
+    let msg = expect_error(&s, "SELECT no_such_column FROM tpch.sf0_01.nation").await;
+    assert!(msg.contains("no_such_column"), "{msg}");
+
+    let msg = expect_error(
+        &s,
+        "CREATE EXTERNAL TABLE gone STORED AS PARQUET LOCATION '/nonexistent/minispark/gone.parquet'; SELECT * FROM gone",
+    )
+    .await;
+    assert!(msg.contains("/nonexistent/minispark/gone.parquet"), "{msg}");
+
+    let msg = expect_error(&s, "SET minispark.no_such_setting = 1").await;
+    assert!(msg.contains("minispark.no_such_setting"), "{msg}");
+
+    // A corrupt Parquet file: the error names the file.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.parquet");
+    std::fs::File::create(&bad)
+        .unwrap()
+        .write_all(b"this is not parquet at all, not even close")
+        .unwrap();
+    let msg = expect_error(
+        &s,
+        &format!(
+            "CREATE EXTERNAL TABLE bad STORED AS PARQUET LOCATION '{}'; SELECT * FROM bad",
+            bad.display()
+        ),
+    )
+    .await;
+    assert!(msg.contains("bad.parquet"), "{msg}");
+
+    // A failure inside an executor reaches us with the executor id and the
+    // original message.
+    let csv = dir.path().join("numbers.csv");
+    std::fs::write(&csv, "n\n1\n2\nnot-a-number\n").unwrap();
+    let msg = expect_error(
+        &s,
+        &format!(
+            "CREATE EXTERNAL TABLE numbers (n VARCHAR) STORED AS CSV LOCATION '{}' OPTIONS ('format.has_header' 'true');
+             SELECT CAST(n AS INT) + 1 FROM numbers",
+            csv.display()
+        ),
+    )
+    .await;
+    assert!(msg.contains("on executor exec-"), "{msg}");
+    assert!(msg.contains("not-a-number"), "{msg}");
+
+    // The cluster still serves the next job.
+    let rows = timed("next job", run_sql(&s, "SELECT count(*) FROM tpch.sf0_01.nation"))
+        .await
+        .unwrap();
+    assert_eq!(normalized_rows(&rows), vec!["25".to_string()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_driver_and_busy_port() {
+    let msg = minispark::client::run_script_remote("http://127.0.0.1:1", "SELECT 1", Default::default(), &mut |_| Ok(()))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("driver at http://127.0.0.1:1"), "{msg}");
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let err = minispark::driver::Driver::start(minispark::driver::DriverOptions {
+        listen: addr.clone(),
+        ..Default::default()
+    })
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains(&addr) && err.contains("cannot listen"), "{err}");
+}
+
+/// A plan far larger than gRPC's default 4 MiB message limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huge_plans_are_shipped() {
+    let cluster = cluster(1).await;
+    let s = session(&cluster, &[("minispark.shuffle.partitions", "2")]);
+    let values: Vec<String> = (0..300_000).map(|i| format!("'key-{i:08}'")).collect();
+    let sql = format!(
+        "SELECT count(*) FROM tpch.sf0_01.nation WHERE n_name IN ({}) OR n_nationkey < 3",
+        values.join(", ")
+    );
+    assert!(sql.len() > 4 << 20);
+    let rows = timed("huge plan", run_sql(&s, &sql)).await.unwrap();
+    assert_eq!(normalized_rows(&rows), vec!["3".to_string()]);
+}
+
+/// An executor that dies is replaced by the others: the job still answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn executor_death_is_survived() {
+    let mut cluster = cluster(2).await;
+    cluster.kill_executor(0).unwrap();
+    let s = session(&cluster, &[("minispark.shuffle.partitions", "4")]);
+    let rows = timed(
+        "job after an executor died",
+        run_sql(&s, "SELECT n_regionkey, count(*) FROM tpch.sf0_01.nation GROUP BY 1"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(normalized_rows(&rows).len(), 5);
+}
+
+/// Through the command line: a bad script exits non-zero with the message.
+#[test]
+fn cli_reports_errors_with_nonzero_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("bad.sql");
+    std::fs::write(&script, "SELECT * FROM missing_table;").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_minispark"))
+        .args(["submit", script.to_str().unwrap(), "--master", "local[1]"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("missing_table"), "{stderr}");
+}

@@ -1,0 +1,7 @@
+//! minispark's end-to-end tests, in one binary (every test binary links all
+//! of DataFusion). Clusters are real: the driver runs in the test process,
+//! executors are child processes of the `minispark` binary on loopback.
+
+mod common;
+mod errors;
+mod tpch;

@@ -1,0 +1,69 @@
+//! All 22 TPC-H queries on a real cluster, checked against single-node
+//! DataFusion on the same Parquet files.
+
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+use crate::common::{
+    TPCH_TABLES, cluster, normalized_rows, run_sql, session, timed, tpch_ddl, tpch_dir,
+};
+
+fn query(n: usize) -> String {
+    let path = format!("{}/tests/tpch/queries/q{n}.sql", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+async fn oracle(sql: &str, partitions: usize) -> Vec<String> {
+    let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(partitions));
+    for t in TPCH_TABLES {
+        ctx.register_parquet(t, tpch_dir().join(t).to_str().unwrap(), Default::default())
+            .await
+            .unwrap();
+    }
+    let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+    normalized_rows(&batches)
+}
+
+async fn check_all_queries(executors: usize, partitions: &[usize]) {
+    let cluster = cluster(executors).await;
+    for &p in partitions {
+        let partitions = p.to_string();
+        let session = session(&cluster, &[("minispark.shuffle.partitions", &partitions)]);
+        timed("registering tables", run_sql(&session, &tpch_ddl()))
+            .await
+            .unwrap();
+        for q in 1..=22 {
+            let sql = query(q);
+            let got = timed(&format!("q{q}"), run_sql(&session, &sql))
+                .await
+                .unwrap_or_else(|e| panic!("q{q} with {executors} executors, {p} partitions: {e}"));
+            let expected = oracle(&sql, p).await;
+            assert_eq!(
+                normalized_rows(&got),
+                expected,
+                "q{q} with {executors} executors and {p} shuffle partitions differs from DataFusion"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tpch_one_executor() {
+    check_all_queries(1, &[1, 7]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tpch_three_executors() {
+    check_all_queries(3, &[1, 7]).await;
+}
+
+/// The built-in catalog gives the same answer as the Parquet files it was
+/// written from.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn builtin_catalog_matches_parquet() {
+    let cluster = cluster(2).await;
+    let session = session(&cluster, &[("minispark.shuffle.partitions", "3")]);
+    let sql = "SELECT o_orderpriority, count(*), sum(o_totalprice) FROM tpch.sf0_01.orders GROUP BY 1";
+    let got = timed("builtin", run_sql(&session, sql)).await.unwrap();
+    let expected = oracle(&sql.replace("tpch.sf0_01.", ""), 3).await;
+    assert_eq!(normalized_rows(&got), expected);
+}
