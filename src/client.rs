@@ -22,6 +22,27 @@ pub struct StatementOutput {
     pub batches: Vec<RecordBatch>,
 }
 
+impl StatementOutput {
+    /// True for the output of `EXPLAIN` / `EXPLAIN ANALYZE`: one text column named "plan".
+    pub fn is_plan_text(&self) -> bool {
+        self.schema.fields().len() == 1
+            && self.schema.field(0).name() == "plan"
+            && *self.schema.field(0).data_type() == arrow::datatypes::DataType::Utf8
+    }
+
+    /// The text cells of a plan output.
+    pub fn plan_text(&self) -> Vec<String> {
+        self.batches
+            .iter()
+            .flat_map(|b| {
+                let col = b.column(0).as_any().downcast_ref::<arrow::array::StringArray>();
+                col.map(|c| c.iter().flatten().map(str::to_string).collect::<Vec<_>>())
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+}
+
 /// Runs every statement of `script` in `session`, calling `on_result` for
 /// each statement that returns rows, in order.
 pub async fn run_script_in_session(

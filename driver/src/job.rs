@@ -18,7 +18,7 @@ use std::time::Instant;
 use arrow::array::{RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::{DataFusionError, Result, plan_err};
-use datafusion::logical_expr::LogicalPlan;
+use datafusion::logical_expr::{DdlStatement, LogicalPlan};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::{DFParser, Statement as DFStatement};
@@ -103,6 +103,23 @@ impl JobSession {
     /// Runs a logical plan: session changes locally, queries on the cluster.
     pub async fn execute_logical_plan(&self, plan: LogicalPlan) -> Result<StatementResult> {
         match plan {
+            LogicalPlan::Ddl(DdlStatement::CreateExternalTable(cmd)) => {
+                let context = format!(
+                    "cannot create table {} from '{}'",
+                    cmd.name,
+                    cmd.locations.join("', '")
+                );
+                let plan = LogicalPlan::Ddl(DdlStatement::CreateExternalTable(cmd));
+                self.ctx
+                    .execute_logical_plan(plan)
+                    .await
+                    .map_err(|e| e.context(context))?;
+                Ok(StatementResult {
+                    schema: Arc::new(Schema::empty()),
+                    stream: futures::stream::empty().boxed(),
+                    returns_rows: false,
+                })
+            }
             LogicalPlan::Ddl(_) | LogicalPlan::Statement(_) => {
                 self.ctx.execute_logical_plan(plan).await?;
                 Ok(StatementResult {

@@ -25,6 +25,9 @@ pub const FORCED_SETTINGS: &[(&str, &str)] = &[
     ("datafusion.optimizer.enable_join_dynamic_filter_pushdown", "false"),
     ("datafusion.optimizer.enable_topk_dynamic_filter_pushdown", "false"),
     ("datafusion.optimizer.enable_aggregate_dynamic_filter_pushdown", "false"),
+    // Each task reads exactly its own file group: partitions of one scan run
+    // in different processes and cannot steal files from each other.
+    ("datafusion.execution.enable_file_stream_work_stealing", "false"),
     // Plan scalar subqueries as joins, which minispark knows how to distribute.
     ("datafusion.optimizer.enable_physical_uncorrelated_scalar_subquery", "false"),
 ];
@@ -53,6 +56,9 @@ pub fn session_state(config: SessionConfig) -> SessionState {
         .build();
     let ctx = SessionContext::new_with_state(state);
     ctx.register_udf(spark_hash_udf());
+    // Spark spells `make_array` as `array`.
+    let make_array = datafusion::functions_nested::make_array::make_array_udf();
+    ctx.register_udf(make_array.as_ref().clone().with_aliases(["array"]));
     register_tpch_catalog(&ctx);
     ctx.state()
 }

@@ -340,3 +340,72 @@ pub fn replace_readers(
         .collect::<Result<Vec<_>>>()?;
     replace_children_if_necessary(plan, new_children)
 }
+
+#[cfg(test)]
+mod tests {
+    //! Stage-graph snapshots for TPC-H queries: where the cuts fall.
+
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::catalog::tpch::{TpchTable, TpchTableProvider};
+    use crate::session::session_context;
+
+    /// The stage headers of a TPC-H query planned at SF1 with 4 partitions.
+    async fn stage_headers(query: usize) -> String {
+        let settings: HashMap<String, String> =
+            [("datafusion.execution.target_partitions".to_string(), "4".to_string())].into();
+        let ctx = session_context(&settings).unwrap();
+        for t in TpchTable::ALL {
+            ctx.register_table(t.name(), Arc::new(TpchTableProvider::new(t, 1.0)))
+                .unwrap();
+        }
+        let path = format!("{}/../tests/tpch/queries/q{query}.sql", env!("CARGO_MANIFEST_DIR"));
+        let sql = std::fs::read_to_string(path).unwrap();
+        let plan = ctx.sql(&sql).await.unwrap().create_physical_plan().await.unwrap();
+        let graph = plan_stages(plan, 4).unwrap();
+        crate::explain::format_stage_graph(&graph, None)
+            .lines()
+            .filter(|l| l.starts_with("Stage"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[tokio::test]
+    async fn q1_aggregate_then_merge() {
+        insta_like(1, &stage_headers(1).await);
+    }
+
+    #[tokio::test]
+    async fn q3_joins_and_top_k() {
+        insta_like(3, &stage_headers(3).await);
+    }
+
+    #[tokio::test]
+    async fn q5_six_way_join() {
+        insta_like(5, &stage_headers(5).await);
+    }
+
+    #[tokio::test]
+    async fn q13_left_join_is_never_broadcast_on_its_preserved_side() {
+        insta_like(13, &stage_headers(13).await);
+    }
+
+    /// Compares with the snapshot in `planner/tests/snapshots/q<N>.txt`;
+    /// `MINISPARK_UPDATE_SNAPSHOTS=1` rewrites it.
+    fn insta_like(query: usize, actual: &str) {
+        let path = format!(
+            "{}/tests/snapshots/stages_q{query}.txt",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        if std::env::var("MINISPARK_UPDATE_SNAPSHOTS").is_ok() {
+            std::fs::create_dir_all(format!("{}/tests/snapshots", env!("CARGO_MANIFEST_DIR"))).unwrap();
+            std::fs::write(&path, format!("{actual}\n")).unwrap();
+            return;
+        }
+        let expected = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{path}: {e} (run with MINISPARK_UPDATE_SNAPSHOTS=1)"));
+        assert_eq!(actual.trim_end(), expected.trim_end(), "stage graph of q{query} changed");
+    }
+}

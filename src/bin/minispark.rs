@@ -155,7 +155,14 @@ async fn run(cli: Cli) -> Result<()> {
                     writeln!(lock)?;
                 }
                 first = false;
-                write_batches(&mut lock, &out.batches, format)?;
+                if out.is_plan_text() && format == Format::Table {
+                    // EXPLAIN output reads better as plain text than as a table cell.
+                    for text in out.plan_text() {
+                        write!(lock, "{text}")?;
+                    }
+                } else {
+                    write_batches(&mut lock, &out.batches, format)?;
+                }
                 lock.flush()?;
                 Ok(())
             };

@@ -227,15 +227,17 @@ fn update_each<T>(
             .iter_mut()
             .zip(values)
             .for_each(|(h, v)| *h = f(v, *h)),
-        Some(nulls) => hashes
-            .iter_mut()
-            .zip(values)
-            .zip(nulls.iter())
-            .for_each(|((h, v), valid)| {
-                if valid {
-                    *h = f(v, *h)
-                }
-            }),
+        Some(nulls) => {
+            hashes
+                .iter_mut()
+                .zip(values)
+                .zip(nulls.iter())
+                .for_each(|((h, v), valid)| {
+                    if valid {
+                        *h = f(v, *h)
+                    }
+                })
+        }
     }
 }
 
@@ -289,8 +291,8 @@ enum Kind<'a> {
 ///
 /// Built once per column per batch, so the type dispatch happens once, not per
 /// row. For flat types [`RowHasher::update`] then runs a monomorphic loop; for
-/// nested types each element is hashed with a `match` on this (small, `Copy`-free)
-/// enum, which keeps the chaining of elements straightforward.
+/// nested types each element is hashed with a `match` on the (already downcast)
+/// element kind, which keeps the chaining of elements straightforward.
 struct RowHasher<'a> {
     nulls: Option<&'a NullBuffer>,
     kind: Kind<'a>,
@@ -495,9 +497,7 @@ impl<'a> RowHasher<'a> {
             Kind::U64(v) => update_each(v.iter(), nulls, hashes, |v, h| hash_long(*v as i64, h)),
             Kind::F32(v) => update_each(v.iter(), nulls, hashes, |v, h| hash_f32(*v, h)),
             Kind::F64(v) => update_each(v.iter(), nulls, hashes, |v, h| hash_f64(*v, h)),
-            Kind::Dec32(v) => {
-                update_each(v.iter(), nulls, hashes, |v, h| hash_long(*v as i64, h))
-            }
+            Kind::Dec32(v) => update_each(v.iter(), nulls, hashes, |v, h| hash_long(*v as i64, h)),
             Kind::Dec128Long(v) => {
                 update_each(v.iter(), nulls, hashes, |v, h| hash_long(*v as i64, h))
             }
@@ -807,7 +807,8 @@ fn spark_literal_expr(expr: &Expr) -> Option<Expr> {
                     _ => None,
                 })
                 .collect::<Option<Vec<_>>>()?;
-            changed.then(|| Expr::ScalarFunction(ScalarFunction::new_udf(Arc::clone(func), new_args)))
+            changed
+                .then(|| Expr::ScalarFunction(ScalarFunction::new_udf(Arc::clone(func), new_args)))
         }
         _ => None,
     }
@@ -823,7 +824,7 @@ fn spark_literal_expr(expr: &Expr) -> Option<Expr> {
 ///
 /// Spark types an integer literal as `INT` when it fits in 32 bits, DataFusion
 /// as `Int64`, and the two hash differently (`hashInt` vs `hashLong`). So that
-/// `SELECT hash(1)` and `hash('Spark', array(123), 2)` return what Spark
+/// `SELECT hash(1)` and `hash('Spark', make_array(123), 2)` return what Spark
 /// returns, **literal** arguments are retyped the Spark way: an `Int64` literal
 /// that fits becomes `Int32`, and a literal list/struct whose `Int64` values
 /// all fit becomes the same list/struct of `Int32`. Columns are never retyped:
@@ -872,7 +873,7 @@ static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
         "hash(expression[, ..., expression_n])",
     )
     .with_sql_example(
-        "```sql\n> SELECT hash('Spark', array(123), 2);\n+-------------+\n| -1321691492 |\n+-------------+\n```",
+        "```sql\n> SELECT hash('Spark', make_array(123), 2);\n+-------------+\n| -1321691492 |\n+-------------+\n```",
     )
     .with_argument("expression", "Values of any supported type to hash together.")
     .build()
@@ -930,9 +931,15 @@ impl ScalarUDFImpl for SparkHashFunc {
             })
             .collect::<Result<Vec<_>>>()?;
         let hashes = spark_hash_columns(&columns, num_rows)?;
-        let result: Int32Array = hashes.into_iter().map(|h| h as i32).collect::<Vec<_>>().into();
+        let result: Int32Array = hashes
+            .into_iter()
+            .map(|h| h as i32)
+            .collect::<Vec<_>>()
+            .into();
         if all_scalar {
-            Ok(ColumnarValue::Scalar(ScalarValue::Int32(Some(result.value(0)))))
+            Ok(ColumnarValue::Scalar(ScalarValue::Int32(Some(
+                result.value(0),
+            ))))
         } else {
             Ok(ColumnarValue::Array(Arc::new(result)))
         }
@@ -1007,19 +1014,18 @@ mod tests {
     #[test]
     fn string_hash_and_tail_bytes() {
         assert_eq!(hash_bytes(b"hello", SPARK_HASH_SEED), 3286402344);
-        // Tail bytes are sign-extended: 0x80 and 0x7f must not collide trivially
-        // and 0xff is mixed as -1.
-        assert_eq!(
-            hash_bytes(&[0xff], 7),
-            fmix(mix_h1(7, mix_k1(u32::MAX)), 1)
-        );
+        // Each tail byte is sign-extended to a full block: 0xff is mixed as -1.
+        assert_eq!(hash_bytes(&[0xff], 7), fmix(mix_h1(7, mix_k1(u32::MAX)), 1));
     }
 
     #[test]
     fn floats_are_normalised() {
         assert_eq!(hash_f32(-0.0, 42), hash_f32(0.0, 42));
         assert_eq!(hash_f32(0.0, 42), hash_int(0, 42));
-        assert_eq!(hash_f32(f32::from_bits(0x7fc0_0001), 42), hash_int(0x7fc0_0000, 42));
+        assert_eq!(
+            hash_f32(f32::from_bits(0x7fc0_0001), 42),
+            hash_int(0x7fc0_0000, 42)
+        );
         assert_eq!(hash_f32(1.5, 42), hash_int(1.5f32.to_bits() as i32, 42));
         assert_eq!(hash_f64(-0.0, 42), hash_long(0, 42));
         assert_eq!(
@@ -1045,7 +1051,11 @@ mod tests {
             (255, &[0x00, 0xff]),
         ];
         for (value, expected) in cases {
-            assert_eq!(java_big_integer_bytes(&value.to_be_bytes()), expected, "{value}");
+            assert_eq!(
+                java_big_integer_bytes(&value.to_be_bytes()),
+                expected,
+                "{value}"
+            );
             assert_eq!(
                 java_big_integer_bytes(&i256::from_i128(value).to_be_bytes()),
                 expected
@@ -1081,7 +1091,12 @@ mod tests {
         let n = 7;
         let expected: Vec<u32> = values
             .iter()
-            .map(|v| pmod(v.map_or(SPARK_HASH_SEED, |v| hash_int(v, SPARK_HASH_SEED)), n))
+            .map(|v| {
+                pmod(
+                    v.map_or(SPARK_HASH_SEED, |v| hash_int(v, SPARK_HASH_SEED)),
+                    n,
+                )
+            })
             .collect();
         assert!(
             values
@@ -1091,7 +1106,14 @@ mod tests {
             "the case should include a negative hash"
         );
         let (mut buf, mut out) = (Vec::new(), vec![99]);
-        partition_ids(&[column.clone()], values.len(), n as usize, &mut buf, &mut out).unwrap();
+        partition_ids(
+            std::slice::from_ref(&column),
+            values.len(),
+            n as usize,
+            &mut buf,
+            &mut out,
+        )
+        .unwrap();
         assert_eq!(out, expected);
         // NULL row: hash stays 42.
         assert_eq!(out[1], 42 % 7);
@@ -1135,16 +1157,21 @@ mod tests {
         ];
         let plain: ArrayRef = Arc::new(StringArray::from(values.clone()));
         let view: ArrayRef = Arc::new(StringViewArray::from(values.clone()));
-        let dict: ArrayRef = Arc::new(values.iter().copied().collect::<DictionaryArray<Int32Type>>());
+        let dict: ArrayRef = Arc::new(
+            values
+                .iter()
+                .copied()
+                .collect::<DictionaryArray<Int32Type>>(),
+        );
         let ints: ArrayRef = Arc::new(Int32Array::from(vec![1, 2, 3, 4, 5, 6]));
         let (mut buf, mut out) = (Vec::new(), Vec::new());
         let mut ids = |columns: &[ArrayRef]| {
             partition_ids(columns, values.len(), 13, &mut buf, &mut out).unwrap();
             out.clone()
         };
-        let expected = ids(&[plain.clone()]);
-        assert_eq!(ids(&[view.clone()]), expected);
-        assert_eq!(ids(&[dict.clone()]), expected);
+        let expected = ids(std::slice::from_ref(&plain));
+        assert_eq!(ids(std::slice::from_ref(&view)), expected);
+        assert_eq!(ids(std::slice::from_ref(&dict)), expected);
         // As a second column the seeds differ per row (the `take` path).
         let expected = ids(&[ints.clone(), plain]);
         assert_eq!(ids(&[ints.clone(), view]), expected);
@@ -1194,13 +1221,12 @@ mod tests {
             Some(NullBuffer::from(vec![true, false, true])),
         )
         .unwrap();
-        let expected = vec![
-            hash_bytes(b"x", hash_int(1, 42)),
-            42,
-            hash_bytes(b"z", 42),
-        ];
+        let expected = vec![hash_bytes(b"x", hash_int(1, 42)), 42, hash_bytes(b"z", 42)];
         let column: ArrayRef = Arc::new(struct_array);
-        assert_eq!(spark_hash_columns(&[column.clone()], 3).unwrap(), expected);
+        assert_eq!(
+            spark_hash_columns(std::slice::from_ref(&column), 3).unwrap(),
+            expected
+        );
         // The same struct inside a list goes through the row-wise path.
         let offsets = arrow::buffer::OffsetBuffer::from_lengths([3]);
         let field = Arc::new(Field::new("item", column.data_type().clone(), true));
@@ -1247,8 +1273,19 @@ mod tests {
     async fn sql_hash_matches_spark() {
         let ctx = context();
         assert_eq!(query_i32(&ctx, "SELECT hash(1)").await, -559580957);
-        assert_eq!(query_i32(&ctx, "SELECT hash('hello')").await as u32, 3286402344);
+        assert_eq!(
+            query_i32(&ctx, "SELECT hash('hello')").await as u32,
+            3286402344
+        );
         assert_eq!(query_i32(&ctx, "SELECT hash(NULL)").await, 42);
+        // Spark's `array(...)` is DataFusion's `make_array(...)` (or `[...]`).
+        for array in ["make_array(123)", "[123]"] {
+            let sql = format!("SELECT hash('Spark', {array}, 2)");
+            assert_eq!(query_i32(&ctx, &sql).await, -1321691492, "{sql}");
+        }
+        // With `array` registered as an alias of make_array, Spark's own query.
+        let make_array = datafusion::functions_nested::make_array::make_array_udf();
+        ctx.register_udf(make_array.as_ref().clone().with_aliases(["array"]));
         assert_eq!(
             query_i32(&ctx, "SELECT hash('Spark', array(123), 2)").await,
             -1321691492
