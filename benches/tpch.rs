@@ -34,7 +34,9 @@ fn parse_args() -> Args {
     let mut args = Args {
         scale_factor: 1.0,
         executors: 2,
-        partitions: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+        partitions: std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2),
         iterations: 3,
         queries: (1..=22).collect(),
         data: None,
@@ -48,7 +50,10 @@ fn parse_args() -> Args {
             "--partitions" => args.partitions = value().parse().expect("number"),
             "--iterations" => args.iterations = value().parse().expect("number"),
             "--queries" => {
-                args.queries = value().split(',').map(|q| q.trim().parse().expect("query number")).collect()
+                args.queries = value()
+                    .split(',')
+                    .map(|q| q.trim().parse().expect("query number"))
+                    .collect()
             }
             "--data" => args.data = Some(PathBuf::from(value())),
             "--bench" => {}
@@ -63,7 +68,10 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-async fn time_minispark(session: &minispark::driver::job::JobSession, sql: &str) -> Result<Duration> {
+async fn time_minispark(
+    session: &minispark::driver::job::JobSession,
+    sql: &str,
+) -> Result<Duration> {
     let start = Instant::now();
     for statement in minispark::driver::job::parse_script(sql)? {
         let mut stream = session.execute_statement(statement).await?.stream;
@@ -92,23 +100,35 @@ async fn main() -> Result<()> {
             .join(format!("tpch-sf{}", args.scale_factor))
     });
     if !data.join("lineitem").exists() {
-        eprintln!("generating TPC-H SF{} into {}", args.scale_factor, data.display());
+        eprintln!(
+            "generating TPC-H SF{} into {}",
+            args.scale_factor,
+            data.display()
+        );
         minispark::planner::catalog::tpch::write_tpch_parquet(args.scale_factor, &data)?;
     }
 
     let mut options = LocalClusterOptions::new(args.executors)?;
     options.binary = PathBuf::from(env!("CARGO_BIN_EXE_minispark"));
     let cluster = LocalCluster::start(options).await?;
-    let settings = [("minispark.shuffle.partitions".to_string(), args.partitions.to_string())]
-        .into_iter()
-        .collect();
+    let settings = [(
+        "minispark.shuffle.partitions".to_string(),
+        args.partitions.to_string(),
+    )]
+    .into_iter()
+    .collect();
     let session = cluster.driver.session(&settings)?;
-    let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(args.partitions));
+    let ctx = SessionContext::new_with_config(
+        SessionConfig::new().with_target_partitions(args.partitions),
+    );
     for t in TABLES {
         let path = data.join(t);
         ctx.register_parquet(t, path.to_str().expect("utf-8 path"), Default::default())
             .await?;
-        let ddl = format!("CREATE EXTERNAL TABLE {t} STORED AS PARQUET LOCATION '{}/'", path.display());
+        let ddl = format!(
+            "CREATE EXTERNAL TABLE {t} STORED AS PARQUET LOCATION '{}/'",
+            path.display()
+        );
         time_minispark(&session, &ddl).await?;
     }
 
@@ -116,7 +136,10 @@ async fn main() -> Result<()> {
         "TPC-H SF{} | minispark: {} executors | partitions: {} | iterations: {} (median)",
         args.scale_factor, args.executors, args.partitions, args.iterations
     );
-    println!("{:>5} {:>14} {:>14} {:>8}", "query", "datafusion ms", "minispark ms", "ratio");
+    println!(
+        "{:>5} {:>14} {:>14} {:>8}",
+        "query", "datafusion ms", "minispark ms", "ratio"
+    );
     let (mut total_df, mut total_ms) = (Duration::ZERO, Duration::ZERO);
     let mut worst: (usize, f64) = (0, 0.0);
     for &q in &args.queries {

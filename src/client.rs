@@ -35,7 +35,10 @@ impl StatementOutput {
         self.batches
             .iter()
             .flat_map(|b| {
-                let col = b.column(0).as_any().downcast_ref::<arrow::array::StringArray>();
+                let col = b
+                    .column(0)
+                    .as_any()
+                    .downcast_ref::<arrow::array::StringArray>();
                 col.map(|c| c.iter().flatten().map(str::to_string).collect::<Vec<_>>())
                     .unwrap_or_default()
             })
@@ -110,13 +113,19 @@ pub async fn run_script_remote(
             }
             job_event::Event::IpcData(data) => {
                 let Some((output, decoder)) = current.as_mut() else {
-                    return Err(DataFusionError::Execution("driver sent data before a statement".into()));
+                    return Err(DataFusionError::Execution(
+                        "driver sent data before a statement".into(),
+                    ));
                 };
-                output.batches.extend(decoder.push(bytes::Bytes::from(data))?);
+                output
+                    .batches
+                    .extend(decoder.push(bytes::Bytes::from(data))?);
             }
             job_event::Event::StatementEnd(_) => {
                 let Some((mut output, mut decoder)) = current.take() else {
-                    return Err(DataFusionError::Execution("driver ended an unknown statement".into()));
+                    return Err(DataFusionError::Execution(
+                        "driver ended an unknown statement".into(),
+                    ));
                 };
                 decoder.finish()?;
                 output.schema = decoder

@@ -22,8 +22,9 @@ pub struct LocalClusterOptions {
 impl LocalClusterOptions {
     /// `executors` executors of the current binary, slots from the CPU count.
     pub fn new(executors: usize) -> Result<Self> {
-        let binary = std::env::current_exe()
-            .map_err(|e| DataFusionError::Execution(format!("cannot find the minispark binary: {e}")))?;
+        let binary = std::env::current_exe().map_err(|e| {
+            DataFusionError::Execution(format!("cannot find the minispark binary: {e}"))
+        })?;
         Ok(Self {
             executors,
             slots: default_slots(executors),
@@ -36,7 +37,9 @@ impl LocalClusterOptions {
 /// Slots per executor so that all executors together have one per core (at
 /// least 2 each, so a task waiting on the network does not idle a core).
 pub fn default_slots(executors: usize) -> usize {
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
     cores.div_ceil(executors.max(1)).max(2)
 }
 

@@ -21,7 +21,9 @@ pub fn write_batches(out: &mut dyn Write, batches: &[RecordBatch], format: Forma
             writeln!(out, "{table}").map_err(DataFusionError::from)?;
         }
         Format::Csv => {
-            let mut writer = arrow::csv::WriterBuilder::new().with_header(true).build(out);
+            let mut writer = arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(out);
             for b in batches {
                 writer.write(b)?;
             }

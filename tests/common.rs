@@ -99,7 +99,10 @@ pub fn normalized_rows(batches: &[RecordBatch]) -> Vec<String> {
         let formatters: Vec<_> = batch
             .columns()
             .iter()
-            .map(|c| arrow::util::display::ArrayFormatter::try_new(c.as_ref(), &Default::default()).unwrap())
+            .map(|c| {
+                arrow::util::display::ArrayFormatter::try_new(c.as_ref(), &Default::default())
+                    .unwrap()
+            })
             .collect();
         for r in 0..batch.num_rows() {
             let cells: Vec<String> = formatters

@@ -18,7 +18,10 @@ async fn errors_are_clear_and_the_cluster_survives() {
     let s = session(&cluster, &[]);
 
     let msg = expect_error(&s, "SELECT 1;\nSELEC x FROM t").await;
-    assert!(msg.contains("Line: 2") && msg.contains("Column: 1"), "{msg}");
+    assert!(
+        msg.contains("Line: 2") && msg.contains("Column: 1"),
+        "{msg}"
+    );
 
     let msg = expect_error(&s, "SELECT * FROM no_such_table").await;
     assert!(msg.contains("no_such_table"), "{msg}");
@@ -70,18 +73,26 @@ async fn errors_are_clear_and_the_cluster_survives() {
     assert!(msg.contains("not-a-number"), "{msg}");
 
     // The cluster still serves the next job.
-    let rows = timed("next job", run_sql(&s, "SELECT count(*) FROM tpch.sf0_01.nation"))
-        .await
-        .unwrap();
+    let rows = timed(
+        "next job",
+        run_sql(&s, "SELECT count(*) FROM tpch.sf0_01.nation"),
+    )
+    .await
+    .unwrap();
     assert_eq!(normalized_rows(&rows), vec!["25".to_string()]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_driver_and_busy_port() {
-    let msg = minispark::client::run_script_remote("http://127.0.0.1:1", "SELECT 1", Default::default(), &mut |_| Ok(()))
-        .await
-        .unwrap_err()
-        .to_string();
+    let msg = minispark::client::run_script_remote(
+        "http://127.0.0.1:1",
+        "SELECT 1",
+        Default::default(),
+        &mut |_| Ok(()),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
     assert!(msg.contains("driver at http://127.0.0.1:1"), "{msg}");
 
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -93,7 +104,10 @@ async fn unreachable_driver_and_busy_port() {
     .await
     .unwrap_err()
     .to_string();
-    assert!(err.contains(&addr) && err.contains("cannot listen"), "{err}");
+    assert!(
+        err.contains(&addr) && err.contains("cannot listen"),
+        "{err}"
+    );
 }
 
 /// A plan far larger than gRPC's default 4 MiB message limit.
@@ -119,7 +133,10 @@ async fn executor_death_is_survived() {
     let s = session(&cluster, &[("minispark.shuffle.partitions", "4")]);
     let rows = timed(
         "job after an executor died",
-        run_sql(&s, "SELECT n_regionkey, count(*) FROM tpch.sf0_01.nation GROUP BY 1"),
+        run_sql(
+            &s,
+            "SELECT n_regionkey, count(*) FROM tpch.sf0_01.nation GROUP BY 1",
+        ),
     )
     .await
     .unwrap();

@@ -13,7 +13,8 @@ fn query(n: usize) -> String {
 }
 
 async fn oracle(sql: &str, partitions: usize) -> Vec<String> {
-    let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(partitions));
+    let ctx =
+        SessionContext::new_with_config(SessionConfig::new().with_target_partitions(partitions));
     for t in TPCH_TABLES {
         ctx.register_parquet(t, tpch_dir().join(t).to_str().unwrap(), Default::default())
             .await
@@ -62,7 +63,8 @@ async fn tpch_three_executors() {
 async fn builtin_catalog_matches_parquet() {
     let cluster = cluster(2).await;
     let session = session(&cluster, &[("minispark.shuffle.partitions", "3")]);
-    let sql = "SELECT o_orderpriority, count(*), sum(o_totalprice) FROM tpch.sf0_01.orders GROUP BY 1";
+    let sql =
+        "SELECT o_orderpriority, count(*), sum(o_totalprice) FROM tpch.sf0_01.orders GROUP BY 1";
     let got = timed("builtin", run_sql(&session, sql)).await.unwrap();
     let expected = oracle(&sql.replace("tpch.sf0_01.", ""), 3).await;
     assert_eq!(normalized_rows(&got), expected);

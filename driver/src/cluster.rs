@@ -66,7 +66,12 @@ impl Cluster {
             },
         );
         drop(executors);
-        info!(executor_id = info.id, address = info.address, slots, "executor registered");
+        info!(
+            executor_id = info.id,
+            address = info.address,
+            slots,
+            "executor registered"
+        );
         self.changed.notify_waiters();
         Ok(())
     }
@@ -114,7 +119,12 @@ impl Cluster {
     }
 
     pub fn live_ids(&self) -> HashSet<String> {
-        self.executors.lock().expect("cluster lock").keys().cloned().collect()
+        self.executors
+            .lock()
+            .expect("cluster lock")
+            .keys()
+            .cloned()
+            .collect()
     }
 
     pub fn executors(&self) -> Vec<ExecutorHandle> {
@@ -135,7 +145,11 @@ impl Cluster {
     /// Takes a free slot: on `preferred` if it has one, else on the executor
     /// with the most free slots, never on an `excluded` one unless it is the
     /// only executor left.
-    pub fn try_acquire(&self, preferred: Option<&str>, excluded: &HashSet<String>) -> Option<ExecutorHandle> {
+    pub fn try_acquire(
+        &self,
+        preferred: Option<&str>,
+        excluded: &HashSet<String>,
+    ) -> Option<ExecutorHandle> {
         let mut executors = self.executors.lock().expect("cluster lock");
         let all_excluded = executors.keys().all(|id| excluded.contains(id));
         let eligible = |e: &Entry| e.free > 0 && (all_excluded || !excluded.contains(&e.handle.id));
@@ -154,7 +168,12 @@ impl Cluster {
 
     /// Gives back a slot taken with [`Self::try_acquire`].
     pub fn release(&self, executor_id: &str) {
-        if let Some(e) = self.executors.lock().expect("cluster lock").get_mut(executor_id) {
+        if let Some(e) = self
+            .executors
+            .lock()
+            .expect("cluster lock")
+            .get_mut(executor_id)
+        {
             e.free = (e.free + 1).min(e.slots);
         }
         self.changed.notify_waiters();

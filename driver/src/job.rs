@@ -22,8 +22,8 @@ use datafusion::logical_expr::{DdlStatement, LogicalPlan};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::{DFParser, Statement as DFStatement};
-use futures::stream::BoxStream;
 use futures::StreamExt;
+use futures::stream::BoxStream;
 use minispark_planner::config::minispark_config;
 use minispark_planner::explain::format_stage_graph;
 use minispark_planner::session::{changed_settings, session_context};
@@ -180,11 +180,14 @@ impl JobSession {
     /// Runs a stage graph as one job; the result streams from the executors.
     pub async fn run_graph(&self, graph: &StageGraph) -> Result<JobRun> {
         if self.cluster.size().0 == 0 {
-            return plan_err!("no executors are registered with the driver: start at least one executor");
+            return plan_err!(
+                "no executors are registered with the driver: start at least one executor"
+            );
         }
         let job_id = format!("job-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
         let settings = changed_settings(&self.ctx);
-        let max_failures = minispark_config(self.ctx.state().config().options()).task_max_failures as u32;
+        let max_failures =
+            minispark_config(self.ctx.state().config().options()).task_max_failures as u32;
         let cleanup = JobCleanup {
             cluster: Arc::clone(&self.cluster),
             job_id: job_id.clone(),
@@ -207,17 +210,22 @@ impl JobSession {
             final_stage.writer().input().schema(),
         );
         // Files are removed once the result has been read (or dropped).
-        let stream = futures::stream::unfold((stream, Some(cleanup)), |(mut s, mut cleanup)| async move {
-            match s.next().await {
-                Some(item) => Some((item, (s, cleanup))),
-                None => {
-                    cleanup.take();
-                    None
+        let stream =
+            futures::stream::unfold((stream, Some(cleanup)), |(mut s, mut cleanup)| async move {
+                match s.next().await {
+                    Some(item) => Some((item, (s, cleanup))),
+                    None => {
+                        cleanup.take();
+                        None
+                    }
                 }
-            }
-        })
-        .boxed();
-        info!(job_id, elapsed_ms = elapsed.as_millis() as u64, "job complete");
+            })
+            .boxed();
+        info!(
+            job_id,
+            elapsed_ms = elapsed.as_millis() as u64,
+            "job complete"
+        );
         Ok(JobRun {
             stream,
             metrics: output.metrics,

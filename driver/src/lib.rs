@@ -70,10 +70,16 @@ impl Driver {
     /// Binds the listen address and starts serving.
     pub async fn start(options: DriverOptions) -> Result<Self> {
         let listener = TcpListener::bind(&options.listen).await.map_err(|e| {
-            DataFusionError::Configuration(format!("driver cannot listen on {}: {e}", options.listen))
+            DataFusionError::Configuration(format!(
+                "driver cannot listen on {}: {e}",
+                options.listen
+            ))
         })?;
         let address = listener.local_addr()?;
-        let cluster = Arc::new(Cluster::new(options.heartbeat_interval, options.heartbeat_timeout));
+        let cluster = Arc::new(Cluster::new(
+            options.heartbeat_interval,
+            options.heartbeat_timeout,
+        ));
         let service = DriverService {
             cluster: Arc::clone(&cluster),
         };

@@ -46,7 +46,10 @@ pub fn read_result(
 }
 
 /// Every batch of one block, fetched from the executor that holds it.
-pub fn fetch_block(address: String, block: ShuffleBlock) -> BoxStream<'static, Result<RecordBatch>> {
+pub fn fetch_block(
+    address: String,
+    block: ShuffleBlock,
+) -> BoxStream<'static, Result<RecordBatch>> {
     let fut = async move {
         let mut client = minispark_proto::executor_client(&address)?;
         let stream = client
@@ -55,25 +58,26 @@ pub fn fetch_block(address: String, block: ShuffleBlock) -> BoxStream<'static, R
             .map_err(|s| minispark_proto::from_status(s, &address))?
             .into_inner();
         let state = (stream, ChunkDecoder::new(), Arc::new(address));
-        let batches = futures::stream::try_unfold(state, |(mut stream, mut decoder, address)| async move {
-            loop {
-                match stream.message().await {
-                    Ok(Some(chunk)) => {
-                        let batches = decoder.push(bytes::Bytes::from(chunk.data))?;
-                        if !batches.is_empty() {
-                            return Ok(Some((batches, (stream, decoder, address))));
+        let batches =
+            futures::stream::try_unfold(state, |(mut stream, mut decoder, address)| async move {
+                loop {
+                    match stream.message().await {
+                        Ok(Some(chunk)) => {
+                            let batches = decoder.push(bytes::Bytes::from(chunk.data))?;
+                            if !batches.is_empty() {
+                                return Ok(Some((batches, (stream, decoder, address))));
+                            }
                         }
+                        Ok(None) => {
+                            decoder.finish()?;
+                            return Ok(None);
+                        }
+                        Err(s) => return Err(minispark_proto::from_status(s, &address)),
                     }
-                    Ok(None) => {
-                        decoder.finish()?;
-                        return Ok(None);
-                    }
-                    Err(s) => return Err(minispark_proto::from_status(s, &address)),
                 }
-            }
-        })
-        .map_ok(|b| futures::stream::iter(b.into_iter().map(Ok::<_, DataFusionError>)))
-        .try_flatten();
+            })
+            .map_ok(|b| futures::stream::iter(b.into_iter().map(Ok::<_, DataFusionError>)))
+            .try_flatten();
         Ok::<_, DataFusionError>(batches)
     };
     futures::stream::once(fut).try_flatten().boxed()

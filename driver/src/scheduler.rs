@@ -28,7 +28,9 @@ use std::time::Duration;
 use datafusion::common::{DataFusionError, Result};
 use datafusion::physical_plan::ExecutionPlan;
 use minispark_planner::codec::encode_plan;
-use minispark_planner::exchange::{BlockStats, ExchangeKind, MapOutput, ShuffleReaderExec, assign_blocks};
+use minispark_planner::exchange::{
+    BlockStats, ExchangeKind, MapOutput, ShuffleReaderExec, assign_blocks,
+};
 use minispark_planner::explain::StageMetrics;
 use minispark_planner::stages::{StageGraph, collect_readers, replace_readers};
 use minispark_proto::{TaskDefinition, TaskStatus, task_status};
@@ -56,7 +58,10 @@ struct StageState {
     /// The serialized plan with readers bound, once inputs are complete.
     plan_bytes: Option<Arc<Vec<u8>>>,
     /// The bound plan's reader block lists (for locality and metrics).
-    reader_blocks: Vec<(ExchangeKind, Vec<Vec<minispark_planner::exchange::BlockLocation>>)>,
+    reader_blocks: Vec<(
+        ExchangeKind,
+        Vec<Vec<minispark_planner::exchange::BlockLocation>>,
+    )>,
     task_times: Vec<Duration>,
     bytes_remote: u64,
 }
@@ -153,7 +158,8 @@ pub async fn run_job(
                     continue;
                 }
                 let preferred = preferred_executor(&state.reader_blocks, p);
-                let Some(executor) = cluster.try_acquire(preferred.as_deref(), &state.excluded[p]) else {
+                let Some(executor) = cluster.try_acquire(preferred.as_deref(), &state.excluded[p])
+                else {
                     break;
                 };
                 let attempt = state.failures[p] + state.fetch_failures[p];
@@ -255,7 +261,10 @@ fn handle_result(
                         done.stage, state.fetch_failures[p], f.message
                     )));
                 }
-                cluster.mark_lost(&f.failed_executor_id, "its shuffle output could not be fetched");
+                cluster.mark_lost(
+                    &f.failed_executor_id,
+                    "its shuffle output could not be fetched",
+                );
                 return Ok(());
             }
             f.message
@@ -264,7 +273,10 @@ fn handle_result(
         Err(status) => {
             // The executor could not be reached or died during the task.
             let msg = format!("executor unreachable: {}", status.message());
-            if matches!(status.code(), tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled) {
+            if matches!(
+                status.code(),
+                tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled
+            ) {
                 cluster.mark_lost(&done.executor.id, &msg);
             }
             msg
@@ -298,7 +310,13 @@ fn bind_readers(
     plan: &Arc<dyn ExecutionPlan>,
     stages: &[StageState],
     _graph: &StageGraph,
-) -> Result<(Vec<u8>, Vec<(ExchangeKind, Vec<Vec<minispark_planner::exchange::BlockLocation>>)>)> {
+) -> Result<(
+    Vec<u8>,
+    Vec<(
+        ExchangeKind,
+        Vec<Vec<minispark_planner::exchange::BlockLocation>>,
+    )>,
+)> {
     let mut bound = vec![];
     let plan = replace_readers(Arc::clone(plan), &mut |reader: &ShuffleReaderExec| {
         let input = &stages[reader.stage_id()];
@@ -320,14 +338,19 @@ fn bind_readers(
         }
     });
     if unresolved > 0 {
-        return Err(DataFusionError::Internal(format!("{unresolved} readers left unbound")));
+        return Err(DataFusionError::Internal(format!(
+            "{unresolved} readers left unbound"
+        )));
     }
     Ok((encode_plan(plan)?, bound))
 }
 
 /// The executor holding the most input bytes of partition `p`.
 fn preferred_executor(
-    readers: &[(ExchangeKind, Vec<Vec<minispark_planner::exchange::BlockLocation>>)],
+    readers: &[(
+        ExchangeKind,
+        Vec<Vec<minispark_planner::exchange::BlockLocation>>,
+    )],
     p: usize,
 ) -> Option<String> {
     let mut bytes: HashMap<&str, u64> = HashMap::new();
@@ -341,18 +364,28 @@ fn preferred_executor(
             }
         }
     }
-    bytes.into_iter().max_by_key(|(_, b)| *b).map(|(e, _)| e.to_string())
+    bytes
+        .into_iter()
+        .max_by_key(|(_, b)| *b)
+        .map(|(e, _)| e.to_string())
 }
 
 fn remote_bytes(
-    readers: &[(ExchangeKind, Vec<Vec<minispark_planner::exchange::BlockLocation>>)],
+    readers: &[(
+        ExchangeKind,
+        Vec<Vec<minispark_planner::exchange::BlockLocation>>,
+    )],
     p: usize,
     executor: &str,
 ) -> u64 {
     readers
         .iter()
         .flat_map(|(kind, parts)| {
-            let idx = if *kind == ExchangeKind::Broadcast { 0 } else { p };
+            let idx = if *kind == ExchangeKind::Broadcast {
+                0
+            } else {
+                p
+            };
             parts.get(idx).into_iter().flatten()
         })
         .filter(|b| b.executor_id != executor)
@@ -383,7 +416,11 @@ fn stage_metrics(graph: &StageGraph, stages: &[StageState]) -> Vec<StageMetrics>
                 rows_in,
                 bytes_in,
                 rows_out: outputs.iter().flat_map(|o| &o.blocks).map(|b| b.rows).sum(),
-                bytes_out: outputs.iter().flat_map(|o| &o.blocks).map(|b| b.bytes).sum(),
+                bytes_out: outputs
+                    .iter()
+                    .flat_map(|o| &o.blocks)
+                    .map(|b| b.bytes)
+                    .sum(),
                 bytes_remote: state.bytes_remote,
                 task_times: state.task_times.clone(),
             }

@@ -35,7 +35,9 @@ impl DriverRpc for DriverService {
         request: Request<RegisterExecutorRequest>,
     ) -> Result<Response<RegisterExecutorResponse>, Status> {
         let Some(info) = request.into_inner().executor else {
-            return Err(Status::invalid_argument("RegisterExecutor without executor info"));
+            return Err(Status::invalid_argument(
+                "RegisterExecutor without executor info",
+            ));
         };
         self.cluster
             .register(&info)
@@ -60,7 +62,8 @@ impl DriverRpc for DriverService {
         request: Request<SubmitJobRequest>,
     ) -> Result<Response<Self::SubmitJobStream>, Status> {
         let request = request.into_inner();
-        let statements = parse_script(&request.script).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let statements =
+            parse_script(&request.script).map_err(|e| Status::invalid_argument(e.to_string()))?;
         let session = JobSession::new(Arc::clone(&self.cluster), &request.settings)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
         let (tx, rx) = mpsc::channel::<Result<JobEvent, Status>>(4);

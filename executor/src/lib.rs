@@ -70,7 +70,10 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<()> {
         DataFusionError::Configuration(format!("executor cannot listen on {}: {e}", options.listen))
     })?;
     let local: SocketAddr = listener.local_addr()?;
-    let address = options.advertise.clone().unwrap_or_else(|| local.to_string());
+    let address = options
+        .advertise
+        .clone()
+        .unwrap_or_else(|| local.to_string());
     info!(executor_id = id, %address, "executor listening");
 
     let service = ExecutorService::new(id.clone(), options.work_dir.clone());
@@ -107,7 +110,10 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<()> {
             Ok(resp) => {
                 failures = 0;
                 if !resp.into_inner().known {
-                    warn!(executor_id = id, "driver does not know this executor; registering again");
+                    warn!(
+                        executor_id = id,
+                        "driver does not know this executor; registering again"
+                    );
                     register(&mut driver, &info, &options.driver_url).await?;
                 }
             }

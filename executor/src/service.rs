@@ -41,7 +41,10 @@ pub struct ExecutorService {
 
 impl ExecutorService {
     pub fn new(executor_id: String, work_dir: PathBuf) -> Self {
-        let runtime = Arc::new(ExecutorShuffleRuntime::new(executor_id.clone(), work_dir.clone()));
+        let runtime = Arc::new(ExecutorShuffleRuntime::new(
+            executor_id.clone(),
+            work_dir.clone(),
+        ));
         Self {
             executor_id,
             work_dir,
@@ -60,13 +63,16 @@ impl ExecutorService {
         task: TaskDefinition,
     ) -> Result<MapOutput> {
         let start = Instant::now();
-        let config = session_config(&task.settings)?
-            .with_extension(Arc::new(ShuffleRuntimeExt(runtime)));
+        let config =
+            session_config(&task.settings)?.with_extension(Arc::new(ShuffleRuntimeExt(runtime)));
         let state = session_state(config);
         let ctx = Arc::new(TaskContext::from(&state));
         let plan = decode_plan(&task.plan, &ctx)?;
         let Some(writer) = plan.downcast_ref::<ShuffleWriterExec>() else {
-            return internal_err!("a stage plan's root must be a ShuffleWriterExec, got {}", plan.name());
+            return internal_err!(
+                "a stage plan's root must be a ShuffleWriterExec, got {}",
+                plan.name()
+            );
         };
         let partition = task.partition as usize;
         let spec = MapOutputSpec {
@@ -105,12 +111,10 @@ impl ExecutorService {
 fn failure(err: &DataFusionError) -> TaskFailure {
     let message = err.to_string();
     // "FetchFailed(<executor id>): ..." anywhere in the message chain.
-    let failed_executor_id = message
-        .find(&format!("{FETCH_FAILED}("))
-        .and_then(|i| {
-            let rest = &message[i + FETCH_FAILED.len() + 1..];
-            rest.find(')').map(|j| rest[..j].to_string())
-        });
+    let failed_executor_id = message.find(&format!("{FETCH_FAILED}(")).and_then(|i| {
+        let rest = &message[i + FETCH_FAILED.len() + 1..];
+        rest.find(')').map(|j| rest[..j].to_string())
+    });
     TaskFailure {
         message,
         fetch_failed: failed_executor_id.is_some(),
@@ -128,7 +132,10 @@ impl Drop for ActiveGuard {
 
 #[tonic::async_trait]
 impl Executor for ExecutorService {
-    async fn launch_task(&self, request: Request<TaskDefinition>) -> Result<Response<TaskStatus>, Status> {
+    async fn launch_task(
+        &self,
+        request: Request<TaskDefinition>,
+    ) -> Result<Response<TaskStatus>, Status> {
         let task = request.into_inner();
         let job_id = task.job_id.clone();
         self.active_tasks.fetch_add(1, Ordering::SeqCst);
@@ -170,9 +177,17 @@ impl Executor for ExecutorService {
         }))
     }
 
-    async fn cancel_job(&self, request: Request<JobRef>) -> Result<Response<CancelJobResponse>, Status> {
+    async fn cancel_job(
+        &self,
+        request: Request<JobRef>,
+    ) -> Result<Response<CancelJobResponse>, Status> {
         let job_id = request.into_inner().job_id;
-        let handles = self.running.lock().expect("running lock").remove(&job_id).unwrap_or_default();
+        let handles = self
+            .running
+            .lock()
+            .expect("running lock")
+            .remove(&job_id)
+            .unwrap_or_default();
         let mut cancelled = 0;
         for h in handles {
             if !h.is_finished() {
@@ -213,7 +228,8 @@ impl Executor for ExecutorService {
         request: Request<ShuffleBlock>,
     ) -> Result<Response<Self::FetchPartitionStream>, Status> {
         let block = request.into_inner();
-        let path = block_path(&self.work_dir, &block).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let path = block_path(&self.work_dir, &block)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
         let file = tokio::fs::File::open(&path)
             .await
             .map_err(|e| Status::not_found(format!("shuffle block {}: {e}", path.display())))?;

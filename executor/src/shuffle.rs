@@ -55,10 +55,12 @@ pub fn block_path(work_dir: &Path, block: &ShuffleBlock) -> Result<PathBuf> {
     {
         return Err(exec_datafusion_err!("invalid job id '{}'", block.job_id));
     }
-    Ok(stage_dir(work_dir, &block.job_id, block.stage_id as usize).join(format!(
-        "map-{}-reduce-{}.arrow",
-        block.map_partition, block.reduce_partition
-    )))
+    Ok(
+        stage_dir(work_dir, &block.job_id, block.stage_id as usize).join(format!(
+            "map-{}-reduce-{}.arrow",
+            block.map_partition, block.reduce_partition
+        )),
+    )
 }
 
 /// How a map task splits its rows into blocks.
@@ -77,7 +79,11 @@ struct BlockWriter {
 }
 
 impl BlockWriter {
-    fn write_completed(&mut self, schema: &SchemaRef, compression: ShuffleCompression) -> Result<()> {
+    fn write_completed(
+        &mut self,
+        schema: &SchemaRef,
+        compression: ShuffleCompression,
+    ) -> Result<()> {
         while let Some(batch) = self.coalescer.next_completed_batch() {
             if self.writer.is_none() {
                 let file = File::create(&self.path).map_err(|e| {
@@ -195,7 +201,9 @@ fn push_partitioned(batch: &RecordBatch, ids: &[u32], writers: &mut [BlockWriter
             continue;
         }
         let indices = order.slice(start, end - start);
-        writer.coalescer.push_batch_with_indices(batch.clone(), &indices)?;
+        writer
+            .coalescer
+            .push_batch_with_indices(batch.clone(), &indices)?;
     }
     Ok(())
 }
@@ -308,7 +316,11 @@ impl ExecutorShuffleRuntime {
 }
 
 impl ShuffleRuntime for ExecutorShuffleRuntime {
-    fn read(&self, blocks: Vec<BlockLocation>, schema: SchemaRef) -> Result<SendableRecordBatchStream> {
+    fn read(
+        &self,
+        blocks: Vec<BlockLocation>,
+        schema: SchemaRef,
+    ) -> Result<SendableRecordBatchStream> {
         let streams = blocks
             .into_iter()
             .map(|b| self.read_block(b))

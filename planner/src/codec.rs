@@ -59,8 +59,8 @@ fn encode_schema(schema: &Schema) -> Result<Vec<u8>> {
 }
 
 fn decode_schema(bytes: &[u8]) -> Result<Schema> {
-    let proto = protobuf::Schema::decode(bytes)
-        .map_err(|e| internal_datafusion_err!("bad schema: {e}"))?;
+    let proto =
+        protobuf::Schema::decode(bytes).map_err(|e| internal_datafusion_err!("bad schema: {e}"))?;
     Ok(Schema::try_from(&proto)?)
 }
 
@@ -103,7 +103,10 @@ impl PhysicalExtensionCodec for MinisparkCodec {
             }
             Some(Node::ShuffleWriter(w)) => {
                 let [input] = inputs else {
-                    return internal_err!("ShuffleWriterExec needs one input, got {}", inputs.len());
+                    return internal_err!(
+                        "ShuffleWriterExec needs one input, got {}",
+                        inputs.len()
+                    );
                 };
                 let exprs = self.decode_exprs(&w.hash_exprs, ctx, &input.schema())?;
                 Ok(Arc::new(ShuffleWriterExec::try_new(
@@ -227,12 +230,19 @@ fn block_from_proto(b: PbBlockLocation) -> Result<BlockLocation> {
 /// Serializes a stage plan for the wire.
 pub fn encode_plan(plan: Arc<dyn ExecutionPlan>) -> Result<Vec<u8>> {
     Ok(
-        datafusion_proto::bytes::physical_plan_to_bytes_with_extension_codec(plan, &MinisparkCodec)?
-            .to_vec(),
+        datafusion_proto::bytes::physical_plan_to_bytes_with_extension_codec(
+            plan,
+            &MinisparkCodec,
+        )?
+        .to_vec(),
     )
 }
 
 /// Deserializes a stage plan received from the driver.
 pub fn decode_plan(bytes: &[u8], ctx: &TaskContext) -> Result<Arc<dyn ExecutionPlan>> {
-    datafusion_proto::bytes::physical_plan_from_bytes_with_extension_codec(bytes, ctx, &MinisparkCodec)
+    datafusion_proto::bytes::physical_plan_from_bytes_with_extension_codec(
+        bytes,
+        ctx,
+        &MinisparkCodec,
+    )
 }

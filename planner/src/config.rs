@@ -113,7 +113,10 @@ impl ExtensionOptions for MinisparkConfig {
                 }
             }
             _ => {
-                let known: Vec<String> = SETTINGS.iter().map(|s| format!("minispark.{}", s.key)).collect();
+                let known: Vec<String> = SETTINGS
+                    .iter()
+                    .map(|s| format!("minispark.{}", s.key))
+                    .collect();
                 return plan_err!(
                     "unknown setting minispark.{key}; known settings: {}",
                     known.join(", ")

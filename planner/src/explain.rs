@@ -66,7 +66,12 @@ pub fn format_stage_graph(graph: &StageGraph, metrics: Option<&[StageMetrics]>) 
             stage.num_tasks(),
             if stage.num_tasks() == 1 { "" } else { "s" },
             inputs,
-            describe_output(writer.kind(), writer.num_partitions(), &keys.join(", "), stage.id == final_id),
+            describe_output(
+                writer.kind(),
+                writer.num_partitions(),
+                &keys.join(", "),
+                stage.id == final_id
+            ),
         );
         if let Some(m) = metrics.and_then(|m| m.get(stage.id)) {
             let mut times = m.task_times.clone();
@@ -88,7 +93,9 @@ pub fn format_stage_graph(graph: &StageGraph, metrics: Option<&[StageMetrics]>) 
                 fmt_duration(max),
             );
         }
-        let plan = displayable(writer.input().as_ref()).indent(false).to_string();
+        let plan = displayable(writer.input().as_ref())
+            .indent(false)
+            .to_string();
         for line in plan.lines() {
             let _ = writeln!(out, "    {line}");
         }

@@ -18,18 +18,39 @@ use crate::hash::spark_murmur3::spark_hash_udf;
 pub const FORCED_SETTINGS: &[(&str, &str)] = &[
     // Scans are already split into partitions; a round-robin repartition
     // would be an extra shuffle over the network for nothing.
-    ("datafusion.optimizer.enable_round_robin_repartition", "false"),
+    (
+        "datafusion.optimizer.enable_round_robin_repartition",
+        "false",
+    ),
     // Dynamic filters are shared memory between a join and a scan; across
     // stages they live in different processes.
-    ("datafusion.optimizer.enable_dynamic_filter_pushdown", "false"),
-    ("datafusion.optimizer.enable_join_dynamic_filter_pushdown", "false"),
-    ("datafusion.optimizer.enable_topk_dynamic_filter_pushdown", "false"),
-    ("datafusion.optimizer.enable_aggregate_dynamic_filter_pushdown", "false"),
+    (
+        "datafusion.optimizer.enable_dynamic_filter_pushdown",
+        "false",
+    ),
+    (
+        "datafusion.optimizer.enable_join_dynamic_filter_pushdown",
+        "false",
+    ),
+    (
+        "datafusion.optimizer.enable_topk_dynamic_filter_pushdown",
+        "false",
+    ),
+    (
+        "datafusion.optimizer.enable_aggregate_dynamic_filter_pushdown",
+        "false",
+    ),
     // Each task reads exactly its own file group: partitions of one scan run
     // in different processes and cannot steal files from each other.
-    ("datafusion.execution.enable_file_stream_work_stealing", "false"),
+    (
+        "datafusion.execution.enable_file_stream_work_stealing",
+        "false",
+    ),
     // Plan scalar subqueries as joins, which minispark knows how to distribute.
-    ("datafusion.optimizer.enable_physical_uncorrelated_scalar_subquery", "false"),
+    (
+        "datafusion.optimizer.enable_physical_uncorrelated_scalar_subquery",
+        "false",
+    ),
 ];
 
 /// A session config with minispark's settings registered and forced.
@@ -65,7 +86,9 @@ pub fn session_state(config: SessionConfig) -> SessionState {
 
 /// A fresh context with minispark's functions, catalogs and `settings`.
 pub fn session_context(settings: &HashMap<String, String>) -> Result<SessionContext> {
-    Ok(SessionContext::new_with_state(session_state(session_config(settings)?)))
+    Ok(SessionContext::new_with_state(session_state(
+        session_config(settings)?,
+    )))
 }
 
 /// Every setting of `ctx` that differs from a fresh session, as key/values:

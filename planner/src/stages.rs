@@ -195,7 +195,9 @@ impl StageCutter {
             let kind = match &partitioning {
                 Partitioning::Hash(..) => ExchangeKind::Hash,
                 Partitioning::RoundRobinBatch(_) => ExchangeKind::RoundRobin,
-                other => return internal_err!("minispark cannot shuffle with {other} partitioning"),
+                other => {
+                    return internal_err!("minispark cannot shuffle with {other} partitioning");
+                }
             };
             let ordering = repartition
                 .preserve_order()
@@ -205,7 +207,9 @@ impl StageCutter {
             // A shuffle interleaves map outputs: restore the order the
             // single-node plan relied on.
             return Ok(match ordering {
-                Some(ordering) => Arc::new(SortExec::new(ordering, reader).with_preserve_partitioning(true)),
+                Some(ordering) => {
+                    Arc::new(SortExec::new(ordering, reader).with_preserve_partitioning(true))
+                }
                 None => reader,
             });
         }
@@ -215,7 +219,11 @@ impl StageCutter {
             if input.output_partitioning().partition_count() <= 1 {
                 return replace_children_if_necessary(Arc::clone(&plan), vec![input]);
             }
-            let reader = self.exchange(input, ExchangeKind::Single, Partitioning::UnknownPartitioning(1))?;
+            let reader = self.exchange(
+                input,
+                ExchangeKind::Single,
+                Partitioning::UnknownPartitioning(1),
+            )?;
             return replace_children_if_necessary(Arc::clone(&plan), vec![reader]);
         }
 
@@ -251,7 +259,11 @@ impl StageCutter {
             if emits_unmatched_build_rows(join.join_type())
                 && probe.output_partitioning().partition_count() > 1
             {
-                probe = self.exchange(probe, ExchangeKind::Single, Partitioning::UnknownPartitioning(1))?;
+                probe = self.exchange(
+                    probe,
+                    ExchangeKind::Single,
+                    Partitioning::UnknownPartitioning(1),
+                )?;
             }
             return replace_children_if_necessary(Arc::clone(&plan), vec![build, probe]);
         }
@@ -297,7 +309,11 @@ impl StageCutter {
 fn emits_unmatched_build_rows(join_type: &JoinType) -> bool {
     matches!(
         join_type,
-        JoinType::Left | JoinType::LeftAnti | JoinType::LeftSemi | JoinType::LeftMark | JoinType::Full
+        JoinType::Left
+            | JoinType::LeftAnti
+            | JoinType::LeftSemi
+            | JoinType::LeftMark
+            | JoinType::Full
     )
 }
 
@@ -354,16 +370,28 @@ mod tests {
 
     /// The stage headers of a TPC-H query planned at SF1 with 4 partitions.
     async fn stage_headers(query: usize) -> String {
-        let settings: HashMap<String, String> =
-            [("datafusion.execution.target_partitions".to_string(), "4".to_string())].into();
+        let settings: HashMap<String, String> = [(
+            "datafusion.execution.target_partitions".to_string(),
+            "4".to_string(),
+        )]
+        .into();
         let ctx = session_context(&settings).unwrap();
         for t in TpchTable::ALL {
             ctx.register_table(t.name(), Arc::new(TpchTableProvider::new(t, 1.0)))
                 .unwrap();
         }
-        let path = format!("{}/../tests/tpch/queries/q{query}.sql", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/../tests/tpch/queries/q{query}.sql",
+            env!("CARGO_MANIFEST_DIR")
+        );
         let sql = std::fs::read_to_string(path).unwrap();
-        let plan = ctx.sql(&sql).await.unwrap().create_physical_plan().await.unwrap();
+        let plan = ctx
+            .sql(&sql)
+            .await
+            .unwrap()
+            .create_physical_plan()
+            .await
+            .unwrap();
         let graph = plan_stages(plan, 4).unwrap();
         crate::explain::format_stage_graph(&graph, None)
             .lines()
@@ -400,12 +428,17 @@ mod tests {
             env!("CARGO_MANIFEST_DIR")
         );
         if std::env::var("MINISPARK_UPDATE_SNAPSHOTS").is_ok() {
-            std::fs::create_dir_all(format!("{}/tests/snapshots", env!("CARGO_MANIFEST_DIR"))).unwrap();
+            std::fs::create_dir_all(format!("{}/tests/snapshots", env!("CARGO_MANIFEST_DIR")))
+                .unwrap();
             std::fs::write(&path, format!("{actual}\n")).unwrap();
             return;
         }
         let expected = std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("{path}: {e} (run with MINISPARK_UPDATE_SNAPSHOTS=1)"));
-        assert_eq!(actual.trim_end(), expected.trim_end(), "stage graph of q{query} changed");
+        assert_eq!(
+            actual.trim_end(),
+            expected.trim_end(),
+            "stage graph of q{query} changed"
+        );
     }
 }

@@ -43,7 +43,9 @@ pub fn to_status(err: DataFusionError) -> tonic::Status {
 /// reported with the peer they concern.
 pub fn from_status(status: tonic::Status, peer: &str) -> DataFusionError {
     match status.code() {
-        tonic::Code::Unavailable | tonic::Code::Unknown if status.message().contains("transport") => {
+        tonic::Code::Unavailable | tonic::Code::Unknown
+            if status.message().contains("transport") =>
+        {
             DataFusionError::External(format!("cannot reach {peer}: {}", status.message()).into())
         }
         tonic::Code::Unavailable => {

@@ -13,7 +13,11 @@ use minispark::local::{LocalCluster, LocalClusterOptions, default_slots};
 use minispark::output::{Format, write_batches};
 
 #[derive(Parser, Debug)]
-#[command(name = "minispark", version, about = "A distributed dataframe engine: a mini Spark on DataFusion")]
+#[command(
+    name = "minispark",
+    version,
+    about = "A distributed dataframe engine: a mini Spark on DataFusion"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -92,7 +96,10 @@ fn init_tracing(default: &str) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -109,9 +116,14 @@ fn main() -> ExitCode {
 }
 
 fn parse_master(master: &str) -> Result<Option<usize>> {
-    if let Some(n) = master.strip_prefix("local[").and_then(|s| s.strip_suffix(']')) {
+    if let Some(n) = master
+        .strip_prefix("local[")
+        .and_then(|s| s.strip_suffix(']'))
+    {
         return n.parse().map(Some).map_err(|_| {
-            DataFusionError::Configuration(format!("invalid --master '{master}': expected local[N] with N a number"))
+            DataFusionError::Configuration(format!(
+                "invalid --master '{master}': expected local[N] with N a number"
+            ))
         });
     }
     if master == "local" {
@@ -128,8 +140,12 @@ fn parse_master(master: &str) -> Result<Option<usize>> {
 fn parse_conf(conf: &[String]) -> Result<HashMap<String, String>> {
     conf.iter()
         .map(|kv| match kv.split_once('=') {
-            Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
-            _ => Err(DataFusionError::Configuration(format!("invalid --conf '{kv}': expected key=value"))),
+            Some((k, v)) if !k.trim().is_empty() => {
+                Ok((k.trim().to_string(), v.trim().to_string()))
+            }
+            _ => Err(DataFusionError::Configuration(format!(
+                "invalid --conf '{kv}': expected key=value"
+            ))),
         })
         .collect()
 }
@@ -144,7 +160,10 @@ async fn run(cli: Cli) -> Result<()> {
         } => {
             init_tracing("warn");
             let text = std::fs::read_to_string(&script).map_err(|e| {
-                DataFusionError::Execution(format!("cannot read job script {}: {e}", script.display()))
+                DataFusionError::Execution(format!(
+                    "cannot read job script {}: {e}",
+                    script.display()
+                ))
             })?;
             let settings = parse_conf(&conf)?;
             let stdout = std::io::stdout();
@@ -169,7 +188,8 @@ async fn run(cli: Cli) -> Result<()> {
             let job = async {
                 match parse_master(&master)? {
                     Some(executors) => {
-                        let cluster = LocalCluster::start(LocalClusterOptions::new(executors)?).await?;
+                        let cluster =
+                            LocalCluster::start(LocalClusterOptions::new(executors)?).await?;
                         let session = cluster.driver.session(&settings)?;
                         run_script_in_session(&session, &text, &mut print).await
                     }
@@ -207,7 +227,8 @@ async fn run(cli: Cli) -> Result<()> {
             id,
         } => {
             init_tracing("warn");
-            let work_dir = work_dir.unwrap_or_else(|| std::env::temp_dir().join("minispark-executor"));
+            let work_dir =
+                work_dir.unwrap_or_else(|| std::env::temp_dir().join("minispark-executor"));
             minispark::executor::run_executor(minispark::executor::ExecutorOptions {
                 driver_url: driver,
                 listen,

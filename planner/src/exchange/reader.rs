@@ -176,7 +176,10 @@ impl ExecutionPlan for ShuffleReaderExec {
                 self.stage_id
             );
         };
-        let Some(runtime) = context.session_config().get_extension::<ShuffleRuntimeExt>() else {
+        let Some(runtime) = context
+            .session_config()
+            .get_extension::<ShuffleRuntimeExt>()
+        else {
             return internal_err!("no shuffle runtime installed in this task's session");
         };
         runtime.0.read(blocks.clone(), self.schema())

@@ -42,7 +42,9 @@ impl ShuffleWriterExec {
             return internal_err!("stage {stage_id} writes to zero partitions");
         }
         if (kind == ExchangeKind::Hash) == hash_exprs.is_empty() {
-            return internal_err!("stage {stage_id}: hash keys must be given exactly for a hash exchange");
+            return internal_err!(
+                "stage {stage_id}: hash keys must be given exactly for a hash exchange"
+            );
         }
         Ok(Self {
             stage_id,
@@ -142,7 +144,9 @@ impl ExecutionPlan for ShuffleWriterExec {
     ) -> Result<Arc<dyn ExecutionPlan>> {
         self.replace_children(
             children,
-            ReplaceChildrenOptions::new(datafusion::physical_plan::ChildrenPropertiesMode::Recompute),
+            ReplaceChildrenOptions::new(
+                datafusion::physical_plan::ChildrenPropertiesMode::Recompute,
+            ),
         )
     }
 
