@@ -2,6 +2,8 @@
 //! of DataFusion). Clusters are real: the driver runs in the test process,
 //! executors are child processes of the `minispark` binary on loopback.
 
+mod cli;
 mod common;
 mod errors;
+mod slt;
 mod tpch;

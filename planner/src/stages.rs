@@ -240,15 +240,15 @@ impl StageCutter {
             return replace_children_if_necessary(Arc::clone(&plan), vec![reader]);
         }
 
-        if let Some(join) = plan.downcast_ref::<HashJoinExec>() {
-            if *join.partition_mode() == PartitionMode::CollectLeft {
-                if emits_unmatched_build_rows(join.join_type()) {
-                    return self.cut_partitioned_join(join);
-                }
-                let build = self.broadcast(Arc::clone(join.left()))?;
-                let probe = self.cut(Arc::clone(join.right()))?;
-                return replace_children_if_necessary(Arc::clone(&plan), vec![build, probe]);
+        if let Some(join) = plan.downcast_ref::<HashJoinExec>()
+            && *join.partition_mode() == PartitionMode::CollectLeft
+        {
+            if emits_unmatched_build_rows(join.join_type()) {
+                return self.cut_partitioned_join(join);
             }
+            let build = self.broadcast(Arc::clone(join.left()))?;
+            let probe = self.cut(Arc::clone(join.right()))?;
+            return replace_children_if_necessary(Arc::clone(&plan), vec![build, probe]);
         }
 
         if let Some(join) = plan.downcast_ref::<NestedLoopJoinExec>() {
