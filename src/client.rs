@@ -91,6 +91,7 @@ pub async fn run_script_remote(
         .map_err(|s| minispark_proto::from_status(s, &format!("driver at {master}")))?;
     let mut events = response.into_inner();
     let mut current: Option<(StatementOutput, ChunkDecoder)> = None;
+    let mut ended = false;
     loop {
         let event = events
             .message()
@@ -99,6 +100,11 @@ pub async fn run_script_remote(
         let Some(event) = event.and_then(|e| e.event) else {
             break;
         };
+        if ended {
+            return Err(DataFusionError::Execution(
+                "driver sent events after the end of the job".into(),
+            ));
+        }
         match event {
             job_event::Event::StatementStart(start) => {
                 let mut decoder = ChunkDecoder::new();
@@ -133,7 +139,13 @@ pub async fn run_script_remote(
                     .unwrap_or_else(|| Arc::new(Schema::empty()));
                 on_result(output)?;
             }
+            job_event::Event::JobEnd(_) => ended = true,
         }
+    }
+    if !ended {
+        return Err(DataFusionError::Execution(format!(
+            "the driver at {master} ended the job without finishing it"
+        )));
     }
     Ok(())
 }

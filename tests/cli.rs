@@ -64,9 +64,20 @@ fn formats_and_settings() {
         "q.sql",
         "-- comment\nSELECT n_regionkey AS r, count(*) AS c FROM tpch.sf0_01.nation /* block */ GROUP BY 1 ORDER BY 1;\nSELECT 1 AS one;",
     );
-    let csv = stdout_ok(&minispark(&["submit", &s, "--master", "local[1]", "--format", "csv", "--conf", "minispark.shuffle.partitions=2"]));
+    let csv = stdout_ok(&minispark(&[
+        "submit",
+        &s,
+        "--master",
+        "local[1]",
+        "--format",
+        "csv",
+        "--conf",
+        "minispark.shuffle.partitions=2",
+    ]));
     assert_eq!(csv, "r,c\n0,5\n1,5\n2,5\n3,5\n4,5\none\n1\n");
-    let json = stdout_ok(&minispark(&["submit", &s, "--master", "local[1]", "--format", "json"]));
+    let json = stdout_ok(&minispark(&[
+        "submit", &s, "--master", "local[1]", "--format", "json",
+    ]));
     assert!(json.starts_with("{\"r\":0,\"c\":5}\n"), "{json}");
     assert!(json.ends_with("{\"one\":1}\n"), "{json}");
     let bad = minispark(&["submit", &s, "--conf", "minispark.shuffle.partitions=many"]);
@@ -86,7 +97,10 @@ fn explain_and_explain_analyze() {
     );
     let out = stdout_ok(&minispark(&["submit", &s, "--master", "local[2]"]));
     assert!(out.contains("Stage 0 (3 tasks; reads: scans; output: hash shuffle on [o_orderpriority@0] into 3 partitions)"), "{out}");
-    assert!(out.contains("ShuffleReaderExec: stage=0, kind=hash"), "{out}");
+    assert!(
+        out.contains("ShuffleReaderExec: stage=0, kind=hash"),
+        "{out}"
+    );
     // EXPLAIN ANALYZE: measured rows, bytes and task times per stage.
     assert!(out.contains("metrics: rows in=0 out="), "{out}");
     assert!(out.contains("task time min="), "{out}");
@@ -108,14 +122,19 @@ fn copy_partitioned_by_writes_parquet() {
             out_dir.display()
         ),
     );
-    let out = stdout_ok(&minispark(&["submit", &s, "--master", "local[2]", "--format", "csv"]));
+    let out = stdout_ok(&minispark(&[
+        "submit", &s, "--master", "local[2]", "--format", "csv",
+    ]));
     assert!(out.ends_with("n\n15000\n"), "{out}");
     let mut parts: Vec<String> = std::fs::read_dir(&out_dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
         .collect();
     parts.sort();
-    assert_eq!(parts, vec!["o_orderstatus=F", "o_orderstatus=O", "o_orderstatus=P"]);
+    assert_eq!(
+        parts,
+        vec!["o_orderstatus=F", "o_orderstatus=O", "o_orderstatus=P"]
+    );
 }
 
 /// `minispark driver` and `minispark executor` started by hand, and a job
@@ -132,7 +151,8 @@ fn standalone_cluster() {
     let stderr = driver.stderr.take().unwrap();
     let mut procs = Processes(vec![driver]);
     let mut url = None;
-    for line in BufReader::new(stderr).lines() {
+    let mut lines = BufReader::new(stderr).lines();
+    for line in lines.by_ref() {
         let line = line.unwrap();
         if let Some(rest) = line.strip_prefix("minispark driver listening on ") {
             url = Some(rest.trim().to_string());
@@ -140,11 +160,22 @@ fn standalone_cluster() {
         }
     }
     let url = url.expect("driver prints its URL");
+    // Keep draining the driver's log so it never writes to a closed pipe.
+    std::thread::spawn(move || for _ in lines {});
     for i in 0..2 {
         let work = dir.path().join(format!("e{i}"));
         procs.0.push(
             Command::new(BIN)
-                .args(["executor", "--driver", &url, "--listen", "127.0.0.1:0", "--slots", "2", "--work-dir"])
+                .args([
+                    "executor",
+                    "--driver",
+                    &url,
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--slots",
+                    "2",
+                    "--work-dir",
+                ])
                 .arg(&work)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -171,7 +202,9 @@ fn standalone_cluster() {
     let text = stdout_ok(&out);
     // Same answer as the embedded cluster (itself checked against DataFusion
     // in the TPC-H tests): five segments, 1500 customers in all.
-    let local = stdout_ok(&minispark(&["submit", &s, "--master", "local[1]", "--format", "csv"]));
+    let local = stdout_ok(&minispark(&[
+        "submit", &s, "--master", "local[1]", "--format", "csv",
+    ]));
     assert_eq!(text, local);
     let lines: Vec<&str> = text.lines().skip(1).collect();
     assert_eq!(lines.len(), 5, "{text}");

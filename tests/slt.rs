@@ -30,13 +30,18 @@ struct OracleDb {
 fn column_type(t: &DataType) -> DefaultColumnType {
     match t {
         t if t.is_integer() => DefaultColumnType::Integer,
-        t if t.is_floating() || matches!(t, DataType::Decimal128(..)) => DefaultColumnType::FloatingPoint,
+        t if t.is_floating() || matches!(t, DataType::Decimal128(..)) => {
+            DefaultColumnType::FloatingPoint
+        }
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => DefaultColumnType::Text,
         _ => DefaultColumnType::Any,
     }
 }
 
-fn to_output(schema: &arrow::datatypes::Schema, batches: &[RecordBatch]) -> DBOutput<DefaultColumnType> {
+fn to_output(
+    schema: &arrow::datatypes::Schema,
+    batches: &[RecordBatch],
+) -> DBOutput<DefaultColumnType> {
     if schema.fields().is_empty() {
         return DBOutput::StatementComplete(0);
     }
@@ -54,14 +59,22 @@ fn to_output(schema: &arrow::datatypes::Schema, batches: &[RecordBatch]) -> DBOu
                     .iter()
                     .map(|f| {
                         let s = f.value(r).to_string();
-                        if s.is_empty() { "(empty)".to_string() } else { s }
+                        if s.is_empty() {
+                            "(empty)".to_string()
+                        } else {
+                            s
+                        }
                     })
                     .collect(),
             );
         }
     }
     DBOutput::Rows {
-        types: schema.fields().iter().map(|f| column_type(f.data_type())).collect(),
+        types: schema
+            .fields()
+            .iter()
+            .map(|f| column_type(f.data_type()))
+            .collect(),
         rows,
     }
 }
@@ -106,7 +119,8 @@ impl sqllogictest::AsyncDB for OracleDb {
         let schema = df.schema().as_arrow().clone();
         let is_statement = matches!(
             df.logical_plan(),
-            datafusion::logical_expr::LogicalPlan::Ddl(_) | datafusion::logical_expr::LogicalPlan::Statement(_)
+            datafusion::logical_expr::LogicalPlan::Ddl(_)
+                | datafusion::logical_expr::LogicalPlan::Statement(_)
         );
         let batches = df.collect().await?;
         if is_statement {
@@ -139,7 +153,8 @@ async fn sqllogictest_files() {
     if std::env::var("MINISPARK_SLT_COMPLETE").is_ok() {
         for file in slt_files() {
             let mut runner = sqllogictest::Runner::new(|| async {
-                let settings = [("minispark.shuffle.partitions".to_string(), "3".to_string())].into();
+                let settings =
+                    [("minispark.shuffle.partitions".to_string(), "3".to_string())].into();
                 Ok(OracleDb {
                     ctx: minispark::planner::session::session_context(&settings)?,
                 })

@@ -11,7 +11,7 @@ use minispark_planner::config::ShuffleCompression;
 use minispark_planner::ipc::write_options;
 use minispark_proto::driver_server::Driver as DriverRpc;
 use minispark_proto::{
-    HeartbeatRequest, HeartbeatResponse, JobEvent, RegisterExecutorRequest,
+    HeartbeatRequest, HeartbeatResponse, JobEnd, JobEvent, RegisterExecutorRequest,
     RegisterExecutorResponse, StatementEnd, StatementStart, SubmitJobRequest, job_event,
 };
 use tokio::sync::mpsc;
@@ -70,9 +70,16 @@ impl DriverRpc for DriverService {
         // The job runs in its own task; when the client goes away, `tx`
         // fails and the task ends, dropping (and so cancelling) the job.
         tokio::spawn(async move {
-            if let Err(e) = run_script(session, statements, &tx).await {
-                let _ = tx.send(Err(Status::internal(e.to_string()))).await;
-            }
+            // The script runs in a task of its own so that even a panic
+            // reaches the client as an error instead of a silently ended stream.
+            let job_tx = tx.clone();
+            let job = tokio::spawn(async move { run_script(session, statements, &job_tx).await });
+            let error = match job.await {
+                Ok(Ok(())) => return,
+                Ok(Err(e)) => e.to_string(),
+                Err(e) => format!("internal error: the job task failed: {e}"),
+            };
+            let _ = tx.send(Err(Status::internal(error))).await;
         });
         let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
         Ok(Response::new(Box::pin(stream)))
@@ -94,6 +101,7 @@ async fn run_script(
             .await
             .map_err(|_| client_gone())
     };
+    let count = statements.len() as u32;
     for (index, statement) in statements.into_iter().enumerate() {
         let sql = statement.to_string();
         let start = Instant::now();
@@ -140,5 +148,6 @@ async fn run_script(
         }))
         .await?;
     }
+    send(job_event::Event::JobEnd(JobEnd { statements: count })).await?;
     Ok(())
 }

@@ -109,7 +109,7 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            let _ = writeln!(std::io::stderr(), "error: {e}");
             ExitCode::FAILURE
         }
     }
@@ -212,7 +212,12 @@ async fn run(cli: Cli) -> Result<()> {
                 ..Default::default()
             })
             .await?;
-            eprintln!("minispark driver listening on {}", driver.url());
+            // Never panic over a closed stderr: the driver must keep serving.
+            let _ = writeln!(
+                std::io::stderr(),
+                "minispark driver listening on {}",
+                driver.url()
+            );
             tokio::select! {
                 r = driver.wait() => r,
                 _ = tokio::signal::ctrl_c() => Ok(()),
