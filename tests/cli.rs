@@ -222,3 +222,40 @@ fn standalone_cluster() {
     assert_eq!(stdout_ok(&again), text);
     drop(procs);
 }
+
+/// Killing the client cancels its job: the executors stop the tasks and the
+/// driver gets every slot back.
+#[test]
+fn client_disconnect_cancels_the_job() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let cluster = runtime.block_on(crate::common::cluster(2));
+    let dir = tempfile::tempdir().unwrap();
+    // Generating SF10 lineitem takes far longer than this test waits.
+    let s = script(&dir, "long.sql", "SELECT count(*) FROM tpch.sf10.lineitem");
+    let mut client = Command::new(BIN)
+        .args(["submit", &s, "--master", &cluster.driver.url()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let state = &cluster.driver.cluster;
+    let total = state.size().1;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while state.running_tasks() == 0 {
+        assert!(Instant::now() < deadline, "the job never started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    client.kill().unwrap();
+    client.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while state.running_tasks() > 0 || state.free_slots() < total {
+        assert!(
+            Instant::now() < deadline,
+            "tasks still running after the client left: {} running, {} of {total} slots free",
+            state.running_tasks(),
+            state.free_slots()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(cluster);
+}

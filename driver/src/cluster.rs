@@ -25,6 +25,8 @@ struct Entry {
     slots: usize,
     free: usize,
     last_seen: Instant,
+    /// Tasks running on the executor, as of its last heartbeat.
+    running_tasks: usize,
 }
 
 /// Registry of executors and their slots, shared by all running jobs.
@@ -63,6 +65,7 @@ impl Cluster {
                 slots,
                 free: slots,
                 last_seen: Instant::now(),
+                running_tasks: 0,
             },
         );
         drop(executors);
@@ -77,11 +80,12 @@ impl Cluster {
     }
 
     /// Records a heartbeat; false when the executor is unknown.
-    pub fn heartbeat(&self, executor_id: &str) -> bool {
+    pub fn heartbeat(&self, executor_id: &str, running_tasks: usize) -> bool {
         let mut executors = self.executors.lock().expect("cluster lock");
         match executors.get_mut(executor_id) {
             Some(e) => {
                 e.last_seen = Instant::now();
+                e.running_tasks = running_tasks;
                 true
             }
             None => false,
@@ -140,6 +144,26 @@ impl Cluster {
     pub fn size(&self) -> (usize, usize) {
         let executors = self.executors.lock().expect("cluster lock");
         (executors.len(), executors.values().map(|e| e.slots).sum())
+    }
+
+    /// Free slots in the whole cluster.
+    pub fn free_slots(&self) -> usize {
+        self.executors
+            .lock()
+            .expect("cluster lock")
+            .values()
+            .map(|e| e.free)
+            .sum()
+    }
+
+    /// Tasks running on all executors, as of their last heartbeats.
+    pub fn running_tasks(&self) -> usize {
+        self.executors
+            .lock()
+            .expect("cluster lock")
+            .values()
+            .map(|e| e.running_tasks)
+            .sum()
     }
 
     /// Takes a free slot: on `preferred` if it has one, else on the executor

@@ -176,9 +176,14 @@ pub async fn run_job(
                 let cluster = Arc::clone(&cluster);
                 let stage_id = stage.id;
                 inflight.spawn(async move {
+                    // Gives the slot back however the call ends, including
+                    // when the job is cancelled and this future dropped.
+                    let _slot = SlotGuard {
+                        cluster,
+                        executor_id: executor.id.clone(),
+                    };
                     let mut client = executor.client.clone();
                     let result = client.launch_task(task).await.map(|r| r.into_inner());
-                    cluster.release(&executor.id);
                     TaskResult {
                         stage: stage_id,
                         partition: p,
@@ -210,6 +215,18 @@ pub async fn run_job(
         .map(|o| o.clone().expect("final stage complete"))
         .collect();
     Ok(JobOutput { result, metrics })
+}
+
+/// A task slot taken on an executor, released when dropped.
+struct SlotGuard {
+    cluster: Arc<Cluster>,
+    executor_id: String,
+}
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        self.cluster.release(&self.executor_id);
+    }
 }
 
 fn handle_result(

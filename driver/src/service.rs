@@ -51,7 +51,10 @@ impl DriverRpc for DriverService {
         &self,
         request: Request<HeartbeatRequest>,
     ) -> Result<Response<HeartbeatResponse>, Status> {
-        let known = self.cluster.heartbeat(&request.into_inner().executor_id);
+        let beat = request.into_inner();
+        let known = self
+            .cluster
+            .heartbeat(&beat.executor_id, beat.running_tasks as usize);
         Ok(Response::new(HeartbeatResponse { known }))
     }
 

@@ -76,7 +76,20 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<()> {
         .unwrap_or_else(|| local.to_string());
     info!(executor_id = id, %address, "executor listening");
 
-    let service = ExecutorService::new(id.clone(), options.work_dir.clone());
+    // Tasks get a runtime of their own (one worker per slot). It lives as
+    // long as the process, so it is leaked rather than dropped inside async code.
+    let task_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(options.slots.max(1))
+        .thread_name("minispark-task")
+        .enable_all()
+        .build()
+        .map_err(|e| DataFusionError::Execution(format!("cannot start the task runtime: {e}")))?;
+    let task_runtime: &'static tokio::runtime::Runtime = Box::leak(Box::new(task_runtime));
+    let service = ExecutorService::new(
+        id.clone(),
+        options.work_dir.clone(),
+        task_runtime.handle().clone(),
+    );
     let active = Arc::clone(&service.active_tasks);
     let server = tonic::transport::Server::builder()
         .add_service(

@@ -37,10 +37,13 @@ pub struct ExecutorService {
     running: Arc<Mutex<HashMap<String, Vec<AbortHandle>>>>,
     /// Number of running tasks (reported in heartbeats).
     pub active_tasks: Arc<AtomicUsize>,
+    /// Where tasks run: a runtime of their own, so CPU-bound operators
+    /// never delay heartbeats or block serving shuffle blocks.
+    tasks: tokio::runtime::Handle,
 }
 
 impl ExecutorService {
-    pub fn new(executor_id: String, work_dir: PathBuf) -> Self {
+    pub fn new(executor_id: String, work_dir: PathBuf, tasks: tokio::runtime::Handle) -> Self {
         let runtime = Arc::new(ExecutorShuffleRuntime::new(
             executor_id.clone(),
             work_dir.clone(),
@@ -51,6 +54,7 @@ impl ExecutorService {
             runtime,
             running: Arc::default(),
             active_tasks: Arc::default(),
+            tasks,
         }
     }
 
@@ -140,7 +144,7 @@ impl Executor for ExecutorService {
         let job_id = task.job_id.clone();
         self.active_tasks.fetch_add(1, Ordering::SeqCst);
         let guard = ActiveGuard(Arc::clone(&self.active_tasks));
-        let handle = tokio::spawn(Self::run_task(
+        let handle = self.tasks.spawn(Self::run_task(
             self.executor_id.clone(),
             self.work_dir.clone(),
             Arc::clone(&self.runtime),
