@@ -1,14 +1,12 @@
 //! Reading a finished job's result blocks back to the driver.
 
-use std::sync::Arc;
-
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use datafusion::common::{DataFusionError, Result};
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use minispark_planner::exchange::MapOutput;
-use minispark_planner::ipc::ChunkDecoder;
+use minispark_planner::ipc::decode_chunk_stream;
 use minispark_proto::ShuffleBlock;
 
 /// Streams the batches of the result blocks, partition after partition.
@@ -52,33 +50,15 @@ pub fn fetch_block(
 ) -> BoxStream<'static, Result<RecordBatch>> {
     let fut = async move {
         let mut client = minispark_proto::executor_client(&address)?;
-        let stream = client
+        let chunks = client
             .fetch_partition(block)
             .await
             .map_err(|s| minispark_proto::from_status(s, &address))?
-            .into_inner();
-        let state = (stream, ChunkDecoder::new(), Arc::new(address));
-        let batches =
-            futures::stream::try_unfold(state, |(mut stream, mut decoder, address)| async move {
-                loop {
-                    match stream.message().await {
-                        Ok(Some(chunk)) => {
-                            let batches = decoder.push(bytes::Bytes::from(chunk.data))?;
-                            if !batches.is_empty() {
-                                return Ok(Some((batches, (stream, decoder, address))));
-                            }
-                        }
-                        Ok(None) => {
-                            decoder.finish()?;
-                            return Ok(None);
-                        }
-                        Err(s) => return Err(minispark_proto::from_status(s, &address)),
-                    }
-                }
-            })
-            .map_ok(|b| futures::stream::iter(b.into_iter().map(Ok::<_, DataFusionError>)))
-            .try_flatten();
-        Ok::<_, DataFusionError>(batches)
+            .into_inner()
+            .map_ok(|chunk| chunk.data);
+        Ok::<_, DataFusionError>(decode_chunk_stream(chunks, move |s| {
+            minispark_proto::from_status(s, &address)
+        }))
     };
     futures::stream::once(fut).try_flatten().boxed()
 }

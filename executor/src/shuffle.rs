@@ -28,7 +28,7 @@ use futures::{StreamExt, TryStreamExt};
 use minispark_planner::config::ShuffleCompression;
 use minispark_planner::exchange::{BlockLocation, BlockStats, ExchangeKind, ShuffleRuntime};
 use minispark_planner::hash::spark_murmur3::partition_ids;
-use minispark_planner::ipc::{ChunkDecoder, write_options};
+use minispark_planner::ipc::{ChunkDecoder, decode_chunk_stream, write_options};
 use minispark_proto::ShuffleBlock;
 use minispark_proto::executor_client::ExecutorClient;
 use tonic::transport::Channel;
@@ -281,35 +281,15 @@ impl ExecutorShuffleRuntime {
         }
         let mut client = self.client(&block.address)?;
         let fut = async move {
-            let response = client
+            let chunks = client
                 .fetch_partition(block_proto(&block))
                 .await
-                .map_err(|s| fetch_failed(&block, s.message()))?;
-            let decoder = ChunkDecoder::new();
-            let stream = response.into_inner();
-            let batches = futures::stream::try_unfold(
-                (stream, decoder, block),
-                |(mut stream, mut decoder, block)| async move {
-                    loop {
-                        match stream.message().await {
-                            Ok(Some(chunk)) => {
-                                let batches = decoder.push(bytes::Bytes::from(chunk.data))?;
-                                if !batches.is_empty() {
-                                    return Ok(Some((batches, (stream, decoder, block))));
-                                }
-                            }
-                            Ok(None) => {
-                                decoder.finish()?;
-                                return Ok(None);
-                            }
-                            Err(s) => return Err(fetch_failed(&block, s.message())),
-                        }
-                    }
-                },
-            )
-            .map_ok(|batches| futures::stream::iter(batches.into_iter().map(Ok)))
-            .try_flatten();
-            Ok::<_, DataFusionError>(batches)
+                .map_err(|s| fetch_failed(&block, s.message()))?
+                .into_inner()
+                .map_ok(|chunk| chunk.data);
+            Ok::<_, DataFusionError>(decode_chunk_stream(chunks, move |s: tonic::Status| {
+                fetch_failed(&block, s.message())
+            }))
         };
         Ok(futures::stream::once(fut).try_flatten().boxed())
     }

@@ -11,7 +11,9 @@ use arrow::datatypes::SchemaRef;
 use arrow::ipc::CompressionType;
 use arrow::ipc::reader::StreamDecoder;
 use arrow::ipc::writer::IpcWriteOptions;
-use datafusion::common::Result;
+use datafusion::common::{DataFusionError, Result};
+use futures::stream::BoxStream;
+use futures::{Stream, StreamExt, TryStreamExt};
 
 use crate::config::ShuffleCompression;
 
@@ -92,4 +94,39 @@ impl ChunkDecoder {
     pub fn schema(&self) -> Option<SchemaRef> {
         self.schema.clone().or_else(|| self.decoder.schema())
     }
+}
+
+/// Decodes an Arrow IPC stream that arrives as a stream of byte chunks (as
+/// shuffle blocks do over gRPC); `on_error` turns a transport error into an
+/// engine error that names the source.
+pub fn decode_chunk_stream<S, E, F>(
+    chunks: S,
+    on_error: F,
+) -> BoxStream<'static, Result<RecordBatch>>
+where
+    S: Stream<Item = std::result::Result<Vec<u8>, E>> + Send + Unpin + 'static,
+    E: Send + 'static,
+    F: Fn(E) -> DataFusionError + Send + Sync + 'static,
+{
+    let state = (chunks, ChunkDecoder::new(), on_error);
+    futures::stream::try_unfold(state, |(mut chunks, mut decoder, on_error)| async move {
+        loop {
+            match chunks.next().await {
+                Some(Ok(chunk)) => {
+                    let batches = decoder.push(bytes::Bytes::from(chunk))?;
+                    if !batches.is_empty() {
+                        return Ok(Some((batches, (chunks, decoder, on_error))));
+                    }
+                }
+                Some(Err(e)) => return Err(on_error(e)),
+                None => {
+                    decoder.finish()?;
+                    return Ok(None);
+                }
+            }
+        }
+    })
+    .map_ok(|batches| futures::stream::iter(batches.into_iter().map(Ok)))
+    .try_flatten()
+    .boxed()
 }
