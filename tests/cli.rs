@@ -102,7 +102,7 @@ fn explain_and_explain_analyze() {
         "{out}"
     );
     // EXPLAIN ANALYZE: measured rows, bytes and task times per stage.
-    assert!(out.contains("metrics: rows in=0 out="), "{out}");
+    assert!(out.contains("metrics: rows in=15000 out="), "{out}");
     assert!(out.contains("task time min="), "{out}");
     assert!(out.contains("Result: 5 rows"), "{out}");
 }

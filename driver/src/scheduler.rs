@@ -64,6 +64,8 @@ struct StageState {
     )>,
     task_times: Vec<Duration>,
     bytes_remote: u64,
+    /// Rows the successful tasks read from scans.
+    scanned_rows: u64,
 }
 
 impl StageState {
@@ -105,6 +107,7 @@ pub async fn run_job(
                 reader_blocks: vec![],
                 task_times: vec![],
                 bytes_remote: 0,
+                scanned_rows: 0,
             }
         })
         .collect();
@@ -249,6 +252,7 @@ fn handle_result(
             status: Some(task_status::Status::Completed(out)),
         }) => {
             state.task_times.push(Duration::from_micros(out.elapsed_us));
+            state.scanned_rows += out.input_rows;
             state.outputs[p] = Some(MapOutput {
                 executor_id: done.executor.id.clone(),
                 address: done.executor.address.clone(),
@@ -417,7 +421,7 @@ fn stage_metrics(graph: &StageGraph, stages: &[StageState]) -> Vec<StageMetrics>
         .map(|stage| {
             let state = &stages[stage.id];
             let outputs: Vec<&MapOutput> = state.outputs.iter().flatten().collect();
-            let (mut rows_in, mut bytes_in) = (0, 0);
+            let (mut rows_in, mut bytes_in) = (state.scanned_rows, 0);
             for (kind, parts) in &state.reader_blocks {
                 let copies = if *kind == ExchangeKind::Broadcast {
                     state.num_tasks as u64

@@ -88,6 +88,7 @@ impl ExecutorService {
         let stream = writer.input().execute(partition, Arc::clone(&ctx))?;
         let dir = stage_dir(&work_dir, &task.job_id, task.stage_id as usize);
         let blocks = write_map_output(stream, &spec, &dir, partition).await?;
+        let input_rows = scanned_rows(writer.input());
         let elapsed = start.elapsed();
         info!(
             executor_id,
@@ -107,9 +108,21 @@ impl ExecutorService {
                 })
                 .collect(),
             elapsed_us: elapsed.as_micros() as u64,
-            input_rows: 0,
+            input_rows,
         })
     }
+}
+
+/// Rows produced by the scans (leaves other than shuffle readers) of a plan
+/// that has run: the task's input read from storage or generated.
+fn scanned_rows(plan: &Arc<dyn datafusion::physical_plan::ExecutionPlan>) -> u64 {
+    if plan.children().is_empty() {
+        if plan.is::<minispark_planner::exchange::ShuffleReaderExec>() {
+            return 0;
+        }
+        return plan.metrics().and_then(|m| m.output_rows()).unwrap_or(0) as u64;
+    }
+    plan.children().into_iter().map(scanned_rows).sum()
 }
 
 fn failure(err: &DataFusionError) -> TaskFailure {

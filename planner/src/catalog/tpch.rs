@@ -38,6 +38,7 @@
 //! [`write_tpch_parquet`] materializes a whole scale factor as Parquet files
 //! for engines (or benchmarks) that prefer reading files.
 
+use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
 use std::fmt;
 use std::fs::File;
 use std::path::Path;
@@ -326,6 +327,8 @@ pub struct TpchScanExec {
     /// Output schema (the table schema, projected).
     schema: SchemaRef,
     properties: Arc<PlanProperties>,
+    /// Rows generated, per partition (EXPLAIN ANALYZE's rows in).
+    metrics: ExecutionPlanMetricsSet,
 }
 
 impl TpchScanExec {
@@ -371,6 +374,7 @@ impl TpchScanExec {
             batch_size,
             schema,
             properties: Arc::new(properties),
+            metrics: ExecutionPlanMetricsSet::new(),
         })
     }
 
@@ -522,6 +526,7 @@ impl ExecutionPlan for TpchScanExec {
         );
         let schema = Arc::clone(&self.schema);
         let projection = self.projection.clone();
+        let baseline = BaselineMetrics::new(&self.metrics, partition);
         let batches = self
             .table
             .generate_part(
@@ -530,10 +535,18 @@ impl ExecutionPlan for TpchScanExec {
                 self.num_partitions as i32,
                 self.batch_size,
             )
-            .map(move |batch| project_batch(batch?, projection.as_deref(), &schema));
+            .map(move |batch| {
+                let batch = project_batch(batch?, projection.as_deref(), &schema)?;
+                baseline.record_output(batch.num_rows());
+                Ok(batch)
+            });
         let stream =
             RecordBatchStreamAdapter::new(Arc::clone(&self.schema), futures::stream::iter(batches));
         Ok(Box::pin(cooperative(stream)))
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
     }
 
     fn statistics_from_inputs(
