@@ -115,6 +115,11 @@ impl LocalCluster {
         Ok(cluster)
     }
 
+    /// The folder holding every executor's work dir (`executor-<i>/`).
+    pub fn work_dir(&self) -> &std::path::Path {
+        self.work_dir.path()
+    }
+
     /// Process ids of the executors (tests kill them to simulate failures).
     pub fn executor_pids(&self) -> Vec<u32> {
         self.children.iter().map(|c| c.id()).collect()

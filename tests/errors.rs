@@ -157,3 +157,36 @@ fn cli_reports_errors_with_nonzero_exit() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("missing_table"), "{stderr}");
 }
+
+/// Shuffle files live only as long as their job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_files_are_removed_when_the_job_ends() {
+    let cluster = cluster(2).await;
+    let s = session(&cluster, &[("minispark.shuffle.partitions", "3")]);
+    let job_dirs = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(cluster.work_dir())
+            .unwrap()
+            .flat_map(|e| std::fs::read_dir(e.unwrap().path()).into_iter().flatten())
+            .map(|e| e.unwrap().path())
+            .collect()
+    };
+    let rows = timed(
+        "shuffle job",
+        run_sql(
+            &s,
+            "SELECT o_custkey % 10, count(*) FROM tpch.sf0_01.orders GROUP BY 1",
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(normalized_rows(&rows).len(), 10);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !job_dirs().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "left behind: {:?}",
+            job_dirs()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
