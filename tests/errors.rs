@@ -190,3 +190,32 @@ async fn job_files_are_removed_when_the_job_ends() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+/// An executor killed while its tasks run: they are relaunched on the other
+/// executor, lost shuffle output is recomputed, and the answer is right.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn executor_killed_mid_job() {
+    let mut cluster = cluster(2).await;
+    let s = session(&cluster, &[("minispark.shuffle.partitions", "4")]);
+    let sql = "SELECT l_returnflag, l_linestatus, count(*), sum(l_quantity) FROM tpch.sf0_1.lineitem GROUP BY 1, 2";
+    let job = {
+        let s = s.clone();
+        tokio::spawn(async move { run_sql(&s, sql).await })
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while cluster.driver.cluster.running_tasks() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the job never started"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    cluster.kill_executor(0).unwrap();
+    let got = timed("job surviving a killed executor", job)
+        .await
+        .unwrap()
+        .unwrap();
+    let oracle = minispark::planner::session::session_context(&Default::default()).unwrap();
+    let expected = oracle.sql(sql).await.unwrap().collect().await.unwrap();
+    assert_eq!(normalized_rows(&got), normalized_rows(&expected));
+}
