@@ -90,7 +90,10 @@ impl Driver {
                         .max_decoding_message_size(minispark_proto::MAX_MESSAGE_SIZE)
                         .max_encoding_message_size(minispark_proto::MAX_MESSAGE_SIZE),
                 )
-                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+                .serve_with_incoming(
+                    // No Nagle: small task and status messages must not wait for ACKs.
+                    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+                )
                 .await;
             if let Err(e) = result {
                 tracing::error!(error = %e, "driver server stopped");

@@ -186,7 +186,14 @@ pub async fn run_job(
                         executor_id: executor.id.clone(),
                     };
                     let mut client = executor.client.clone();
+                    let sent = std::time::Instant::now();
                     let result = client.launch_task(task).await.map(|r| r.into_inner());
+                    debug!(
+                        stage = stage_id,
+                        partition = p,
+                        round_trip_us = sent.elapsed().as_micros() as u64,
+                        "task call returned"
+                    );
                     TaskResult {
                         stage: stage_id,
                         partition: p,

@@ -97,7 +97,10 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<()> {
                 .max_decoding_message_size(minispark_proto::MAX_MESSAGE_SIZE)
                 .max_encoding_message_size(minispark_proto::MAX_MESSAGE_SIZE),
         )
-        .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener));
+        .serve_with_incoming(
+            // No Nagle: small task and status messages must not wait for ACKs.
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+        );
     let server = tokio::spawn(server);
 
     let info = ExecutorInfo {

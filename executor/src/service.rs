@@ -72,6 +72,7 @@ impl ExecutorService {
         let state = session_state(config);
         let ctx = Arc::new(TaskContext::from(&state));
         let plan = decode_plan(&task.plan, &ctx)?;
+        let decoded = start.elapsed();
         let Some(writer) = plan.downcast_ref::<ShuffleWriterExec>() else {
             return internal_err!(
                 "a stage plan's root must be a ShuffleWriterExec, got {}",
@@ -96,6 +97,7 @@ impl ExecutorService {
             stage_id = task.stage_id,
             partition,
             elapsed_ms = elapsed.as_millis() as u64,
+            setup_us = decoded.as_micros() as u64,
             "task finished"
         );
         Ok(MapOutput {
