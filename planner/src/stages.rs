@@ -178,7 +178,11 @@ impl StageCutter {
             _ => build,
         };
         let build = self.cut(build)?;
-        if build.is::<ShuffleReaderExec>() && build.output_partitioning().partition_count() == 1 {
+        // A build side that is only cheap row-by-row operators over one
+        // merged partition is read by every probe task directly: recomputing
+        // a projection or filter costs less than one more stage.
+        if build.output_partitioning().partition_count() == 1 && is_cheap_over_merged_reads(&build)
+        {
             return Ok(build);
         }
         self.exchange(
@@ -304,6 +308,25 @@ impl StageCutter {
             .with_new_children(vec![left, right])?
             .build_exec()
     }
+}
+
+/// True when `plan` is streaming, row-by-row operators over shuffle readers
+/// that each read a whole stage output as one partition.
+fn is_cheap_over_merged_reads(plan: &Arc<dyn ExecutionPlan>) -> bool {
+    use datafusion::physical_plan::coalesce_batches::CoalesceBatchesExec;
+    use datafusion::physical_plan::filter::FilterExec;
+    use datafusion::physical_plan::projection::ProjectionExec;
+    if let Some(reader) = plan.downcast_ref::<ShuffleReaderExec>() {
+        return matches!(
+            reader.kind(),
+            ExchangeKind::Single | ExchangeKind::Broadcast
+        );
+    }
+    let cheap = plan.is::<ProjectionExec>()
+        || plan.is::<FilterExec>()
+        || plan.is::<CoalesceBatchesExec>()
+        || plan.is::<CoalescePartitionsExec>();
+    cheap && plan.children().into_iter().all(is_cheap_over_merged_reads)
 }
 
 fn emits_unmatched_build_rows(join_type: &JoinType) -> bool {
