@@ -313,7 +313,6 @@ impl StageCutter {
 /// True when `plan` is streaming, row-by-row operators over shuffle readers
 /// that each read a whole stage output as one partition.
 fn is_cheap_over_merged_reads(plan: &Arc<dyn ExecutionPlan>) -> bool {
-    use datafusion::physical_plan::coalesce_batches::CoalesceBatchesExec;
     use datafusion::physical_plan::filter::FilterExec;
     use datafusion::physical_plan::projection::ProjectionExec;
     if let Some(reader) = plan.downcast_ref::<ShuffleReaderExec>() {
@@ -324,7 +323,6 @@ fn is_cheap_over_merged_reads(plan: &Arc<dyn ExecutionPlan>) -> bool {
     }
     let cheap = plan.is::<ProjectionExec>()
         || plan.is::<FilterExec>()
-        || plan.is::<CoalesceBatchesExec>()
         || plan.is::<CoalescePartitionsExec>();
     cheap && plan.children().into_iter().all(is_cheap_over_merged_reads)
 }
