@@ -69,6 +69,13 @@ impl LocalCluster {
             .prefix("minispark-")
             .tempdir()
             .map_err(|e| DataFusionError::Execution(format!("cannot create a work dir: {e}")))?;
+        let mut driver = driver;
+        // Every process of an embedded cluster is on this machine: shuffle
+        // blocks never cross a real network, so compressing them only costs
+        // CPU (TPC-H q5 at SF1: 0.80 s with lz4, 0.51 s without).
+        driver
+            .default_settings
+            .insert("minispark.shuffle.compression".into(), "none".into());
         let mut cluster = Self {
             driver,
             children: vec![],

@@ -62,6 +62,9 @@ impl Default for DriverOptions {
 pub struct Driver {
     pub cluster: Arc<Cluster>,
     pub address: SocketAddr,
+    /// Settings every session of this driver starts with (a session's own
+    /// settings override them).
+    pub default_settings: std::collections::HashMap<String, String>,
     server: JoinHandle<()>,
     expiry: JoinHandle<()>,
 }
@@ -110,6 +113,7 @@ impl Driver {
         Ok(Self {
             cluster,
             address,
+            default_settings: Default::default(),
             server,
             expiry,
         })
@@ -125,7 +129,9 @@ impl Driver {
         &self,
         settings: &std::collections::HashMap<String, String>,
     ) -> Result<job::JobSession> {
-        job::JobSession::new(Arc::clone(&self.cluster), settings)
+        let mut merged = self.default_settings.clone();
+        merged.extend(settings.iter().map(|(k, v)| (k.clone(), v.clone())));
+        job::JobSession::new(Arc::clone(&self.cluster), &merged)
     }
 
     /// Serves until the server stops.

@@ -35,7 +35,8 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         key: "shuffle.compression",
         default: "lz4",
-        description: "Codec of shuffle files and of data sent between processes: lz4, zstd or none.",
+        description: "Codec of shuffle files and of data sent between processes: lz4, zstd or none. \
+                      An embedded local[N] cluster starts its sessions with none: its blocks never leave the machine.",
     },
 ];
 
