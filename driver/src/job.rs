@@ -203,12 +203,7 @@ impl JobSession {
         .await?;
         let elapsed = start.elapsed();
         let final_stage = graph.final_stage();
-        let stream = crate::results::read_result(
-            job_id.clone(),
-            final_stage.id,
-            output.result,
-            final_stage.writer().input().schema(),
-        );
+        let stream = crate::results::read_result(job_id.clone(), final_stage.id, output.result);
         // Files are removed once the result has been read (or dropped).
         let stream =
             futures::stream::unfold((stream, Some(cleanup)), |(mut s, mut cleanup)| async move {

@@ -1,7 +1,6 @@
 //! Reading a finished job's result blocks back to the driver.
 
 use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
 use datafusion::common::{DataFusionError, Result};
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
@@ -14,7 +13,6 @@ pub fn read_result(
     job_id: String,
     stage_id: usize,
     outputs: Vec<MapOutput>,
-    _schema: SchemaRef,
 ) -> BoxStream<'static, Result<RecordBatch>> {
     let blocks: Vec<(String, ShuffleBlock)> = outputs
         .into_iter()

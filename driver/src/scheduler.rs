@@ -151,7 +151,7 @@ pub async fn run_job(
                 continue;
             }
             if stages[stage.id].plan_bytes.is_none() {
-                let (bytes, blocks) = bind_readers(&job_id, &stage.plan, &stages, graph)?;
+                let (bytes, blocks) = bind_readers(&job_id, &stage.plan, &stages)?;
                 stages[stage.id].plan_bytes = Some(Arc::new(bytes));
                 stages[stage.id].reader_blocks = blocks;
             }
@@ -337,7 +337,6 @@ fn bind_readers(
     job_id: &str,
     plan: &Arc<dyn ExecutionPlan>,
     stages: &[StageState],
-    _graph: &StageGraph,
 ) -> Result<(
     Vec<u8>,
     Vec<(
