@@ -259,3 +259,33 @@ fn client_disconnect_cancels_the_job() {
     }
     drop(cluster);
 }
+
+/// External tables over CSV and JSON files, and a view over them.
+#[test]
+fn csv_and_json_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("titles.csv");
+    std::fs::write(&csv, "title_id,name\n1,Dark\n2,Narcos\n3,Ozark\n").unwrap();
+    let json = dir.path().join("views.json");
+    std::fs::write(
+        &json,
+        "{\"title_id\": 1, \"minutes\": 50}\n{\"title_id\": 1, \"minutes\": 10}\n{\"title_id\": 3, \"minutes\": 45}\n",
+    )
+    .unwrap();
+    let s = script(
+        &dir,
+        "q.sql",
+        &format!(
+            "CREATE EXTERNAL TABLE titles STORED AS CSV LOCATION '{}' OPTIONS ('format.has_header' 'true');
+             CREATE EXTERNAL TABLE views STORED AS JSON LOCATION '{}';
+             CREATE VIEW watched AS SELECT t.name, sum(v.minutes) AS minutes FROM views v JOIN titles t ON v.title_id = t.title_id GROUP BY t.name;
+             SELECT * FROM watched ORDER BY name;",
+            csv.display(),
+            json.display()
+        ),
+    );
+    let out = stdout_ok(&minispark(&[
+        "submit", &s, "--master", "local[2]", "--format", "csv",
+    ]));
+    assert_eq!(out, "name,minutes\nDark,60\nOzark,45\n");
+}
