@@ -127,11 +127,6 @@ impl LocalCluster {
         self.work_dir.path()
     }
 
-    /// Process ids of the executors (tests kill them to simulate failures).
-    pub fn executor_pids(&self) -> Vec<u32> {
-        self.children.iter().map(|c| c.id()).collect()
-    }
-
     /// Kills executor `i` (for failure tests and demos).
     pub fn kill_executor(&mut self, i: usize) -> Result<()> {
         let child = self

@@ -170,15 +170,21 @@ async fn job_files_are_removed_when_the_job_ends() {
             .map(|e| e.unwrap().path())
             .collect()
     };
-    let rows = timed(
-        "shuffle job",
-        run_sql(
-            &s,
-            "SELECT o_custkey % 10, count(*) FROM tpch.sf0_01.orders GROUP BY 1",
-        ),
+    // The job has run but its result is not read yet: its blocks are on disk.
+    let statement = minispark::driver::job::parse_script(
+        "SELECT o_custkey % 10, count(*) FROM tpch.sf0_01.orders GROUP BY 1",
     )
-    .await
-    .unwrap();
+    .unwrap()
+    .remove(0);
+    let result = timed("shuffle job", s.execute_statement(statement))
+        .await
+        .unwrap();
+    assert!(!job_dirs().is_empty(), "the job wrote no shuffle files");
+    let mut stream = result.stream;
+    let mut rows = vec![];
+    while let Some(b) = futures::StreamExt::next(&mut stream).await {
+        rows.push(b.unwrap());
+    }
     assert_eq!(normalized_rows(&rows).len(), 10);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while !job_dirs().is_empty() {

@@ -31,7 +31,6 @@ pub fn write_options(compression: ShuffleCompression) -> Result<IpcWriteOptions>
 #[derive(Debug, Default)]
 pub struct ChunkDecoder {
     decoder: StreamDecoder,
-    schema: Option<SchemaRef>,
 }
 
 impl ChunkDecoder {
@@ -47,9 +46,6 @@ impl ChunkDecoder {
             if let Some(batch) = self.decoder.decode(&mut buffer)? {
                 out.push(batch);
             }
-        }
-        if self.schema.is_none() {
-            self.schema = self.decoder.schema();
         }
         Ok(out)
     }
@@ -92,7 +88,7 @@ pub fn decode_stream(bytes: &[u8]) -> Result<(SchemaRef, Vec<RecordBatch>)> {
 impl ChunkDecoder {
     /// The stream's schema, once its first message has been decoded.
     pub fn schema(&self) -> Option<SchemaRef> {
-        self.schema.clone().or_else(|| self.decoder.schema())
+        self.decoder.schema()
     }
 }
 

@@ -76,10 +76,6 @@ impl StageGraph {
         self.stages.last().expect("a stage graph has a final stage")
     }
 
-    pub fn stage(&self, id: usize) -> &Stage {
-        &self.stages[id]
-    }
-
     /// Stages that read stage `id`'s output.
     pub fn consumers(&self, id: usize) -> Vec<usize> {
         self.stages

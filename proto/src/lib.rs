@@ -34,24 +34,15 @@ pub const MAX_MESSAGE_SIZE: usize = 1 << 30;
 /// Size of the chunks shuffle bytes are streamed in.
 pub const DATA_CHUNK_SIZE: usize = 1 << 20;
 
-/// Turns an engine error into a gRPC status, keeping the full message.
-pub fn to_status(err: DataFusionError) -> tonic::Status {
-    tonic::Status::internal(err.to_string())
-}
-
 /// Turns a gRPC status back into an engine error. Transport failures are
 /// reported with the peer they concern.
 pub fn from_status(status: tonic::Status, peer: &str) -> DataFusionError {
-    match status.code() {
-        tonic::Code::Unavailable | tonic::Code::Unknown
-            if status.message().contains("transport") =>
-        {
-            DataFusionError::External(format!("cannot reach {peer}: {}", status.message()).into())
-        }
-        tonic::Code::Unavailable => {
-            DataFusionError::External(format!("cannot reach {peer}: {}", status.message()).into())
-        }
-        _ => DataFusionError::External(status.message().to_string().into()),
+    let unreachable = status.code() == tonic::Code::Unavailable
+        || (status.code() == tonic::Code::Unknown && status.message().contains("transport"));
+    if unreachable {
+        DataFusionError::External(format!("cannot reach {peer}: {}", status.message()).into())
+    } else {
+        DataFusionError::External(status.message().to_string().into())
     }
 }
 
