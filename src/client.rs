@@ -7,9 +7,11 @@ use std::sync::Arc;
 use arrow::array::RecordBatch;
 use arrow::datatypes::{Schema, SchemaRef};
 use datafusion::common::{DataFusionError, Result};
+use datafusion::logical_expr::LogicalPlan;
 use futures::StreamExt;
 use minispark_driver::job::{JobSession, parse_script};
 use minispark_planner::ipc::ChunkDecoder;
+use minispark_planner::logical_codec::encode_logical_plan;
 use minispark_proto::{SubmitJobRequest, job_event};
 
 /// The result of one statement of a script.
@@ -81,12 +83,52 @@ pub async fn run_script_remote(
     settings: HashMap<String, String>,
     on_result: &mut dyn FnMut(StatementOutput) -> Result<()>,
 ) -> Result<()> {
+    let request = SubmitJobRequest {
+        script: script.to_string(),
+        settings,
+        logical_plan: vec![],
+    };
+    submit_remote(master, request, on_result).await
+}
+
+/// Submits a DataFrame's logical plan to a driver over gRPC and returns its
+/// result. `label` names the job in results and the driver's logs.
+pub async fn run_plan_remote(
+    master: &str,
+    plan: &LogicalPlan,
+    label: &str,
+    settings: HashMap<String, String>,
+) -> Result<StatementOutput> {
+    let request = SubmitJobRequest {
+        script: label.to_string(),
+        settings,
+        logical_plan: encode_logical_plan(plan)?,
+    };
+    let mut output = None;
+    submit_remote(master, request, &mut |out| {
+        output = Some(out);
+        Ok(())
+    })
+    .await?;
+    // A plan that returns no rows (DDL) sends no statement; it has an
+    // empty result.
+    Ok(output.unwrap_or_else(|| StatementOutput {
+        index: 0,
+        sql: label.to_string(),
+        schema: Arc::new(Schema::empty()),
+        batches: vec![],
+    }))
+}
+
+/// Sends one SubmitJob request and collects its statements' results.
+async fn submit_remote(
+    master: &str,
+    request: SubmitJobRequest,
+    on_result: &mut dyn FnMut(StatementOutput) -> Result<()>,
+) -> Result<()> {
     let mut client = minispark_proto::driver_client(master)?;
     let response = client
-        .submit_job(SubmitJobRequest {
-            script: script.to_string(),
-            settings,
-        })
+        .submit_job(request)
         .await
         .map_err(|s| minispark_proto::from_status(s, &format!("driver at {master}")))?;
     let mut events = response.into_inner();

@@ -44,8 +44,14 @@
 //! ```
 
 pub mod client;
+pub mod dataframe;
 pub mod local;
 pub mod output;
+pub mod prelude;
+pub mod session;
+
+pub use dataframe::DataFrame;
+pub use session::{Master, Session, SessionBuilder};
 
 pub use minispark_driver as driver;
 pub use minispark_executor as executor;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use datafusion::common::{DataFusionError, Result};
 use minispark_driver::{Driver, DriverOptions};
+use minispark_executor::ExecutorOptions;
 
 /// How to start a [`LocalCluster`].
 #[derive(Debug, Clone)]
@@ -17,6 +18,11 @@ pub struct LocalClusterOptions {
     /// The `minispark` binary to run executors with.
     pub binary: PathBuf,
     pub heartbeat_timeout: Duration,
+    /// Run executors inside this process (each with its own gRPC server,
+    /// task runtime and work dir) instead of as child processes of `binary`.
+    /// For programs that use the DataFrame API and are not the `minispark`
+    /// binary, as in Spark's local mode.
+    pub in_process: bool,
 }
 
 impl LocalClusterOptions {
@@ -30,6 +36,7 @@ impl LocalClusterOptions {
             slots: default_slots(executors),
             binary,
             heartbeat_timeout: Duration::from_secs(10),
+            in_process: false,
         })
     }
 }
@@ -49,6 +56,8 @@ pub fn default_slots(executors: usize) -> usize {
 pub struct LocalCluster {
     pub driver: Driver,
     children: Vec<Child>,
+    /// Executors running inside this process (`in_process`).
+    tasks: Vec<tokio::task::JoinHandle<Result<()>>>,
     work_dir: tempfile::TempDir,
 }
 
@@ -79,10 +88,23 @@ impl LocalCluster {
         let mut cluster = Self {
             driver,
             children: vec![],
+            tasks: vec![],
             work_dir,
         };
         for i in 0..options.executors {
             let dir = cluster.work_dir.path().join(format!("executor-{i}"));
+            if options.in_process {
+                let executor = minispark_executor::run_executor(ExecutorOptions {
+                    driver_url: cluster.driver.url(),
+                    listen: "127.0.0.1:0".into(),
+                    advertise: None,
+                    slots: options.slots,
+                    work_dir: dir,
+                    id: Some(format!("exec-{i}")),
+                });
+                cluster.tasks.push(tokio::spawn(executor));
+                continue;
+            }
             let child = Command::new(&options.binary)
                 .arg("executor")
                 .arg("--driver")
@@ -129,6 +151,10 @@ impl LocalCluster {
 
     /// Kills executor `i` (for failure tests and demos).
     pub fn kill_executor(&mut self, i: usize) -> Result<()> {
+        if let Some(task) = self.tasks.get(i) {
+            task.abort();
+            return Ok(());
+        }
         let child = self
             .children
             .get_mut(i)
@@ -143,6 +169,9 @@ impl LocalCluster {
 
 impl Drop for LocalCluster {
     fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
         for child in &mut self.children {
             let _ = child.kill();
         }

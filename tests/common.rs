@@ -31,6 +31,7 @@ pub async fn cluster(executors: usize) -> LocalCluster {
         slots: 2,
         binary: PathBuf::from(env!("CARGO_BIN_EXE_minispark")),
         heartbeat_timeout: Duration::from_secs(3),
+        in_process: false,
     };
     timed("starting a cluster", LocalCluster::start(options))
         .await

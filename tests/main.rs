@@ -4,6 +4,7 @@
 
 mod cli;
 mod common;
+mod dataframe;
 mod errors;
 mod slt;
 mod tpch;

@@ -6,9 +6,11 @@ use std::time::Instant;
 
 use arrow::ipc::writer::StreamWriter;
 use datafusion::common::Result;
-use futures::{Stream, StreamExt};
+use datafusion::logical_expr::LogicalPlan;
+use futures::{FutureExt, Stream, StreamExt};
 use minispark_planner::config::ShuffleCompression;
 use minispark_planner::ipc::write_options;
+use minispark_planner::logical_codec::decode_logical_plan;
 use minispark_proto::driver_server::Driver as DriverRpc;
 use minispark_proto::{
     HeartbeatRequest, HeartbeatResponse, JobEnd, JobEvent, RegisterExecutorRequest,
@@ -65,10 +67,21 @@ impl DriverRpc for DriverService {
         request: Request<SubmitJobRequest>,
     ) -> Result<Response<Self::SubmitJobStream>, Status> {
         let request = request.into_inner();
-        let statements =
-            parse_script(&request.script).map_err(|e| Status::invalid_argument(e.to_string()))?;
         let session = JobSession::new(Arc::clone(&self.cluster), &request.settings)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let statements = if request.logical_plan.is_empty() {
+            parse_script(&request.script)
+                .map_err(|e| Status::invalid_argument(e.to_string()))?
+                .into_iter()
+                .map(Work::Statement)
+                .collect()
+        } else {
+            let plan = decode_logical_plan(&request.logical_plan, &session.context().task_ctx())
+                .map_err(|e| {
+                    Status::invalid_argument(format!("cannot decode the DataFrame's plan: {e}"))
+                })?;
+            vec![Work::Plan(request.script, Box::new(plan))]
+        };
         let (tx, rx) = mpsc::channel::<Result<JobEvent, Status>>(4);
         // The job runs in its own task; when the client goes away, `tx`
         // fails and the task ends, dropping (and so cancelling) the job.
@@ -94,9 +107,16 @@ fn client_gone() -> datafusion::error::DataFusionError {
     datafusion::error::DataFusionError::Execution("client disconnected; job cancelled".into())
 }
 
+/// One unit of a submitted job: a statement of a script, or a DataFrame's
+/// logical plan with its label.
+enum Work {
+    Statement(datafusion::sql::parser::Statement),
+    Plan(String, Box<LogicalPlan>),
+}
+
 async fn run_script(
     session: JobSession,
-    statements: Vec<datafusion::sql::parser::Statement>,
+    statements: Vec<Work>,
     tx: &mpsc::Sender<Result<JobEvent, Status>>,
 ) -> Result<()> {
     let send = |event: job_event::Event| async {
@@ -106,9 +126,14 @@ async fn run_script(
     };
     let count = statements.len() as u32;
     for (index, statement) in statements.into_iter().enumerate() {
-        let sql = statement.to_string();
         let start = Instant::now();
-        let execution = session.execute_statement(statement);
+        let (sql, execution) = match statement {
+            Work::Statement(statement) => (
+                statement.to_string(),
+                session.execute_statement(statement).boxed(),
+            ),
+            Work::Plan(label, plan) => (label, session.execute_logical_plan(*plan).boxed()),
+        };
         // Stop as soon as the client disconnects, even mid-job.
         let result = tokio::select! {
             r = execution => r?,

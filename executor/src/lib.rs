@@ -76,20 +76,17 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<()> {
         .unwrap_or_else(|| local.to_string());
     info!(executor_id = id, %address, "executor listening");
 
-    // Tasks get a runtime of their own (one worker per slot). It lives as
-    // long as the process, so it is leaked rather than dropped inside async code.
-    let task_runtime = tokio::runtime::Builder::new_multi_thread()
+    // Tasks get a runtime of their own (one worker per slot), so a busy task
+    // never delays a heartbeat.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(options.slots.max(1))
         .thread_name("minispark-task")
         .enable_all()
         .build()
         .map_err(|e| DataFusionError::Execution(format!("cannot start the task runtime: {e}")))?;
-    let task_runtime: &'static tokio::runtime::Runtime = Box::leak(Box::new(task_runtime));
-    let service = ExecutorService::new(
-        id.clone(),
-        options.work_dir.clone(),
-        task_runtime.handle().clone(),
-    );
+    let task_handle = runtime.handle().clone();
+    let _task_runtime = TaskRuntime(Some(runtime));
+    let service = ExecutorService::new(id.clone(), options.work_dir.clone(), task_handle);
     let active = Arc::clone(&service.active_tasks);
     let server = tonic::transport::Server::builder()
         .add_service(
@@ -101,7 +98,9 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<()> {
             // No Nagle: small task and status messages must not wait for ACKs.
             tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
         );
-    let server = tokio::spawn(server);
+    // Stopping this future (an executor inside another process, e.g. a
+    // DataFrame session's `local[N]`) stops its server and its tasks too.
+    let server = AbortOnDrop(tokio::spawn(server));
 
     let info = ExecutorInfo {
         id: id.clone(),
@@ -114,7 +113,7 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<()> {
     // Heartbeat until the driver is gone for good.
     let mut failures = 0u32;
     loop {
-        if server.is_finished() {
+        if server.0.is_finished() {
             return Err(DataFusionError::Execution("executor server stopped".into()));
         }
         tokio::time::sleep(interval).await;
@@ -176,4 +175,25 @@ async fn register(
     Err(DataFusionError::Execution(format!(
         "cannot reach the driver at {driver_url}: {last_err}"
     )))
+}
+
+/// The executor's task runtime; shut down without blocking when the
+/// executor stops (a runtime must not be dropped inside async code).
+struct TaskRuntime(Option<tokio::runtime::Runtime>);
+
+impl Drop for TaskRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Aborts a spawned task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<Result<(), tonic::transport::Error>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

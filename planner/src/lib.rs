@@ -15,6 +15,7 @@
 //! * [`stages`]: where to cut a plan, and the stage graph.
 //! * [`exchange`]: shuffle writer and reader nodes, block locations.
 //! * [`codec`]: serializing minispark's nodes with datafusion-proto.
+//! * [`logical_codec`]: serializing DataFrame plans for a remote driver.
 //! * [`hash`]: Spark-compatible Murmur3, for partitioning and `hash(...)`.
 //! * [`catalog`]: built-in data (TPC-H generated inside each task).
 //! * [`config`]: every `minispark.*` setting, with its default.
@@ -29,5 +30,6 @@ pub mod exchange;
 pub mod explain;
 pub mod hash;
 pub mod ipc;
+pub mod logical_codec;
 pub mod session;
 pub mod stages;

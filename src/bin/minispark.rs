@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use datafusion::common::{DataFusionError, Result};
+use minispark::Master;
 use minispark::client::{StatementOutput, run_script_in_session, run_script_remote};
 use minispark::local::{LocalCluster, LocalClusterOptions, default_slots};
 use minispark::output::{Format, write_batches};
@@ -83,6 +84,21 @@ enum Dataset {
         #[arg(long)]
         out: PathBuf,
     },
+    /// The streaming-service data set (users, titles, viewing events, ...),
+    /// one folder per table: the rows of the built-in `netflix.*` catalog.
+    Netflix {
+        /// Multiplies the row counts (1 = 20 million viewing events).
+        #[arg(long, default_value_t = 1.0)]
+        scale: f64,
+        /// Zipf exponent of title popularity (0 = uniform).
+        #[arg(long, default_value_t = minispark::planner::catalog::NetflixParams::with_scale(1.0).skew)]
+        skew: f64,
+        /// Seed of the generator.
+        #[arg(long, default_value_t = minispark::planner::catalog::NetflixParams::with_scale(1.0).seed)]
+        seed: u64,
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 fn init_tracing(default: &str) {
@@ -113,28 +129,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn parse_master(master: &str) -> Result<Option<usize>> {
-    if let Some(n) = master
-        .strip_prefix("local[")
-        .and_then(|s| s.strip_suffix(']'))
-    {
-        return n.parse().map(Some).map_err(|_| {
-            DataFusionError::Configuration(format!(
-                "invalid --master '{master}': expected local[N] with N a number"
-            ))
-        });
-    }
-    if master == "local" {
-        return Ok(Some(2));
-    }
-    if master.starts_with("http://") || master.starts_with("https://") {
-        return Ok(None);
-    }
-    Err(DataFusionError::Configuration(format!(
-        "invalid --master '{master}': expected local[N] or http://HOST:PORT"
-    )))
 }
 
 fn parse_conf(conf: &[String]) -> Result<HashMap<String, String>> {
@@ -186,14 +180,16 @@ async fn run(cli: Cli) -> Result<()> {
                 Ok(())
             };
             let job = async {
-                match parse_master(&master)? {
-                    Some(executors) => {
+                match master.parse::<Master>()? {
+                    Master::Local(executors) => {
                         let cluster =
                             LocalCluster::start(LocalClusterOptions::new(executors)?).await?;
                         let session = cluster.driver.session(&settings)?;
                         run_script_in_session(&session, &text, &mut print).await
                     }
-                    None => run_script_remote(&master, &text, settings, &mut print).await,
+                    Master::Remote(url) => {
+                        run_script_remote(&url, &text, settings, &mut print).await
+                    }
                 }
             };
             tokio::select! {
@@ -249,6 +245,23 @@ async fn run(cli: Cli) -> Result<()> {
         } => {
             init_tracing("warn");
             let tables = minispark::planner::catalog::tpch::write_tpch_parquet(scale_factor, &out)?;
+            for (name, rows, files) in tables {
+                println!("{name}: {rows} rows in {files} file(s)");
+            }
+            Ok(())
+        }
+        Command::Gen {
+            dataset:
+                Dataset::Netflix {
+                    scale,
+                    skew,
+                    seed,
+                    out,
+                },
+        } => {
+            init_tracing("warn");
+            let params = minispark::planner::catalog::NetflixParams::try_new(scale, skew, seed)?;
+            let tables = minispark::planner::catalog::write_netflix_parquet(&params, &out)?;
             for (name, rows, files) in tables {
                 println!("{name}: {rows} rows in {files} file(s)");
             }

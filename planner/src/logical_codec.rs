@@ -1,0 +1,127 @@
+//! Serializing logical plans, for DataFrames built away from the driver.
+//!
+//! A [`Session`](../../minispark/struct.Session.html) connected to a remote
+//! driver builds its DataFrames in a local DataFusion context (so a wrong
+//! column name fails at once, where it was written) and sends the finished
+//! logical plan to the driver, which plans the stages:
+//!
+//! ```text
+//!  client: DataFrame ops ─▶ LogicalPlan ─▶ datafusion-proto bytes ──SubmitJob──▶ driver
+//!  driver: bytes ─▶ LogicalPlan ─▶ optimize ─▶ ExecutionPlan ─▶ StageGraph ─▶ executors
+//! ```
+//!
+//! DataFusion serializes its own nodes, file scans (Parquet, CSV, JSON) and
+//! the file formats of `COPY`. The only tables it cannot serialize are
+//! minispark's built-in catalogs, which travel here as their name and scale:
+//! the driver generates them, never the client.
+
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use datafusion::catalog::TableProvider;
+use datafusion::common::{Result, TableReference, not_impl_err, plan_datafusion_err};
+use datafusion::datasource::file_format::FileFormatFactory;
+use datafusion::execution::TaskContext;
+use datafusion::logical_expr::{Extension, LogicalPlan};
+use datafusion_proto::logical_plan::{DefaultLogicalExtensionCodec, LogicalExtensionCodec};
+
+use crate::catalog::tpch::{TpchTable, TpchTableProvider};
+
+/// The logical extension codec: built-in tables by name and scale, file
+/// formats as DataFusion encodes them.
+#[derive(Debug, Default, Clone)]
+pub struct MinisparkLogicalCodec;
+
+impl LogicalExtensionCodec for MinisparkLogicalCodec {
+    fn try_decode(
+        &self,
+        _buf: &[u8],
+        _inputs: &[LogicalPlan],
+        _ctx: &TaskContext,
+    ) -> Result<Extension> {
+        not_impl_err!("minispark has no logical extension nodes")
+    }
+
+    fn try_encode(&self, node: &Extension, _buf: &mut Vec<u8>) -> Result<()> {
+        not_impl_err!(
+            "cannot send the logical plan node {} to the driver",
+            node.node.name()
+        )
+    }
+
+    fn try_decode_table_provider(
+        &self,
+        buf: &[u8],
+        table_ref: &TableReference,
+        _schema: SchemaRef,
+        _ctx: &TaskContext,
+    ) -> Result<Arc<dyn TableProvider>> {
+        let text = std::str::from_utf8(buf)
+            .map_err(|_| plan_datafusion_err!("table {table_ref}: malformed built-in table"))?;
+        let parts: Vec<&str> = text.split(' ').collect();
+        match parts.as_slice() {
+            ["tpch", table, scale] => {
+                let table = TpchTable::from_name(table)
+                    .ok_or_else(|| plan_datafusion_err!("unknown TPC-H table {table}"))?;
+                let scale: f64 = scale
+                    .parse()
+                    .map_err(|_| plan_datafusion_err!("bad TPC-H scale factor {scale}"))?;
+                Ok(Arc::new(TpchTableProvider::new(table, scale)))
+            }
+            _ => not_impl_err!("table {table_ref}: unknown built-in table '{text}'"),
+        }
+    }
+
+    fn try_encode_table_provider(
+        &self,
+        table_ref: &TableReference,
+        node: Arc<dyn TableProvider>,
+        buf: &mut Vec<u8>,
+    ) -> Result<()> {
+        if let Some(tpch) = node.downcast_ref::<TpchTableProvider>() {
+            let text = format!("tpch {} {}", tpch.table().name(), tpch.scale_factor());
+            buf.extend_from_slice(text.as_bytes());
+            return Ok(());
+        }
+        not_impl_err!(
+            "table {table_ref} cannot be sent to a remote driver: only file tables \
+             (Parquet, CSV, JSON), views and the built-in catalogs can"
+        )
+    }
+
+    fn try_decode_file_format(
+        &self,
+        buf: &[u8],
+        ctx: &TaskContext,
+    ) -> Result<Arc<dyn FileFormatFactory>> {
+        DefaultLogicalExtensionCodec {}.try_decode_file_format(buf, ctx)
+    }
+
+    fn try_encode_file_format(
+        &self,
+        buf: &mut Vec<u8>,
+        node: Arc<dyn FileFormatFactory>,
+    ) -> Result<()> {
+        DefaultLogicalExtensionCodec {}.try_encode_file_format(buf, node)
+    }
+}
+
+/// Serializes a logical plan for [`decode_logical_plan`] on the driver.
+pub fn encode_logical_plan(plan: &LogicalPlan) -> Result<Vec<u8>> {
+    Ok(
+        datafusion_proto::bytes::logical_plan_to_bytes_with_extension_codec(
+            plan,
+            &MinisparkLogicalCodec,
+        )?
+        .to_vec(),
+    )
+}
+
+/// Deserializes a logical plan; functions resolve against `ctx`'s registry.
+pub fn decode_logical_plan(bytes: &[u8], ctx: &TaskContext) -> Result<LogicalPlan> {
+    datafusion_proto::bytes::logical_plan_from_bytes_with_extension_codec(
+        bytes,
+        ctx,
+        &MinisparkLogicalCodec,
+    )
+}

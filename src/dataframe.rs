@@ -1,0 +1,299 @@
+//! [`DataFrame`]: a lazy query on a [`Session`]'s cluster.
+//!
+//! Transformations (`select`, `filter`, `join`, `aggregate`, ...) only build
+//! a DataFusion logical plan, with DataFusion's own `DataFrame` methods that
+//! many users already know. Actions (`collect`, `show`, `count`,
+//! `write_parquet`, `explain`) send the plan to the driver, which cuts it
+//! into stages and runs them on the executors: nothing is computed in the
+//! calling process.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use arrow::array::{Array, Int64Array, RecordBatch, StringArray};
+use datafusion::common::{DFSchema, DataFusionError, Result};
+use datafusion::datasource::file_format::format_as_file_type;
+use datafusion::datasource::file_format::parquet::ParquetFormatFactory;
+use datafusion::functions_aggregate::expr_fn::count;
+use datafusion::logical_expr::{Expr, JoinType, LogicalPlan, LogicalPlanBuilder, SortExpr};
+use datafusion::prelude::lit;
+
+use crate::session::Session;
+
+/// A lazy query: a logical plan and the session it runs on.
+///
+/// ```no_run
+/// # async fn example() -> datafusion::common::Result<()> {
+/// use minispark::prelude::*;
+///
+/// let session = Session::builder().master("local[2]").build().await?;
+/// let events = session.table("netflix.tiny.viewing_events").await?;
+/// let titles = session.table("netflix.tiny.titles").await?;
+/// let top = events
+///     .join(titles, JoinType::Inner, &["title_id"], &["title_id"], None)?
+///     .aggregate(vec![col("title")], vec![sum(col("watched_minutes")).alias("minutes")])?
+///     .sort(vec![col("minutes").sort(false, true)])?
+///     .limit(0, Some(10))?;
+/// println!("{}", top.explain().await?); // the stages and their shuffles
+/// top.show().await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct DataFrame {
+    session: Session,
+    df: datafusion::dataframe::DataFrame,
+}
+
+impl fmt::Debug for DataFrame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DataFrame")
+            .field("schema", self.df.schema())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Wraps a DataFusion transformation so it keeps the session.
+macro_rules! transform {
+    ($self:ident, $df:ident => $body:expr) => {{
+        let session = $self.session;
+        let $df = $self.df;
+        Ok(DataFrame {
+            session,
+            df: $body?,
+        })
+    }};
+}
+
+impl DataFrame {
+    pub(crate) fn new(session: Session, df: datafusion::dataframe::DataFrame) -> Self {
+        Self { session, df }
+    }
+
+    /// The DataFusion DataFrame underneath (its plan, its schema).
+    pub fn inner(&self) -> &datafusion::dataframe::DataFrame {
+        &self.df
+    }
+
+    /// The result's schema.
+    pub fn schema(&self) -> &DFSchema {
+        self.df.schema()
+    }
+
+    /// The logical plan, before optimization.
+    pub fn logical_plan(&self) -> &LogicalPlan {
+        self.df.logical_plan()
+    }
+
+    // ---------------------------------------------------------------
+    // Transformations: build the plan, run nothing.
+    // ---------------------------------------------------------------
+
+    /// Keeps these expressions as columns (`col("a")`, `(col("b") * lit(2)).alias("b2")`).
+    pub fn select(self, exprs: Vec<Expr>) -> Result<Self> {
+        transform!(self, df => df.select(exprs))
+    }
+
+    /// Keeps these columns.
+    pub fn select_columns(self, columns: &[&str]) -> Result<Self> {
+        transform!(self, df => df.select_columns(columns))
+    }
+
+    /// Keeps the rows where `predicate` is true.
+    pub fn filter(self, predicate: Expr) -> Result<Self> {
+        transform!(self, df => df.filter(predicate))
+    }
+
+    /// Adds (or replaces) column `name`.
+    pub fn with_column(self, name: &str, expr: Expr) -> Result<Self> {
+        transform!(self, df => df.with_column(name, expr))
+    }
+
+    /// Renames column `old` to `new`.
+    pub fn with_column_renamed(self, old: &str, new: &str) -> Result<Self> {
+        transform!(self, df => df.with_column_renamed(old, new))
+    }
+
+    /// Drops these columns.
+    pub fn drop_columns(self, columns: &[&str]) -> Result<Self> {
+        transform!(self, df => df.drop_columns(columns))
+    }
+
+    /// Joins on equal key columns, with an optional extra condition. Where
+    /// both sides are large, both are shuffled by the keys; a small side is
+    /// broadcast to every task of the other.
+    pub fn join(
+        self,
+        right: DataFrame,
+        join_type: JoinType,
+        left_cols: &[&str],
+        right_cols: &[&str],
+        filter: Option<Expr>,
+    ) -> Result<Self> {
+        transform!(self, df => df.join(right.df, join_type, left_cols, right_cols, filter))
+    }
+
+    /// Joins on arbitrary conditions (`col("a.k").eq(col("b.k"))`, ...).
+    pub fn join_on(
+        self,
+        right: DataFrame,
+        join_type: JoinType,
+        on: impl IntoIterator<Item = Expr>,
+    ) -> Result<Self> {
+        transform!(self, df => df.join_on(right.df, join_type, on))
+    }
+
+    /// Groups by `group` and computes `aggregates` (`sum(col("x"))`, ...).
+    pub fn aggregate(self, group: Vec<Expr>, aggregates: Vec<Expr>) -> Result<Self> {
+        transform!(self, df => df.aggregate(group, aggregates))
+    }
+
+    /// Adds window-function columns (`row_number().partition_by(..).order_by(..).build()`).
+    pub fn window(self, window_exprs: Vec<Expr>) -> Result<Self> {
+        transform!(self, df => df.window(window_exprs))
+    }
+
+    /// Sorts by these keys (`col("x").sort(ascending, nulls_first)`).
+    pub fn sort(self, keys: Vec<SortExpr>) -> Result<Self> {
+        transform!(self, df => df.sort(keys))
+    }
+
+    /// Skips `skip` rows and keeps at most `fetch`.
+    pub fn limit(self, skip: usize, fetch: Option<usize>) -> Result<Self> {
+        transform!(self, df => df.limit(skip, fetch))
+    }
+
+    /// Rows of both (UNION ALL).
+    pub fn union(self, other: DataFrame) -> Result<Self> {
+        transform!(self, df => df.union(other.df))
+    }
+
+    /// Distinct rows of both (UNION).
+    pub fn union_distinct(self, other: DataFrame) -> Result<Self> {
+        transform!(self, df => df.union_distinct(other.df))
+    }
+
+    /// Distinct rows.
+    pub fn distinct(self) -> Result<Self> {
+        transform!(self, df => df.distinct())
+    }
+
+    /// One row per element of these list columns.
+    pub fn unnest_columns(self, columns: &[&str]) -> Result<Self> {
+        transform!(self, df => df.unnest_columns(columns))
+    }
+
+    /// Names this DataFrame, so its columns can be qualified (`alias.col`).
+    pub fn alias(self, alias: &str) -> Result<Self> {
+        transform!(self, df => df.alias(alias))
+    }
+
+    // ---------------------------------------------------------------
+    // Actions: run on the cluster.
+    // ---------------------------------------------------------------
+
+    /// Runs the query and returns every row.
+    pub async fn collect(self) -> Result<Vec<RecordBatch>> {
+        let plan = self.df.logical_plan().clone();
+        Ok(self.session.run(plan, "DataFrame::collect").await?.batches)
+    }
+
+    /// Runs the query and prints it as a table.
+    pub async fn show(self) -> Result<()> {
+        let batches = self.collect().await?;
+        println!("{}", arrow::util::pretty::pretty_format_batches(&batches)?);
+        Ok(())
+    }
+
+    /// Prints the first `n` rows.
+    pub async fn show_limit(self, n: usize) -> Result<()> {
+        self.limit(0, Some(n))?.show().await
+    }
+
+    /// Counts the rows, on the cluster.
+    pub async fn count(self) -> Result<usize> {
+        let counted = self
+            .df
+            .aggregate(vec![], vec![count(lit(1)).alias("count")])?;
+        let output = self
+            .session
+            .run(counted.logical_plan().clone(), "DataFrame::count")
+            .await?;
+        let mut total = 0usize;
+        for batch in &output.batches {
+            let column = batch.column(0).as_any().downcast_ref::<Int64Array>();
+            let Some(column) = column else {
+                return Err(DataFusionError::Internal(
+                    "count(*) did not return a BIGINT".into(),
+                ));
+            };
+            total += column.iter().flatten().sum::<i64>() as usize;
+        }
+        Ok(total)
+    }
+
+    /// The stage graph the cluster would run: stages, their shuffles and
+    /// partitioning keys, the join strategies chosen.
+    pub async fn explain(self) -> Result<String> {
+        let plan = self.df.explain(false, false)?.logical_plan().clone();
+        let output = self.session.run(plan, "DataFrame::explain").await?;
+        Ok(plan_text(&output.batches))
+    }
+
+    /// Runs the query and returns the stage graph with what each stage
+    /// measured: rows and bytes in and out, network bytes, task times.
+    pub async fn explain_analyze(self) -> Result<String> {
+        let plan = self.df.explain(false, true)?.logical_plan().clone();
+        let output = self.session.run(plan, "DataFrame::explain_analyze").await?;
+        Ok(plan_text(&output.batches))
+    }
+
+    /// Writes the result as Parquet files under the folder `path`, one
+    /// folder level per `partition_by` column (`date=2025-06-01/hour=3/`),
+    /// from the executors. Returns the number of rows written.
+    pub async fn write_parquet(self, path: &str, partition_by: &[&str]) -> Result<u64> {
+        let file_type = format_as_file_type(std::sync::Arc::new(ParquetFormatFactory::new()));
+        let plan = LogicalPlanBuilder::copy_to(
+            self.df.logical_plan().clone(),
+            path.to_string(),
+            file_type,
+            HashMap::new(),
+            partition_by.iter().map(|c| c.to_string()).collect(),
+        )?
+        .build()?;
+        let output = self
+            .session
+            .run(plan, "DataFrame::write_parquet")
+            .await
+            .map_err(|e| e.context(format!("cannot write Parquet to '{path}'")))?;
+        let mut rows = 0u64;
+        for batch in &output.batches {
+            if let Some(c) = batch
+                .column(0)
+                .as_any()
+                .downcast_ref::<arrow::array::UInt64Array>()
+            {
+                rows += c.iter().flatten().sum::<u64>();
+            }
+        }
+        Ok(rows)
+    }
+}
+
+/// The text of an EXPLAIN result: one Utf8 cell per line group.
+fn plan_text(batches: &[RecordBatch]) -> String {
+    let mut text = String::new();
+    for batch in batches {
+        let Some(column) = batch.columns().last() else {
+            continue;
+        };
+        if let Some(strings) = column.as_any().downcast_ref::<StringArray>() {
+            for i in 0..strings.len() {
+                if strings.is_valid(i) {
+                    text.push_str(strings.value(i));
+                }
+            }
+        }
+    }
+    text
+}

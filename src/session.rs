@@ -1,0 +1,387 @@
+//! [`Session`]: the entry point of the DataFrame API.
+//!
+//! A session connects to a cluster and keeps a catalog (tables, views) and
+//! settings. Its DataFrames are only plans: they run on the cluster when an
+//! action (`collect`, `show`, `count`, `write_parquet`, ...) is called.
+//!
+//! ```text
+//!   Session::builder().master("local[2]")        Session::builder().master("http://driver:7077")
+//!        │ embedded driver + 2 executors               │ remote driver
+//!        ▼                                             ▼
+//!   DataFrame ops ─▶ LogicalPlan ─────────────▶ driver: stages ─▶ executors
+//!                     (in process)    (datafusion-proto bytes over SubmitJob)
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use arrow::datatypes::DataType;
+use datafusion::catalog::TableProvider;
+use datafusion::common::{DataFusionError, Result, TableReference};
+use datafusion::datasource::file_format::options::{
+    CsvReadOptions, JsonReadOptions, ParquetReadOptions, ReadOptions,
+};
+use datafusion::datasource::listing::{ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::SessionContext;
+use futures::StreamExt;
+use minispark_driver::job::JobSession;
+use minispark_planner::session::{changed_settings, session_context};
+
+use crate::client::{StatementOutput, run_plan_remote};
+use crate::dataframe::DataFrame;
+use crate::local::{LocalCluster, LocalClusterOptions};
+
+/// The file formats a session reads.
+#[derive(Debug, Clone, Copy)]
+enum FileKind {
+    Parquet,
+    Csv,
+    Json,
+}
+
+/// Where a session's jobs run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Master {
+    /// `local[N]`: an embedded cluster of N executors on this machine.
+    Local(usize),
+    /// `http://host:port`: a running driver.
+    Remote(String),
+}
+
+impl FromStr for Master {
+    type Err = DataFusionError;
+
+    /// Parses `local`, `local[N]` or `http(s)://host:port`.
+    fn from_str(master: &str) -> Result<Self> {
+        if let Some(n) = master
+            .strip_prefix("local[")
+            .and_then(|s| s.strip_suffix(']'))
+        {
+            return match n.parse::<usize>() {
+                Ok(n) if n >= 1 => Ok(Master::Local(n)),
+                _ => Err(DataFusionError::Configuration(format!(
+                    "invalid master '{master}': expected local[N] with N a number of executors (at least 1)"
+                ))),
+            };
+        }
+        if master == "local" {
+            return Ok(Master::Local(2));
+        }
+        if master.starts_with("http://") || master.starts_with("https://") {
+            return Ok(Master::Remote(master.to_string()));
+        }
+        Err(DataFusionError::Configuration(format!(
+            "invalid master '{master}': expected local[N] or http://HOST:PORT"
+        )))
+    }
+}
+
+/// Builds a [`Session`]: the master, then settings.
+#[derive(Debug, Clone)]
+pub struct SessionBuilder {
+    master: String,
+    settings: Vec<(String, String)>,
+    executor_binary: Option<std::path::PathBuf>,
+}
+
+impl SessionBuilder {
+    /// `local[N]` (an embedded cluster of N executors) or `http://host:port`
+    /// (a running `minispark driver`). Defaults to `local[2]`.
+    pub fn master(mut self, master: impl Into<String>) -> Self {
+        self.master = master.into();
+        self
+    }
+
+    /// A setting, as `SET key = value` would make it: a `minispark.*` or a
+    /// `datafusion.*` key. Unknown keys fail in [`build`](Self::build).
+    pub fn config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.settings.push((key.into(), value.into()));
+        self
+    }
+
+    /// For `local[N]`: run executors as child processes of this `minispark`
+    /// binary. Without it, executors run as child processes when this
+    /// program is the `minispark` binary or `MINISPARK_BIN` names one, and
+    /// inside this process otherwise (each still a gRPC server of its own).
+    pub fn executor_binary(mut self, binary: impl Into<std::path::PathBuf>) -> Self {
+        self.executor_binary = Some(binary.into());
+        self
+    }
+
+    /// Connects: starts the embedded cluster for `local[N]`, or checks that
+    /// the settings are valid for a remote driver.
+    pub async fn build(self) -> Result<Session> {
+        let master: Master = self.master.parse()?;
+        let settings: HashMap<String, String> = self.settings.into_iter().collect();
+        let inner = match master {
+            Master::Local(executors) => {
+                let mut options = LocalClusterOptions::new(executors)?;
+                match self.executor_binary.or_else(find_minispark_binary) {
+                    Some(binary) => options.binary = binary,
+                    None => options.in_process = true,
+                }
+                let cluster = LocalCluster::start(options).await?;
+                let job = cluster.driver.session(&settings)?;
+                SessionInner {
+                    ctx: job.context().clone(),
+                    backend: Backend::Embedded { cluster, job },
+                }
+            }
+            Master::Remote(url) => SessionInner {
+                ctx: session_context(&settings)?,
+                backend: Backend::Remote { url },
+            },
+        };
+        Ok(Session {
+            inner: Arc::new(inner),
+        })
+    }
+}
+
+/// The `minispark` binary to run embedded executors with, if there is one.
+fn find_minispark_binary() -> Option<std::path::PathBuf> {
+    if let Some(path) = std::env::var_os("MINISPARK_BIN") {
+        return Some(path.into());
+    }
+    let exe = std::env::current_exe().ok()?;
+    let stem = exe.file_stem()?.to_string_lossy().into_owned();
+    // Test binaries of this package are named minispark-<hash>: not the CLI.
+    (stem == "minispark").then_some(exe)
+}
+
+/// A connection to a cluster, with its own tables, views and settings.
+///
+/// Cloning is cheap; clones share the catalog. Dropping the last clone of a
+/// `local[N]` session stops its executors.
+///
+/// ```no_run
+/// # async fn example() -> datafusion::common::Result<()> {
+/// use minispark::prelude::*;
+///
+/// let session = Session::builder().master("local[2]").build().await?;
+/// let events = session.table("netflix.tiny.viewing_events").await?;
+/// let per_device = events
+///     .aggregate(vec![col("device")], vec![count(lit(1)).alias("views")])?
+///     .sort(vec![col("views").sort(false, true)])?;
+/// per_device.show().await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Session {
+    inner: Arc<SessionInner>,
+}
+
+struct SessionInner {
+    /// Where DataFrames are built: the catalog and settings of this session.
+    /// For an embedded cluster it is also the driver's session.
+    ctx: SessionContext,
+    backend: Backend,
+}
+
+enum Backend {
+    /// The driver lives in this process; plans need no serialization.
+    Embedded {
+        cluster: LocalCluster,
+        job: JobSession,
+    },
+    /// Plans travel to a remote driver as datafusion-proto bytes.
+    Remote { url: String },
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let master = match &self.inner.backend {
+            Backend::Embedded { cluster, .. } => {
+                format!("embedded driver at {}", cluster.driver.url())
+            }
+            Backend::Remote { url } => url.clone(),
+        };
+        f.debug_struct("Session")
+            .field("master", &master)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// Starts building a session (master `local[2]` unless set).
+    pub fn builder() -> SessionBuilder {
+        SessionBuilder {
+            master: "local[2]".into(),
+            settings: vec![],
+            executor_binary: None,
+        }
+    }
+
+    /// The DataFusion context DataFrames are built in: its catalog, its
+    /// functions and its settings.
+    pub fn context(&self) -> &SessionContext {
+        &self.inner.ctx
+    }
+
+    /// The embedded cluster of a `local[N]` session.
+    pub fn local_cluster(&self) -> Option<&LocalCluster> {
+        match &self.inner.backend {
+            Backend::Embedded { cluster, .. } => Some(cluster),
+            Backend::Remote { .. } => None,
+        }
+    }
+
+    /// Changes a setting for the jobs that follow, like `SET key = value`.
+    pub fn set(&self, key: &str, value: &str) -> Result<()> {
+        let state = self.inner.ctx.state_ref();
+        let mut state = state.write();
+        state.config_mut().options_mut().set(key, value)
+    }
+
+    /// A DataFrame from one SQL statement. Statements that only change the
+    /// session (`CREATE EXTERNAL TABLE`, `CREATE VIEW`, `SET`, `DROP`) take
+    /// effect at once; queries run when an action is called.
+    pub async fn sql(&self, sql: &str) -> Result<DataFrame> {
+        let df = self.inner.ctx.sql(sql).await?;
+        Ok(self.wrap(df))
+    }
+
+    /// A table of the session's catalog, e.g. a registered file, a view, or a
+    /// built-in table such as `tpch.sf0_01.lineitem` or
+    /// `netflix.small.viewing_events`.
+    pub async fn table(&self, name: impl Into<TableReference>) -> Result<DataFrame> {
+        let name = name.into();
+        let df = self
+            .inner
+            .ctx
+            .table(name.clone())
+            .await
+            .map_err(|e| match e {
+                DataFusionError::Plan(_) => e,
+                e => e.context(format!("cannot read table {name}")),
+            })?;
+        Ok(self.wrap(df))
+    }
+
+    /// Parquet files: one file, or a folder of them. Hive-style partition
+    /// folders (`date=2025-06-01/hour=3/`) become columns, and filters on
+    /// them prune whole folders.
+    pub async fn read_parquet(&self, path: &str) -> Result<DataFrame> {
+        let table = self.file_table(path, FileKind::Parquet).await?;
+        Ok(self.wrap(self.inner.ctx.read_table(table)?))
+    }
+
+    /// CSV files with a header row (partition folders as for Parquet).
+    pub async fn read_csv(&self, path: &str) -> Result<DataFrame> {
+        let table = self.file_table(path, FileKind::Csv).await?;
+        Ok(self.wrap(self.inner.ctx.read_table(table)?))
+    }
+
+    /// Newline-delimited JSON files (partition folders as for Parquet).
+    pub async fn read_json(&self, path: &str) -> Result<DataFrame> {
+        let table = self.file_table(path, FileKind::Json).await?;
+        Ok(self.wrap(self.inner.ctx.read_table(table)?))
+    }
+
+    /// Registers Parquet files as table `name`.
+    pub async fn register_parquet(&self, name: &str, path: &str) -> Result<()> {
+        self.register_files(name, path, FileKind::Parquet).await
+    }
+
+    /// Registers CSV files (with a header row) as table `name`.
+    pub async fn register_csv(&self, name: &str, path: &str) -> Result<()> {
+        self.register_files(name, path, FileKind::Csv).await
+    }
+
+    /// Registers newline-delimited JSON files as table `name`.
+    pub async fn register_json(&self, name: &str, path: &str) -> Result<()> {
+        self.register_files(name, path, FileKind::Json).await
+    }
+
+    async fn register_files(&self, name: &str, path: &str, kind: FileKind) -> Result<()> {
+        let table = self
+            .file_table(path, kind)
+            .await
+            .map_err(|e| e.context(format!("cannot register table {name}")))?;
+        self.inner.ctx.register_table(name, table)?;
+        Ok(())
+    }
+
+    /// A table over files, with partition columns inferred from the folder
+    /// names, as `CREATE EXTERNAL TABLE` does.
+    async fn file_table(&self, path: &str, kind: FileKind) -> Result<Arc<dyn TableProvider>> {
+        let read = async {
+            let state = self.inner.ctx.state();
+            let url = ListingTableUrl::parse(path)?;
+            let config = state.config();
+            let table_options = state.default_table_options();
+            let options = match kind {
+                FileKind::Parquet => {
+                    ParquetReadOptions::default().to_listing_options(config, table_options)
+                }
+                FileKind::Csv => {
+                    CsvReadOptions::default().to_listing_options(config, table_options)
+                }
+                FileKind::Json => {
+                    JsonReadOptions::default().to_listing_options(config, table_options)
+                }
+            };
+            let partitions = options.infer_partitions(&state, &url).await?;
+            let options = options.with_table_partition_cols(
+                partitions
+                    .into_iter()
+                    .map(|p| {
+                        let utf8 = DataType::Dictionary(
+                            Box::new(DataType::UInt16),
+                            Box::new(DataType::Utf8),
+                        );
+                        (p, utf8)
+                    })
+                    .collect(),
+            );
+            let schema = options.infer_schema(&state, &url).await?;
+            let config = ListingTableConfig::new(url)
+                .with_listing_options(options)
+                .with_schema(schema);
+            Ok::<_, DataFusionError>(
+                Arc::new(ListingTable::try_new(config)?) as Arc<dyn TableProvider>
+            )
+        };
+        read.await
+            .map_err(|e| e.context(format!("cannot read {kind:?} files at '{path}'")))
+    }
+
+    /// Registers a DataFrame as view `name`, for later SQL.
+    pub fn register_view(&self, name: &str, df: &DataFrame) -> Result<()> {
+        let view = df.inner().clone().into_view();
+        self.inner.ctx.register_table(name, view)?;
+        Ok(())
+    }
+
+    fn wrap(&self, df: datafusion::dataframe::DataFrame) -> DataFrame {
+        DataFrame::new(self.clone(), df)
+    }
+
+    /// Runs `plan` on the cluster and returns its whole result.
+    pub(crate) async fn run(&self, plan: LogicalPlan, label: &str) -> Result<StatementOutput> {
+        match &self.inner.backend {
+            Backend::Embedded { job, .. } => {
+                let result = job.execute_logical_plan(plan).await?;
+                let mut batches = vec![];
+                let mut stream = result.stream;
+                while let Some(batch) = stream.next().await {
+                    batches.push(batch?);
+                }
+                Ok(StatementOutput {
+                    index: 0,
+                    sql: label.to_string(),
+                    schema: result.schema,
+                    batches,
+                })
+            }
+            Backend::Remote { url } => {
+                let settings = changed_settings(&self.inner.ctx);
+                run_plan_remote(url, &plan, label, settings).await
+            }
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! The DataFrame API on real clusters: the same operations built with
+//! minispark and with single-node DataFusion give the same rows, through an
+//! embedded cluster and through a remote driver.
+
+use arrow::datatypes::DataType;
+use datafusion::prelude::SessionContext;
+use minispark::prelude::*;
+use minispark_planner::session::session_context;
+
+use crate::common::{cluster, normalized_rows, timed};
+
+/// Revenue per nation for one region: scans, two joins, a filter, an
+/// aggregate and a sort: shuffles, a broadcast and a merge.
+fn revenue_query<F, D>(table: F) -> Result<D>
+where
+    F: Fn(&str) -> Result<D>,
+    D: Frame,
+{
+    let lineitem = table("lineitem")?;
+    let orders = table("orders")?;
+    let customer = table("customer")?;
+    let nation = table("nation")?;
+    lineitem
+        .join(
+            orders,
+            JoinType::Inner,
+            &["l_orderkey"],
+            &["o_orderkey"],
+            None,
+        )?
+        .join(
+            customer,
+            JoinType::Inner,
+            &["o_custkey"],
+            &["c_custkey"],
+            None,
+        )?
+        .join(
+            nation,
+            JoinType::Inner,
+            &["c_nationkey"],
+            &["n_nationkey"],
+            None,
+        )?
+        .filter(col("l_shipdate").gt_eq(cast(lit("1995-01-01"), DataType::Date32)))?
+        .aggregate(
+            vec![col("n_name")],
+            vec![
+                sum(col("l_extendedprice") * (lit(1) - col("l_discount"))).alias("revenue"),
+                count(lit(1)).alias("lines"),
+            ],
+        )?
+        .sort(vec![col("revenue").sort(false, true)])
+}
+
+/// What both DataFrame types offer, so one query function builds both.
+trait Frame: Sized {
+    fn join(self, r: Self, t: JoinType, l: &[&str], rc: &[&str], f: Option<Expr>) -> Result<Self>;
+    fn filter(self, e: Expr) -> Result<Self>;
+    fn aggregate(self, g: Vec<Expr>, a: Vec<Expr>) -> Result<Self>;
+    fn sort(self, s: Vec<SortExpr>) -> Result<Self>;
+}
+
+macro_rules! frame {
+    ($t:ty) => {
+        impl Frame for $t {
+            fn join(
+                self,
+                r: Self,
+                t: JoinType,
+                l: &[&str],
+                rc: &[&str],
+                f: Option<Expr>,
+            ) -> Result<Self> {
+                <$t>::join(self, r, t, l, rc, f)
+            }
+            fn filter(self, e: Expr) -> Result<Self> {
+                <$t>::filter(self, e)
+            }
+            fn aggregate(self, g: Vec<Expr>, a: Vec<Expr>) -> Result<Self> {
+                <$t>::aggregate(self, g, a)
+            }
+            fn sort(self, s: Vec<SortExpr>) -> Result<Self> {
+                <$t>::sort(self, s)
+            }
+        }
+    };
+}
+frame!(minispark::DataFrame);
+frame!(datafusion::dataframe::DataFrame);
+
+async fn tables(session: &Session) -> std::collections::HashMap<String, minispark::DataFrame> {
+    let mut out = std::collections::HashMap::new();
+    for t in ["lineitem", "orders", "customer", "nation"] {
+        let df = session.table(format!("tpch.sf0_01.{t}")).await.unwrap();
+        out.insert(t.to_string(), df);
+    }
+    out
+}
+
+async fn oracle_tables(
+    ctx: &SessionContext,
+) -> std::collections::HashMap<String, datafusion::dataframe::DataFrame> {
+    let mut out = std::collections::HashMap::new();
+    for t in ["lineitem", "orders", "customer", "nation"] {
+        let df = ctx.table(format!("tpch.sf0_01.{t}")).await.unwrap();
+        out.insert(t.to_string(), df);
+    }
+    out
+}
+
+async fn expected_revenue() -> Vec<String> {
+    let ctx = session_context(&Default::default()).unwrap();
+    let t = oracle_tables(&ctx).await;
+    let df = revenue_query(|name| Ok(t[name].clone())).unwrap();
+    normalized_rows(&df.collect().await.unwrap())
+}
+
+async fn check_session(session: &Session) {
+    let t = tables(session).await;
+    let df = revenue_query(|name| Ok(t[name].clone())).unwrap();
+    let plan = timed("explain", df.clone().explain()).await.unwrap();
+    assert!(plan.contains("Stage"), "{plan}");
+    assert!(plan.contains("Hash(["), "a shuffle by key is shown: {plan}");
+    let got = timed("collect", df.clone().collect()).await.unwrap();
+    let expected = expected_revenue().await;
+    assert_eq!(normalized_rows(&got), expected);
+    assert_eq!(timed("count", df.count()).await.unwrap(), expected.len());
+}
+
+/// Through a remote driver: the plan travels as datafusion-proto bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dataframe_on_a_remote_driver() {
+    let cluster = cluster(2).await;
+    let session = Session::builder()
+        .master(cluster.driver.url())
+        .config("minispark.shuffle.partitions", "3")
+        .build()
+        .await
+        .unwrap();
+    check_session(&session).await;
+
+    // Files registered on the client travel as file scans; COPY runs on
+    // the executors.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("by_flag");
+    let lineitem = session.table("tpch.sf0_01.lineitem").await.unwrap();
+    let written = lineitem
+        .select(vec![col("l_returnflag"), col("l_quantity")])
+        .unwrap()
+        .write_parquet(out.to_str().unwrap(), &["l_returnflag"])
+        .await
+        .unwrap();
+    assert_eq!(written, 60175);
+    let flags: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(flags.len(), 3, "{flags:?}");
+    let back = session.read_parquet(out.to_str().unwrap()).await.unwrap();
+    let per_flag = back
+        .aggregate(vec![col("l_returnflag")], vec![count(lit(1))])
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let rows = normalized_rows(&per_flag);
+    assert_eq!(rows.len(), 3, "{rows:?}");
+
+    // Bad input fails where it is written, with a clear message, and the
+    // session keeps working.
+    let err = session
+        .table("tpch.sf0_01.lineitem")
+        .await
+        .unwrap()
+        .select(vec![col("no_such_column")])
+        .unwrap_err();
+    assert!(err.to_string().contains("no_such_column"), "{err}");
+    let err = session.table("no_such_table").await.unwrap_err();
+    assert!(err.to_string().contains("no_such_table"), "{err}");
+    let err = session.set("minispark.no_such_setting", "1").unwrap_err();
+    assert!(err.to_string().contains("no_such_setting"), "{err}");
+    let failing = session
+        .sql("SELECT CAST('x' || CAST(l_orderkey AS VARCHAR) AS INT) FROM tpch.sf0_01.lineitem")
+        .await
+        .unwrap();
+    let err = timed("failing job", failing.collect()).await.unwrap_err();
+    assert!(err.to_string().contains("Cannot cast"), "{err}");
+    let n = timed(
+        "next job",
+        session.table("tpch.sf0_01.nation").await.unwrap().count(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(n, 25);
+}
+
+/// `local[N]` with executor processes of the minispark binary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dataframe_on_an_embedded_cluster() {
+    let session = timed(
+        "starting a session",
+        Session::builder()
+            .master("local[2]")
+            .executor_binary(env!("CARGO_BIN_EXE_minispark"))
+            .build(),
+    )
+    .await
+    .unwrap();
+    check_session(&session).await;
+    let err = Session::builder().master("yarn").build().await.unwrap_err();
+    assert!(err.to_string().contains("invalid master 'yarn'"), "{err}");
+    let err = Session::builder()
+        .master("local[1]")
+        .config("minispark.shuffle.partitons", "2")
+        .build()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("shuffle.partitons"), "{err}");
+}
+
+/// `local[N]` from a program that is not the minispark binary (this test
+/// binary): executors run inside the process, each its own gRPC server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dataframe_with_in_process_executors() {
+    let session = timed(
+        "starting a session",
+        Session::builder().master("local[2]").build(),
+    )
+    .await
+    .unwrap();
+    check_session(&session).await;
+}
