@@ -2,7 +2,7 @@
 //!
 //! Stage plans travel to executors as datafusion-proto bytes. DataFusion's
 //! own operators serialize themselves; minispark's nodes (shuffle reader and
-//! writer, the built-in TPC-H scan) are encoded here as
+//! writer, the built-in TPC-H and netflix scans) are encoded here as
 //! [`minispark_proto::ExtensionNode`] messages.
 
 use std::sync::Arc;
@@ -17,11 +17,12 @@ use datafusion_proto::physical_plan::to_proto::serialize_physical_expr;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
 use datafusion_proto::protobuf;
 use minispark_proto::{
-    BlockList, BlockLocation as PbBlockLocation, ExtensionNode, ShuffleBlock, ShuffleReaderNode,
-    ShuffleWriterNode, TpchScanNode, extension_node::Node,
+    BlockList, BlockLocation as PbBlockLocation, ExtensionNode, NetflixScanNode, ShuffleBlock,
+    ShuffleReaderNode, ShuffleWriterNode, TpchScanNode, extension_node::Node,
 };
 use prost::Message;
 
+use crate::catalog::netflix::{NetflixParams, NetflixScanExec, NetflixTable};
 use crate::catalog::tpch::{TpchScanExec, TpchTable};
 use crate::exchange::{BlockLocation, ExchangeKind, ShuffleReaderExec, ShuffleWriterExec};
 
@@ -131,6 +132,20 @@ impl PhysicalExtensionCodec for MinisparkCodec {
                     t.batch_size as usize,
                 )?))
             }
+            Some(Node::NetflixScan(t)) => {
+                let table = NetflixTable::from_name(&t.table)
+                    .ok_or_else(|| internal_datafusion_err!("unknown netflix table {}", t.table))?;
+                let projection = t
+                    .has_projection
+                    .then(|| t.projection.iter().map(|&i| i as usize).collect());
+                Ok(Arc::new(NetflixScanExec::try_new(
+                    table,
+                    NetflixParams::try_new(t.scale, t.skew, t.seed)?,
+                    t.num_partitions as usize,
+                    projection,
+                    t.batch_size as usize,
+                )?))
+            }
             None => internal_err!("empty minispark plan node"),
         }
     }
@@ -177,6 +192,21 @@ impl PhysicalExtensionCodec for MinisparkCodec {
             Node::TpchScan(TpchScanNode {
                 table: t.table().name().to_string(),
                 scale_factor: t.scale_factor(),
+                num_partitions: t.num_partitions() as u32,
+                projection: t
+                    .projection()
+                    .map(|p| p.iter().map(|&i| i as u32).collect())
+                    .unwrap_or_default(),
+                has_projection: t.projection().is_some(),
+                batch_size: t.batch_size() as u32,
+            })
+        } else if let Some(t) = node.downcast_ref::<NetflixScanExec>() {
+            let params = t.params();
+            Node::NetflixScan(NetflixScanNode {
+                table: t.table().name().to_string(),
+                scale: params.scale,
+                skew: params.skew,
+                seed: params.seed,
                 num_partitions: t.num_partitions() as u32,
                 projection: t
                     .projection()

@@ -38,6 +38,17 @@ pub const SETTINGS: &[Setting] = &[
         description: "Codec of shuffle files and of data sent between processes: lz4, zstd or none. \
                       An embedded local[N] cluster starts its sessions with none: its blocks never leave the machine.",
     },
+    Setting {
+        key: "netflix.skew",
+        default: "1.2",
+        description: "Zipf exponent of title popularity in the built-in netflix.* tables (0 = uniform). \
+                      At 1.2 the most watched title holds about a fifth of all viewing events: a hot key.",
+    },
+    Setting {
+        key: "netflix.seed",
+        default: "42",
+        description: "Seed of the built-in netflix.* tables: the same seed, scale and skew give the same rows.",
+    },
 ];
 
 /// Shuffle compression codec.
@@ -54,6 +65,8 @@ pub struct MinisparkConfig {
     pub shuffle_partitions: usize,
     pub task_max_failures: usize,
     pub shuffle_compression: ShuffleCompression,
+    pub netflix_skew: f64,
+    pub netflix_seed: u64,
 }
 
 impl Default for MinisparkConfig {
@@ -62,6 +75,8 @@ impl Default for MinisparkConfig {
             shuffle_partitions: 0,
             task_max_failures: 0,
             shuffle_compression: ShuffleCompression::Lz4,
+            netflix_skew: 0.0,
+            netflix_seed: 0,
         };
         for s in SETTINGS {
             config
@@ -113,6 +128,21 @@ impl ExtensionOptions for MinisparkConfig {
                     }
                 }
             }
+            "netflix.skew" => {
+                self.netflix_skew = match value.trim().parse::<f64>() {
+                    Ok(v) if v.is_finite() && v >= 0.0 => v,
+                    _ => {
+                        return plan_err!(
+                            "setting minispark.netflix.skew expects a finite number >= 0, got '{value}'"
+                        );
+                    }
+                }
+            }
+            "netflix.seed" => self.netflix_seed = value.trim().parse().or_else(|_| {
+                plan_err!(
+                    "setting minispark.netflix.seed expects a non-negative integer, got '{value}'"
+                )
+            })?,
             _ => {
                 let known: Vec<String> = SETTINGS
                     .iter()
@@ -133,6 +163,8 @@ impl ExtensionOptions for MinisparkConfig {
                 "shuffle.partitions" => self.shuffle_partitions.to_string(),
                 "task.maxFailures" => self.task_max_failures.to_string(),
                 "shuffle.compression" => format!("{:?}", self.shuffle_compression).to_lowercase(),
+                "netflix.skew" => self.netflix_skew.to_string(),
+                "netflix.seed" => self.netflix_seed.to_string(),
                 _ => String::new(),
             }
         };

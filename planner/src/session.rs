@@ -1,7 +1,7 @@
 //! The DataFusion session every minispark process plans and runs with.
 //!
 //! The driver plans with it and executors decode plans with it, so both see
-//! the same functions (Spark's `hash`), catalogs (`tpch.*`) and settings.
+//! the same functions (Spark's `hash`), catalogs (`tpch.*`, `netflix.*`) and settings.
 
 use std::collections::HashMap;
 
@@ -10,6 +10,7 @@ use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::SessionState;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
+use crate::catalog::netflix::register_netflix_catalog;
 use crate::catalog::tpch::register_tpch_catalog;
 use crate::config::MinisparkConfig;
 use crate::hash::spark_murmur3::spark_hash_udf;
@@ -81,6 +82,7 @@ pub fn session_state(config: SessionConfig) -> SessionState {
     let make_array = datafusion::functions_nested::make_array::make_array_udf();
     ctx.register_udf(make_array.as_ref().clone().with_aliases(["array"]));
     register_tpch_catalog(&ctx);
+    register_netflix_catalog(&ctx);
     ctx.state()
 }
 
