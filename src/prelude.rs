@@ -7,6 +7,8 @@ pub use crate::dataframe::DataFrame;
 pub use crate::session::{Master, Session, SessionBuilder};
 
 pub use datafusion::common::{Column, DataFusionError, Result, ScalarValue};
+// `session.context().udf("student_t_cdf")`: minispark's own SQL functions.
+pub use datafusion::execution::FunctionRegistry;
 pub use datafusion::functions::expr_fn::*;
 pub use datafusion::functions_aggregate::expr_fn::*;
 pub use datafusion::functions_nested::expr_fn::*;

@@ -6,5 +6,6 @@ mod cli;
 mod common;
 mod dataframe;
 mod errors;
+mod examples;
 mod slt;
 mod tpch;

@@ -25,6 +25,7 @@ use datafusion::execution::TaskContext;
 use datafusion::logical_expr::{Extension, LogicalPlan};
 use datafusion_proto::logical_plan::{DefaultLogicalExtensionCodec, LogicalExtensionCodec};
 
+use crate::catalog::netflix::{NetflixTable, NetflixTableProvider};
 use crate::catalog::tpch::{TpchTable, TpchTableProvider};
 
 /// The logical extension codec: built-in tables by name and scale, file
@@ -68,6 +69,14 @@ impl LogicalExtensionCodec for MinisparkLogicalCodec {
                     .map_err(|_| plan_datafusion_err!("bad TPC-H scale factor {scale}"))?;
                 Ok(Arc::new(TpchTableProvider::new(table, scale)))
             }
+            ["netflix", table, scale] => {
+                let table = NetflixTable::from_name(table)
+                    .ok_or_else(|| plan_datafusion_err!("unknown netflix table {table}"))?;
+                let scale: f64 = scale
+                    .parse()
+                    .map_err(|_| plan_datafusion_err!("bad netflix scale {scale}"))?;
+                Ok(Arc::new(NetflixTableProvider::new(table, scale)))
+            }
             _ => not_impl_err!("table {table_ref}: unknown built-in table '{text}'"),
         }
     }
@@ -80,6 +89,12 @@ impl LogicalExtensionCodec for MinisparkLogicalCodec {
     ) -> Result<()> {
         if let Some(tpch) = node.downcast_ref::<TpchTableProvider>() {
             let text = format!("tpch {} {}", tpch.table().name(), tpch.scale_factor());
+            buf.extend_from_slice(text.as_bytes());
+            return Ok(());
+        }
+        // Skew and seed are settings: they travel with the job's settings.
+        if let Some(netflix) = node.downcast_ref::<NetflixTableProvider>() {
+            let text = format!("netflix {} {}", netflix.table().name(), netflix.scale());
             buf.extend_from_slice(text.as_bytes());
             return Ok(());
         }
