@@ -17,6 +17,7 @@
 //! * [`codec`]: serializing minispark's nodes with datafusion-proto.
 //! * [`logical_codec`]: serializing DataFrame plans for a remote driver.
 //! * [`hash`]: Spark-compatible Murmur3, for partitioning and `hash(...)`.
+//! * [`functions`]: statistical SQL functions (`student_t_cdf`, ...) for A/B test readouts.
 //! * [`catalog`]: built-in data (TPC-H generated inside each task).
 //! * [`config`]: every `minispark.*` setting, with its default.
 //! * [`session`]: the DataFusion session every process uses.
@@ -28,6 +29,7 @@ pub mod codec;
 pub mod config;
 pub mod exchange;
 pub mod explain;
+pub mod functions;
 pub mod hash;
 pub mod ipc;
 pub mod logical_codec;

@@ -1,0 +1,71 @@
+//! # Built-in SQL functions beyond DataFusion's own
+//!
+//! * [`stats`]: distribution functions for A/B test readouts:
+//!   `normal_cdf`, `normal_quantile`, `student_t_cdf`, `student_t_quantile`.
+//!
+//! They are registered in every session by [`register_stats_functions`]
+//! (see [`crate::session::session_state`]), so the driver plans with them and
+//! executors decode plans that use them.
+//!
+//! # A/B test readouts in SQL
+//!
+//! An experiment compares a metric between a control and a treatment group.
+//! SQL already computes each group's mean `m`, sample variance `v` and count
+//! `n` (`avg`, `var_samp`, `count`); what it lacks is the distribution
+//! functions that turn them into a p-value and a confidence interval:
+//!
+//! | function | used for |
+//! |---|---|
+//! | `student_t_cdf(t, df)` | the p-value of Welch's t-test: `2 * (1 - student_t_cdf(abs(t), df))` |
+//! | `student_t_quantile(p, df)` | the critical value of a confidence interval: `student_t_quantile(0.975, df)` for 95% |
+//! | `normal_cdf(z)` | the p-value of a z-test, when both groups are large: `2 * (1 - normal_cdf(abs(z)))` |
+//! | `normal_quantile(p)` | the z critical value (`normal_quantile(0.975)` = 1.96), and sample sizes for a planned power |
+//!
+//! **Welch's t-test** does not assume equal variances, which A/B groups rarely
+//! have. With `se = sqrt(v1/n1 + v2/n2)`:
+//!
+//! ```text
+//! t  = (m2 - m1) / se
+//! df = (v1/n1 + v2/n2)^2 / ((v1/n1)^2 / (n1 - 1) + (v2/n2)^2 / (n2 - 1))   (Welch–Satterthwaite)
+//! p  = 2 * (1 - student_t_cdf(|t|, df))                                     (two-sided)
+//! 95% interval of m2 - m1:  (m2 - m1) ± student_t_quantile(0.975, df) * se
+//! ```
+//!
+//! `df` is not an integer, which is why `student_t_cdf` takes a real `df`.
+//! For a few thousand users per group `df` is large and the t-test and the
+//! z-test (`normal_cdf`) agree; for small groups only the t-test is right.
+//!
+//! The whole readout, one row per experiment, from a table of one row per user:
+//!
+//! ```sql
+//! WITH g AS (
+//!     SELECT experiment, variant,
+//!            avg(metric) AS m, var_samp(metric) AS v, count(metric) AS n
+//!     FROM assignments
+//!     GROUP BY experiment, variant
+//! ),
+//! pair AS (
+//!     SELECT c.experiment,
+//!            t.m - c.m AS diff,
+//!            sqrt(c.v / c.n + t.v / t.n) AS se,
+//!            power(c.v / c.n + t.v / t.n, 2)
+//!              / (power(c.v / c.n, 2) / (c.n - 1) + power(t.v / t.n, 2) / (t.n - 1)) AS df
+//!     FROM g c JOIN g t
+//!       ON c.experiment = t.experiment AND c.variant = 'control' AND t.variant = 'treatment'
+//! )
+//! SELECT experiment, diff, diff / se AS t, df,
+//!        2 * (1 - student_t_cdf(abs(diff / se), df)) AS p_value,
+//!        diff - student_t_quantile(0.975, df) * se AS ci95_low,
+//!        diff + student_t_quantile(0.975, df) * se AS ci95_high
+//! FROM pair
+//! ORDER BY experiment;
+//! ```
+//!
+//! All four functions take and return `DOUBLE` (integers and decimals are
+//! cast), return NULL when an argument is NULL, and NaN outside their domain:
+//! a probability outside `[0, 1]`, or `df <= 0`. See [`stats`] for the exact
+//! domains, the accuracy and how each is computed.
+
+pub mod stats;
+
+pub use stats::{register_stats_functions, stats_udfs};
