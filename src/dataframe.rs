@@ -18,7 +18,21 @@ use datafusion::functions_aggregate::expr_fn::count;
 use datafusion::logical_expr::{Expr, JoinType, LogicalPlan, LogicalPlanBuilder, SortExpr};
 use datafusion::prelude::lit;
 
+use minispark_planner::hints::{HintNode, JoinHint};
+
 use crate::session::Session;
+
+/// How [`DataFrame::join_with`] runs a join.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinStrategy {
+    /// Broadcast a side estimated below DataFusion's
+    /// `hash_join_single_partition_threshold`, shuffle otherwise.
+    Auto,
+    /// Collect the right side once and send it to every task of the left.
+    Broadcast,
+    /// Shuffle both sides by the join keys.
+    Shuffle,
+}
 
 /// A lazy query: a logical plan and the session it runs on.
 ///
@@ -131,6 +145,65 @@ impl DataFrame {
         filter: Option<Expr>,
     ) -> Result<Self> {
         transform!(self, df => df.join(right.df, join_type, left_cols, right_cols, filter))
+    }
+
+    /// [`join`](Self::join) with a strategy: broadcast `right` to every
+    /// task of `self`, or shuffle both sides by the keys, whatever their
+    /// estimated sizes. Where broadcasting `right` would be wrong (it is the
+    /// preserved side of an outer join), the join is shuffled instead: a
+    /// strategy never changes the answer.
+    ///
+    /// ```no_run
+    /// # async fn example(session: minispark::Session) -> datafusion::common::Result<()> {
+    /// use minispark::prelude::*;
+    /// let events = session.table("netflix.small.viewing_events").await?;
+    /// let titles = session.table("netflix.small.titles").await?;
+    /// let joined = events.join_with(
+    ///     titles,
+    ///     JoinType::Inner,
+    ///     &["title_id"],
+    ///     &["title_id"],
+    ///     None,
+    ///     JoinStrategy::Broadcast,
+    /// )?;
+    /// println!("{}", joined.explain().await?); // titles: a broadcast stage
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[allow(clippy::too_many_arguments)]
+    pub fn join_with(
+        self,
+        right: DataFrame,
+        join_type: JoinType,
+        left_cols: &[&str],
+        right_cols: &[&str],
+        filter: Option<Expr>,
+        strategy: JoinStrategy,
+    ) -> Result<Self> {
+        let (left, right) = match strategy {
+            JoinStrategy::Auto => (self, right),
+            JoinStrategy::Broadcast => (self, right.hint(JoinHint::Broadcast)?),
+            JoinStrategy::Shuffle => (
+                self.hint(JoinHint::Shuffle)?,
+                right.hint(JoinHint::Shuffle)?,
+            ),
+        };
+        left.join(right, join_type, left_cols, right_cols, filter)
+    }
+
+    /// Marks this DataFrame to be broadcast by the join it goes into, as
+    /// Spark's `broadcast(df)`: `big.join(small.broadcast()?, ...)`.
+    pub fn broadcast(self) -> Result<Self> {
+        self.hint(JoinHint::Broadcast)
+    }
+
+    fn hint(self, hint: JoinHint) -> Result<Self> {
+        let (state, plan) = self.df.into_parts();
+        let df = datafusion::dataframe::DataFrame::new(state, HintNode::wrap(plan, hint));
+        Ok(Self {
+            session: self.session,
+            df,
+        })
     }
 
     /// Joins on arbitrary conditions (`col("a.k").eq(col("b.k"))`, ...).

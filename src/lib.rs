@@ -50,7 +50,7 @@ pub mod output;
 pub mod prelude;
 pub mod session;
 
-pub use dataframe::DataFrame;
+pub use dataframe::{DataFrame, JoinStrategy};
 pub use session::{Master, Session, SessionBuilder};
 
 pub use minispark_driver as driver;

@@ -3,7 +3,7 @@
 //! The session and DataFrame types, plus DataFusion's expression builders
 //! (`col`, `lit`, scalar, aggregate, window and nested-type functions).
 
-pub use crate::dataframe::DataFrame;
+pub use crate::dataframe::{DataFrame, JoinStrategy};
 pub use crate::session::{Master, Session, SessionBuilder};
 
 pub use datafusion::common::{Column, DataFusionError, Result, ScalarValue};

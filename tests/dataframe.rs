@@ -231,3 +231,93 @@ async fn dataframe_with_in_process_executors() {
     .unwrap();
     check_session(&session).await;
 }
+
+/// Join strategies chosen in the DataFrame API: the plan changes as asked,
+/// the answer does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dataframe_join_strategies() {
+    let cluster = cluster(2).await;
+    let session = Session::builder()
+        .master(cluster.driver.url())
+        .config("minispark.shuffle.partitions", "4")
+        .build()
+        .await
+        .unwrap();
+    let events = || async {
+        session
+            .table("netflix.tiny.viewing_events")
+            .await
+            .unwrap()
+            .select(vec![col("title_id").alias("id"), col("watched_minutes")])
+            .unwrap()
+    };
+    let titles = || async {
+        session
+            .table("netflix.tiny.titles")
+            .await
+            .unwrap()
+            .select(vec![col("title_id"), col("kind")])
+            .unwrap()
+    };
+    let per_kind = |df: minispark::DataFrame| {
+        df.aggregate(
+            vec![col("kind")],
+            vec![count(lit(1)), sum(col("watched_minutes"))],
+        )
+        .unwrap()
+    };
+    let ctx = session_context(&Default::default()).unwrap();
+    let expected = ctx
+        .sql(
+            "SELECT kind, count(*), sum(watched_minutes) FROM netflix.tiny.titles t
+             JOIN netflix.tiny.viewing_events v ON t.title_id = v.title_id GROUP BY kind",
+        )
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let expected = normalized_rows(&expected);
+
+    for (strategy, join_type) in [
+        (JoinStrategy::Auto, JoinType::Inner),
+        (JoinStrategy::Broadcast, JoinType::Inner),
+        (JoinStrategy::Shuffle, JoinType::Inner),
+        // The preserved side of a LEFT join cannot be broadcast: a
+        // broadcast of the other side is fine.
+        (JoinStrategy::Broadcast, JoinType::Left),
+    ] {
+        // Broadcast the big side (the events): only a hint makes that happen.
+        let joined = titles()
+            .await
+            .join_with(
+                events().await,
+                join_type,
+                &["title_id"],
+                &["id"],
+                None,
+                strategy,
+            )
+            .unwrap();
+        let df = per_kind(joined);
+        let plan = timed("explain", df.clone().explain()).await.unwrap();
+        // A stage whose output is a broadcast and that scans the events.
+        let events_broadcast = plan.split("Stage ").any(|stage| {
+            stage
+                .lines()
+                .next()
+                .unwrap_or("")
+                .contains("output: broadcast")
+                && stage.contains("table=viewing_events")
+        });
+        match strategy {
+            JoinStrategy::Broadcast => assert!(events_broadcast, "{strategy:?}: {plan}"),
+            JoinStrategy::Shuffle => {
+                assert!(!plan.contains("broadcast"), "{strategy:?}: {plan}")
+            }
+            JoinStrategy::Auto => assert!(!events_broadcast, "{strategy:?}: {plan}"),
+        }
+        let got = timed("join", df.collect()).await.unwrap();
+        assert_eq!(normalized_rows(&got), expected, "{strategy:?} {join_type}");
+    }
+}

@@ -26,6 +26,7 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use minispark_planner::config::minispark_config;
 use minispark_planner::explain::format_stage_graph;
+use minispark_planner::hints::strip_hints;
 use minispark_planner::session::{changed_settings, session_context};
 use minispark_planner::stages::{StageGraph, plan_stages};
 use tracing::info;
@@ -174,7 +175,8 @@ impl JobSession {
             state.config_mut().options_mut().execution.target_partitions = partitions;
         }
         let df = self.ctx.execute_logical_plan(plan).await?;
-        df.create_physical_plan().await
+        // Join hints have done their work once join strategies are chosen.
+        strip_hints(df.create_physical_plan().await?)
     }
 
     /// Runs a stage graph as one job; the result streams from the executors.

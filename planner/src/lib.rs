@@ -17,6 +17,7 @@
 //! * [`codec`]: serializing minispark's nodes with datafusion-proto.
 //! * [`logical_codec`]: serializing DataFrame plans for a remote driver.
 //! * [`hash`]: Spark-compatible Murmur3, for partitioning and `hash(...)`.
+//! * [`hints`]: join strategy hints (broadcast, shuffle).
 //! * [`functions`]: statistical SQL functions (`student_t_cdf`, ...) for A/B test readouts.
 //! * [`catalog`]: built-in data (TPC-H generated inside each task).
 //! * [`config`]: every `minispark.*` setting, with its default.
@@ -31,6 +32,7 @@ pub mod exchange;
 pub mod explain;
 pub mod functions;
 pub mod hash;
+pub mod hints;
 pub mod ipc;
 pub mod logical_codec;
 pub mod session;

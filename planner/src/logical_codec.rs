@@ -27,6 +27,7 @@ use datafusion_proto::logical_plan::{DefaultLogicalExtensionCodec, LogicalExtens
 
 use crate::catalog::netflix::{NetflixTable, NetflixTableProvider};
 use crate::catalog::tpch::{TpchTable, TpchTableProvider};
+use crate::hints::{HintNode, JoinHint};
 
 /// The logical extension codec: built-in tables by name and scale, file
 /// formats as DataFusion encodes them.
@@ -36,18 +37,35 @@ pub struct MinisparkLogicalCodec;
 impl LogicalExtensionCodec for MinisparkLogicalCodec {
     fn try_decode(
         &self,
-        _buf: &[u8],
-        _inputs: &[LogicalPlan],
+        buf: &[u8],
+        inputs: &[LogicalPlan],
         _ctx: &TaskContext,
     ) -> Result<Extension> {
-        not_impl_err!("minispark has no logical extension nodes")
+        let name = std::str::from_utf8(buf).unwrap_or_default();
+        let hint = name
+            .strip_prefix("hint ")
+            .and_then(JoinHint::from_name)
+            .ok_or_else(|| plan_datafusion_err!("unknown logical plan node '{name}'"))?;
+        match inputs {
+            [input] => match HintNode::wrap(input.clone(), hint) {
+                LogicalPlan::Extension(e) => Ok(e),
+                _ => not_impl_err!("a join hint is an extension node"),
+            },
+            _ => not_impl_err!("a join hint has exactly one input"),
+        }
     }
 
-    fn try_encode(&self, node: &Extension, _buf: &mut Vec<u8>) -> Result<()> {
-        not_impl_err!(
-            "cannot send the logical plan node {} to the driver",
-            node.node.name()
-        )
+    fn try_encode(&self, node: &Extension, buf: &mut Vec<u8>) -> Result<()> {
+        match node.node.as_any().downcast_ref::<HintNode>() {
+            Some(hint) => {
+                buf.extend_from_slice(format!("hint {}", hint.hint.name()).as_bytes());
+                Ok(())
+            }
+            None => not_impl_err!(
+                "cannot send the logical plan node {} to the driver",
+                node.node.name()
+            ),
+        }
     }
 
     fn try_decode_table_provider(

@@ -4,6 +4,7 @@
 //! the same functions (Spark's `hash`), catalogs (`tpch.*`, `netflix.*`) and settings.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use datafusion::common::Result;
 use datafusion::execution::SessionStateBuilder;
@@ -14,6 +15,7 @@ use crate::catalog::netflix::register_netflix_catalog;
 use crate::catalog::tpch::register_tpch_catalog;
 use crate::config::MinisparkConfig;
 use crate::hash::spark_murmur3::spark_hash_udf;
+use crate::hints::MinisparkQueryPlanner;
 
 /// DataFusion settings minispark fixes, and why.
 pub const FORCED_SETTINGS: &[(&str, &str)] = &[
@@ -75,6 +77,7 @@ pub fn session_state(config: SessionConfig) -> SessionState {
     let state = SessionStateBuilder::new()
         .with_config(config)
         .with_default_features()
+        .with_query_planner(Arc::new(MinisparkQueryPlanner))
         .build();
     let ctx = SessionContext::new_with_state(state);
     ctx.register_udf(spark_hash_udf());
