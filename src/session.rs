@@ -27,7 +27,7 @@ use datafusion::datasource::listing::{ListingTable, ListingTableConfig, ListingT
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
-use minispark_driver::job::JobSession;
+use minispark_driver::job::{JobSession, reject_driver_side_queries};
 use minispark_planner::session::{changed_settings, session_context};
 
 use crate::client::{StatementOutput, run_plan_remote};
@@ -127,7 +127,10 @@ impl SessionBuilder {
                 let job = cluster.driver.session(&settings)?;
                 SessionInner {
                     ctx: job.context().clone(),
-                    backend: Backend::Embedded { cluster, job },
+                    backend: Backend::Embedded {
+                        cluster: Box::new(cluster),
+                        job,
+                    },
                 }
             }
             Master::Remote(url) => SessionInner {
@@ -185,7 +188,7 @@ struct SessionInner {
 enum Backend {
     /// The driver lives in this process; plans need no serialization.
     Embedded {
-        cluster: LocalCluster,
+        cluster: Box<LocalCluster>,
         job: JobSession,
     },
     /// Plans travel to a remote driver as datafusion-proto bytes.
@@ -241,7 +244,9 @@ impl Session {
     /// session (`CREATE EXTERNAL TABLE`, `CREATE VIEW`, `SET`, `DROP`) take
     /// effect at once; queries run when an action is called.
     pub async fn sql(&self, sql: &str) -> Result<DataFrame> {
-        let df = self.inner.ctx.sql(sql).await?;
+        let plan = self.inner.ctx.state().create_logical_plan(sql).await?;
+        reject_driver_side_queries(&plan)?;
+        let df = self.inner.ctx.execute_logical_plan(plan).await?;
         Ok(self.wrap(df))
     }
 

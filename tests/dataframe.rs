@@ -178,6 +178,11 @@ async fn dataframe_on_a_remote_driver() {
     assert!(err.to_string().contains("no_such_column"), "{err}");
     let err = session.table("no_such_table").await.unwrap_err();
     assert!(err.to_string().contains("no_such_table"), "{err}");
+    let err = session
+        .sql("CREATE TABLE n AS SELECT * FROM tpch.sf0_01.nation")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not supported"), "{err}");
     let err = session.set("minispark.no_such_setting", "1").unwrap_err();
     assert!(err.to_string().contains("no_such_setting"), "{err}");
     let failing = session

@@ -39,6 +39,13 @@ async fn errors_are_clear_and_the_cluster_survives() {
     let msg = expect_error(&s, "SET minispark.no_such_setting = 1").await;
     assert!(msg.contains("minispark.no_such_setting"), "{msg}");
 
+    // CREATE TABLE AS SELECT would run on the driver alone: refused.
+    let msg = expect_error(&s, "CREATE TABLE n AS SELECT * FROM tpch.sf0_01.nation").await;
+    assert!(
+        msg.contains("CREATE TABLE n AS SELECT is not supported"),
+        "{msg}"
+    );
+
     // A corrupt Parquet file: the error names the file.
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.parquet");

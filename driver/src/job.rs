@@ -17,6 +17,7 @@ use std::time::Instant;
 
 use arrow::array::{RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::tree_node::TreeNode;
 use datafusion::common::{DataFusionError, Result, plan_err};
 use datafusion::logical_expr::{DdlStatement, LogicalPlan};
 use datafusion::physical_plan::ExecutionPlan;
@@ -103,6 +104,7 @@ impl JobSession {
 
     /// Runs a logical plan: session changes locally, queries on the cluster.
     pub async fn execute_logical_plan(&self, plan: LogicalPlan) -> Result<StatementResult> {
+        reject_driver_side_queries(&plan)?;
         match plan {
             LogicalPlan::Ddl(DdlStatement::CreateExternalTable(cmd)) => {
                 let context = format!(
@@ -229,6 +231,26 @@ impl JobSession {
             elapsed,
         })
     }
+}
+
+/// Fails for statements DataFusion would run on the driver alone, outside
+/// the cluster: `CREATE TABLE ... AS SELECT` over tables (its result would
+/// also live in the driver's memory and travel inside every later plan).
+pub fn reject_driver_side_queries(plan: &LogicalPlan) -> Result<()> {
+    if let LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(cmd)) = plan {
+        let reads_tables = cmd
+            .input
+            .exists(|p| Ok(matches!(p, LogicalPlan::TableScan(_))))?;
+        if reads_tables {
+            return plan_err!(
+                "CREATE TABLE {} AS SELECT is not supported: it would run on the driver alone. \
+                 Write the result with COPY (SELECT ...) TO 'path' STORED AS PARQUET and \
+                 CREATE EXTERNAL TABLE over it, or use CREATE VIEW",
+                cmd.name
+            );
+        }
+    }
+    Ok(())
 }
 
 /// A finished job whose result is ready to stream.
