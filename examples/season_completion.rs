@@ -105,6 +105,6 @@ async fn main() -> Result<()> {
     let scale = std::env::args().nth(1).unwrap_or_else(|| "small".into());
     let session = Session::builder().master("local[2]").build().await?;
     let df = job(&session, &scale).await?;
-    println!("{}", df.clone().explain().await?);
+    println!("{}", df.explain().await?);
     df.show().await
 }

@@ -53,6 +53,6 @@ async fn main() -> Result<()> {
     let scale = std::env::args().nth(1).unwrap_or_else(|| "small".into());
     let session = Session::builder().master("local[2]").build().await?;
     let df = job(&session, &scale).await?;
-    println!("{}", df.clone().explain_analyze().await?);
+    println!("{}", df.explain_analyze().await?);
     df.show().await
 }

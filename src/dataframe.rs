@@ -284,9 +284,10 @@ impl DataFrame {
     }
 
     /// Counts the rows, on the cluster.
-    pub async fn count(self) -> Result<usize> {
+    pub async fn count(&self) -> Result<usize> {
         let counted = self
             .df
+            .clone()
             .aggregate(vec![], vec![count(lit(1)).alias("count")])?;
         let output = self
             .session
@@ -307,16 +308,16 @@ impl DataFrame {
 
     /// The stage graph the cluster would run: stages, their shuffles and
     /// partitioning keys, the join strategies chosen.
-    pub async fn explain(self) -> Result<String> {
-        let plan = self.df.explain(false, false)?.logical_plan().clone();
+    pub async fn explain(&self) -> Result<String> {
+        let plan = self.df.clone().explain(false, false)?.logical_plan().clone();
         let output = self.session.run(plan, "DataFrame::explain").await?;
         Ok(plan_text(&output.batches))
     }
 
     /// Runs the query and returns the stage graph with what each stage
     /// measured: rows and bytes in and out, network bytes, task times.
-    pub async fn explain_analyze(self) -> Result<String> {
-        let plan = self.df.explain(false, true)?.logical_plan().clone();
+    pub async fn explain_analyze(&self) -> Result<String> {
+        let plan = self.df.clone().explain(false, true)?.logical_plan().clone();
         let output = self.session.run(plan, "DataFrame::explain_analyze").await?;
         Ok(plan_text(&output.batches))
     }

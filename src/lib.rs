@@ -1,47 +1,63 @@
 //! # minispark: a distributed dataframe engine, a mini Spark on DataFusion
 //!
-//! A driver plans SQL jobs into stages with shuffle boundaries and runs them
-//! on executor processes that exchange Arrow data over gRPC.
+//! A driver plans SQL or DataFrame jobs into stages with shuffle boundaries
+//! and runs them on executors that exchange Arrow data over gRPC.
 //!
-//! ```text
-//!   minispark submit job.sql
-//!        │
-//!        ▼
-//!   ┌─────────┐  LaunchTask   ┌────────────┐   FetchPartition   ┌────────────┐
-//!   │ driver  │──────────────▶│ executor 0 │◀──────────────────▶│ executor 1 │
-//!   │ planner │◀──────────────│  tasks     │   Arrow IPC blocks │  tasks     │
-//!   └─────────┘  TaskStatus   └────────────┘                    └────────────┘
 //! ```
+//! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+//! # async fn main() -> datafusion::common::Result<()> {
+//! use minispark::prelude::*;
 //!
-//! The crates, in dependency order:
-//! * [`proto`]: the gRPC contract.
-//! * [`planner`]: stage cutting, exchange nodes, Spark-compatible hashing,
-//!   the built-in TPC-H catalog, settings.
-//! * [`executor`]: task runner and shuffle storage.
-//! * [`driver`]: cluster registry, scheduler, sessions.
+//! // An embedded cluster of two executors; "http://driver:7077" for a real one.
+//! let session = Session::builder().master("local[2]").build().await?;
 //!
-//! This crate adds an embedded cluster ([`local::LocalCluster`]) and the
-//! `minispark` command line.
+//! // A built-in, generated data set: no files needed.
+//! let events = session.table("netflix.tiny.viewing_events").await?;
+//! let titles = session.table("netflix.tiny.titles").await?;
 //!
-//! Running a job script on an embedded cluster of two executor processes:
+//! // Transformations only build a plan...
+//! let top = events
+//!     .join(titles, JoinType::Inner, &["title_id"], &["title_id"], None)?
+//!     .aggregate(vec![col("title")], vec![count(lit(1)).alias("views")])?
+//!     .sort(vec![col("views").sort(false, true), col("title").sort(true, false)])?
+//!     .limit(0, Some(3))?;
 //!
-//! ```no_run
-//! # async fn example() -> datafusion::common::Result<()> {
-//! use minispark::local::{LocalCluster, LocalClusterOptions};
-//! let cluster = LocalCluster::start(LocalClusterOptions::new(2)?).await?;
-//! let session = cluster.driver.session(&Default::default())?;
-//! minispark::client::run_script_in_session(
-//!     &session,
-//!     "SELECT l_returnflag, count(*) FROM tpch.sf0_01.lineitem GROUP BY 1 ORDER BY 1",
-//!     &mut |out| {
-//!         println!("{}", arrow::util::pretty::pretty_format_batches(&out.batches)?);
-//!         Ok(())
-//!     },
-//! )
-//! .await?;
+//! // ...actions run it on the cluster: the stages and their shuffles,
+//! println!("{}", top.explain().await?);
+//! // and the answer.
+//! let batches = top.collect().await?;
+//! assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 3);
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! The same job as SQL, with the command line:
+//! `minispark submit job.sql --master local[2]`.
+//!
+//! ```text
+//!   Session / DataFrame      minispark submit job.sql
+//!             │                │
+//!             ▼                ▼
+//!   ┌─────────────┐  LaunchTask   ┌────────────┐   FetchPartition   ┌────────────┐
+//!   │   driver    │──────────────▶│ executor 0 │◀──────────────────▶│ executor 1 │
+//!   │   planner   │◀──────────────│  tasks     │   Arrow IPC blocks │  tasks     │
+//!   └─────────────┘  TaskStatus   └────────────┘                    └────────────┘
+//! ```
+//!
+//! * [`Session`] and [`DataFrame`]: the DataFrame API. A DataFrame is a
+//!   DataFusion logical plan; actions (`collect`, `show`, `count`,
+//!   `explain`, `write_parquet`) send it to the driver.
+//! * [`prelude`]: the session types plus DataFusion's expression builders.
+//! * [`local`]: the embedded cluster behind `local[N]`.
+//! * [`client`]: running job scripts (the CLI's `submit`).
+//!
+//! The crates underneath, in dependency order:
+//! * [`proto`]: the gRPC contract.
+//! * [`planner`]: stage cutting, exchange nodes, Spark-compatible hashing,
+//!   join hints, the built-in `tpch` and `netflix` catalogs, statistical
+//!   SQL functions, settings.
+//! * [`executor`]: task runner and shuffle storage.
+//! * [`driver`]: cluster registry, scheduler, sessions.
 
 pub mod client;
 pub mod dataframe;

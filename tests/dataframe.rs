@@ -119,7 +119,7 @@ async fn expected_revenue() -> Vec<String> {
 async fn check_session(session: &Session) {
     let t = tables(session).await;
     let df = revenue_query(|name| Ok(t[name].clone())).unwrap();
-    let plan = timed("explain", df.clone().explain()).await.unwrap();
+    let plan = timed("explain", df.explain()).await.unwrap();
     assert!(plan.contains("Stage"), "{plan}");
     assert!(plan.contains("Hash(["), "a shuffle by key is shown: {plan}");
     let got = timed("collect", df.clone().collect()).await.unwrap();
@@ -305,7 +305,7 @@ async fn dataframe_join_strategies() {
             )
             .unwrap();
         let df = per_kind(joined);
-        let plan = timed("explain", df.clone().explain()).await.unwrap();
+        let plan = timed("explain", df.explain()).await.unwrap();
         // A stage whose output is a broadcast and that scans the events.
         let events_broadcast = plan.split("Stage ").any(|stage| {
             stage
