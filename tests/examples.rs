@@ -367,7 +367,7 @@ async fn dataframe_examples_match_their_sql() {
         let sql = run_on_cluster(&sql_session, &example_sql(name, dir.path())).await;
         assert_eq!(
             normalized_rows(&got),
-            sql.rows[&0],
+            *sql.rows.values().next().expect("a query"),
             "the DataFrame version of {name} differs from its SQL"
         );
     }

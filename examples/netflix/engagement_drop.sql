@@ -7,23 +7,26 @@
 -- previous row is only the previous month when it is one month earlier.
 --
 -- Stages to look for: one shuffle by (user_id, month) for the monthly
--- sums, one by user_id for the window.
-WITH monthly AS (
-    SELECT user_id,
-           date_trunc('month', event_ts) AS month,
-           SUM(watched_minutes) / 60.0 AS hours
-    FROM netflix.small.viewing_events
-    GROUP BY user_id, date_trunc('month', event_ts)
-),
-with_previous AS (
-    SELECT user_id,
-           month,
-           hours,
-           LAG(month) OVER (PARTITION BY user_id ORDER BY month) AS previous_month,
-           LAG(hours) OVER (PARTITION BY user_id ORDER BY month) AS previous_hours
-    FROM monthly
-),
-compared AS (
+-- sums, one by user_id for the window. The views only name the steps:
+-- each query that reads them runs them.
+CREATE VIEW monthly AS
+SELECT user_id,
+       date_trunc('month', event_ts) AS month,
+       SUM(watched_minutes) / 60.0 AS hours
+FROM netflix.small.viewing_events
+GROUP BY user_id, date_trunc('month', event_ts);
+
+CREATE VIEW with_previous AS
+SELECT user_id,
+       month,
+       hours,
+       LAG(month) OVER (PARTITION BY user_id ORDER BY month) AS previous_month,
+       LAG(hours) OVER (PARTITION BY user_id ORDER BY month) AS previous_hours
+FROM monthly;
+
+-- Per month: active viewers, those also active the month before, and
+-- those who dropped below half of that month's hours.
+WITH compared AS (
     SELECT user_id,
            month,
            hours,
@@ -41,21 +44,6 @@ GROUP BY month
 ORDER BY month;
 
 -- The viewers with the steepest drop in June.
-WITH monthly AS (
-    SELECT user_id,
-           date_trunc('month', event_ts) AS month,
-           SUM(watched_minutes) / 60.0 AS hours
-    FROM netflix.small.viewing_events
-    GROUP BY user_id, date_trunc('month', event_ts)
-),
-with_previous AS (
-    SELECT user_id,
-           month,
-           hours,
-           LAG(hours) OVER (PARTITION BY user_id ORDER BY month) AS previous_hours,
-           LAG(month) OVER (PARTITION BY user_id ORDER BY month) AS previous_month
-    FROM monthly
-)
 SELECT user_id,
        ROUND(previous_hours, 2) AS may_hours,
        ROUND(hours, 2) AS june_hours,
