@@ -838,6 +838,13 @@ fn below(r: u64, n: u64) -> u64 {
     ((r as u128 * n as u128) >> 64) as u64
 }
 
+/// A uniform integer in [0, n) from the low 32 bits of `r` (`n` < 2^32),
+/// independent enough of [`below`], which reads the high bits.
+#[inline]
+fn below32(r: u64, n: u64) -> u64 {
+    ((r & 0xFFFF_FFFF) * n) >> 32
+}
+
 /// Cumulative weights of a weighted vocabulary.
 struct Weighted<const N: usize> {
     cumulative: [u32; N],
@@ -904,40 +911,58 @@ const USER_TAG: u64 = 0x5553_4552; // "USER"
 /// to e^{-λ/6}: 0.85, 0.72, 0.61, 0.47, 0.37, 0.26.
 const FADE_LAMBDAS: [f64; 6] = [1.0, 2.0, 3.0, 4.5, 6.0, 8.0];
 
-/// Per-user traits, a pure function of (seed, user_id).
+/// Per-user traits, each a pure function of (seed, user_id): one hash of
+/// the user with a key per trait, so a table computes only the traits it
+/// needs (viewing events: signup and fading; telemetry: the ISP).
 #[derive(Debug, Clone, Copy)]
 struct UserTraits {
-    country: u8,
-    signup_day: i32,
-    /// 0: steady; `k > 0`: fades with `FADE_LAMBDAS[k - 1]`.
-    fade: u8,
-    isp: u8,
+    country: u64,
+    signup: u64,
+    fade: u64,
+    isp: u64,
 }
 
-#[inline]
-fn user_traits(user_key: u64, user_id: u64) -> UserTraits {
-    let h = mix64(user_key ^ user_id);
-    let h_signup = mix64(h ^ 0x1);
-    let h_day = mix64(h ^ 0x2);
-    let h_fade = mix64(h ^ 0x3);
-    let h_isp = mix64(h ^ 0x4);
-    // 15% sign up during the event period: the "new users".
-    let signup_day = if below(h_signup, 100) < 15 {
-        EVENTS_FIRST_DAY + below(h_day, (EVENTS_END_DAY - EVENTS_FIRST_DAY) as u64) as i32
-    } else {
-        SIGNUP_FIRST_DAY + below(h_day, (EVENTS_FIRST_DAY - SIGNUP_FIRST_DAY) as u64) as i32
-    };
-    // 30% of users fade.
-    let fade = if below(h_fade, 100) < 30 {
-        1 + below(mix64(h_fade), FADE_LAMBDAS.len() as u64) as u8
-    } else {
-        0
-    };
-    UserTraits {
-        country: COUNTRY_PICK.pick(h),
-        signup_day,
-        fade,
-        isp: ISP_PICK.pick(h_isp),
+impl UserTraits {
+    fn new(seed: u64) -> Self {
+        Self {
+            country: key(seed, USER_TAG + 1),
+            signup: key(seed, USER_TAG + 2),
+            fade: key(seed, USER_TAG + 3),
+            isp: key(seed, USER_TAG + 4),
+        }
+    }
+
+    #[inline]
+    fn country(&self, user_id: u64) -> u8 {
+        COUNTRY_PICK.pick(mix64(self.country ^ user_id))
+    }
+
+    /// 15% sign up during the event period (the "new users"), the others
+    /// uniformly over 2019-2024.
+    #[inline]
+    fn signup_day(&self, user_id: u64) -> i32 {
+        let h = mix64(self.signup ^ user_id);
+        if below(h, 100) < 15 {
+            EVENTS_FIRST_DAY + below32(h, (EVENTS_END_DAY - EVENTS_FIRST_DAY) as u64) as i32
+        } else {
+            SIGNUP_FIRST_DAY + below32(h, (EVENTS_FIRST_DAY - SIGNUP_FIRST_DAY) as u64) as i32
+        }
+    }
+
+    /// 0 for a steady user (70%); `k > 0` fades with `FADE_LAMBDAS[k - 1]`.
+    #[inline]
+    fn fade(&self, user_id: u64) -> u8 {
+        let h = mix64(self.fade ^ user_id);
+        if below(h, 100) < 30 {
+            1 + below32(h, FADE_LAMBDAS.len() as u64) as u8
+        } else {
+            0
+        }
+    }
+
+    #[inline]
+    fn isp(&self, user_id: u64) -> u8 {
+        ISP_PICK.pick(mix64(self.isp ^ user_id))
     }
 }
 
@@ -974,7 +999,19 @@ impl UserSampler {
     fn sample(&self, r: u64) -> u64 {
         let x = 1.0 + unit(r) * self.span;
         let rank0 = ((x * x) as u64).clamp(1, self.users) - 1;
-        ((rank0 as u128 * self.mul as u128 + self.add as u128) % self.users as u128) as u64 + 1
+        self.permute(rank0) + 1
+    }
+
+    /// The 0-based id of a 0-based rank: `(rank × mul + add) mod U`.
+    #[inline]
+    fn permute(&self, rank0: u64) -> u64 {
+        if self.users <= u32::MAX as u64 {
+            // No overflow: rank0 × mul + add < U² < 2^64; a 64-bit modulo is
+            // several times cheaper than a 128-bit one.
+            (rank0 * self.mul + self.add) % self.users
+        } else {
+            ((rank0 as u128 * self.mul as u128 + self.add as u128) % self.users as u128) as u64
+        }
     }
 }
 
@@ -1083,15 +1120,40 @@ fn build_dims(params: &NetflixParams) -> Dims {
 // ---------------------------------------------------------------------------
 
 /// A Utf8 column of dictionary entries, built in one pass without per-row
-/// allocation.
+/// allocation. Entries of up to 16 bytes are copied as one fixed 16-byte
+/// move (then the length advanced by the real size) instead of a `memcpy`
+/// call per row.
 fn dict_strings(dict: &[&str], indices: &[u8]) -> ArrayRef {
     let mut offsets = Vec::with_capacity(indices.len() + 1);
-    let mut values = Vec::with_capacity(indices.len() * 8);
     offsets.push(0i32);
-    for &i in indices {
-        values.extend_from_slice(dict[i as usize].as_bytes());
-        offsets.push(values.len() as i32);
-    }
+    let values = if dict.iter().all(|d| d.len() <= 16) {
+        let padded: Vec<([u8; 16], usize)> = dict
+            .iter()
+            .map(|d| {
+                let mut bytes = [0u8; 16];
+                bytes[..d.len()].copy_from_slice(d.as_bytes());
+                (bytes, d.len())
+            })
+            .collect();
+        let longest = dict.iter().map(|d| d.len()).max().unwrap_or(0);
+        let mut values = vec![0u8; indices.len() * longest + 16];
+        let mut len = 0;
+        for &i in indices {
+            let (bytes, size) = &padded[i as usize];
+            values[len..len + 16].copy_from_slice(bytes);
+            len += size;
+            offsets.push(len as i32);
+        }
+        values.truncate(len);
+        values
+    } else {
+        let mut values = Vec::with_capacity(indices.len() * 8);
+        for &i in indices {
+            values.extend_from_slice(dict[i as usize].as_bytes());
+            offsets.push(values.len() as i32);
+        }
+        values
+    };
     Arc::new(StringArray::new(
         OffsetBuffer::new(ScalarBuffer::from(offsets)),
         Buffer::from_vec(values),
@@ -1116,15 +1178,14 @@ fn block_range(units: u64, block: u64) -> (u64, usize) {
 
 fn gen_users(params: &NetflixParams, block: u64) -> Vec<ArrayRef> {
     let (start, n) = block_range(params.users(), block);
-    let user_key = key(params.seed, USER_TAG);
+    let traits = UserTraits::new(params.seed);
     let mut ids = Vec::with_capacity(n);
     let mut country = Vec::with_capacity(n);
     let mut signup = Vec::with_capacity(n);
     for user_id in start + 1..=start + n as u64 {
-        let t = user_traits(user_key, user_id);
         ids.push(user_id as i64);
-        country.push(t.country);
-        signup.push(t.signup_day);
+        country.push(traits.country(user_id));
+        signup.push(traits.signup_day(user_id));
     }
     vec![
         Arc::new(Int64Array::from(ids)),
@@ -1234,7 +1295,7 @@ fn gen_viewing_events(params: &NetflixParams, block: u64) -> Vec<ArrayRef> {
     let (_, n) = block_range(params.viewing_events(), block);
     let d = dims(params);
     let users = UserSampler::new(params);
-    let user_key = key(params.seed, USER_TAG);
+    let traits = UserTraits::new(params.seed);
     let fade = fade_constants();
     let mut rng = block_rng(params.seed, NetflixTable::ViewingEvents, block);
     let mut user_ids = Vec::with_capacity(n);
@@ -1263,13 +1324,13 @@ fn gen_viewing_events(params: &NetflixParams, block: u64) -> Vec<ArrayRef> {
 
         // Time: from signup (or Jan 1) to the end of June; fading users
         // front-loaded by an exponential decay.
-        let traits = user_traits(user_key, user_id);
-        let from = EVENTS_START_US.max(traits.signup_day as i64 * DAY_US);
+        let from = EVENTS_START_US.max(traits.signup_day(user_id) as i64 * DAY_US);
         let u = unit(rng.next_u64());
-        let frac = if traits.fade == 0 {
+        let fading = traits.fade(user_id);
+        let frac = if fading == 0 {
             u
         } else {
-            let (c, inv) = fade[traits.fade as usize - 1];
+            let (c, inv) = fade[fading as usize - 1];
             -(1.0 - u * c).ln() * inv
         };
         let t = from + (frac * (EVENTS_END_US - from) as f64) as i64;
@@ -1364,10 +1425,10 @@ struct Assignment {
 fn assignments(params: &NetflixParams, block: u64) -> Vec<Assignment> {
     let (start, n) = block_range(params.users(), block);
     let exp_key = key(params.seed, EXPERIMENT_TAG);
-    let user_key = key(params.seed, USER_TAG);
+    let traits = UserTraits::new(params.seed);
     let mut out = Vec::with_capacity(n * 2 + 8);
     for user_id in start + 1..=start + n as u64 {
-        let signup = user_traits(user_key, user_id).signup_day as i64 * DAY_US;
+        let signup = traits.signup_day(user_id) as i64 * DAY_US;
         for (e, first_day) in EXPERIMENT_STARTS.iter().enumerate() {
             let h = mix64(exp_key ^ ((e as u64 + 1) << 56) ^ user_id);
             // Bit 0 enrolls, bit 1 picks the variant: ~50% enrolled, 50/50.
@@ -1444,7 +1505,7 @@ fn gen_metrics(params: &NetflixParams, block: u64) -> Vec<ArrayRef> {
 fn gen_telemetry(params: &NetflixParams, block: u64) -> Vec<ArrayRef> {
     let (start, n) = block_range(params.playback_sessions(), block);
     let users = UserSampler::new(params);
-    let user_key = key(params.seed, USER_TAG);
+    let traits = UserTraits::new(params.seed);
     let mut rng = block_rng(params.seed, NetflixTable::PlaybackTelemetry, block);
     let mut session_ids = Vec::with_capacity(n);
     let mut user_ids = Vec::with_capacity(n);
@@ -1459,7 +1520,7 @@ fn gen_telemetry(params: &NetflixParams, block: u64) -> Vec<ArrayRef> {
     const DROPS: [u8; 8] = [0, 0, 0, 1, 1, 2, 3, 4];
     for i in 0..n as u64 {
         let user_id = users.sample(rng.next_u64());
-        let user_isp = user_traits(user_key, user_id).isp;
+        let user_isp = traits.isp(user_id);
         let dev = DEVICE_PICK.pick(rng.next_u64());
         let c = CDN_PICK.pick(rng.next_u64());
         let t = TELEMETRY_START_US + below(rng.next_u64(), TELEMETRY_SPAN_US) as i64;
@@ -2623,6 +2684,18 @@ mod tests {
     }
 
     #[test]
+    fn dictionary_strings() {
+        let indices = [0u8, 1, 2, 1, 3];
+        let short = ["a", "bb", "", "exactly-16-bytes"];
+        let expected: StringArray = indices.iter().map(|&i| Some(short[i as usize])).collect();
+        assert_eq!(dict_strings(&short, &indices).as_string::<i32>(), &expected);
+        let long = ["a", "bb", "", "seventeen-bytes!!"];
+        let expected: StringArray = indices.iter().map(|&i| Some(long[i as usize])).collect();
+        assert_eq!(dict_strings(&long, &indices).as_string::<i32>(), &expected);
+        assert_eq!(dict_strings(&short, &[]).len(), 0);
+    }
+
+    #[test]
     fn schema_names_and_dates() {
         assert_eq!(parse_netflix_schema("tiny").unwrap(), 0.001);
         assert_eq!(parse_netflix_schema("Small").unwrap(), 0.01);
@@ -2722,8 +2795,7 @@ mod tests {
         // Every rank maps to a distinct id in 1..=U.
         let mut seen = vec![false; params.users() as usize];
         for rank0 in 0..params.users() {
-            let id = ((rank0 as u128 * sampler.mul as u128 + sampler.add as u128)
-                % sampler.users as u128) as usize;
+            let id = sampler.permute(rank0) as usize;
             assert!(!seen[id]);
             seen[id] = true;
         }
@@ -2738,6 +2810,5 @@ mod tests {
         let top: u32 = counts[..100].iter().sum();
         assert!(top > 200_000 / 20, "top 1% of users: {top} events");
         assert!(counts.iter().filter(|&&c| c > 0).count() > 9_000);
-        let _ = Array::len(&Int64Array::from(vec![1]));
     }
 }
