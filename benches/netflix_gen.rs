@@ -14,6 +14,8 @@
 use std::time::{Duration, Instant};
 
 use minispark_planner::catalog::netflix::{NetflixParams, NetflixTable};
+use tpchgen::generators::LineItemGenerator;
+use tpchgen_arrow::LineItemArrow;
 
 fn parse_args() -> NetflixParams {
     let mut params = NetflixParams::with_scale(1.0);
@@ -99,4 +101,23 @@ fn main() {
 
     let (rows, elapsed) = generate(NetflixTable::PlaybackTelemetry, &params, |_| {});
     report(NetflixTable::PlaybackTelemetry, rows, elapsed);
+
+    // Baseline in the same run: tpchgen's lineitem (16 columns, SF 0.1 per
+    // unit of scale), the generator behind the built-in tpch catalog.
+    let sf = (0.1 * params.scale).max(0.01);
+    let start = Instant::now();
+    let mut rows = 0u64;
+    for batch in LineItemArrow::new(LineItemGenerator::new(sf, 1, 1)).with_batch_size(8192) {
+        rows += batch.expect("lineitem batch").num_rows() as u64;
+    }
+    let elapsed = start.elapsed();
+    let rate = rows as f64 / elapsed.as_secs_f64();
+    println!(
+        "{:<20} {:>11} rows in {:>7.3} s: {:>6.2} M rows/s on one core ({:.0} ns/row)  [baseline: tpchgen-arrow]",
+        "tpch lineitem",
+        rows,
+        elapsed.as_secs_f64(),
+        rate / 1e6,
+        1e9 / rate
+    );
 }

@@ -1,0 +1,202 @@
+//! The streaming-service example jobs: minispark vs single-node DataFusion.
+//!
+//! ```text
+//! cargo bench --bench netflix -- --scale 1 --executors 2 --iterations 3
+//! ```
+//!
+//! Every SQL example of `examples/netflix/` runs against the same Parquet
+//! files (generated once under `--data`, default `target/netflix-s<scale>`)
+//! in both engines, each run in a fresh session, with as many DataFusion
+//! partitions as minispark shuffle partitions. Prints the median time of
+//! each job and the minispark / DataFusion ratio.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use datafusion::common::Result;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use futures::StreamExt;
+use minispark::driver::job::{JobSession, parse_script};
+use minispark::local::{LocalCluster, LocalClusterOptions};
+use minispark::planner::catalog::netflix::{NetflixParams, NetflixTable, write_netflix_parquet};
+use minispark::planner::session::session_state;
+
+const JOBS: [&str; 9] = [
+    "season_completion",
+    "engagement_drop",
+    "ab_readout",
+    "skewed_join",
+    "experiment_guardrails",
+    "playback_quality",
+    "recommendation_features",
+    "catalog_availability",
+    "telemetry_layout",
+];
+
+struct Args {
+    scale: f64,
+    executors: usize,
+    partitions: usize,
+    iterations: usize,
+    jobs: Vec<String>,
+    data: Option<PathBuf>,
+}
+
+fn parse_args() -> Args {
+    let mut args = Args {
+        scale: 1.0,
+        executors: 2,
+        partitions: 2,
+        iterations: 3,
+        jobs: JOBS.iter().map(|s| s.to_string()).collect(),
+        data: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().expect("a value after the flag");
+        match flag.as_str() {
+            "--scale" => args.scale = value().parse().expect("number"),
+            "--executors" => args.executors = value().parse().expect("number"),
+            "--partitions" => args.partitions = value().parse().expect("number"),
+            "--iterations" => args.iterations = value().parse().expect("number"),
+            "--jobs" => args.jobs = value().split(',').map(str::to_string).collect(),
+            "--data" => args.data = Some(PathBuf::from(value())),
+            "--bench" => {}
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    args
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// The example's SQL over plain table names, writing under `out`.
+fn job_sql(name: &str, out: &Path) -> String {
+    let path = format!("{}/examples/netflix/{name}.sql", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path)
+        .expect("example file")
+        .replace("netflix.small.", "")
+        .replace(
+            "target/minispark-examples",
+            out.to_str().expect("utf-8 path"),
+        )
+}
+
+fn table_ddl(data: &Path) -> String {
+    NetflixTable::ALL
+        .iter()
+        .map(|t| {
+            format!(
+                "CREATE EXTERNAL TABLE {} STORED AS PARQUET LOCATION '{}/';\n",
+                t.name(),
+                data.join(t.name()).display()
+            )
+        })
+        .collect()
+}
+
+async fn run_minispark(session: &JobSession, sql: &str) -> Result<()> {
+    for statement in parse_script(sql)? {
+        let mut stream = session.execute_statement(statement).await?.stream;
+        while let Some(b) = stream.next().await {
+            b?;
+        }
+    }
+    Ok(())
+}
+
+async fn run_datafusion(ctx: &SessionContext, sql: &str) -> Result<()> {
+    for statement in parse_script(sql)? {
+        let plan = ctx.state().statement_to_plan(statement).await?;
+        let mut stream = ctx
+            .execute_logical_plan(plan)
+            .await?
+            .execute_stream()
+            .await?;
+        while let Some(b) = stream.next().await {
+            b?;
+        }
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = parse_args();
+    let data = args.data.clone().unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("target")
+            .join(format!("netflix-s{}", args.scale))
+    });
+    if !data.join("playback_telemetry").exists() {
+        eprintln!(
+            "generating netflix scale {} into {}",
+            args.scale,
+            data.display()
+        );
+        write_netflix_parquet(&NetflixParams::with_scale(args.scale), &data)?;
+    }
+    let mut options = LocalClusterOptions::new(args.executors)?;
+    options.binary = PathBuf::from(env!("CARGO_BIN_EXE_minispark"));
+    let cluster = LocalCluster::start(options).await?;
+    let settings = [(
+        "minispark.shuffle.partitions".to_string(),
+        args.partitions.to_string(),
+    )]
+    .into_iter()
+    .collect();
+    let ddl = table_ddl(&data);
+    let out = tempfile::tempdir().map_err(datafusion::error::DataFusionError::from)?;
+
+    println!(
+        "netflix scale {} | minispark: {} executors | partitions: {} | iterations: {} (median)",
+        args.scale, args.executors, args.partitions, args.iterations
+    );
+    println!(
+        "{:>24} {:>14} {:>14} {:>8}",
+        "job", "datafusion ms", "minispark ms", "ratio"
+    );
+    let (mut total_df, mut total_ms) = (Duration::ZERO, Duration::ZERO);
+    for job in &args.jobs {
+        let (mut df_times, mut ms_times) = (vec![], vec![]);
+        for i in 0..args.iterations {
+            // Fresh sessions: a job's SET statements must not leak into the next.
+            let ctx = SessionContext::new_with_state(session_state(
+                SessionConfig::new().with_target_partitions(args.partitions),
+            ));
+            run_datafusion(&ctx, &ddl).await?;
+            let sql = job_sql(job, &out.path().join(format!("df-{job}-{i}")));
+            let start = Instant::now();
+            run_datafusion(&ctx, &sql).await?;
+            df_times.push(start.elapsed());
+
+            let session = cluster.driver.session(&settings)?;
+            run_minispark(&session, &ddl).await?;
+            let sql = job_sql(job, &out.path().join(format!("ms-{job}-{i}")));
+            let start = Instant::now();
+            run_minispark(&session, &sql).await?;
+            ms_times.push(start.elapsed());
+        }
+        let (df, ms) = (median(df_times), median(ms_times));
+        total_df += df;
+        total_ms += ms;
+        println!(
+            "{:>24} {:>14.1} {:>14.1} {:>7.2}x",
+            job,
+            df.as_secs_f64() * 1e3,
+            ms.as_secs_f64() * 1e3,
+            ms.as_secs_f64() / df.as_secs_f64()
+        );
+    }
+    println!(
+        "{:>24} {:>14.1} {:>14.1} {:>7.2}x",
+        "total",
+        total_df.as_secs_f64() * 1e3,
+        total_ms.as_secs_f64() * 1e3,
+        total_ms.as_secs_f64() / total_df.as_secs_f64()
+    );
+    Ok(())
+}
