@@ -80,6 +80,21 @@ impl FromStr for Master {
 }
 
 /// Builds a [`Session`]: the master, then settings.
+///
+/// ```no_run
+/// # async fn example() -> datafusion::common::Result<()> {
+/// use minispark::Session;
+///
+/// // A running cluster (`minispark driver` plus `minispark executor`s).
+/// let session = Session::builder()
+///     .master("http://127.0.0.1:7077")
+///     .config("minispark.shuffle.partitions", "16")
+///     .config("datafusion.execution.batch_size", "4096")
+///     .build()
+///     .await?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct SessionBuilder {
     master: String,
@@ -133,15 +148,31 @@ impl SessionBuilder {
                     },
                 }
             }
-            Master::Remote(url) => SessionInner {
-                ctx: session_context(&settings)?,
-                backend: Backend::Remote { url },
-            },
+            Master::Remote(url) => {
+                let ctx = session_context(&settings)?;
+                check_reachable(&url).await?;
+                SessionInner {
+                    ctx,
+                    backend: Backend::Remote { url },
+                }
+            }
         };
         Ok(Session {
             inner: Arc::new(inner),
         })
     }
+}
+
+/// Fails now, with the address, when no driver answers at `url`, rather
+/// than at the first action.
+async fn check_reachable(url: &str) -> Result<()> {
+    let endpoint = tonic::transport::Endpoint::from_shared(url.to_string())
+        .map_err(|e| DataFusionError::Configuration(format!("invalid master '{url}': {e}")))?
+        .connect_timeout(std::time::Duration::from_secs(5));
+    endpoint.connect().await.map_err(|e| {
+        DataFusionError::Execution(format!("cannot reach the driver at {url}: {e}"))
+    })?;
+    Ok(())
 }
 
 /// The `minispark` binary to run embedded executors with, if there is one.

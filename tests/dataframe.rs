@@ -213,6 +213,15 @@ async fn dataframe_on_an_embedded_cluster() {
     .await
     .unwrap();
     check_session(&session).await;
+    let err = Session::builder()
+        .master("http://127.0.0.1:1")
+        .build()
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("cannot reach the driver at http://127.0.0.1:1"),
+        "{err}"
+    );
     let err = Session::builder().master("yarn").build().await.unwrap_err();
     assert!(err.to_string().contains("invalid master 'yarn'"), "{err}");
     let err = Session::builder()
