@@ -219,7 +219,8 @@ async fn dataframe_on_an_embedded_cluster() {
         .await
         .unwrap_err();
     assert!(
-        err.to_string().contains("cannot reach the driver at http://127.0.0.1:1"),
+        err.to_string()
+            .contains("cannot reach the driver at http://127.0.0.1:1"),
         "{err}"
     );
     let err = Session::builder().master("yarn").build().await.unwrap_err();
@@ -334,4 +335,97 @@ async fn dataframe_join_strategies() {
         let got = timed("join", df.collect()).await.unwrap();
         assert_eq!(normalized_rows(&got), expected, "{strategy:?} {join_type}");
     }
+}
+
+/// union, distinct, with_column, window, limit and read_csv / read_json
+/// through the cluster, against the same operations in DataFusion.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dataframe_set_operations_and_files() {
+    let cluster = cluster(2).await;
+    let session = Session::builder()
+        .master(cluster.driver.url())
+        .config("minispark.shuffle.partitions", "3")
+        .build()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("devices.csv");
+    std::fs::write(
+        &csv,
+        "device,kind\ntv,big\nmobile,small\nweb,big\ntablet,small\n",
+    )
+    .unwrap();
+    let json = dir.path().join("extra.json");
+    std::fs::write(
+        &json,
+        "{\"device\":\"tv\",\"kind\":\"big\"}\n{\"device\":\"car\",\"kind\":\"odd\"}\n",
+    )
+    .unwrap();
+    let oracle = session_context(&Default::default()).unwrap();
+    oracle
+        .register_csv("devices", csv.to_str().unwrap(), Default::default())
+        .await
+        .unwrap();
+    oracle
+        .register_json("extra", json.to_str().unwrap(), Default::default())
+        .await
+        .unwrap();
+
+    // Distinct devices of the events, their view counts ranked, joined to
+    // both files' rows (UNION removes the duplicate tv row).
+    let build = |events: minispark::DataFrame,
+                 devices: minispark::DataFrame,
+                 extra: minispark::DataFrame| {
+        let kinds = devices.union_distinct(extra)?;
+        let views = events
+            .aggregate(vec![col("device")], vec![count(lit(1)).alias("views")])?
+            .window(vec![
+                rank()
+                    .order_by(vec![col("views").sort(false, true)])
+                    .build()?
+                    .alias("rank"),
+            ])?
+            .with_column("big_views", col("views") * lit(2))?;
+        views
+            .alias("v")?
+            .join_on(
+                kinds.alias("k")?,
+                JoinType::Full,
+                [col("v.device").eq(col("k.device"))],
+            )?
+            .select(vec![col("v.rank"), col("k.kind"), col("v.big_views")])?
+            .distinct()?
+            .sort(vec![
+                col("kind").sort(true, true),
+                col("rank").sort(true, true),
+            ])?
+            .limit(0, Some(10))
+    };
+    let got = build(
+        session.table("netflix.tiny.viewing_events").await.unwrap(),
+        session.read_csv(csv.to_str().unwrap()).await.unwrap(),
+        session.read_json(json.to_str().unwrap()).await.unwrap(),
+    )
+    .unwrap();
+    let got = timed("set operations", got.collect()).await.unwrap();
+    let expected = oracle
+        .sql(
+            "SELECT DISTINCT rank, kind, big_views FROM (
+               SELECT device, RANK() OVER (ORDER BY views DESC) AS rank, views * 2 AS big_views
+               FROM (SELECT device, count(1) AS views FROM netflix.tiny.viewing_events GROUP BY device) v
+             ) v FULL JOIN (SELECT * FROM devices UNION SELECT * FROM extra) k ON v.device = k.device
+             ORDER BY kind NULLS FIRST, rank NULLS FIRST LIMIT 10",
+        )
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(normalized_rows(&got), normalized_rows(&expected));
+    assert_eq!(
+        normalized_rows(&got).len(),
+        5,
+        "{:?}",
+        normalized_rows(&got)
+    );
 }
