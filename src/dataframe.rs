@@ -309,7 +309,12 @@ impl DataFrame {
     /// The stage graph the cluster would run: stages, their shuffles and
     /// partitioning keys, the join strategies chosen.
     pub async fn explain(&self) -> Result<String> {
-        let plan = self.df.clone().explain(false, false)?.logical_plan().clone();
+        let plan = self
+            .df
+            .clone()
+            .explain(false, false)?
+            .logical_plan()
+            .clone();
         let output = self.session.run(plan, "DataFrame::explain").await?;
         Ok(plan_text(&output.batches))
     }

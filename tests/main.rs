@@ -7,5 +7,6 @@ mod common;
 mod dataframe;
 mod errors;
 mod examples;
+mod skew;
 mod slt;
 mod tpch;

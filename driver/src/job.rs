@@ -29,6 +29,7 @@ use minispark_planner::config::minispark_config;
 use minispark_planner::explain::format_stage_graph;
 use minispark_planner::hints::strip_hints;
 use minispark_planner::session::{changed_settings, session_context};
+use minispark_planner::skew::SkewRule;
 use minispark_planner::stages::{StageGraph, plan_stages};
 use tracing::info;
 
@@ -96,6 +97,11 @@ impl JobSession {
         }
     }
 
+    /// When a shuffle partition counts as skewed, by this session's settings.
+    fn skew_rule(&self) -> SkewRule {
+        SkewRule::from_config(&minispark_config(self.ctx.state().config().options()))
+    }
+
     /// Runs one parsed statement.
     pub async fn execute_statement(&self, statement: DFStatement) -> Result<StatementResult> {
         let plan = self.ctx.state().statement_to_plan(statement).await?;
@@ -133,7 +139,7 @@ impl JobSession {
             }
             LogicalPlan::Explain(explain) => {
                 let graph = self.plan_stages(explain.plan.as_ref().clone()).await?;
-                text_result("plan", format_stage_graph(&graph, None))
+                text_result("plan", format_stage_graph(&graph, None, &self.skew_rule()))
             }
             LogicalPlan::Analyze(analyze) => {
                 let graph = self.plan_stages(analyze.input.as_ref().clone()).await?;
@@ -144,7 +150,7 @@ impl JobSession {
                 while let Some(batch) = stream.next().await {
                     rows += batch?.num_rows();
                 }
-                let mut text = format_stage_graph(&graph, Some(&job.metrics));
+                let mut text = format_stage_graph(&graph, Some(&job.metrics), &self.skew_rule());
                 text.push_str(&format!(
                     "Result: {rows} rows in {:.3}s\n",
                     job.elapsed.as_secs_f64()

@@ -29,9 +29,9 @@ use datafusion::common::{DataFusionError, Result};
 use datafusion::physical_plan::ExecutionPlan;
 use minispark_planner::codec::encode_plan;
 use minispark_planner::exchange::{
-    BlockStats, ExchangeKind, MapOutput, ShuffleReaderExec, assign_blocks,
+    BlockStats, ExchangeKind, HotKey, MapOutput, ShuffleReaderExec, assign_blocks, merge_hot_keys,
 };
-use minispark_planner::explain::StageMetrics;
+use minispark_planner::explain::{PartitionSize, StageMetrics};
 use minispark_planner::stages::{StageGraph, collect_readers, replace_readers};
 use minispark_proto::{TaskDefinition, TaskStatus, task_status};
 use tokio::task::JoinSet;
@@ -273,6 +273,16 @@ fn handle_result(
                         bytes: b.bytes,
                     })
                     .collect(),
+                hot_keys: out
+                    .hot_keys
+                    .iter()
+                    .map(|k| HotKey {
+                        hash: k.hash,
+                        display: k.display.clone(),
+                        estimated_rows: k.estimated_rows,
+                        partition: k.partition as usize,
+                    })
+                    .collect(),
             });
             return Ok(());
         }
@@ -420,6 +430,19 @@ fn remote_bytes(
         .sum()
 }
 
+/// Rows and bytes of each output partition of a stage: the map-output
+/// tracker's view, summed over the map tasks.
+fn partition_sizes(num_partitions: usize, outputs: &[&MapOutput]) -> Vec<PartitionSize> {
+    let mut sizes = vec![PartitionSize::default(); num_partitions];
+    for block in outputs.iter().flat_map(|o| &o.blocks) {
+        if let Some(size) = sizes.get_mut(block.reduce_partition) {
+            size.rows += block.rows;
+            size.bytes += block.bytes;
+        }
+    }
+    sizes
+}
+
 fn stage_metrics(graph: &StageGraph, stages: &[StageState]) -> Vec<StageMetrics> {
     graph
         .stages
@@ -450,6 +473,8 @@ fn stage_metrics(graph: &StageGraph, stages: &[StageState]) -> Vec<StageMetrics>
                     .sum(),
                 bytes_remote: state.bytes_remote,
                 task_times: state.task_times.clone(),
+                partitions: partition_sizes(stage.writer().num_partitions(), &outputs),
+                hot_keys: merge_hot_keys(outputs.iter().flat_map(|o| &o.hot_keys), 5),
             }
         })
         .collect()

@@ -88,7 +88,7 @@ impl ExecutorService {
         };
         let stream = writer.input().execute(partition, Arc::clone(&ctx))?;
         let dir = stage_dir(&work_dir, &task.job_id, task.stage_id as usize);
-        let blocks = write_map_output(stream, &spec, &dir, partition).await?;
+        let (blocks, hot_keys) = write_map_output(stream, &spec, &dir, partition).await?;
         let input_rows = scanned_rows(writer.input());
         let elapsed = start.elapsed();
         info!(
@@ -111,6 +111,15 @@ impl ExecutorService {
                 .collect(),
             elapsed_us: elapsed.as_micros() as u64,
             input_rows,
+            hot_keys: hot_keys
+                .into_iter()
+                .map(|k| minispark_proto::HotKey {
+                    hash: k.hash,
+                    display: k.display,
+                    estimated_rows: k.estimated_rows,
+                    partition: k.partition as u32,
+                })
+                .collect(),
         })
     }
 }

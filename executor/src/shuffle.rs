@@ -23,10 +23,13 @@ use arrow::ipc::writer::StreamWriter;
 use datafusion::common::{DataFusionError, Result, exec_datafusion_err};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use futures::{StreamExt, TryStreamExt};
 use minispark_planner::config::ShuffleCompression;
-use minispark_planner::exchange::{BlockLocation, BlockStats, ExchangeKind, ShuffleRuntime};
+use minispark_planner::exchange::{
+    BlockLocation, BlockStats, ExchangeKind, HotKey, HotKeySampler, ShuffleRuntime,
+};
 use minispark_planner::hash::spark_murmur3::partition_ids;
 use minispark_planner::ipc::{ChunkDecoder, decode_chunk_stream, write_options};
 use minispark_proto::ShuffleBlock;
@@ -109,7 +112,7 @@ pub async fn write_map_output(
     spec: &MapOutputSpec,
     dir: &Path,
     map_partition: usize,
-) -> Result<Vec<BlockStats>> {
+) -> Result<(Vec<BlockStats>, Vec<HotKey>)> {
     std::fs::create_dir_all(dir)
         .map_err(|e| exec_datafusion_err!("cannot create shuffle dir {}: {e}", dir.display()))?;
     let schema = stream.schema();
@@ -125,6 +128,8 @@ pub async fn write_map_output(
 
     let mut hash_buf = Vec::new();
     let mut ids = Vec::new();
+    let mut hot_keys = (spec.kind == ExchangeKind::Hash)
+        .then(|| HotKeySampler::new(key_names(&spec.hash_exprs), spec.num_partitions));
     let mut batch_index = map_partition;
     while let Some(batch) = stream.next().await {
         let batch = batch?;
@@ -139,6 +144,9 @@ pub async fn write_map_output(
                     .map(|e| e.evaluate(&batch)?.into_array(batch.num_rows()))
                     .collect::<Result<Vec<_>>>()?;
                 partition_ids(&keys, batch.num_rows(), blocks, &mut hash_buf, &mut ids)?;
+                if let Some(sampler) = hot_keys.as_mut() {
+                    sampler.observe(&keys, &hash_buf)?;
+                }
                 push_partitioned(&batch, &ids, &mut writers)?;
             }
             ExchangeKind::RoundRobin => {
@@ -174,7 +182,22 @@ pub async fn write_map_output(
             bytes,
         });
     }
-    Ok(stats)
+    Ok((
+        stats,
+        hot_keys.map(HotKeySampler::finish).unwrap_or_default(),
+    ))
+}
+
+/// Names of the shuffle keys for people: a column's name, or the
+/// expression's text.
+fn key_names(exprs: &[Arc<dyn PhysicalExpr>]) -> Vec<String> {
+    exprs
+        .iter()
+        .map(|e| match e.downcast_ref::<Column>() {
+            Some(c) => c.name().to_string(),
+            None => e.to_string(),
+        })
+        .collect()
 }
 
 /// Splits `batch` by partition id and pushes each part to its block.

@@ -49,6 +49,18 @@ pub const SETTINGS: &[Setting] = &[
         default: "42",
         description: "Seed of the built-in netflix.* tables: the same seed, scale and skew give the same rows.",
     },
+    Setting {
+        key: "skew.skewedPartitionFactor",
+        default: "5",
+        description: "A shuffle partition is skewed when it is larger than this many times the median \
+                      partition (and larger than skew.skewedPartitionThresholdInBytes). Spark's default.",
+    },
+    Setting {
+        key: "skew.skewedPartitionThresholdInBytes",
+        default: "268435456",
+        description: "A shuffle partition is skewed only when it is larger than this many bytes \
+                      (and skew.skewedPartitionFactor times the median). Spark's default: 256 MB.",
+    },
 ];
 
 /// Shuffle compression codec.
@@ -67,6 +79,8 @@ pub struct MinisparkConfig {
     pub shuffle_compression: ShuffleCompression,
     pub netflix_skew: f64,
     pub netflix_seed: u64,
+    pub skewed_partition_factor: f64,
+    pub skewed_partition_threshold_bytes: u64,
 }
 
 impl Default for MinisparkConfig {
@@ -77,6 +91,8 @@ impl Default for MinisparkConfig {
             shuffle_compression: ShuffleCompression::Lz4,
             netflix_skew: 0.0,
             netflix_seed: 0,
+            skewed_partition_factor: 0.0,
+            skewed_partition_threshold_bytes: 0,
         };
         for s in SETTINGS {
             config
@@ -143,6 +159,23 @@ impl ExtensionOptions for MinisparkConfig {
                     "setting minispark.netflix.seed expects a non-negative integer, got '{value}'"
                 )
             })?,
+            "skew.skewedpartitionfactor" => {
+                self.skewed_partition_factor = match value.trim().parse::<f64>() {
+                    Ok(v) if v.is_finite() && v >= 1.0 => v,
+                    _ => {
+                        return plan_err!(
+                            "setting minispark.skew.skewedPartitionFactor expects a number >= 1, got '{value}'"
+                        );
+                    }
+                }
+            }
+            "skew.skewedpartitionthresholdinbytes" => {
+                self.skewed_partition_threshold_bytes = value.trim().parse().or_else(|_| {
+                    plan_err!(
+                        "setting minispark.skew.skewedPartitionThresholdInBytes expects a non-negative integer, got '{value}'"
+                    )
+                })?
+            }
             _ => {
                 let known: Vec<String> = SETTINGS
                     .iter()
@@ -165,6 +198,10 @@ impl ExtensionOptions for MinisparkConfig {
                 "shuffle.compression" => format!("{:?}", self.shuffle_compression).to_lowercase(),
                 "netflix.skew" => self.netflix_skew.to_string(),
                 "netflix.seed" => self.netflix_seed.to_string(),
+                "skew.skewedPartitionFactor" => self.skewed_partition_factor.to_string(),
+                "skew.skewedPartitionThresholdInBytes" => {
+                    self.skewed_partition_threshold_bytes.to_string()
+                }
                 _ => String::new(),
             }
         };

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use datafusion::physical_plan::displayable;
 
-use crate::exchange::ExchangeKind;
+use crate::exchange::hot_keys::SAMPLE_EVERY;
+use crate::exchange::{ExchangeKind, HotKey};
+use crate::skew::{SkewRule, median_bytes};
 use crate::stages::StageGraph;
 
 /// What one stage did, measured while it ran (for `EXPLAIN ANALYZE`).
@@ -22,6 +24,17 @@ pub struct StageMetrics {
     pub bytes_remote: u64,
     /// Wall time of each successful task.
     pub task_times: Vec<Duration>,
+    /// Rows and bytes of each output partition (the map-output tracker).
+    pub partitions: Vec<PartitionSize>,
+    /// The heaviest keys of a hash shuffle, estimated from samples.
+    pub hot_keys: Vec<HotKey>,
+}
+
+/// What the map tasks of a stage wrote to one output partition, together.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PartitionSize {
+    pub rows: u64,
+    pub bytes: u64,
 }
 
 fn describe_output(kind: ExchangeKind, partitions: usize, keys: &str, is_final: bool) -> String {
@@ -47,7 +60,12 @@ fn fmt_duration(d: Duration) -> String {
 
 /// Renders the stage graph, stages in execution order, each with its plan.
 /// With `metrics` (one entry per stage), adds what each stage measured.
-pub fn format_stage_graph(graph: &StageGraph, metrics: Option<&[StageMetrics]>) -> String {
+/// Skewed partitions (by `skew`) are marked in the partition histograms.
+pub fn format_stage_graph(
+    graph: &StageGraph,
+    metrics: Option<&[StageMetrics]>,
+    skew: &SkewRule,
+) -> String {
     let mut out = String::new();
     let final_id = graph.final_stage().id;
     for stage in &graph.stages {
@@ -93,6 +111,13 @@ pub fn format_stage_graph(graph: &StageGraph, metrics: Option<&[StageMetrics]>) 
                 fmt_duration(max),
             );
         }
+        if let Some(m) = metrics.and_then(|m| m.get(stage.id)) {
+            let shuffled = matches!(writer.kind(), ExchangeKind::Hash | ExchangeKind::RoundRobin);
+            if shuffled && stage.id != final_id {
+                write_partitions(&mut out, &m.partitions, skew);
+                write_hot_keys(&mut out, &m.hot_keys, m.rows_out);
+            }
+        }
         let plan = displayable(writer.input().as_ref())
             .indent(false)
             .to_string();
@@ -101,4 +126,108 @@ pub fn format_stage_graph(graph: &StageGraph, metrics: Option<&[StageMetrics]>) 
         }
     }
     out
+}
+
+/// Partitions drawn at most, largest first when there are more.
+const MAX_BARS: usize = 32;
+const BAR_WIDTH: usize = 30;
+
+/// One bar per output partition, scaled to the largest; skewed ones marked.
+fn write_partitions(out: &mut String, sizes: &[PartitionSize], skew: &SkewRule) {
+    if sizes.is_empty() {
+        return;
+    }
+    let skewed = skew.skewed(sizes);
+    let median = median_bytes(sizes);
+    let max = sizes.iter().map(|s| s.bytes).max().unwrap_or(0);
+    let total: u64 = sizes.iter().map(|s| s.rows).sum();
+    let _ = writeln!(
+        out,
+        "  output partitions: {} (bytes: median {}, max {}, max/median {:.1}x){}",
+        sizes.len(),
+        fmt_bytes(median),
+        fmt_bytes(max),
+        max as f64 / median.max(1) as f64,
+        match skewed.len() {
+            0 => String::new(),
+            n => format!("; {n} skewed"),
+        }
+    );
+    let mut shown: Vec<usize> = (0..sizes.len()).collect();
+    if sizes.len() > MAX_BARS {
+        shown.sort_by_key(|&p| std::cmp::Reverse(sizes[p].bytes));
+        shown.truncate(MAX_BARS);
+        shown.sort_unstable();
+    }
+    for p in &shown {
+        let size = sizes[*p];
+        let _ = write!(
+            out,
+            "    p{:<4} {} {:>10} rows {:>5.1}% {:>10}",
+            p,
+            bar(size.bytes, max),
+            size.rows,
+            100.0 * size.rows as f64 / total.max(1) as f64,
+            fmt_bytes(size.bytes),
+        );
+        match skewed.iter().find(|(s, _)| s == p) {
+            Some((_, ratio)) => {
+                let _ = writeln!(out, "  <- skewed: {ratio:.1}x the median");
+            }
+            None => out.push('\n'),
+        }
+    }
+    if shown.len() < sizes.len() {
+        let _ = writeln!(
+            out,
+            "    ... {} smaller partitions not drawn",
+            sizes.len() - shown.len()
+        );
+    }
+}
+
+/// The stage's heaviest keys with their share of its output rows.
+fn write_hot_keys(out: &mut String, keys: &[HotKey], rows: u64) {
+    // A key is hot when it holds at least 1% of the rows and was sampled
+    // often enough (8 samples) for that estimate to mean something.
+    let min_rows = (8 * SAMPLE_EVERY as u64).max(rows / 100);
+    let hot: Vec<&HotKey> = keys
+        .iter()
+        .filter(|k| k.estimated_rows >= min_rows)
+        .collect();
+    if hot.is_empty() {
+        return;
+    }
+    let text: Vec<String> = hot
+        .iter()
+        .map(|k| {
+            format!(
+                "{} ~{} rows ({:.1}%) -> p{}",
+                k.display,
+                k.estimated_rows,
+                100.0 * k.estimated_rows as f64 / rows.max(1) as f64,
+                k.partition
+            )
+        })
+        .collect();
+    let _ = writeln!(out, "  hot keys (sampled): {}", text.join("; "));
+}
+
+fn bar(value: u64, max: u64) -> String {
+    const EIGHTHS: [char; 8] = [' ', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
+    let eighths = (value as f64 / max.max(1) as f64 * (BAR_WIDTH * 8) as f64).round() as usize;
+    let mut s = "█".repeat(eighths / 8);
+    if eighths % 8 > 0 {
+        s.push(EIGHTHS[eighths % 8]);
+    }
+    format!("{s:<width$}", width = BAR_WIDTH)
+}
+
+fn fmt_bytes(b: u64) -> String {
+    match b {
+        b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64),
+        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
+        b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),
+        b => format!("{b} B"),
+    }
 }

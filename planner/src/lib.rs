@@ -21,6 +21,7 @@
 //! * [`functions`]: statistical SQL functions (`student_t_cdf`, ...) for A/B test readouts.
 //! * [`catalog`]: built-in data (TPC-H generated inside each task).
 //! * [`config`]: every `minispark.*` setting, with its default.
+//! * [`skew`]: when a shuffle partition counts as skewed.
 //! * [`session`]: the DataFusion session every process uses.
 //! * [`ipc`]: Arrow IPC encoding of shuffle blocks.
 //! * [`explain`]: printing a stage graph.
@@ -36,4 +37,5 @@ pub mod hints;
 pub mod ipc;
 pub mod logical_codec;
 pub mod session;
+pub mod skew;
 pub mod stages;

@@ -410,11 +410,15 @@ mod tests {
             .await
             .unwrap();
         let graph = plan_stages(plan, 4).unwrap();
-        crate::explain::format_stage_graph(&graph, None)
-            .lines()
-            .filter(|l| l.starts_with("Stage"))
-            .collect::<Vec<_>>()
-            .join("\n")
+        crate::explain::format_stage_graph(
+            &graph,
+            None,
+            &crate::skew::SkewRule::from_config(&Default::default()),
+        )
+        .lines()
+        .filter(|l| l.starts_with("Stage"))
+        .collect::<Vec<_>>()
+        .join("\n")
     }
 
     #[tokio::test]

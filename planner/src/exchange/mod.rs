@@ -26,9 +26,11 @@
 //! [`ShuffleRuntime`] that the executor (or driver) installs in the task's
 //! session config; writing is done by the executor's task runner.
 
+pub mod hot_keys;
 mod reader;
 mod writer;
 
+pub use hot_keys::{HotKey, HotKeySampler, merge_hot_keys};
 pub use reader::ShuffleReaderExec;
 pub use writer::ShuffleWriterExec;
 
@@ -119,6 +121,8 @@ pub struct MapOutput {
     pub address: String,
     pub map_partition: usize,
     pub blocks: Vec<BlockStats>,
+    /// The task's heaviest shuffle keys (hash shuffles only).
+    pub hot_keys: Vec<HotKey>,
 }
 
 /// Groups the outputs of a finished stage into the partitions of a reader
