@@ -1,6 +1,7 @@
 //! Built-in catalogs: data that needs no setup (see [`tpch`] and
 //! [`netflix`]).
 
+mod generated;
 pub mod netflix;
 pub mod tpch;
 

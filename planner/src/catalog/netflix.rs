@@ -120,9 +120,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::fs::File;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use arrow::array::{
@@ -131,27 +129,16 @@ use arrow::array::{
 };
 use arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use arrow::record_batch::RecordBatchOptions;
 use datafusion::catalog::{CatalogProvider, SchemaProvider, Session, TableProvider};
-use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::TreeNodeRecursion;
-use datafusion::common::{
-    DataFusionError, Result, Statistics, internal_datafusion_err, internal_err,
-    plan_datafusion_err, plan_err,
-};
+use datafusion::common::{Result, Statistics, internal_err, plan_datafusion_err, plan_err};
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
-use datafusion::parquet::arrow::ArrowWriter;
-use datafusion::parquet::basic::{Compression, ZstdLevel};
-use datafusion::parquet::file::properties::WriterProperties;
-use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
-use datafusion::physical_plan::coop::cooperative;
-use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType, SchedulingType};
-use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
-use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::metrics::MetricsSet;
 use datafusion::physical_plan::{
-    ChildrenPropertiesMode, DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning,
-    PlanProperties, ReplaceChildrenOptions, SendableRecordBatchStream, StatisticsArgs,
+    ChildrenPropertiesMode, DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties,
+    ReplaceChildrenOptions, SendableRecordBatchStream, StatisticsArgs,
 };
 use datafusion::prelude::SessionContext;
 use futures::future::BoxFuture;
@@ -160,6 +147,7 @@ use rand_distr::weighted::WeightedAliasIndex;
 use rand_distr::{Distribution, LogNormal};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
+use super::generated::{ExportTable, GeneratedScan, export_parquet};
 use crate::config::{MinisparkConfig, minispark_config};
 
 /// Name under which [`register_netflix_catalog`] registers the catalog.
@@ -1606,13 +1594,8 @@ pub fn parse_netflix_schema(name: &str) -> Result<f64> {
 pub struct NetflixScanExec {
     table: NetflixTable,
     params: NetflixParams,
-    num_partitions: usize,
-    projection: Option<Vec<usize>>,
-    batch_size: usize,
-    schema: SchemaRef,
-    properties: Arc<PlanProperties>,
-    /// Rows generated, per partition (EXPLAIN ANALYZE's rows out).
-    metrics: ExecutionPlanMetricsSet,
+    /// Partitions, projection, batch size, output schema, metrics.
+    scan: GeneratedScan,
 }
 
 impl NetflixScanExec {
@@ -1629,31 +1612,18 @@ impl NetflixScanExec {
         if num_partitions == 0 {
             return plan_err!("NetflixScanExec: the number of partitions must be positive");
         }
-        if batch_size == 0 {
-            return plan_err!("NetflixScanExec: batch size must be positive");
-        }
-        let schema = match &projection {
-            None => table.schema(),
-            Some(indices) => Arc::new(table.schema().project(indices).map_err(|e| {
-                plan_datafusion_err!("NetflixScanExec: invalid projection for {table}: {e}")
-            })?),
-        };
-        let properties = PlanProperties::new(
-            EquivalenceProperties::new(Arc::clone(&schema)),
-            Partitioning::UnknownPartitioning(num_partitions),
-            EmissionType::Incremental,
-            Boundedness::Bounded,
-        )
-        .with_scheduling_type(SchedulingType::Cooperative);
+        let scan = GeneratedScan::try_new(
+            "NetflixScanExec",
+            &table,
+            table.schema(),
+            projection,
+            num_partitions,
+            batch_size,
+        )?;
         Ok(Self {
             table,
             params,
-            num_partitions,
-            projection,
-            batch_size,
-            schema,
-            properties: Arc::new(properties),
-            metrics: ExecutionPlanMetricsSet::new(),
+            scan,
         })
     }
 
@@ -1669,39 +1639,30 @@ impl NetflixScanExec {
 
     /// Number of output partitions.
     pub fn num_partitions(&self) -> usize {
-        self.num_partitions
+        self.scan.num_partitions()
     }
 
     /// Projected column indices into [`NetflixTable::schema`], if any.
     pub fn projection(&self) -> Option<&Vec<usize>> {
-        self.projection.as_ref()
+        self.scan.projection()
     }
 
     /// Maximum rows per output batch.
     pub fn batch_size(&self) -> usize {
-        self.batch_size
+        self.scan.batch_size()
     }
 
+    /// Statistics of one partition (`Some`) or of all of them.
     fn estimate_statistics(&self, partition: Option<usize>) -> Result<Statistics> {
         let blocks = match partition {
-            Some(p) if p >= self.num_partitions => {
-                return internal_err!(
-                    "NetflixScanExec: invalid partition {p}, the scan has {} partitions",
-                    self.num_partitions
-                );
+            Some(p) => {
+                self.scan.check_partition(p)?;
+                self.table
+                    .partition_blocks(&self.params, p, self.scan.num_partitions())
             }
-            Some(p) => self
-                .table
-                .partition_blocks(&self.params, p, self.num_partitions),
             None => 0..self.table.num_blocks(&self.params),
         };
         let rows = self.table.estimated_block_rows(&self.params, blocks);
-        let rows = usize::try_from(rows).unwrap_or(usize::MAX);
-        let all_columns = self.table.schema().fields().len();
-        let bytes = rows
-            .saturating_mul(self.table.avg_row_bytes())
-            .saturating_mul(self.schema.fields().len())
-            / all_columns;
         let exact = matches!(
             self.table,
             NetflixTable::Users
@@ -1710,52 +1671,25 @@ impl NetflixScanExec {
                 | NetflixTable::ViewingEvents
                 | NetflixTable::PlaybackTelemetry
         );
-        let rows = if exact {
-            Precision::Exact(rows)
-        } else {
-            Precision::Inexact(rows)
-        };
-        Ok(Statistics::new_unknown(&self.schema)
-            .with_num_rows(rows)
-            .with_total_byte_size(Precision::Inexact(bytes)))
+        Ok(self
+            .scan
+            .statistics(rows, exact, self.table.avg_row_bytes()))
     }
 }
 
 impl DisplayAs for NetflixScanExec {
     fn fmt_as(&self, t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        let projection = || {
-            self.schema
-                .fields()
-                .iter()
-                .map(|field| field.name().as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
         let p = &self.params;
-        match t {
-            DisplayFormatType::Default | DisplayFormatType::Verbose => {
-                write!(
-                    f,
-                    "NetflixScanExec: table={}, scale={}, skew={}, seed={}, partitions={}",
-                    self.table, p.scale, p.skew, p.seed, self.num_partitions
-                )?;
-                if self.projection.is_some() {
-                    write!(f, ", projection=[{}]", projection())?;
-                }
-                Ok(())
-            }
-            DisplayFormatType::TreeRender => {
-                writeln!(f, "table={}", self.table)?;
-                writeln!(f, "scale={}", p.scale)?;
-                writeln!(f, "skew={}", p.skew)?;
-                writeln!(f, "seed={}", p.seed)?;
-                write!(f, "partitions={}", self.num_partitions)?;
-                if self.projection.is_some() {
-                    write!(f, "\nprojection=[{}]", projection())?;
-                }
-                Ok(())
-            }
-        }
+        self.scan.fmt_as(
+            t,
+            f,
+            &[
+                ("table", &self.table),
+                ("scale", &p.scale),
+                ("skew", &p.skew),
+                ("seed", &p.seed),
+            ],
+        )
     }
 }
 
@@ -1765,7 +1699,7 @@ impl ExecutionPlan for NetflixScanExec {
     }
 
     fn properties(&self) -> &Arc<PlanProperties> {
-        &self.properties
+        self.scan.properties()
     }
 
     fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
@@ -1805,52 +1739,24 @@ impl ExecutionPlan for NetflixScanExec {
         partition: usize,
         _context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
-        if partition >= self.num_partitions {
-            return internal_err!(
-                "NetflixScanExec: invalid partition {partition}, the scan has {} partitions",
-                self.num_partitions
-            );
-        }
+        self.scan.check_partition(partition)?;
+        let num_partitions = self.scan.num_partitions();
         tracing::debug!(
             table = self.table.name(),
             scale = self.params.scale,
             partition,
-            num_partitions = self.num_partitions,
+            num_partitions,
             "generating netflix partition"
         );
-        let schema = Arc::clone(&self.schema);
-        let projection = self.projection.clone();
-        let batch_size = self.batch_size;
-        let baseline = BaselineMetrics::new(&self.metrics, partition);
+        // One batch per block of `BLOCK_ROWS`, sliced to the batch size.
         let batches = self
             .table
-            .generate_partition(&self.params, partition, self.num_partitions)
-            .flat_map(move |block| -> Vec<Result<RecordBatch>> {
-                let block = match block {
-                    Ok(b) => b,
-                    Err(e) => return vec![Err(e)],
-                };
-                let projected = match project_batch(block, projection.as_deref(), &schema) {
-                    Ok(b) => b,
-                    Err(e) => return vec![Err(e)],
-                };
-                let rows = projected.num_rows();
-                (0..rows)
-                    .step_by(batch_size)
-                    .map(|offset| {
-                        let batch = projected.slice(offset, batch_size.min(rows - offset));
-                        baseline.record_output(batch.num_rows());
-                        Ok(batch)
-                    })
-                    .collect()
-            });
-        let stream =
-            RecordBatchStreamAdapter::new(Arc::clone(&self.schema), futures::stream::iter(batches));
-        Ok(Box::pin(cooperative(stream)))
+            .generate_partition(&self.params, partition, num_partitions);
+        Ok(self.scan.stream(partition, batches))
     }
 
     fn metrics(&self) -> Option<MetricsSet> {
-        Some(self.metrics.clone_inner())
+        Some(self.scan.metrics())
     }
 
     fn statistics_from_inputs(
@@ -1864,28 +1770,6 @@ impl ExecutionPlan for NetflixScanExec {
     fn partition_statistics(&self, partition: Option<usize>) -> Result<Arc<Statistics>> {
         self.estimate_statistics(partition).map(Arc::new)
     }
-}
-
-/// Keep only the projected columns of a full-schema batch.
-fn project_batch(
-    batch: RecordBatch,
-    projection: Option<&[usize]>,
-    schema: &SchemaRef,
-) -> Result<RecordBatch> {
-    let Some(indices) = projection else {
-        return Ok(batch);
-    };
-    let columns = indices
-        .iter()
-        .map(|&i| Arc::clone(batch.column(i)))
-        .collect();
-    // An empty projection (e.g. `count(*)`) still carries the row count.
-    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
-    Ok(RecordBatch::try_new_with_options(
-        Arc::clone(schema),
-        columns,
-        &options,
-    )?)
 }
 
 // ---------------------------------------------------------------------------
@@ -2083,7 +1967,8 @@ pub fn netflix_files_per_table(table: NetflixTable, params: &NetflixParams) -> u
 /// `netflix.<scale>.<table>` with the same skew and seed.
 ///
 /// Stale `part-*.parquet` files are removed first. Files are written in
-/// parallel, one thread per core, each streaming block by block.
+/// parallel, one thread per core, biggest first, each streaming block by
+/// block.
 ///
 /// Returns `(table, rows, files)` per table in [`NetflixTable::ALL`] order.
 pub fn write_netflix_parquet(
@@ -2091,133 +1976,31 @@ pub fn write_netflix_parquet(
     out_dir: &Path,
 ) -> Result<Vec<(String, u64, usize)>> {
     params.validate()?;
-    let mut jobs = Vec::new();
-    for table in NetflixTable::ALL {
-        let dir = out_dir.join(table.name());
-        std::fs::create_dir_all(&dir)?;
-        remove_stale_parts(&dir)?;
-        let files = netflix_files_per_table(table, params);
-        for i in 0..files {
-            jobs.push((table, i, files));
-        }
-    }
-    // Biggest files first, for balance.
-    jobs.sort_by_key(|&(table, _, files)| {
-        std::cmp::Reverse(
-            table.estimated_rows(params) * table.avg_row_bytes() as u64 / files as u64,
-        )
+    let tables = NetflixTable::ALL.map(|table| ExportTable {
+        name: table.name(),
+        schema: table.schema(),
+        files: netflix_files_per_table(table, params),
     });
-
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(jobs.len())
-        .max(1);
-    let next = AtomicUsize::new(0);
-    let failed = AtomicBool::new(false);
-    let rows_written = Mutex::new(vec![0u64; NetflixTable::ALL.len()]);
-    let results: Vec<Result<()>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(|| -> Result<()> {
-                    loop {
-                        let job = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(&(table, i, files)) = jobs.get(job) else {
-                            return Ok(());
-                        };
-                        if failed.load(Ordering::Relaxed) {
-                            return Ok(());
-                        }
-                        let path = out_dir.join(table.name()).join(format!("part-{i}.parquet"));
-                        match write_part(table, params, i, files, &path) {
-                            Ok(rows) => {
-                                let slot = NetflixTable::ALL
-                                    .iter()
-                                    .position(|t| *t == table)
-                                    .expect("table is in ALL");
-                                rows_written.lock().expect("rows lock")[slot] += rows;
-                            }
-                            Err(e) => {
-                                failed.store(true, Ordering::Relaxed);
-                                return Err(e);
-                            }
-                        }
-                    }
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    Err(DataFusionError::Execution(
-                        "netflix Parquet writer thread panicked".to_string(),
-                    ))
-                })
-            })
-            .collect()
-    });
-    for result in results {
-        result?;
-    }
-    let rows = rows_written
-        .into_inner()
-        .map_err(|_| internal_datafusion_err!("rows lock poisoned"))?;
-    Ok(NetflixTable::ALL
-        .iter()
-        .zip(rows)
-        .map(|(table, rows)| {
-            (
-                table.name().to_string(),
-                rows,
-                netflix_files_per_table(*table, params),
-            )
-        })
-        .collect())
-}
-
-/// Remove `part-*.parquet` files left in `dir` by an earlier export.
-fn remove_stale_parts(dir: &Path) -> Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with("part-") && name.ends_with(".parquet") && entry.file_type()?.is_file() {
-            std::fs::remove_file(entry.path())?;
-        }
-    }
-    Ok(())
-}
-
-/// Partition `part` of `files` of `table` into one Parquet file; returns
-/// its rows.
-fn write_part(
-    table: NetflixTable,
-    params: &NetflixParams,
-    part: usize,
-    files: usize,
-    path: &Path,
-) -> Result<u64> {
-    let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::default()))
-        .build();
-    let mut writer = ArrowWriter::try_new(File::create(path)?, table.schema(), Some(props))?;
-    let mut rows = 0u64;
-    for batch in table.generate_partition(params, part, files) {
-        let batch = batch?;
-        rows += batch.num_rows() as u64;
-        writer.write(&batch)?;
-    }
-    writer.close()?;
-    Ok(rows)
+    export_parquet(
+        "netflix",
+        out_dir,
+        &tables,
+        |job| {
+            let table = NetflixTable::ALL[job.table];
+            table.estimated_rows(params) * table.avg_row_bytes() as u64 / job.files as u64
+        },
+        |job| NetflixTable::ALL[job.table].generate_partition(params, job.file, job.files),
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::generated::TempDir;
     use arrow::array::{Array, AsArray};
     use arrow::compute::concat_batches;
     use arrow::datatypes::Int64Type;
+    use datafusion::common::stats::Precision;
     use datafusion::datasource::MemTable;
     use datafusion::physical_plan::collect_partitioned;
     use datafusion::prelude::ParquetReadOptions;
@@ -2733,58 +2516,44 @@ mod tests {
 
     #[tokio::test]
     async fn parquet_export_round_trip() {
-        let dir = std::env::temp_dir().join(format!(
-            "minispark-netflix-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ));
+        // Removed when the test ends, even if an assertion fails.
+        let dir = TempDir::new("minispark-netflix");
         let params = NetflixParams::try_new(0.001, 1.0, 9).unwrap();
-        let result = write_netflix_parquet(&params, &dir);
-        let check = async {
-            let written = result.unwrap();
-            assert_eq!(written.len(), 8);
-            let ctx = ctx(&[
-                ("minispark.netflix.skew", "1"),
-                ("minispark.netflix.seed", "9"),
-            ]);
-            for (name, rows, files) in &written {
-                let table = NetflixTable::from_name(name).unwrap();
-                let expected = if table.is_dimension() {
-                    1
-                } else {
-                    table.num_blocks(&params).min(2) as usize
-                };
-                assert_eq!(*files, expected, "{name}");
-                for i in 0..*files {
-                    assert!(dir.join(name).join(format!("part-{i}.parquet")).is_file());
-                }
-                ctx.register_parquet(
-                    format!("f_{name}"),
-                    dir.join(name).to_str().unwrap(),
-                    ParquetReadOptions::default(),
-                )
-                .await
-                .unwrap();
-                let built_in = format!("netflix.tiny.{name}");
-                let count = int(&ctx, &format!("SELECT count(*) FROM {built_in}")).await;
-                assert_eq!(*rows as i64, count, "{name}");
-                let differ = int(
-                    &ctx,
-                    &format!(
-                        "SELECT count(*) FROM (SELECT * FROM f_{name} EXCEPT ALL SELECT * FROM {built_in})"
-                    ),
-                )
-                .await;
-                assert_eq!(differ, 0, "{name}: files and catalog differ");
+        let written = write_netflix_parquet(&params, &dir).unwrap();
+        assert_eq!(written.len(), 8);
+        let ctx = ctx(&[
+            ("minispark.netflix.skew", "1"),
+            ("minispark.netflix.seed", "9"),
+        ]);
+        for (name, rows, files) in &written {
+            let table = NetflixTable::from_name(name).unwrap();
+            let expected = if table.is_dimension() {
+                1
+            } else {
+                table.num_blocks(&params).min(2) as usize
+            };
+            assert_eq!(*files, expected, "{name}");
+            for i in 0..*files {
+                assert!(dir.join(name).join(format!("part-{i}.parquet")).is_file());
             }
-        };
-        let outcome = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(check)).await;
-        let _ = std::fs::remove_dir_all(&dir);
-        if let Err(panic) = outcome {
-            std::panic::resume_unwind(panic);
+            ctx.register_parquet(
+                format!("f_{name}"),
+                dir.join(name).to_str().unwrap(),
+                ParquetReadOptions::default(),
+            )
+            .await
+            .unwrap();
+            let built_in = format!("netflix.tiny.{name}");
+            let count = int(&ctx, &format!("SELECT count(*) FROM {built_in}")).await;
+            assert_eq!(*rows as i64, count, "{name}");
+            let differ = int(
+                &ctx,
+                &format!(
+                    "SELECT count(*) FROM (SELECT * FROM f_{name} EXCEPT ALL SELECT * FROM {built_in})"
+                ),
+            )
+            .await;
+            assert_eq!(differ, 0, "{name}: files and catalog differ");
         }
     }
 

@@ -38,35 +38,23 @@
 //! [`write_tpch_parquet`] materializes a whole scale factor as Parquet files
 //! for engines (or benchmarks) that prefer reading files.
 
-use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
 use std::fmt;
-use std::fs::File;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use arrow::error::ArrowError;
-use arrow::record_batch::RecordBatchOptions;
 use datafusion::catalog::{CatalogProvider, SchemaProvider, Session, TableProvider};
-use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::TreeNodeRecursion;
-use datafusion::common::{
-    DataFusionError, Result, Statistics, internal_err, plan_datafusion_err, plan_err,
-};
+use datafusion::common::{Result, Statistics, internal_err, plan_datafusion_err, plan_err};
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
-use datafusion::parquet::arrow::ArrowWriter;
-use datafusion::parquet::basic::{Compression, ZstdLevel};
-use datafusion::parquet::file::properties::WriterProperties;
-use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
-use datafusion::physical_plan::coop::cooperative;
-use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType, SchedulingType};
-use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::metrics::MetricsSet;
 use datafusion::physical_plan::{
-    ChildrenPropertiesMode, DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning,
-    PlanProperties, ReplaceChildrenOptions, SendableRecordBatchStream, StatisticsArgs,
+    ChildrenPropertiesMode, DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties,
+    ReplaceChildrenOptions, SendableRecordBatchStream, StatisticsArgs,
 };
 use datafusion::prelude::SessionContext;
 use futures::future::BoxFuture;
@@ -78,6 +66,8 @@ use tpchgen_arrow::{
     CustomerArrow, LineItemArrow, NationArrow, OrderArrow, PartArrow, PartSuppArrow, RegionArrow,
     SupplierArrow,
 };
+
+use super::generated::{ExportTable, GeneratedScan, export_parquet};
 
 /// Name under which [`register_tpch_catalog`] registers the [`TpchCatalog`].
 pub const TPCH_CATALOG_NAME: &str = "tpch";
@@ -321,14 +311,8 @@ fn validate_scale_factor(sf: f64) -> Result<()> {
 pub struct TpchScanExec {
     table: TpchTable,
     scale_factor: f64,
-    num_partitions: usize,
-    projection: Option<Vec<usize>>,
-    batch_size: usize,
-    /// Output schema (the table schema, projected).
-    schema: SchemaRef,
-    properties: Arc<PlanProperties>,
-    /// Rows generated, per partition (EXPLAIN ANALYZE's rows in).
-    metrics: ExecutionPlanMetricsSet,
+    /// Partitions, projection, batch size, output schema, metrics.
+    scan: GeneratedScan,
 }
 
 impl TpchScanExec {
@@ -349,32 +333,18 @@ impl TpchScanExec {
                 i32::MAX
             );
         }
-        if batch_size == 0 {
-            return plan_err!("TpchScanExec: batch size must be positive");
-        }
-        let table_schema = table.schema();
-        let schema = match &projection {
-            None => table_schema,
-            Some(indices) => Arc::new(table_schema.project(indices).map_err(|e| {
-                plan_datafusion_err!("TpchScanExec: invalid projection for {table}: {e}")
-            })?),
-        };
-        let properties = PlanProperties::new(
-            EquivalenceProperties::new(Arc::clone(&schema)),
-            Partitioning::UnknownPartitioning(num_partitions),
-            EmissionType::Incremental,
-            Boundedness::Bounded,
-        )
-        .with_scheduling_type(SchedulingType::Cooperative);
+        let scan = GeneratedScan::try_new(
+            "TpchScanExec",
+            &table,
+            table.schema(),
+            projection,
+            num_partitions,
+            batch_size,
+        )?;
         Ok(Self {
             table,
             scale_factor,
-            num_partitions,
-            projection,
-            batch_size,
-            schema,
-            properties: Arc::new(properties),
-            metrics: ExecutionPlanMetricsSet::new(),
+            scan,
         })
     }
 
@@ -390,78 +360,41 @@ impl TpchScanExec {
 
     /// Number of output partitions (= tpchgen parts).
     pub fn num_partitions(&self) -> usize {
-        self.num_partitions
+        self.scan.num_partitions()
     }
 
     /// Projected column indices into [`TpchTable::schema`], if any.
     pub fn projection(&self) -> Option<&Vec<usize>> {
-        self.projection.as_ref()
+        self.scan.projection()
     }
 
     /// Maximum number of rows per generated batch.
     pub fn batch_size(&self) -> usize {
-        self.batch_size
+        self.scan.batch_size()
     }
 
     /// Estimated statistics of one partition (`Some`) or of all of them.
     fn estimate_statistics(&self, partition: Option<usize>) -> Result<Statistics> {
-        let parts = self.num_partitions as i32;
-        let rows: u64 = match partition {
-            Some(p) if p >= self.num_partitions => {
-                return internal_err!(
-                    "TpchScanExec: invalid partition {p}, the scan has {} partitions",
-                    self.num_partitions
-                );
+        let rows = match partition {
+            Some(p) => {
+                self.scan.check_partition(p)?;
+                let parts = self.scan.num_partitions() as i32;
+                self.table
+                    .part_row_count(self.scale_factor, p as i32 + 1, parts)
             }
-            Some(p) => self
-                .table
-                .part_row_count(self.scale_factor, p as i32 + 1, parts),
             None => self.table.part_row_count(self.scale_factor, 1, 1),
         };
-        let rows = usize::try_from(rows).unwrap_or(usize::MAX);
-        let all_columns = self.table.schema().fields().len().max(1);
-        let bytes = rows
-            .saturating_mul(self.table.avg_row_bytes())
-            .saturating_mul(self.schema.fields().len())
-            / all_columns;
-        Ok(Statistics::new_unknown(&self.schema)
-            .with_num_rows(Precision::Inexact(rows))
-            .with_total_byte_size(Precision::Inexact(bytes)))
+        // Lineitem's count is an estimate: keep them all inexact.
+        Ok(self
+            .scan
+            .statistics(rows, false, self.table.avg_row_bytes()))
     }
 }
 
 impl DisplayAs for TpchScanExec {
     fn fmt_as(&self, t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        let projection = || {
-            self.schema
-                .fields()
-                .iter()
-                .map(|field| field.name().as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        match t {
-            DisplayFormatType::Default | DisplayFormatType::Verbose => {
-                write!(
-                    f,
-                    "TpchScanExec: table={}, sf={}, partitions={}",
-                    self.table, self.scale_factor, self.num_partitions
-                )?;
-                if self.projection.is_some() {
-                    write!(f, ", projection=[{}]", projection())?;
-                }
-                Ok(())
-            }
-            DisplayFormatType::TreeRender => {
-                writeln!(f, "table={}", self.table)?;
-                writeln!(f, "sf={}", self.scale_factor)?;
-                write!(f, "partitions={}", self.num_partitions)?;
-                if self.projection.is_some() {
-                    write!(f, "\nprojection=[{}]", projection())?;
-                }
-                Ok(())
-            }
-        }
+        self.scan
+            .fmt_as(t, f, &[("table", &self.table), ("sf", &self.scale_factor)])
     }
 }
 
@@ -471,7 +404,7 @@ impl ExecutionPlan for TpchScanExec {
     }
 
     fn properties(&self) -> &Arc<PlanProperties> {
-        &self.properties
+        self.scan.properties()
     }
 
     fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
@@ -511,42 +444,27 @@ impl ExecutionPlan for TpchScanExec {
         partition: usize,
         _context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
-        if partition >= self.num_partitions {
-            return internal_err!(
-                "TpchScanExec: invalid partition {partition}, the scan has {} partitions",
-                self.num_partitions
-            );
-        }
+        self.scan.check_partition(partition)?;
+        let num_parts = self.scan.num_partitions();
         tracing::debug!(
             table = self.table.name(),
             sf = self.scale_factor,
             part = partition + 1,
-            num_parts = self.num_partitions,
+            num_parts,
             "generating TPC-H partition"
         );
-        let schema = Arc::clone(&self.schema);
-        let projection = self.projection.clone();
-        let baseline = BaselineMetrics::new(&self.metrics, partition);
-        let batches = self
-            .table
-            .generate_part(
-                self.scale_factor,
-                partition as i32 + 1,
-                self.num_partitions as i32,
-                self.batch_size,
-            )
-            .map(move |batch| {
-                let batch = project_batch(batch?, projection.as_deref(), &schema)?;
-                baseline.record_output(batch.num_rows());
-                Ok(batch)
-            });
-        let stream =
-            RecordBatchStreamAdapter::new(Arc::clone(&self.schema), futures::stream::iter(batches));
-        Ok(Box::pin(cooperative(stream)))
+        // tpchgen part `partition + 1`, already in batches of `batch_size`.
+        let batches = self.table.generate_part(
+            self.scale_factor,
+            partition as i32 + 1,
+            num_parts as i32,
+            self.scan.batch_size(),
+        );
+        Ok(self.scan.stream(partition, batches))
     }
 
     fn metrics(&self) -> Option<MetricsSet> {
-        Some(self.metrics.clone_inner())
+        Some(self.scan.metrics())
     }
 
     fn statistics_from_inputs(
@@ -560,28 +478,6 @@ impl ExecutionPlan for TpchScanExec {
     fn partition_statistics(&self, partition: Option<usize>) -> Result<Arc<Statistics>> {
         self.estimate_statistics(partition).map(Arc::new)
     }
-}
-
-/// Keep only the projected columns of a full-schema generated batch.
-fn project_batch(
-    batch: RecordBatch,
-    projection: Option<&[usize]>,
-    schema: &SchemaRef,
-) -> Result<RecordBatch> {
-    let Some(indices) = projection else {
-        return Ok(batch);
-    };
-    let columns = indices
-        .iter()
-        .map(|&i| Arc::clone(batch.column(i)))
-        .collect();
-    // An empty projection (e.g. `count(*)`) still carries the row count.
-    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
-    Ok(RecordBatch::try_new_with_options(
-        Arc::clone(schema),
-        columns,
-        &options,
-    )?)
 }
 
 // ---------------------------------------------------------------------------
@@ -784,94 +680,33 @@ pub fn files_per_table(table: TpchTable, scale_factor: f64) -> usize {
 ///
 /// Existing `part-*.parquet` files in the table directories are removed
 /// first so a previous export with more files cannot leak stale rows. Parts
-/// are generated in parallel on a few threads; each thread streams one part
-/// at a time batch by batch through an [`ArrowWriter`], so memory stays
-/// bounded whatever the scale factor.
+/// are generated in parallel, one thread per core, biggest tables first;
+/// each thread streams one part at a time batch by batch through an
+/// `ArrowWriter`, so memory stays bounded whatever the scale factor.
 ///
 /// Returns `(table name, rows, files)` for every table, in
 /// [`TpchTable::ALL`] order.
 pub fn write_tpch_parquet(scale_factor: f64, out_dir: &Path) -> Result<Vec<(String, u64, usize)>> {
     validate_scale_factor(scale_factor)?;
-
-    // One job per output file, biggest tables first for better balancing.
-    let mut jobs = Vec::new();
-    for table in TpchTable::ALL {
-        let dir = out_dir.join(table.name());
-        std::fs::create_dir_all(&dir)?;
-        remove_stale_parts(&dir)?;
-        let files = files_per_table(table, scale_factor);
-        for i in 0..files {
-            jobs.push((table, i, files));
-        }
-    }
-    jobs.sort_by_key(|(table, i, _)| (std::cmp::Reverse(table.avg_row_bytes_total()), *i));
-
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(jobs.len())
-        .max(1);
-    let next = AtomicUsize::new(0);
-    let failed = AtomicBool::new(false);
-    let rows_written = Mutex::new(vec![0u64; TpchTable::ALL.len()]);
-
-    let results: Vec<Result<()>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(|| -> Result<()> {
-                    loop {
-                        let job = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(&(table, i, files)) = jobs.get(job) else {
-                            return Ok(());
-                        };
-                        if failed.load(Ordering::Relaxed) {
-                            return Ok(());
-                        }
-                        let path = out_dir.join(table.name()).join(format!("part-{i}.parquet"));
-                        match write_part(table, scale_factor, i + 1, files, &path) {
-                            Ok(rows) => {
-                                let slot = TpchTable::ALL
-                                    .iter()
-                                    .position(|t| *t == table)
-                                    .expect("table is in ALL");
-                                rows_written.lock().expect("rows lock")[slot] += rows;
-                            }
-                            Err(e) => {
-                                failed.store(true, Ordering::Relaxed);
-                                return Err(e);
-                            }
-                        }
-                    }
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    Err(DataFusionError::Execution(
-                        "TPC-H Parquet writer thread panicked".to_string(),
-                    ))
-                })
-            })
-            .collect()
+    let tables = TpchTable::ALL.map(|table| ExportTable {
+        name: table.name(),
+        schema: table.schema(),
+        files: files_per_table(table, scale_factor),
     });
-    for result in results {
-        result?;
-    }
-
-    let rows = rows_written.into_inner().expect("rows lock");
-    Ok(TpchTable::ALL
-        .iter()
-        .zip(rows)
-        .map(|(table, rows)| {
-            (
-                table.name().to_string(),
-                rows,
-                files_per_table(*table, scale_factor),
+    export_parquet(
+        "TPC-H",
+        out_dir,
+        &tables,
+        |job| TpchTable::ALL[job.table].avg_row_bytes_total(),
+        |job| {
+            TpchTable::ALL[job.table].generate_part(
+                scale_factor,
+                job.file as i32 + 1,
+                job.files as i32,
+                tpchgen_arrow::DEFAULT_BATCH_SIZE,
             )
-        })
-        .collect())
+        },
+    )
 }
 
 impl TpchTable {
@@ -881,53 +716,13 @@ impl TpchTable {
     }
 }
 
-/// Remove `part-*.parquet` files left in `dir` by an earlier export.
-fn remove_stale_parts(dir: &Path) -> Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with("part-") && name.ends_with(".parquet") && entry.file_type()?.is_file() {
-            std::fs::remove_file(entry.path())?;
-        }
-    }
-    Ok(())
-}
-
-/// Generate part `part` (1-based) of `num_parts` of `table` into one
-/// Parquet file; returns the number of rows written.
-fn write_part(
-    table: TpchTable,
-    scale_factor: f64,
-    part: usize,
-    num_parts: usize,
-    path: &Path,
-) -> Result<u64> {
-    let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::default()))
-        .build();
-    let file = File::create(path)?;
-    let mut writer = ArrowWriter::try_new(file, table.schema(), Some(props))?;
-    let mut rows = 0u64;
-    for batch in table.generate_part(
-        scale_factor,
-        part as i32,
-        num_parts as i32,
-        tpchgen_arrow::DEFAULT_BATCH_SIZE,
-    ) {
-        let batch = batch?;
-        rows += batch.num_rows() as u64;
-        writer.write(&batch)?;
-    }
-    writer.close()?;
-    Ok(rows)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::generated::TempDir;
     use arrow::compute::concat_batches;
     use arrow::util::pretty::pretty_format_batches;
+    use datafusion::common::stats::Precision;
     use datafusion::datasource::MemTable;
     use datafusion::physical_plan::collect_partitioned;
     use datafusion::prelude::{ParquetReadOptions, SessionConfig};
@@ -1165,42 +960,26 @@ mod tests {
 
     #[tokio::test]
     async fn parquet_export_round_trip() {
-        let dir = std::env::temp_dir().join(format!(
-            "minispark-tpch-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ));
-        let result = write_tpch_parquet(0.01, &dir);
-        let check = async {
-            let written = result.unwrap();
-            assert_eq!(written.len(), 8);
-            let ctx = ctx(2);
-            for (name, rows, files) in &written {
-                assert_eq!(*files, 1, "{name}");
-                let path = dir.join(name).join("part-0.parquet");
-                assert!(path.is_file(), "{}", path.display());
-                ctx.register_parquet(
-                    name.as_str(),
-                    dir.join(name).to_str().unwrap(),
-                    ParquetReadOptions::default(),
-                )
-                .await
-                .unwrap();
-                let from_files = count(&ctx, &format!("SELECT count(*) FROM {name}")).await;
-                let built_in =
-                    count(&ctx, &format!("SELECT count(*) FROM tpch.sf0_01.{name}")).await;
-                assert_eq!(from_files, built_in, "{name}");
-                assert_eq!(*rows, built_in, "{name}");
-            }
-        };
-        // Clean up even if an assertion fails.
-        let outcome = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(check)).await;
-        let _ = std::fs::remove_dir_all(&dir);
-        if let Err(panic) = outcome {
-            std::panic::resume_unwind(panic);
+        // Removed when the test ends, even if an assertion fails.
+        let dir = TempDir::new("minispark-tpch");
+        let written = write_tpch_parquet(0.01, &dir).unwrap();
+        assert_eq!(written.len(), 8);
+        let ctx = ctx(2);
+        for (name, rows, files) in &written {
+            assert_eq!(*files, 1, "{name}");
+            let path = dir.join(name).join("part-0.parquet");
+            assert!(path.is_file(), "{}", path.display());
+            ctx.register_parquet(
+                name.as_str(),
+                dir.join(name).to_str().unwrap(),
+                ParquetReadOptions::default(),
+            )
+            .await
+            .unwrap();
+            let from_files = count(&ctx, &format!("SELECT count(*) FROM {name}")).await;
+            let built_in = count(&ctx, &format!("SELECT count(*) FROM tpch.sf0_01.{name}")).await;
+            assert_eq!(from_files, built_in, "{name}");
+            assert_eq!(*rows, built_in, "{name}");
         }
     }
 
