@@ -25,8 +25,8 @@ use crate::session::Session;
 /// How [`DataFrame::join_with`] runs a join.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JoinStrategy {
-    /// Broadcast a side estimated below DataFusion's
-    /// `hash_join_single_partition_threshold`, shuffle otherwise.
+    /// Broadcast a side estimated below
+    /// `minispark.sql.autoBroadcastJoinThreshold`, shuffle otherwise.
     Auto,
     /// Collect the right side once and send it to every task of the left.
     Broadcast,

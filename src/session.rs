@@ -27,7 +27,7 @@ use datafusion::datasource::listing::{ListingTable, ListingTableConfig, ListingT
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
-use minispark_driver::job::{JobSession, reject_driver_side_queries};
+use minispark_driver::job::{JobSession, parse_script, plan_statement, reject_driver_side_queries};
 use minispark_planner::session::{changed_settings, session_context};
 
 use crate::client::{StatementOutput, run_plan_remote};
@@ -275,7 +275,14 @@ impl Session {
     /// session (`CREATE EXTERNAL TABLE`, `CREATE VIEW`, `SET`, `DROP`) take
     /// effect at once; queries run when an action is called.
     pub async fn sql(&self, sql: &str) -> Result<DataFrame> {
-        let plan = self.inner.ctx.state().create_logical_plan(sql).await?;
+        let mut statements = parse_script(sql)?;
+        if statements.len() != 1 {
+            return Err(DataFusionError::Plan(format!(
+                "Session::sql takes one statement, got {}",
+                statements.len()
+            )));
+        }
+        let plan = plan_statement(&self.inner.ctx, statements.remove(0)).await?;
         reject_driver_side_queries(&plan)?;
         let df = self.inner.ctx.execute_logical_plan(plan).await?;
         Ok(self.wrap(df))

@@ -7,6 +7,7 @@ mod common;
 mod dataframe;
 mod errors;
 mod examples;
+mod join_strategies;
 mod skew;
 mod slt;
 mod tpch;

@@ -34,8 +34,7 @@ async fn explain_analyze_shows_partition_sizes_hot_keys_and_skew() {
     let cluster = cluster(2).await;
     let s = session(&cluster, &[("minispark.shuffle.partitions", "8")]);
     let script = "
-        SET datafusion.optimizer.hash_join_single_partition_threshold = 0;
-        SET datafusion.optimizer.hash_join_single_partition_threshold_rows = 0;
+        SET minispark.sql.autoBroadcastJoinThreshold = -1;
         SET minispark.skew.skewedPartitionThresholdInBytes = 0;
         SET minispark.skew.skewedPartitionFactor = 2;
         EXPLAIN ANALYZE

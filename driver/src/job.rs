@@ -27,7 +27,8 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use minispark_planner::config::minispark_config;
 use minispark_planner::explain::format_stage_graph;
-use minispark_planner::hints::strip_hints;
+use minispark_planner::hints::{apply_hints, sql_hints};
+use minispark_planner::join_strategy::{broadcast_thresholds, describe_joins};
 use minispark_planner::session::{changed_settings, session_context};
 use minispark_planner::skew::SkewRule;
 use minispark_planner::stages::{StageGraph, plan_stages};
@@ -104,7 +105,7 @@ impl JobSession {
 
     /// Runs one parsed statement.
     pub async fn execute_statement(&self, statement: DFStatement) -> Result<StatementResult> {
-        let plan = self.ctx.state().statement_to_plan(statement).await?;
+        let plan = plan_statement(&self.ctx, statement).await?;
         self.execute_logical_plan(plan).await
     }
 
@@ -171,20 +172,36 @@ impl JobSession {
 
     /// Optimizes and plans `plan` for the cluster, and cuts it into stages.
     pub async fn plan_stages(&self, plan: LogicalPlan) -> Result<StageGraph> {
-        let physical = self.physical_plan(plan).await?;
-        plan_stages(physical, self.shuffle_partitions())
+        let (physical, join_strategies) = self.physical_plan(plan).await?;
+        let mut graph = plan_stages(physical, self.shuffle_partitions())?;
+        graph.join_strategies = join_strategies;
+        Ok(graph)
     }
 
-    async fn physical_plan(&self, plan: LogicalPlan) -> Result<Arc<dyn ExecutionPlan>> {
+    /// The optimized physical plan, and which strategy each join got and why.
+    async fn physical_plan(
+        &self,
+        plan: LogicalPlan,
+    ) -> Result<(Arc<dyn ExecutionPlan>, Vec<String>)> {
         let partitions = self.shuffle_partitions();
+        let threshold =
+            minispark_config(self.ctx.state().config().options()).auto_broadcast_join_threshold;
         {
             let state = self.ctx.state_ref();
             let mut state = state.write();
-            state.config_mut().options_mut().execution.target_partitions = partitions;
+            let options = state.config_mut().options_mut();
+            options.execution.target_partitions = partitions;
+            // DataFusion's join selection broadcasts (collects) a side under
+            // both thresholds: minispark.sql.autoBroadcastJoinThreshold sets them.
+            let (bytes, rows) = broadcast_thresholds(threshold, DATAFUSION_DEFAULT_ROWS);
+            options.optimizer.hash_join_single_partition_threshold = bytes;
+            options.optimizer.hash_join_single_partition_threshold_rows = rows;
         }
         let df = self.ctx.execute_logical_plan(plan).await?;
-        // Join hints have done their work once join strategies are chosen.
-        strip_hints(df.create_physical_plan().await?)
+        let physical = df.create_physical_plan().await?;
+        let joins = describe_joins(&physical, threshold);
+        // The stage cutter removes the hints.
+        Ok((physical, joins))
     }
 
     /// Runs a stage graph as one job; the result streams from the executors.
@@ -237,6 +254,18 @@ impl JobSession {
             elapsed,
         })
     }
+}
+
+/// DataFusion's default `hash_join_single_partition_threshold_rows`: a side
+/// whose byte size is unknown but row count is below it is broadcast.
+const DATAFUSION_DEFAULT_ROWS: usize = 128 * 1024;
+
+/// A statement's logical plan, with its SQL join hints (`/*+ BROADCAST(t) */`)
+/// applied.
+pub async fn plan_statement(ctx: &SessionContext, statement: DFStatement) -> Result<LogicalPlan> {
+    let hints = sql_hints(&statement)?;
+    let plan = ctx.state().statement_to_plan(statement).await?;
+    apply_hints(plan, &hints)
 }
 
 /// Fails for statements DataFusion would run on the driver alone, outside

@@ -22,12 +22,14 @@ GROUP BY t.title, t.kind
 ORDER BY views DESC, t.title
 LIMIT 10;
 
--- Statement 2: force a shuffled join (no broadcast) to see the skew.
-SET datafusion.optimizer.hash_join_single_partition_threshold = 0;
-SET datafusion.optimizer.hash_join_single_partition_threshold_rows = 0;
+-- Statement 2: turn automatic broadcasts off to see the skew of a
+-- shuffled join. (A hint does it for one join:
+-- SELECT /*+ SHUFFLE_HASH(t) */ ...)
+SET minispark.sql.autoBroadcastJoinThreshold = -1;
 
--- In the join stage, rows in/out and task time max vs median show one
--- partition far above the rest.
+-- EXPLAIN ANALYZE draws the events' shuffle partitions, one bar each, names
+-- the hot title (sampled while the shuffle is written), and shows the join
+-- stage's slowest task far above its median.
 EXPLAIN ANALYZE
 SELECT t.title, COUNT(*) AS views, SUM(v.watched_minutes) AS minutes
 FROM netflix.small.viewing_events v

@@ -50,6 +50,14 @@ pub const SETTINGS: &[Setting] = &[
         description: "Seed of the built-in netflix.* tables: the same seed, scale and skew give the same rows.",
     },
     Setting {
+        key: "sql.autoBroadcastJoinThreshold",
+        default: "10485760",
+        description: "A join side estimated below this many bytes is broadcast: computed once and \
+                      sent whole to every task of the other side, which then never moves (Spark's \
+                      spark.sql.autoBroadcastJoinThreshold, 10 MB). -1 turns automatic broadcasts off; \
+                      BROADCAST hints still work. Replaces datafusion.optimizer.hash_join_single_partition_threshold.",
+    },
+    Setting {
         key: "skew.skewedPartitionFactor",
         default: "5",
         description: "A shuffle partition is skewed when it is larger than this many times the median \
@@ -79,6 +87,7 @@ pub struct MinisparkConfig {
     pub shuffle_compression: ShuffleCompression,
     pub netflix_skew: f64,
     pub netflix_seed: u64,
+    pub auto_broadcast_join_threshold: i64,
     pub skewed_partition_factor: f64,
     pub skewed_partition_threshold_bytes: u64,
 }
@@ -91,6 +100,7 @@ impl Default for MinisparkConfig {
             shuffle_compression: ShuffleCompression::Lz4,
             netflix_skew: 0.0,
             netflix_seed: 0,
+            auto_broadcast_join_threshold: 0,
             skewed_partition_factor: 0.0,
             skewed_partition_threshold_bytes: 0,
         };
@@ -159,6 +169,16 @@ impl ExtensionOptions for MinisparkConfig {
                     "setting minispark.netflix.seed expects a non-negative integer, got '{value}'"
                 )
             })?,
+            "sql.autobroadcastjointhreshold" => {
+                self.auto_broadcast_join_threshold = match value.trim().parse::<i64>() {
+                    Ok(v) if v >= -1 => v,
+                    _ => {
+                        return plan_err!(
+                            "setting minispark.sql.autoBroadcastJoinThreshold expects a number of bytes or -1, got '{value}'"
+                        );
+                    }
+                }
+            }
             "skew.skewedpartitionfactor" => {
                 self.skewed_partition_factor = match value.trim().parse::<f64>() {
                     Ok(v) if v.is_finite() && v >= 1.0 => v,
@@ -198,6 +218,7 @@ impl ExtensionOptions for MinisparkConfig {
                 "shuffle.compression" => format!("{:?}", self.shuffle_compression).to_lowercase(),
                 "netflix.skew" => self.netflix_skew.to_string(),
                 "netflix.seed" => self.netflix_seed.to_string(),
+                "sql.autoBroadcastJoinThreshold" => self.auto_broadcast_join_threshold.to_string(),
                 "skew.skewedPartitionFactor" => self.skewed_partition_factor.to_string(),
                 "skew.skewedPartitionThresholdInBytes" => {
                     self.skewed_partition_threshold_bytes.to_string()

@@ -67,6 +67,9 @@ pub fn format_stage_graph(
     skew: &SkewRule,
 ) -> String {
     let mut out = String::new();
+    for line in &graph.join_strategies {
+        let _ = writeln!(out, "{line}");
+    }
     let final_id = graph.final_stage().id;
     for stage in &graph.stages {
         let writer = stage.writer();
@@ -223,7 +226,8 @@ fn bar(value: u64, max: u64) -> String {
     format!("{s:<width$}", width = BAR_WIDTH)
 }
 
-fn fmt_bytes(b: u64) -> String {
+/// Bytes for people: `12.3 MiB`.
+pub fn fmt_bytes(b: u64) -> String {
     match b {
         b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64),
         b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),

@@ -13,14 +13,15 @@
 //!        └── titles            └── scan events
 //! ```
 //!
-//! After physical optimization [`strip_hints`] removes every `HintExec`, so
-//! no hint reaches an executor. A broadcast hint on a side that must not be
+//! The stage cutter removes every `HintExec` (and shuffles a join that a
+//! hint asks to shuffle), so no hint reaches an executor. A broadcast hint on a side that must not be
 //! broadcast (the preserved side of an outer join) is ignored by the stage
 //! cutter, which turns such joins into shuffled ones: a hint never changes
 //! an answer.
 
 use std::collections::HashSet;
 use std::fmt;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -28,7 +29,7 @@ use datafusion::catalog::Session;
 use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::tree_node::{Transformed, TreeNode};
-use datafusion::common::{DFSchemaRef, Result, Statistics, internal_err};
+use datafusion::common::{DFSchemaRef, Result, Statistics, internal_err, plan_err};
 use datafusion::execution::context::QueryPlanner;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
@@ -39,6 +40,8 @@ use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::statistics::StatisticsArgs;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, PhysicalPlanner};
+use datafusion::sql::parser::{CopyToSource, Statement as DFStatement};
+use datafusion::sql::sqlparser::ast::{Query, SetExpr, Visit, Visitor};
 
 /// What a hint asks of the join it feeds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd)]
@@ -71,7 +74,8 @@ impl JoinHint {
     /// no rule takes it for a fact (e.g. to answer `COUNT(*)`).
     fn statistics(&self, schema: &arrow::datatypes::Schema) -> Statistics {
         let (rows, bytes) = match self {
-            JoinHint::Broadcast => (1, 1),
+            // Under any threshold, even the (1, 1) of disabled broadcasts.
+            JoinHint::Broadcast => (0, 0),
             // Far above any broadcast threshold, far from overflowing sums.
             JoinHint::Shuffle => (1 << 40, 1 << 50),
         };
@@ -158,6 +162,14 @@ impl HintExec {
     pub fn new(hint: JoinHint, input: Arc<dyn ExecutionPlan>) -> Self {
         Self { hint, input }
     }
+
+    pub fn hint(&self) -> JoinHint {
+        self.hint
+    }
+
+    pub fn input(&self) -> &Arc<dyn ExecutionPlan> {
+        &self.input
+    }
 }
 
 impl DisplayAs for HintExec {
@@ -221,15 +233,16 @@ impl ExecutionPlan for HintExec {
     }
 }
 
-/// Removes every [`HintExec`] once the join strategies are chosen.
-pub fn strip_hints(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
-    plan.transform_up(|node| {
-        Ok(match node.downcast_ref::<HintExec>() {
-            Some(hint) => Transformed::yes(Arc::clone(&hint.input)),
-            None => Transformed::no(node),
-        })
-    })
-    .map(|t| t.data)
+/// The hint on a join input, looking through operators with one input
+/// (projections, filters, repartitions, merges) down to a [`HintExec`].
+pub fn hint_on(plan: &Arc<dyn ExecutionPlan>) -> Option<JoinHint> {
+    if let Some(hint) = plan.downcast_ref::<HintExec>() {
+        return Some(hint.hint);
+    }
+    match plan.children().as_slice() {
+        [only] => hint_on(only),
+        _ => None,
+    }
 }
 
 /// Plans [`HintNode`]s as [`HintExec`]s.
@@ -271,5 +284,218 @@ impl QueryPlanner for MinisparkQueryPlanner {
         DefaultPhysicalPlanner::with_extension_planners(vec![Arc::new(HintPlanner)])
             .create_physical_plan(logical_plan, session)
             .await
+    }
+}
+
+/// Join hints written in SQL, Spark's way: `SELECT /*+ BROADCAST(t) */ ...`.
+///
+/// | hint | strategy |
+/// |---|---|
+/// | `BROADCAST(t)`, `BROADCASTJOIN(t)`, `MAPJOIN(t)` | broadcast `t` |
+/// | `SHUFFLE_HASH(t)` | shuffle `t` by the join keys (never broadcast it) |
+///
+/// `t` names a relation of the statement: a table alias, or a table's
+/// name. A hint applies wherever that relation appears in the statement.
+pub fn sql_hints(statement: &DFStatement) -> Result<Vec<(JoinHint, String)>> {
+    let mut texts = vec![];
+    collect_hint_texts(statement, &mut texts);
+    let mut hints = vec![];
+    for text in texts {
+        for (name, args) in parse_hint_text(&text)? {
+            let hint = match name.to_ascii_uppercase().as_str() {
+                "BROADCAST" | "BROADCASTJOIN" | "MAPJOIN" => JoinHint::Broadcast,
+                "SHUFFLE_HASH" => JoinHint::Shuffle,
+                "MERGE" | "SHUFFLE_MERGE" | "MERGEJOIN" => {
+                    return plan_err!(
+                        "hint {name}: sort-merge joins are not supported yet; use SHUFFLE_HASH for a shuffled join"
+                    );
+                }
+                _ => {
+                    return plan_err!(
+                        "unknown hint {name}; known hints: BROADCAST, BROADCASTJOIN, MAPJOIN, SHUFFLE_HASH"
+                    );
+                }
+            };
+            if args.is_empty() {
+                return plan_err!("hint {name} needs the relations it applies to, e.g. {name}(t)");
+            }
+            hints.extend(args.into_iter().map(|a| (hint, a)));
+        }
+    }
+    Ok(hints)
+}
+
+/// Wraps every relation a hint names in a [`HintNode`]. A hint that names no
+/// relation of the plan is an error (a misspelled alias would otherwise be
+/// ignored in silence).
+pub fn apply_hints(plan: LogicalPlan, hints: &[(JoinHint, String)]) -> Result<LogicalPlan> {
+    if hints.is_empty() {
+        return Ok(plan);
+    }
+    let mut used = vec![false; hints.len()];
+    let plan = plan
+        .transform_up(|node| {
+            let name = match &node {
+                LogicalPlan::SubqueryAlias(a) => Some(a.alias.table().to_string()),
+                LogicalPlan::TableScan(s) => Some(s.table_name.table().to_string()),
+                _ => None,
+            };
+            let Some(name) = name else {
+                return Ok(Transformed::no(node));
+            };
+            let mut node = node;
+            let mut changed = false;
+            for (i, (hint, target)) in hints.iter().enumerate() {
+                if target.eq_ignore_ascii_case(&name) {
+                    used[i] = true;
+                    node = HintNode::wrap(node, *hint);
+                    changed = true;
+                }
+            }
+            Ok(if changed {
+                Transformed::yes(node)
+            } else {
+                Transformed::no(node)
+            })
+        })?
+        .data;
+    if let Some(i) = used.iter().position(|u| !u) {
+        let (hint, name) = &hints[i];
+        return plan_err!(
+            "{} hint names '{name}', but the query has no table or alias of that name",
+            hint.name().to_uppercase()
+        );
+    }
+    Ok(plan)
+}
+
+fn collect_hint_texts(statement: &DFStatement, texts: &mut Vec<String>) {
+    let mut collector = HintCollector { texts };
+    match statement {
+        DFStatement::Statement(s) => {
+            let _ = s.visit(&mut collector);
+        }
+        DFStatement::Explain(e) => collect_hint_texts(&e.statement, collector.texts),
+        DFStatement::CopyTo(c) => {
+            if let CopyToSource::Query(q) = &c.source {
+                let _ = q.visit(&mut collector);
+            }
+        }
+        DFStatement::CreateExternalTable(_) | DFStatement::Reset(_) => {}
+    }
+}
+
+struct HintCollector<'a> {
+    texts: &'a mut Vec<String>,
+}
+
+impl Visitor for HintCollector<'_> {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
+        collect_from_set_expr(&query.body, self.texts);
+        ControlFlow::Continue(())
+    }
+}
+
+/// Hints of the SELECTs of a query body (nested queries are visited on
+/// their own).
+fn collect_from_set_expr(body: &SetExpr, texts: &mut Vec<String>) {
+    match body {
+        SetExpr::Select(select) => texts.extend(
+            select
+                .optimizer_hints
+                .iter()
+                .filter(|h| h.prefix.is_empty())
+                .map(|h| h.text.clone()),
+        ),
+        SetExpr::SetOperation { left, right, .. } => {
+            collect_from_set_expr(left, texts);
+            collect_from_set_expr(right, texts);
+        }
+        _ => {}
+    }
+}
+
+/// `BROADCAST(a, b) SHUFFLE_HASH(c)` -> [("BROADCAST", [a, b]), ("SHUFFLE_HASH", [c])].
+fn parse_hint_text(text: &str) -> Result<Vec<(String, Vec<String>)>> {
+    let mut hints = vec![];
+    let mut rest = text.trim();
+    while !rest.is_empty() {
+        let name_end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
+        if name_end == 0 {
+            return plan_err!("cannot read the hint '/*+ {text} */' at '{rest}'");
+        }
+        let name = rest[..name_end].to_string();
+        rest = rest[name_end..].trim_start();
+        let mut args = vec![];
+        if let Some(inner) = rest.strip_prefix('(') {
+            let Some(close) = inner.find(')') else {
+                return plan_err!("hint {name} in '/*+ {text} */' has no closing parenthesis");
+            };
+            args = inner[..close]
+                .split(',')
+                .map(|a| a.trim().trim_matches(|c| c == '\'' || c == '"' || c == '`'))
+                .filter(|a| !a.is_empty())
+                .map(str::to_string)
+                .collect();
+            rest = inner[close + 1..].trim_start();
+        }
+        rest = rest.trim_start_matches(',').trim_start();
+        hints.push((name, args));
+    }
+    Ok(hints)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hints_of(sql: &str) -> Result<Vec<(JoinHint, String)>> {
+        let statements = datafusion::sql::parser::DFParser::parse_sql(sql)?;
+        sql_hints(&statements[0])
+    }
+
+    #[test]
+    fn spark_hint_names_and_their_strategies() {
+        let got = hints_of(
+            "SELECT /*+ BROADCAST(t), MAPJOIN(u) SHUFFLE_HASH('v') */ * FROM a t JOIN b u ON t.x = u.x",
+        )
+        .unwrap();
+        assert_eq!(
+            got,
+            vec![
+                (JoinHint::Broadcast, "t".to_string()),
+                (JoinHint::Broadcast, "u".to_string()),
+                (JoinHint::Shuffle, "v".to_string()),
+            ]
+        );
+        // In subqueries, CTEs, unions and under EXPLAIN too.
+        let got = hints_of(
+            "EXPLAIN WITH c AS (SELECT /*+ BROADCASTJOIN(x) */ 1 FROM x)
+             SELECT * FROM c UNION ALL SELECT /*+ SHUFFLE_HASH(y) */ 1 FROM y",
+        )
+        .unwrap();
+        assert_eq!(got.len(), 2, "{got:?}");
+    }
+
+    #[test]
+    fn bad_hints_are_named() {
+        let err = hints_of("SELECT /*+ BRODCAST(t) */ 1")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown hint BRODCAST"), "{err}");
+        let err = hints_of("SELECT /*+ BROADCAST */ 1")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("needs the relations"), "{err}");
+        let err = hints_of("SELECT /*+ BROADCAST(t */ 1")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("closing parenthesis"), "{err}");
+        // A plain comment is not a hint.
+        assert!(hints_of("SELECT /* BROADCAST(t) */ 1").unwrap().is_empty());
     }
 }

@@ -17,7 +17,8 @@
 //! * [`codec`]: serializing minispark's nodes with datafusion-proto.
 //! * [`logical_codec`]: serializing DataFrame plans for a remote driver.
 //! * [`hash`]: Spark-compatible Murmur3, for partitioning and `hash(...)`.
-//! * [`hints`]: join strategy hints (broadcast, shuffle).
+//! * [`hints`]: join strategy hints (broadcast, shuffle), in SQL and DataFrames.
+//! * [`join_strategy`]: broadcast thresholds, and why each join got its strategy.
 //! * [`functions`]: statistical SQL functions (`student_t_cdf`, ...) for A/B test readouts.
 //! * [`catalog`]: built-in data (TPC-H generated inside each task).
 //! * [`config`]: every `minispark.*` setting, with its default.
@@ -35,6 +36,7 @@ pub mod functions;
 pub mod hash;
 pub mod hints;
 pub mod ipc;
+pub mod join_strategy;
 pub mod logical_codec;
 pub mod session;
 pub mod skew;

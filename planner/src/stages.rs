@@ -40,6 +40,7 @@ use datafusion::physical_plan::{
 };
 
 use crate::exchange::{ExchangeKind, ShuffleReaderExec, ShuffleWriterExec};
+use crate::hints::{HintExec, JoinHint, hint_on};
 
 /// One stage: a plan fragment run as one task per partition.
 #[derive(Debug, Clone)]
@@ -69,6 +70,9 @@ impl Stage {
 #[derive(Debug, Clone)]
 pub struct StageGraph {
     pub stages: Vec<Stage>,
+    /// Which strategy each join got and why, for EXPLAIN (set by the driver,
+    /// which still sees the hints and size estimates).
+    pub join_strategies: Vec<String>,
 }
 
 impl StageGraph {
@@ -98,6 +102,7 @@ pub fn plan_stages(plan: Arc<dyn ExecutionPlan>, shuffle_partitions: usize) -> R
     // reads partition after partition, in order.
     cutter.add_stage(root, ExchangeKind::Forward, 1, vec![])?;
     Ok(StageGraph {
+        join_strategies: vec![],
         stages: cutter.stages,
     })
 }
@@ -240,10 +245,17 @@ impl StageCutter {
             return replace_children_if_necessary(Arc::clone(&plan), vec![reader]);
         }
 
+        // Hints have done their work: join strategies are chosen.
+        if let Some(hint) = plan.downcast_ref::<HintExec>() {
+            return self.cut(Arc::clone(hint.input()));
+        }
+
         if let Some(join) = plan.downcast_ref::<HashJoinExec>()
             && *join.partition_mode() == PartitionMode::CollectLeft
         {
-            if emits_unmatched_build_rows(join.join_type()) {
+            let shuffle_hint = hint_on(join.left()) == Some(JoinHint::Shuffle)
+                || hint_on(join.right()) == Some(JoinHint::Shuffle);
+            if emits_unmatched_build_rows(join.join_type()) || shuffle_hint {
                 return self.cut_partitioned_join(join);
             }
             let build = self.broadcast(Arc::clone(join.left()))?;
@@ -323,7 +335,9 @@ fn is_cheap_over_merged_reads(plan: &Arc<dyn ExecutionPlan>) -> bool {
     cheap && plan.children().into_iter().all(is_cheap_over_merged_reads)
 }
 
-fn emits_unmatched_build_rows(join_type: &JoinType) -> bool {
+/// True for join types whose build (left) side's unmatched rows are
+/// emitted: broadcasting that side would emit them once per task.
+pub(crate) fn emits_unmatched_build_rows(join_type: &JoinType) -> bool {
     matches!(
         join_type,
         JoinType::Left
