@@ -83,3 +83,79 @@ async fn explain_analyze_shows_partition_sizes_hot_keys_and_skew() {
     assert!(bar.contains("<- skewed"), "{bar}\n{events_stage}");
     assert!(plan.contains("skewed"), "{plan}");
 }
+
+/// Adaptive execution splits the hot title's partition of a shuffled join
+/// by map ranges, for every join type where that is correct, and the
+/// answer stays DataFusion's; small partitions are coalesced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adaptive_execution_splits_skewed_joins_and_coalesces_small_partitions() {
+    let cluster = cluster(2).await;
+    let oracle = session_context(&Default::default()).unwrap();
+    let settings = [
+        ("minispark.shuffle.partitions", "8"),
+        ("minispark.sql.autoBroadcastJoinThreshold", "-1"),
+        ("minispark.skew.skewedPartitionThresholdInBytes", "0"),
+        ("minispark.skew.skewedPartitionFactor", "2"),
+        ("minispark.adaptive.advisoryPartitionSizeInBytes", "65536"),
+    ];
+    let joins = [
+        ("INNER", "JOIN", true),
+        ("LEFT", "LEFT JOIN", true),
+        ("RIGHT", "RIGHT JOIN", false),
+        ("LEFT SEMI", "LEFT SEMI JOIN", true),
+        ("LEFT ANTI", "LEFT ANTI JOIN", true),
+    ];
+    for (name, join, splits) in joins {
+        // The events (the skewed side) on the left: split for the join
+        // types that process left rows apart, never for RIGHT.
+        let columns = if name.contains("SEMI") || name.contains("ANTI") {
+            "v.device, count(*), sum(v.watched_minutes)"
+        } else {
+            "v.device, t.kind, count(*), sum(v.watched_minutes), count(t.title)"
+        };
+        let group = if name.contains("SEMI") || name.contains("ANTI") {
+            "v.device"
+        } else {
+            "v.device, t.kind"
+        };
+        let sql = format!(
+            "SELECT {columns} FROM netflix.small.viewing_events v {join}
+             (SELECT * FROM netflix.small.titles WHERE title_id % 3 <> 0) t
+             ON v.title_id = t.title_id GROUP BY {group}"
+        );
+        let expected = oracle.sql(&sql).await.unwrap().collect().await.unwrap();
+        let s = session(&cluster, &settings);
+        let got = timed(name, crate::common::run_sql(&s, &sql)).await.unwrap();
+        assert_eq!(
+            crate::common::normalized_rows(&got),
+            crate::common::normalized_rows(&expected),
+            "{name} join with adaptive splitting"
+        );
+        let mut plan = String::new();
+        run_script_in_session(&s, &format!("EXPLAIN ANALYZE {sql}"), &mut |out| {
+            plan = out.plan_text().join("\n");
+            Ok(())
+        })
+        .await
+        .unwrap();
+        assert_eq!(plan.contains("split into"), splits, "{name}: {plan}");
+        assert!(plan.contains("adaptive: 8 partitions ->"), "{name}: {plan}");
+    }
+
+    // Off: one task per partition, no adaptive line.
+    let mut off = settings.to_vec();
+    off.push(("minispark.adaptive.enabled", "false"));
+    let s = session(&cluster, &off);
+    let mut plan = String::new();
+    run_script_in_session(
+        &s,
+        "EXPLAIN ANALYZE SELECT device, count(*) FROM netflix.small.viewing_events GROUP BY device",
+        &mut |out| {
+            plan = out.plan_text().join("\n");
+            Ok(())
+        },
+    )
+    .await
+    .unwrap();
+    assert!(!plan.contains("adaptive:"), "{plan}");
+}

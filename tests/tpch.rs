@@ -24,11 +24,20 @@ async fn oracle(sql: &str, partitions: usize) -> Vec<String> {
     normalized_rows(&batches)
 }
 
-async fn check_all_queries(executors: usize, partitions: &[usize]) {
+/// Runs the 22 queries with each shuffle partition count; `adaptive` sets
+/// minispark.adaptive.enabled (on by default: tasks coalesced and split
+/// from real sizes; off: one task per partition).
+async fn check_all_queries(executors: usize, partitions: &[usize], adaptive: bool) {
     let cluster = cluster(executors).await;
     for &p in partitions {
         let partitions = p.to_string();
-        let session = session(&cluster, &[("minispark.shuffle.partitions", &partitions)]);
+        let session = session(
+            &cluster,
+            &[
+                ("minispark.shuffle.partitions", &partitions),
+                ("minispark.adaptive.enabled", &adaptive.to_string()),
+            ],
+        );
         timed("registering tables", run_sql(&session, &tpch_ddl()))
             .await
             .unwrap();
@@ -49,12 +58,12 @@ async fn check_all_queries(executors: usize, partitions: &[usize]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tpch_one_executor() {
-    check_all_queries(1, &[1, 7]).await;
+    check_all_queries(1, &[1, 7], true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tpch_three_executors() {
-    check_all_queries(3, &[1, 7]).await;
+    check_all_queries(3, &[1, 7], false).await;
 }
 
 /// The built-in catalog gives the same answer as the Parquet files it was

@@ -25,6 +25,7 @@ use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::{DFParser, Statement as DFStatement};
 use futures::StreamExt;
 use futures::stream::BoxStream;
+use minispark_planner::adaptive::AdaptiveConfig;
 use minispark_planner::config::minispark_config;
 use minispark_planner::explain::format_stage_graph;
 use minispark_planner::hints::{apply_hints, sql_hints};
@@ -220,12 +221,19 @@ impl JobSession {
             job_id: job_id.clone(),
         };
         let start = Instant::now();
+        let config = minispark_config(self.ctx.state().config().options());
+        let adaptive = config.adaptive_enabled.then(|| AdaptiveConfig {
+            advisory_bytes: config.advisory_partition_bytes,
+            min_tasks: self.cluster.size().1.max(1),
+            skew: SkewRule::from_config(&config),
+        });
         let output = run_job(
             Arc::clone(&self.cluster),
             job_id.clone(),
             graph,
             settings,
             max_failures,
+            adaptive,
         )
         .await?;
         let elapsed = start.elapsed();

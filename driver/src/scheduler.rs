@@ -27,12 +27,15 @@ use std::time::Duration;
 
 use datafusion::common::{DataFusionError, Result};
 use datafusion::physical_plan::ExecutionPlan;
+use minispark_planner::adaptive::{
+    AdaptiveConfig, TaskShape, adaptive_readers, bind_tasks, describe_tasks, plan_tasks,
+};
 use minispark_planner::codec::encode_plan;
 use minispark_planner::exchange::{
     BlockStats, ExchangeKind, HotKey, MapOutput, ShuffleReaderExec, assign_blocks, merge_hot_keys,
 };
 use minispark_planner::explain::{PartitionSize, StageMetrics};
-use minispark_planner::stages::{StageGraph, collect_readers, replace_readers};
+use minispark_planner::stages::{Stage, StageGraph, collect_readers, replace_readers};
 use minispark_proto::{TaskDefinition, TaskStatus, task_status};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
@@ -66,6 +69,10 @@ struct StageState {
     bytes_remote: u64,
     /// Rows the successful tasks read from scans.
     scanned_rows: u64,
+    /// The tasks adaptive execution chose, once the stage is first bound;
+    /// kept when it is bound again (a lost input recomputed), so finished
+    /// tasks stay valid.
+    shapes: Option<Vec<TaskShape>>,
 }
 
 impl StageState {
@@ -90,6 +97,7 @@ pub async fn run_job(
     graph: &StageGraph,
     settings: HashMap<String, String>,
     max_failures: u32,
+    adaptive: Option<AdaptiveConfig>,
 ) -> Result<JobOutput> {
     let mut stages: Vec<StageState> = graph
         .stages
@@ -108,6 +116,7 @@ pub async fn run_job(
                 task_times: vec![],
                 bytes_remote: 0,
                 scanned_rows: 0,
+                shapes: None,
             }
         })
         .collect();
@@ -151,9 +160,27 @@ pub async fn run_job(
                 continue;
             }
             if stages[stage.id].plan_bytes.is_none() {
-                let (bytes, blocks) = bind_readers(&job_id, &stage.plan, &stages)?;
-                stages[stage.id].plan_bytes = Some(Arc::new(bytes));
-                stages[stage.id].reader_blocks = blocks;
+                // Adaptive execution reshapes a stage's tasks, except one
+                // whose output is read partition by partition.
+                let adaptive = adaptive.filter(|_| {
+                    stage.writer().kind() != ExchangeKind::Forward || stage.id == final_id
+                });
+                let (bytes, blocks, shapes) =
+                    bind_readers(&job_id, stage, &stages, adaptive.as_ref())?;
+                let state = &mut stages[stage.id];
+                if let Some(shapes) = shapes
+                    && state.shapes.is_none()
+                {
+                    let n = shapes.len();
+                    state.num_tasks = n;
+                    state.outputs = vec![None; n];
+                    state.failures = vec![0; n];
+                    state.fetch_failures = vec![0; n];
+                    state.excluded = vec![HashSet::new(); n];
+                    state.shapes = Some(shapes);
+                }
+                state.plan_bytes = Some(Arc::new(bytes));
+                state.reader_blocks = blocks;
             }
             let state = &mut stages[stage.id];
             for p in 0..state.num_tasks {
@@ -341,33 +368,73 @@ fn handle_result(
     Ok(())
 }
 
-/// Binds the stage's readers to its inputs' blocks and serializes the plan.
+/// Binds a stage's readers to the blocks of its finished inputs and
+/// serializes the plan. With `adaptive`, a stage that qualifies gets its
+/// tasks from the inputs' sizes (see `minispark_planner::adaptive`); the
+/// shapes chosen are returned (or the ones it already had are reused).
 #[allow(clippy::type_complexity)]
 fn bind_readers(
     job_id: &str,
-    plan: &Arc<dyn ExecutionPlan>,
+    stage: &Stage,
     stages: &[StageState],
+    adaptive: Option<&AdaptiveConfig>,
 ) -> Result<(
     Vec<u8>,
     Vec<(
         ExchangeKind,
         Vec<Vec<minispark_planner::exchange::BlockLocation>>,
     )>,
+    Option<Vec<TaskShape>>,
 )> {
-    let mut bound = vec![];
-    let plan = replace_readers(Arc::clone(plan), &mut |reader: &ShuffleReaderExec| {
+    let assign = |reader: &ShuffleReaderExec| {
         let input = &stages[reader.stage_id()];
         let outputs: Vec<MapOutput> = input.outputs.iter().flatten().cloned().collect();
-        let partitions = assign_blocks(
+        assign_blocks(
             job_id,
             reader.stage_id(),
             reader.kind(),
             reader.partitioning().partition_count(),
             &outputs,
-        );
-        bound.push((reader.kind(), partitions.clone()));
-        Ok(Arc::new(reader.resolved(partitions)?) as Arc<dyn ExecutionPlan>)
-    })?;
+        )
+    };
+    let shapes = match (adaptive, adaptive_readers(&stage.plan)) {
+        (Some(config), Some(splittable)) => {
+            let mut hash_inputs = vec![];
+            collect_readers(&stage.plan, &mut |r| {
+                if r.kind() == ExchangeKind::Hash {
+                    hash_inputs.push(assign(r));
+                }
+            });
+            Some(
+                stages[stage.id]
+                    .shapes
+                    .clone()
+                    .unwrap_or_else(|| plan_tasks(&hash_inputs, &splittable, config)),
+            )
+        }
+        _ => None,
+    };
+    let mut bound = vec![];
+    let mut hash_index = 0;
+    let plan = replace_readers(
+        Arc::clone(&stage.plan),
+        &mut |reader: &ShuffleReaderExec| {
+            let partitions = assign(reader);
+            let resolved = match (&shapes, reader.kind()) {
+                (Some(shapes), ExchangeKind::Hash) => {
+                    let tasks = bind_tasks(shapes, hash_index, &partitions);
+                    hash_index += 1;
+                    bound.push((reader.kind(), tasks.clone()));
+                    reader.resolved_tasks(tasks)
+                }
+                _ => {
+                    bound.push((reader.kind(), partitions.clone()));
+                    reader.resolved(partitions)?
+                }
+            };
+            Ok(Arc::new(resolved) as Arc<dyn ExecutionPlan>)
+        },
+    )?;
     let mut unresolved = 0;
     collect_readers(&plan, &mut |r| {
         if r.partitions().is_none() {
@@ -379,7 +446,7 @@ fn bind_readers(
             "{unresolved} readers left unbound"
         )));
     }
-    Ok((encode_plan(plan)?, bound))
+    Ok((encode_plan(plan)?, bound, shapes))
 }
 
 /// The executor holding the most input bytes of partition `p`.
@@ -474,6 +541,17 @@ fn stage_metrics(graph: &StageGraph, stages: &[StageState]) -> Vec<StageMetrics>
                 bytes_remote: state.bytes_remote,
                 task_times: state.task_times.clone(),
                 partitions: partition_sizes(stage.writer().num_partitions(), &outputs),
+                adaptive: state.shapes.as_ref().and_then(|shapes| {
+                    describe_tasks(
+                        stage
+                            .writer()
+                            .input()
+                            .properties()
+                            .partitioning
+                            .partition_count(),
+                        shapes,
+                    )
+                }),
                 hot_keys: merge_hot_keys(outputs.iter().flat_map(|o| &o.hot_keys), 5),
             }
         })

@@ -58,6 +58,20 @@ pub const SETTINGS: &[Setting] = &[
                       BROADCAST hints still work. Replaces datafusion.optimizer.hash_join_single_partition_threshold.",
     },
     Setting {
+        key: "adaptive.enabled",
+        default: "true",
+        description: "Adaptive execution: once a stage's hash-shuffle inputs are written, choose its tasks \
+                      from their real sizes: coalesce small partitions, split skewed join partitions \
+                      by map ranges (Spark's spark.sql.adaptive.enabled).",
+    },
+    Setting {
+        key: "adaptive.advisoryPartitionSizeInBytes",
+        default: "67108864",
+        description: "Adaptive execution coalesces small shuffle partitions up to about this many bytes \
+                      per task, never into fewer tasks than the cluster has slots; split pieces of a \
+                      skewed partition aim at it too (Spark's default, 64 MB).",
+    },
+    Setting {
         key: "skew.skewedPartitionFactor",
         default: "5",
         description: "A shuffle partition is skewed when it is larger than this many times the median \
@@ -88,6 +102,8 @@ pub struct MinisparkConfig {
     pub netflix_skew: f64,
     pub netflix_seed: u64,
     pub auto_broadcast_join_threshold: i64,
+    pub adaptive_enabled: bool,
+    pub advisory_partition_bytes: u64,
     pub skewed_partition_factor: f64,
     pub skewed_partition_threshold_bytes: u64,
 }
@@ -101,6 +117,8 @@ impl Default for MinisparkConfig {
             netflix_skew: 0.0,
             netflix_seed: 0,
             auto_broadcast_join_threshold: 0,
+            adaptive_enabled: false,
+            advisory_partition_bytes: 0,
             skewed_partition_factor: 0.0,
             skewed_partition_threshold_bytes: 0,
         };
@@ -179,6 +197,27 @@ impl ExtensionOptions for MinisparkConfig {
                     }
                 }
             }
+            "adaptive.enabled" => {
+                self.adaptive_enabled = match value.trim().to_ascii_lowercase().as_str() {
+                    "true" => true,
+                    "false" => false,
+                    _ => {
+                        return plan_err!(
+                            "setting minispark.adaptive.enabled expects true or false, got '{value}'"
+                        );
+                    }
+                }
+            }
+            "adaptive.advisorypartitionsizeinbytes" => {
+                self.advisory_partition_bytes = match value.trim().parse::<u64>() {
+                    Ok(v) if v > 0 => v,
+                    _ => {
+                        return plan_err!(
+                            "setting minispark.adaptive.advisoryPartitionSizeInBytes expects a positive number of bytes, got '{value}'"
+                        );
+                    }
+                }
+            }
             "skew.skewedpartitionfactor" => {
                 self.skewed_partition_factor = match value.trim().parse::<f64>() {
                     Ok(v) if v.is_finite() && v >= 1.0 => v,
@@ -219,6 +258,10 @@ impl ExtensionOptions for MinisparkConfig {
                 "netflix.skew" => self.netflix_skew.to_string(),
                 "netflix.seed" => self.netflix_seed.to_string(),
                 "sql.autoBroadcastJoinThreshold" => self.auto_broadcast_join_threshold.to_string(),
+                "adaptive.enabled" => self.adaptive_enabled.to_string(),
+                "adaptive.advisoryPartitionSizeInBytes" => {
+                    self.advisory_partition_bytes.to_string()
+                }
                 "skew.skewedPartitionFactor" => self.skewed_partition_factor.to_string(),
                 "skew.skewedPartitionThresholdInBytes" => {
                     self.skewed_partition_threshold_bytes.to_string()

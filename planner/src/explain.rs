@@ -28,6 +28,8 @@ pub struct StageMetrics {
     pub partitions: Vec<PartitionSize>,
     /// The heaviest keys of a hash shuffle, estimated from samples.
     pub hot_keys: Vec<HotKey>,
+    /// How adaptive execution chose the stage's tasks, when it changed them.
+    pub adaptive: Option<String>,
 }
 
 /// What the map tasks of a stage wrote to one output partition, together.
@@ -114,6 +116,12 @@ pub fn format_stage_graph(
                 fmt_duration(max),
             );
         }
+        if let Some(note) = metrics
+            .and_then(|m| m.get(stage.id))
+            .and_then(|m| m.adaptive.as_ref())
+        {
+            let _ = writeln!(out, "  {note}");
+        }
         if let Some(m) = metrics.and_then(|m| m.get(stage.id)) {
             let shuffled = matches!(writer.kind(), ExchangeKind::Hash | ExchangeKind::RoundRobin);
             if shuffled && stage.id != final_id {
@@ -146,7 +154,7 @@ fn write_partitions(out: &mut String, sizes: &[PartitionSize], skew: &SkewRule) 
     let total: u64 = sizes.iter().map(|s| s.rows).sum();
     let _ = writeln!(
         out,
-        "  output partitions: {} (bytes: median {}, max {}, max/median {:.1}x){}",
+        "  output partitions: {} (bytes: median of non-empty {}, max {}, max/median {:.1}x){}",
         sizes.len(),
         fmt_bytes(median),
         fmt_bytes(max),

@@ -12,6 +12,7 @@
 //!   stage 1: ShuffleWriterExec(forward) ◀─ agg ◀─ ShuffleReaderExec(stage 0)
 //! ```
 //!
+//! * [`adaptive`]: choosing a stage's tasks from its inputs' real sizes.
 //! * [`stages`]: where to cut a plan, and the stage graph.
 //! * [`exchange`]: shuffle writer and reader nodes, block locations.
 //! * [`codec`]: serializing minispark's nodes with datafusion-proto.
@@ -27,6 +28,7 @@
 //! * [`ipc`]: Arrow IPC encoding of shuffle blocks.
 //! * [`explain`]: printing a stage graph.
 
+pub mod adaptive;
 pub mod catalog;
 pub mod codec;
 pub mod config;

@@ -1,8 +1,9 @@
 //! When is a shuffle partition skewed?
 //!
-//! Spark's rule, kept as is: a reduce partition is skewed when it is larger
-//! than `skewedPartitionFactor` times the median partition **and** larger
-//! than `skewedPartitionThresholdInBytes`. The factor catches "one partition
+//! Spark's rule: a reduce partition is skewed when it is larger than
+//! `skewedPartitionFactor` times the median partition **and** larger than
+//! `skewedPartitionThresholdInBytes`. minispark takes the median of the
+//! non-empty partitions. The factor catches "one partition
 //! far above the rest"; the threshold keeps small jobs, where a few extra
 //! kilobytes cost nothing, from being called skewed.
 //!
@@ -48,9 +49,11 @@ impl SkewRule {
     }
 }
 
-/// The median of the partitions' bytes (the upper median for an even count).
+/// The median bytes of the non-empty partitions (the upper median for an
+/// even count). Empty partitions are no work: counting them would make any
+/// shuffle with few distinct keys look skewed.
 pub fn median_bytes(sizes: &[PartitionSize]) -> u64 {
-    let mut bytes: Vec<u64> = sizes.iter().map(|s| s.bytes).collect();
+    let mut bytes: Vec<u64> = sizes.iter().map(|s| s.bytes).filter(|b| *b > 0).collect();
     bytes.sort_unstable();
     bytes.get(bytes.len() / 2).copied().unwrap_or(0)
 }

@@ -83,6 +83,24 @@ impl ShuffleReaderExec {
         })
     }
 
+    /// The same reader bound to one block list per task of an adaptive
+    /// stage (see [`crate::adaptive`]): it now has as many partitions as
+    /// the stage has tasks, each no longer one hash partition.
+    pub fn resolved_tasks(&self, tasks: Vec<Vec<BlockLocation>>) -> Self {
+        let properties = PlanProperties::new(
+            EquivalenceProperties::new(self.schema()),
+            Partitioning::UnknownPartitioning(tasks.len()),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        );
+        Self {
+            stage_id: self.stage_id,
+            kind: self.kind,
+            partitions: Some(tasks),
+            properties: Arc::new(properties),
+        }
+    }
+
     pub fn stage_id(&self) -> usize {
         self.stage_id
     }
