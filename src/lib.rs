@@ -50,6 +50,7 @@
 //! * [`prelude`]: the session types plus DataFusion's expression builders.
 //! * [`local`]: the embedded cluster behind `local[N]`.
 //! * [`client`]: running job scripts (the CLI's `submit`).
+//! * [`demo`]: `minispark demo shuffle`, a shuffle shown map task by map task.
 //!
 //! The crates underneath, in dependency order:
 //! * [`proto`]: the gRPC contract.
@@ -61,6 +62,7 @@
 
 pub mod client;
 pub mod dataframe;
+pub mod demo;
 pub mod local;
 pub mod output;
 pub mod prelude;

@@ -289,3 +289,34 @@ fn csv_and_json_tables() {
     ]));
     assert_eq!(out, "name,minutes\nDark,60\nOzark,45\n");
 }
+
+#[test]
+fn shuffle_demo_shows_the_map_by_reduce_matrix() {
+    let out = minispark(&["demo", "shuffle", "--scale", "tiny", "--partitions", "3"]);
+    let text = stdout_ok(&out);
+    // Both queries, their stages, a matrix per shuffle and the network split.
+    assert_eq!(
+        text.matches("rows written by each map task").count(),
+        4,
+        "{text}"
+    );
+    assert!(text.contains("over the network"), "{text}");
+    assert!(text.contains("| mobile |"), "{text}");
+    // The join's events shuffle moves every event: its matrix total is the
+    // table's row count (20,000 at the tiny scale).
+    let events_matrix = text
+        .split("Stage 1's shuffle")
+        .nth(1)
+        .expect("the events' shuffle matrix");
+    let totals: u64 = events_matrix
+        .lines()
+        .find(|l| l.trim_start().starts_with("reduce partition total"))
+        .unwrap()
+        .split_whitespace()
+        .filter_map(|w| w.parse::<u64>().ok())
+        .sum();
+    assert_eq!(totals, 20_000, "{events_matrix}");
+    let err = minispark(&["demo", "shuffle", "--partitions", "0"]);
+    assert!(!err.status.success());
+    assert!(String::from_utf8_lossy(&err.stderr).contains("--partitions must be at least 1"));
+}

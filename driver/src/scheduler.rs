@@ -553,6 +553,10 @@ fn stage_metrics(graph: &StageGraph, stages: &[StageState]) -> Vec<StageMetrics>
                     )
                 }),
                 hot_keys: merge_hot_keys(outputs.iter().flat_map(|o| &o.hot_keys), 5),
+                map_outputs: outputs
+                    .iter()
+                    .map(|o| (o.map_partition, o.executor_id.clone(), o.blocks.clone()))
+                    .collect(),
             }
         })
         .collect()

@@ -30,6 +30,9 @@ pub struct StageMetrics {
     pub hot_keys: Vec<HotKey>,
     /// How adaptive execution chose the stage's tasks, when it changed them.
     pub adaptive: Option<String>,
+    /// What each map task wrote: (task, executor, blocks), for the shuffle
+    /// demo's map x reduce matrix.
+    pub map_outputs: Vec<(usize, String, Vec<crate::exchange::BlockStats>)>,
 }
 
 /// What the map tasks of a stage wrote to one output partition, together.

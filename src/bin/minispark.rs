@@ -73,6 +73,28 @@ enum Command {
         #[command(subcommand)]
         dataset: Dataset,
     },
+    /// Teaching demos on an embedded cluster.
+    Demo {
+        #[command(subcommand)]
+        demo: Demo,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum Demo {
+    /// One GROUP BY and one join: the stages, what every map task wrote to
+    /// every reduce partition, and the bytes that crossed the network.
+    Shuffle {
+        /// Executors of the embedded cluster.
+        #[arg(long, default_value_t = 2)]
+        executors: usize,
+        /// Shuffle partitions (reduce tasks).
+        #[arg(long, default_value_t = 4)]
+        partitions: usize,
+        /// Built-in netflix scale: tiny, small, medium, large or sf<X>.
+        #[arg(long, default_value = "small")]
+        scale: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -239,6 +261,28 @@ async fn run(cli: Cli) -> Result<()> {
                 id,
             })
             .await
+        }
+        Command::Demo {
+            demo:
+                Demo::Shuffle {
+                    executors,
+                    partitions,
+                    scale,
+                },
+        } => {
+            init_tracing("warn");
+            if partitions == 0 {
+                return Err(DataFusionError::Configuration(
+                    "--partitions must be at least 1".into(),
+                ));
+            }
+            let cluster = LocalCluster::start(LocalClusterOptions::new(executors)?).await?;
+            let options = minispark::demo::ShuffleDemoOptions { scale, partitions };
+            print!(
+                "{}",
+                minispark::demo::shuffle_demo(&cluster, &options).await?
+            );
+            Ok(())
         }
         Command::Gen {
             dataset: Dataset::Tpch { scale_factor, out },
