@@ -11,13 +11,15 @@
 //! each job and the minispark / DataFusion ratio.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+#[path = "common/mod.rs"]
+mod common;
 
 use datafusion::common::Result;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::StreamExt;
 use minispark::driver::job::{JobSession, parse_script};
-use minispark::local::{LocalCluster, LocalClusterOptions};
 use minispark::planner::catalog::netflix::{NetflixParams, NetflixTable, write_netflix_parquet};
 use minispark::planner::session::session_state;
 
@@ -66,11 +68,6 @@ fn parse_args() -> Args {
         }
     }
     args
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
 }
 
 /// The example's SQL over plain table names, writing under `out`.
@@ -126,22 +123,14 @@ async fn run_datafusion(ctx: &SessionContext, sql: &str) -> Result<()> {
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = parse_args();
-    let data = args.data.clone().unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("target")
-            .join(format!("netflix-s{}", args.scale))
-    });
-    if !data.join("playback_telemetry").exists() {
-        eprintln!(
-            "generating netflix scale {} into {}",
-            args.scale,
-            data.display()
-        );
-        write_netflix_parquet(&NetflixParams::with_scale(args.scale), &data)?;
-    }
-    let mut options = LocalClusterOptions::new(args.executors)?;
-    options.binary = PathBuf::from(env!("CARGO_BIN_EXE_minispark"));
-    let cluster = LocalCluster::start(options).await?;
+    let data = common::data_dir(args.data.clone(), &format!("netflix-s{}", args.scale));
+    common::generate_once(
+        &data,
+        "playback_telemetry",
+        &format!("netflix scale {}", args.scale),
+        |dir| write_netflix_parquet(&NetflixParams::with_scale(args.scale), dir).map(|_| ()),
+    )?;
+    let cluster = common::start_cluster(args.executors).await?;
     let settings = [(
         "minispark.shuffle.partitions".to_string(),
         args.partitions.to_string(),
@@ -155,11 +144,7 @@ async fn main() -> Result<()> {
         "netflix scale {} | minispark: {} executors | partitions: {} | iterations: {} (median)",
         args.scale, args.executors, args.partitions, args.iterations
     );
-    println!(
-        "{:>24} {:>14} {:>14} {:>8}",
-        "job", "datafusion ms", "minispark ms", "ratio"
-    );
-    let (mut total_df, mut total_ms) = (Duration::ZERO, Duration::ZERO);
+    let mut table = common::RatioTable::new("job", 24);
     for job in &args.jobs {
         let (mut df_times, mut ms_times) = (vec![], vec![]);
         for i in 0..args.iterations {
@@ -180,23 +165,8 @@ async fn main() -> Result<()> {
             run_minispark(&session, &sql).await?;
             ms_times.push(start.elapsed());
         }
-        let (df, ms) = (median(df_times), median(ms_times));
-        total_df += df;
-        total_ms += ms;
-        println!(
-            "{:>24} {:>14.1} {:>14.1} {:>7.2}x",
-            job,
-            df.as_secs_f64() * 1e3,
-            ms.as_secs_f64() * 1e3,
-            ms.as_secs_f64() / df.as_secs_f64()
-        );
+        table.row(job, common::median(df_times), common::median(ms_times));
     }
-    println!(
-        "{:>24} {:>14.1} {:>14.1} {:>7.2}x",
-        "total",
-        total_df.as_secs_f64() * 1e3,
-        total_ms.as_secs_f64() * 1e3,
-        total_ms.as_secs_f64() / total_df.as_secs_f64()
-    );
+    table.finish();
     Ok(())
 }

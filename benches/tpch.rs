@@ -12,10 +12,12 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+#[path = "common/mod.rs"]
+mod common;
+
 use datafusion::common::Result;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::StreamExt;
-use minispark::local::{LocalCluster, LocalClusterOptions};
 
 const TABLES: [&str; 8] = [
     "nation", "region", "part", "supplier", "partsupp", "customer", "orders", "lineitem",
@@ -63,11 +65,6 @@ fn parse_args() -> Args {
     args
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
 async fn time_minispark(
     session: &minispark::driver::job::JobSession,
     sql: &str,
@@ -94,23 +91,17 @@ async fn time_datafusion(ctx: &SessionContext, sql: &str) -> Result<Duration> {
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = parse_args();
-    let data = args.data.clone().unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("target")
-            .join(format!("tpch-sf{}", args.scale_factor))
-    });
-    if !data.join("lineitem").exists() {
-        eprintln!(
-            "generating TPC-H SF{} into {}",
-            args.scale_factor,
-            data.display()
-        );
-        minispark::planner::catalog::tpch::write_tpch_parquet(args.scale_factor, &data)?;
-    }
-
-    let mut options = LocalClusterOptions::new(args.executors)?;
-    options.binary = PathBuf::from(env!("CARGO_BIN_EXE_minispark"));
-    let cluster = LocalCluster::start(options).await?;
+    let data = common::data_dir(args.data.clone(), &format!("tpch-sf{}", args.scale_factor));
+    common::generate_once(
+        &data,
+        "lineitem",
+        &format!("TPC-H SF{}", args.scale_factor),
+        |dir| {
+            minispark::planner::catalog::tpch::write_tpch_parquet(args.scale_factor, dir)
+                .map(|_| ())
+        },
+    )?;
+    let cluster = common::start_cluster(args.executors).await?;
     let settings = [(
         "minispark.shuffle.partitions".to_string(),
         args.partitions.to_string(),
@@ -136,12 +127,7 @@ async fn main() -> Result<()> {
         "TPC-H SF{} | minispark: {} executors | partitions: {} | iterations: {} (median)",
         args.scale_factor, args.executors, args.partitions, args.iterations
     );
-    println!(
-        "{:>5} {:>14} {:>14} {:>8}",
-        "query", "datafusion ms", "minispark ms", "ratio"
-    );
-    let (mut total_df, mut total_ms) = (Duration::ZERO, Duration::ZERO);
-    let mut worst: (usize, f64) = (0, 0.0);
+    let mut table = common::RatioTable::new("query", 5);
     for &q in &args.queries {
         let path = format!("{}/tests/tpch/queries/q{q}.sql", env!("CARGO_MANIFEST_DIR"));
         let sql = std::fs::read_to_string(&path).expect("query file");
@@ -150,29 +136,12 @@ async fn main() -> Result<()> {
             df_times.push(time_datafusion(&ctx, &sql).await?);
             ms_times.push(time_minispark(&session, &sql).await?);
         }
-        let (df, ms) = (median(df_times), median(ms_times));
-        let ratio = ms.as_secs_f64() / df.as_secs_f64();
-        if ratio > worst.1 {
-            worst = (q, ratio);
-        }
-        total_df += df;
-        total_ms += ms;
-        println!(
-            "{:>5} {:>14.1} {:>14.1} {:>7.2}x",
-            format!("q{q}"),
-            df.as_secs_f64() * 1e3,
-            ms.as_secs_f64() * 1e3,
-            ratio
+        table.row(
+            &format!("q{q}"),
+            common::median(df_times),
+            common::median(ms_times),
         );
     }
-    println!(
-        "{:>5} {:>14.1} {:>14.1} {:>7.2}x   (worst: q{} at {:.2}x)",
-        "total",
-        total_df.as_secs_f64() * 1e3,
-        total_ms.as_secs_f64() * 1e3,
-        total_ms.as_secs_f64() / total_df.as_secs_f64(),
-        worst.0,
-        worst.1
-    );
+    table.finish();
     Ok(())
 }
