@@ -85,12 +85,19 @@ pub fn format_stage_graph(
             let ids: Vec<String> = stage.inputs.iter().map(|i| format!("stage {i}")).collect();
             format!("reads: {}", ids.join(", "))
         };
+        // Planned tasks, or after a run the tasks that ran (adaptive
+        // execution may have changed their number).
+        let tasks = metrics
+            .and_then(|m| m.get(stage.id))
+            .map(|m| m.map_outputs.len())
+            .filter(|n| *n > 0)
+            .unwrap_or_else(|| stage.num_tasks());
         let _ = writeln!(
             out,
             "Stage {} ({} task{}; {}; output: {})",
             stage.id,
-            stage.num_tasks(),
-            if stage.num_tasks() == 1 { "" } else { "s" },
+            tasks,
+            if tasks == 1 { "" } else { "s" },
             inputs,
             describe_output(
                 writer.kind(),
