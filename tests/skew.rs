@@ -159,3 +159,31 @@ async fn adaptive_execution_splits_skewed_joins_and_coalesces_small_partitions()
     .unwrap();
     assert!(!plan.contains("adaptive:"), "{plan}");
 }
+
+/// A stage whose operators change the partition count (a UNION of two
+/// shuffled aggregates) keeps one task per partition: reshaping it would
+/// drop partitions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adaptive_execution_leaves_unions_of_shuffles_alone() {
+    let cluster = cluster(2).await;
+    let oracle = session_context(&Default::default()).unwrap();
+    let sql = "SELECT device, count(*) FROM netflix.tiny.viewing_events GROUP BY device
+               UNION ALL
+               SELECT device, count(*) FROM netflix.tiny.viewing_events
+               WHERE watched_minutes > 30 GROUP BY device";
+    let expected = oracle.sql(sql).await.unwrap().collect().await.unwrap();
+    let s = session(
+        &cluster,
+        &[
+            ("minispark.shuffle.partitions", "8"),
+            ("minispark.adaptive.advisoryPartitionSizeInBytes", "1000000"),
+        ],
+    );
+    let got = timed("union", crate::common::run_sql(&s, sql))
+        .await
+        .unwrap();
+    assert_eq!(
+        crate::common::normalized_rows(&got),
+        crate::common::normalized_rows(&expected)
+    );
+}

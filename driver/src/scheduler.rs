@@ -405,12 +405,23 @@ fn bind_readers(
                     hash_inputs.push(assign(r));
                 }
             });
-            Some(
-                stages[stage.id]
-                    .shapes
-                    .clone()
-                    .unwrap_or_else(|| plan_tasks(&hash_inputs, &splittable, config)),
-            )
+            // Tasks can only be reshaped when each task of the stage is one
+            // partition of every hash reader: all readers partitioned alike,
+            // and no operator (a UNION, say) changing the partition count.
+            let n = hash_inputs.first().map(Vec::len).unwrap_or(0);
+            let one_to_one = hash_inputs.iter().all(|r| r.len() == n)
+                && stage
+                    .writer()
+                    .input()
+                    .properties()
+                    .partitioning
+                    .partition_count()
+                    == n;
+            match (one_to_one, &stages[stage.id].shapes) {
+                (_, Some(shapes)) => Some(shapes.clone()),
+                (true, None) => Some(plan_tasks(&hash_inputs, &splittable, config)),
+                (false, None) => None,
+            }
         }
         _ => None,
     };

@@ -85,11 +85,18 @@ impl ShuffleReaderExec {
 
     /// The same reader bound to one block list per task of an adaptive
     /// stage (see [`crate::adaptive`]): it now has as many partitions as
-    /// the stage has tasks, each no longer one hash partition.
+    /// the stage has tasks. It keeps declaring the hash expressions, so
+    /// operators that check their inputs are partitioned alike (a UNION's
+    /// interleave) still accept it: every hash reader of the stage is
+    /// reshaped the same way, and executors only use the count.
     pub fn resolved_tasks(&self, tasks: Vec<Vec<BlockLocation>>) -> Self {
+        let partitioning = match &self.properties.partitioning {
+            Partitioning::Hash(exprs, _) => Partitioning::Hash(exprs.clone(), tasks.len()),
+            _ => Partitioning::UnknownPartitioning(tasks.len()),
+        };
         let properties = PlanProperties::new(
             EquivalenceProperties::new(self.schema()),
-            Partitioning::UnknownPartitioning(tasks.len()),
+            partitioning,
             EmissionType::Incremental,
             Boundedness::Bounded,
         );
