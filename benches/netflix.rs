@@ -15,25 +15,16 @@ use std::time::Instant;
 
 #[path = "common/mod.rs"]
 mod common;
+#[path = "common/examples.rs"]
+mod examples;
 
 use datafusion::common::Result;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::StreamExt;
 use minispark::driver::job::{JobSession, parse_script};
 use minispark::planner::catalog::netflix::{NetflixParams, NetflixTable, write_netflix_parquet};
+use minispark::planner::config::MinisparkConfig;
 use minispark::planner::session::session_state;
-
-const JOBS: [&str; 9] = [
-    "season_completion",
-    "engagement_drop",
-    "ab_readout",
-    "skewed_join",
-    "experiment_guardrails",
-    "playback_quality",
-    "recommendation_features",
-    "catalog_availability",
-    "telemetry_layout",
-];
 
 struct Args {
     scale: f64,
@@ -50,7 +41,7 @@ fn parse_args() -> Args {
         executors: 2,
         partitions: 2,
         iterations: 3,
-        jobs: JOBS.iter().map(|s| s.to_string()).collect(),
+        jobs: examples::netflix_sql_examples(),
         data: None,
     };
     let mut it = std::env::args().skip(1);
@@ -150,7 +141,11 @@ async fn main() -> Result<()> {
         for i in 0..args.iterations {
             // Fresh sessions: a job's SET statements must not leak into the next.
             let ctx = SessionContext::new_with_state(session_state(
-                SessionConfig::new().with_target_partitions(args.partitions),
+                // minispark's settings registered, so a job's `SET minispark.*`
+                // is accepted (and has no effect on DataFusion).
+                SessionConfig::new()
+                    .with_target_partitions(args.partitions)
+                    .with_option_extension(MinisparkConfig::default()),
             ));
             run_datafusion(&ctx, &ddl).await?;
             let sql = job_sql(job, &out.path().join(format!("df-{job}-{i}")));

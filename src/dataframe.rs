@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use arrow::array::{Array, Int64Array, RecordBatch, StringArray};
+use arrow::array::{Int64Array, RecordBatch};
 use datafusion::common::{DFSchema, DataFusionError, Result};
 use datafusion::datasource::file_format::format_as_file_type;
 use datafusion::datasource::file_format::parquet::ParquetFormatFactory;
@@ -316,7 +316,7 @@ impl DataFrame {
             .logical_plan()
             .clone();
         let output = self.session.run(plan, "DataFrame::explain").await?;
-        Ok(plan_text(&output.batches))
+        Ok(output.plan_text().concat())
     }
 
     /// Runs the query and returns the stage graph with what each stage
@@ -324,7 +324,7 @@ impl DataFrame {
     pub async fn explain_analyze(&self) -> Result<String> {
         let plan = self.df.clone().explain(false, true)?.logical_plan().clone();
         let output = self.session.run(plan, "DataFrame::explain_analyze").await?;
-        Ok(plan_text(&output.batches))
+        Ok(output.plan_text().concat())
     }
 
     /// Writes the result as Parquet files under the folder `path`, one
@@ -357,22 +357,4 @@ impl DataFrame {
         }
         Ok(rows)
     }
-}
-
-/// The text of an EXPLAIN result: one Utf8 cell per line group.
-fn plan_text(batches: &[RecordBatch]) -> String {
-    let mut text = String::new();
-    for batch in batches {
-        let Some(column) = batch.columns().last() else {
-            continue;
-        };
-        if let Some(strings) = column.as_any().downcast_ref::<StringArray>() {
-            for i in 0..strings.len() {
-                if strings.is_valid(i) {
-                    text.push_str(strings.value(i));
-                }
-            }
-        }
-    }
-    text
 }

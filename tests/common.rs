@@ -122,3 +122,22 @@ pub fn normalized_rows(batches: &[RecordBatch]) -> Vec<String> {
     rows.sort();
     rows
 }
+
+/// A DataFrame-API session on `cluster`'s driver over gRPC, as a remote
+/// client sees it (plans travel serialized), with `settings`.
+pub async fn remote_session(
+    cluster: &LocalCluster,
+    settings: &[(&str, &str)],
+) -> minispark::Session {
+    let mut builder = minispark::Session::builder().master(cluster.driver.url());
+    for (k, v) in settings {
+        builder = builder.config(*k, *v);
+    }
+    timed("connecting a session", builder.build())
+        .await
+        .expect("session connects")
+}
+
+#[path = "../benches/common/examples.rs"]
+mod examples_list;
+pub use examples_list::netflix_sql_examples;

@@ -7,7 +7,7 @@ use datafusion::prelude::SessionContext;
 use minispark::prelude::*;
 use minispark_planner::session::session_context;
 
-use crate::common::{cluster, normalized_rows, timed};
+use crate::common::{cluster, normalized_rows, remote_session, timed};
 
 /// Revenue per nation for one region: scans, two joins, a filter, an
 /// aggregate and a sort: shuffles, a broadcast and a merge.
@@ -132,12 +132,7 @@ async fn check_session(session: &Session) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dataframe_on_a_remote_driver() {
     let cluster = cluster(2).await;
-    let session = Session::builder()
-        .master(cluster.driver.url())
-        .config("minispark.shuffle.partitions", "3")
-        .build()
-        .await
-        .unwrap();
+    let session = remote_session(&cluster, &[("minispark.shuffle.partitions", "3")]).await;
     check_session(&session).await;
 
     // Files registered on the client travel as file scans; COPY runs on
@@ -252,12 +247,7 @@ async fn dataframe_with_in_process_executors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dataframe_join_strategies() {
     let cluster = cluster(2).await;
-    let session = Session::builder()
-        .master(cluster.driver.url())
-        .config("minispark.shuffle.partitions", "4")
-        .build()
-        .await
-        .unwrap();
+    let session = remote_session(&cluster, &[("minispark.shuffle.partitions", "4")]).await;
     let events = || async {
         session
             .table("netflix.tiny.viewing_events")
@@ -342,12 +332,7 @@ async fn dataframe_join_strategies() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dataframe_set_operations_and_files() {
     let cluster = cluster(2).await;
-    let session = Session::builder()
-        .master(cluster.driver.url())
-        .config("minispark.shuffle.partitions", "3")
-        .build()
-        .await
-        .unwrap();
+    let session = remote_session(&cluster, &[("minispark.shuffle.partitions", "3")]).await;
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("devices.csv");
     std::fs::write(

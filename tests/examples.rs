@@ -10,10 +10,11 @@ use arrow::datatypes::{Float64Type, Int64Type};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use minispark::client::run_script_in_session;
-use minispark::prelude::Session;
 use minispark_planner::session::session_context;
 
-use crate::common::{cluster, normalized_rows, session, timed};
+use crate::common::{
+    cluster, netflix_sql_examples, normalized_rows, remote_session, session, timed,
+};
 
 #[allow(dead_code)]
 #[path = "../examples/ab_readout.rs"]
@@ -30,18 +31,6 @@ mod season_completion;
 #[allow(dead_code)]
 #[path = "../examples/skewed_join.rs"]
 mod skewed_join;
-
-const SQL_EXAMPLES: [&str; 9] = [
-    "season_completion",
-    "engagement_drop",
-    "ab_readout",
-    "skewed_join",
-    "experiment_guardrails",
-    "playback_quality",
-    "recommendation_features",
-    "catalog_availability",
-    "telemetry_layout",
-];
 
 /// The example's SQL, writing under `out` instead of the example's folder.
 fn example_sql(name: &str, out: &Path) -> String {
@@ -111,7 +100,11 @@ async fn run_on_datafusion(sql: &str) -> BTreeMap<usize, Vec<String>> {
 /// result with DataFusion's.
 async fn check_sql_examples(executors: usize, partitions: &[usize]) {
     let cluster = cluster(executors).await;
-    for name in SQL_EXAMPLES {
+    let names = netflix_sql_examples();
+    // Jobs 1-4 and 6-10 of WORKLOADS.md, at least.
+    assert!(names.len() >= 9, "{names:?}");
+    for name in names {
+        let name = name.as_str();
         let oracle_dir = tempfile::tempdir().unwrap();
         let expected = run_on_datafusion(&example_sql(name, oracle_dir.path())).await;
         for &p in partitions {
@@ -339,12 +332,7 @@ async fn sql_examples_one_executor() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dataframe_examples_match_their_sql() {
     let cluster = cluster(2).await;
-    let client = Session::builder()
-        .master(cluster.driver.url())
-        .config("minispark.shuffle.partitions", "5")
-        .build()
-        .await
-        .unwrap();
+    let client = remote_session(&cluster, &[("minispark.shuffle.partitions", "5")]).await;
     let sql_session = session(&cluster, &[("minispark.shuffle.partitions", "5")]);
     let dir = tempfile::tempdir().unwrap();
     for name in [

@@ -1,6 +1,6 @@
 //! Serializing logical plans, for DataFrames built away from the driver.
 //!
-//! A [`Session`](../../minispark/struct.Session.html) connected to a remote
+//! A `minispark::Session` connected to a remote
 //! driver builds its DataFrames in a local DataFusion context (so a wrong
 //! column name fails at once, where it was written) and sends the finished
 //! logical plan to the driver, which plans the stages:
