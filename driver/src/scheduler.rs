@@ -386,25 +386,28 @@ fn bind_readers(
     )>,
     Option<Vec<TaskShape>>,
 )> {
-    let assign = |reader: &ShuffleReaderExec| {
+    // Every reader's blocks per partition, in reader order (the order in
+    // which `replace_readers` visits them below).
+    let mut assigned = vec![];
+    collect_readers(&stage.plan, &mut |reader| {
         let input = &stages[reader.stage_id()];
         let outputs: Vec<MapOutput> = input.outputs.iter().flatten().cloned().collect();
-        assign_blocks(
+        let partitions = assign_blocks(
             job_id,
             reader.stage_id(),
             reader.kind(),
             reader.partitioning().partition_count(),
             &outputs,
-        )
-    };
+        );
+        assigned.push((reader.kind(), partitions));
+    });
     let shapes = match (adaptive, adaptive_readers(&stage.plan)) {
         (Some(config), Some(splittable)) => {
-            let mut hash_inputs = vec![];
-            collect_readers(&stage.plan, &mut |r| {
-                if r.kind() == ExchangeKind::Hash {
-                    hash_inputs.push(assign(r));
-                }
-            });
+            let hash_inputs: Vec<_> = assigned
+                .iter()
+                .filter(|(kind, _)| *kind == ExchangeKind::Hash)
+                .map(|(_, partitions)| partitions.clone())
+                .collect();
             // Tasks can only be reshaped when each task of the stage is one
             // partition of every hash reader: all readers partitioned alike,
             // and no operator (a UNION, say) changing the partition count.
@@ -426,11 +429,16 @@ fn bind_readers(
         _ => None,
     };
     let mut bound = vec![];
+    let mut inputs = assigned.into_iter();
     let mut hash_index = 0;
     let plan = replace_readers(
         Arc::clone(&stage.plan),
         &mut |reader: &ShuffleReaderExec| {
-            let partitions = assign(reader);
+            let Some((_, partitions)) = inputs.next() else {
+                return Err(DataFusionError::Internal(
+                    "a reader appeared that was not there when the blocks were assigned".into(),
+                ));
+            };
             let resolved = match (&shapes, reader.kind()) {
                 (Some(shapes), ExchangeKind::Hash) => {
                     let tasks = bind_tasks(shapes, hash_index, &partitions);
