@@ -83,6 +83,21 @@ pub const SETTINGS: &[Setting] = &[
         description: "A shuffle partition is skewed only when it is larger than this many bytes \
                       (and skew.skewedPartitionFactor times the median). Spark's default: 256 MB.",
     },
+    Setting {
+        key: "skew.salting",
+        default: "off",
+        description: "Key salting of skewed joins and GROUP BYs: off, or auto. With auto, before a shuffled \
+                      equi-join or a GROUP BY whose aggregates partial aggregation cannot absorb, a sampling \
+                      pass finds the hot keys; their rows on the big side get a salt in [0, S) and the other \
+                      side's rows for them are replicated S times, so one hot key spreads over S partitions. \
+                      The hint /*+ SKEW('t', 'col') */ asks for it on one relation whatever this setting says.",
+    },
+    Setting {
+        key: "skew.saltBuckets",
+        default: "0",
+        description: "Salt buckets S for salted keys. 0 chooses S from the measured skew: enough buckets \
+                      that each salted piece of the hottest key is about one average shuffle partition.",
+    },
 ];
 
 /// Shuffle compression codec.
@@ -106,6 +121,8 @@ pub struct MinisparkConfig {
     pub advisory_partition_bytes: u64,
     pub skewed_partition_factor: f64,
     pub skewed_partition_threshold_bytes: u64,
+    pub salting_auto: bool,
+    pub salt_buckets: usize,
 }
 
 impl Default for MinisparkConfig {
@@ -121,6 +138,8 @@ impl Default for MinisparkConfig {
             advisory_partition_bytes: 0,
             skewed_partition_factor: 0.0,
             skewed_partition_threshold_bytes: 0,
+            salting_auto: false,
+            salt_buckets: 0,
         };
         for s in SETTINGS {
             config
@@ -235,6 +254,26 @@ impl ExtensionOptions for MinisparkConfig {
                     )
                 })?
             }
+            "skew.salting" => {
+                self.salting_auto = match value.trim().to_ascii_lowercase().as_str() {
+                    "auto" => true,
+                    "off" => false,
+                    _ => {
+                        return plan_err!(
+                            "setting minispark.skew.salting expects off or auto, got '{value}'"
+                        );
+                    }
+                }
+            }
+            "skew.saltbuckets" => {
+                let v = parse_usize(key, value)?;
+                if v == 1 || v > 4096 {
+                    return plan_err!(
+                        "setting minispark.skew.saltBuckets expects 0 (automatic) or 2 to 4096 buckets, got '{value}'"
+                    );
+                }
+                self.salt_buckets = v;
+            }
             _ => {
                 let known: Vec<String> = SETTINGS
                     .iter()
@@ -266,6 +305,8 @@ impl ExtensionOptions for MinisparkConfig {
                 "skew.skewedPartitionThresholdInBytes" => {
                     self.skewed_partition_threshold_bytes.to_string()
                 }
+                "skew.salting" => if self.salting_auto { "auto" } else { "off" }.to_string(),
+                "skew.saltBuckets" => self.salt_buckets.to_string(),
                 _ => String::new(),
             }
         };

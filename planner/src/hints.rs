@@ -305,6 +305,8 @@ pub fn sql_hints(statement: &DFStatement) -> Result<Vec<(JoinHint, String)>> {
             let hint = match name.to_ascii_uppercase().as_str() {
                 "BROADCAST" | "BROADCASTJOIN" | "MAPJOIN" => JoinHint::Broadcast,
                 "SHUFFLE_HASH" => JoinHint::Shuffle,
+                // Key salting: read by `crate::salting::skew_hints`.
+                "SKEW" => continue,
                 "MERGE" | "SHUFFLE_MERGE" | "MERGEJOIN" => {
                     return plan_err!(
                         "hint {name}: sort-merge joins are not supported yet; use SHUFFLE_HASH for a shuffled join"
@@ -312,7 +314,7 @@ pub fn sql_hints(statement: &DFStatement) -> Result<Vec<(JoinHint, String)>> {
                 }
                 _ => {
                     return plan_err!(
-                        "unknown hint {name}; known hints: BROADCAST, BROADCASTJOIN, MAPJOIN, SHUFFLE_HASH"
+                        "unknown hint {name}; known hints: BROADCAST, BROADCASTJOIN, MAPJOIN, SHUFFLE_HASH, SKEW"
                     );
                 }
             };
@@ -369,7 +371,7 @@ pub fn apply_hints(plan: LogicalPlan, hints: &[(JoinHint, String)]) -> Result<Lo
     Ok(plan)
 }
 
-fn collect_hint_texts(statement: &DFStatement, texts: &mut Vec<String>) {
+pub(crate) fn collect_hint_texts(statement: &DFStatement, texts: &mut Vec<String>) {
     let mut collector = HintCollector { texts };
     match statement {
         DFStatement::Statement(s) => {
@@ -418,7 +420,7 @@ fn collect_from_set_expr(body: &SetExpr, texts: &mut Vec<String>) {
 }
 
 /// `BROADCAST(a, b) SHUFFLE_HASH(c)` -> [("BROADCAST", [a, b]), ("SHUFFLE_HASH", [c])].
-fn parse_hint_text(text: &str) -> Result<Vec<(String, Vec<String>)>> {
+pub(crate) fn parse_hint_text(text: &str) -> Result<Vec<(String, Vec<String>)>> {
     let mut hints = vec![];
     let mut rest = text.trim();
     while !rest.is_empty() {
@@ -432,12 +434,26 @@ fn parse_hint_text(text: &str) -> Result<Vec<(String, Vec<String>)>> {
         rest = rest[name_end..].trim_start();
         let mut args = vec![];
         if let Some(inner) = rest.strip_prefix('(') {
-            let Some(close) = inner.find(')') else {
+            // The matching parenthesis: SKEW('t', 'k', (1, 2)) nests a list.
+            let mut depth = 1;
+            let Some(close) = inner.find(|c| {
+                match c {
+                    '(' => depth += 1,
+                    ')' => depth -= 1,
+                    _ => {}
+                }
+                depth == 0
+            }) else {
                 return plan_err!("hint {name} in '/*+ {text} */' has no closing parenthesis");
             };
             args = inner[..close]
                 .split(',')
-                .map(|a| a.trim().trim_matches(|c| c == '\'' || c == '"' || c == '`'))
+                .map(|a| {
+                    a.trim()
+                        .trim_matches(|c| c == '(' || c == ')')
+                        .trim()
+                        .trim_matches(|c| c == '\'' || c == '"' || c == '`')
+                })
                 .filter(|a| !a.is_empty())
                 .map(str::to_string)
                 .collect();
