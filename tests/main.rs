@@ -8,6 +8,7 @@ mod dataframe;
 mod errors;
 mod examples;
 mod join_strategies;
+mod salting;
 mod skew;
 mod slt;
 mod tpch;

@@ -30,6 +30,7 @@ use minispark_planner::config::minispark_config;
 use minispark_planner::explain::format_stage_graph;
 use minispark_planner::hints::{apply_hints, sql_hints};
 use minispark_planner::join_strategy::{broadcast_thresholds, describe_joins};
+use minispark_planner::salting::{apply_skew_hints, skew_hints};
 use minispark_planner::session::{changed_settings, session_context};
 use minispark_planner::skew::SkewRule;
 use minispark_planner::stages::{StageGraph, plan_stages};
@@ -90,7 +91,7 @@ impl JobSession {
 
     /// Partitions of every shuffle: `minispark.shuffle.partitions`, or the
     /// cluster's total slots when it is 0.
-    fn shuffle_partitions(&self) -> usize {
+    pub(crate) fn shuffle_partitions(&self) -> usize {
         let configured = minispark_config(self.ctx.state().config().options()).shuffle_partitions;
         if configured > 0 {
             configured
@@ -172,18 +173,26 @@ impl JobSession {
     }
 
     /// Optimizes and plans `plan` for the cluster, and cuts it into stages.
+    /// Skewed joins are salted first (see [`crate::salting`]).
     pub async fn plan_stages(&self, plan: LogicalPlan) -> Result<StageGraph> {
+        self.configure_planner();
+        let (plan, salting) = self.salt(plan).await?;
+        let mut graph = self.plan_stages_unsalted(plan).await?;
+        graph.join_strategies.extend(salting);
+        Ok(graph)
+    }
+
+    /// [`Self::plan_stages`] without salting: for the sampling pass itself.
+    pub(crate) async fn plan_stages_unsalted(&self, plan: LogicalPlan) -> Result<StageGraph> {
+        self.configure_planner();
         let (physical, join_strategies) = self.physical_plan(plan).await?;
         let mut graph = plan_stages(physical, self.shuffle_partitions())?;
         graph.join_strategies = join_strategies;
         Ok(graph)
     }
 
-    /// The optimized physical plan, and which strategy each join got and why.
-    async fn physical_plan(
-        &self,
-        plan: LogicalPlan,
-    ) -> Result<(Arc<dyn ExecutionPlan>, Vec<String>)> {
+    /// Sets DataFusion's planner options from minispark's settings.
+    fn configure_planner(&self) {
         let partitions = self.shuffle_partitions();
         let threshold =
             minispark_config(self.ctx.state().config().options()).auto_broadcast_join_threshold;
@@ -198,6 +207,15 @@ impl JobSession {
             options.optimizer.hash_join_single_partition_threshold = bytes;
             options.optimizer.hash_join_single_partition_threshold_rows = rows;
         }
+    }
+
+    /// The optimized physical plan, and which strategy each join got and why.
+    async fn physical_plan(
+        &self,
+        plan: LogicalPlan,
+    ) -> Result<(Arc<dyn ExecutionPlan>, Vec<String>)> {
+        let threshold =
+            minispark_config(self.ctx.state().config().options()).auto_broadcast_join_threshold;
         let df = self.ctx.execute_logical_plan(plan).await?;
         let physical = df.create_physical_plan().await?;
         let joins = describe_joins(&physical, threshold);
@@ -226,6 +244,7 @@ impl JobSession {
             advisory_bytes: config.advisory_partition_bytes,
             min_tasks: self.cluster.size().1.max(1),
             skew: SkewRule::from_config(&config),
+            // -1 (off) is no threshold.
         });
         let output = run_job(
             Arc::clone(&self.cluster),
@@ -266,14 +285,15 @@ impl JobSession {
 
 /// DataFusion's default `hash_join_single_partition_threshold_rows`: a side
 /// whose byte size is unknown but row count is below it is broadcast.
-const DATAFUSION_DEFAULT_ROWS: usize = 128 * 1024;
+pub(crate) const DATAFUSION_DEFAULT_ROWS: usize = 128 * 1024;
 
-/// A statement's logical plan, with its SQL join hints (`/*+ BROADCAST(t) */`)
-/// applied.
+/// A statement's logical plan, with its SQL hints (`/*+ BROADCAST(t) */`,
+/// `/*+ SKEW('t', 'col') */`) applied.
 pub async fn plan_statement(ctx: &SessionContext, statement: DFStatement) -> Result<LogicalPlan> {
     let hints = sql_hints(&statement)?;
+    let skew = skew_hints(&statement)?;
     let plan = ctx.state().statement_to_plan(statement).await?;
-    apply_hints(plan, &hints)
+    apply_skew_hints(apply_hints(plan, &hints)?, &skew)
 }
 
 /// Fails for statements DataFusion would run on the driver alone, outside

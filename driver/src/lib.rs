@@ -16,11 +16,13 @@
 //! * [`scheduler`]: stages in dependency order, retries, lost executors.
 //! * [`job`]: sessions and statements; EXPLAIN and EXPLAIN ANALYZE.
 //! * [`results`]: reading result blocks back.
+//! * [`salting`]: which skewed joins to salt, from a sampling pass.
 //! * [`service`]: the gRPC service.
 
 pub mod cluster;
 pub mod job;
 pub mod results;
+pub mod salting;
 pub mod scheduler;
 pub mod service;
 

@@ -62,7 +62,9 @@ pub const SETTINGS: &[Setting] = &[
         default: "true",
         description: "Adaptive execution: once a stage's hash-shuffle inputs are written, choose its tasks \
                       from their real sizes: coalesce small partitions, split skewed join partitions \
-                      by map ranges (Spark's spark.sql.adaptive.enabled).",
+                      by map ranges, and run a shuffled join as a broadcast join when one side measured \
+                      below sql.autoBroadcastJoinThreshold (its other side then read map output by map \
+                      output). Spark's spark.sql.adaptive.enabled.",
     },
     Setting {
         key: "adaptive.advisoryPartitionSizeInBytes",
@@ -95,8 +97,9 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         key: "skew.saltBuckets",
         default: "0",
-        description: "Salt buckets S for salted keys. 0 chooses S from the measured skew: enough buckets \
-                      that each salted piece of the hottest key is about one average shuffle partition.",
+        description: "Salt buckets S for salted keys. 0 chooses S per hot key from its measured share s: \
+                      enough that each piece is about half a typical partition, 2sN/(1-s) for N partitions, \
+                      between 2 and N.",
     },
 ];
 

@@ -41,5 +41,6 @@ pub mod ipc;
 pub mod join_strategy;
 pub mod logical_codec;
 pub mod session;
+pub mod salting;
 pub mod skew;
 pub mod stages;

@@ -1,0 +1,629 @@
+//! Key salting: spreading one hot key over several partitions.
+//!
+//! A shuffle sends every row of a key to the same partition. When one key
+//! holds a quarter of a table, so does one reduce task. Salting gives each
+//! row of a hot key a random *salt* in `[0, S)` on the big side, replicates
+//! the other side's rows of that key once per salt, and joins on
+//! `(key, salt)`: the hot key now spreads over up to `S` partitions, and
+//! every other key is untouched (salt 0 on both sides).
+//!
+//! ```text
+//!   events (big, salted)              titles (small, replicated)
+//!   title 145, salt = rand() % 4      title 145 -> salts 0, 1, 2, 3
+//!   title 7,   salt = 0               title 7   -> salt 0
+//!
+//!   JOIN ON e.title_id = t.title_id AND e.salt = t.salt
+//!   -> (145, 0) (145, 1) (145, 2) (145, 3) hash to different partitions
+//! ```
+//!
+//! Each big-side row meets exactly the small-side rows of its key (one copy
+//! each, the copy with its salt), so the answer does not change, for any join
+//! type whose replicated side is neither preserved (outer) nor the side a
+//! semi/anti join returns: the big side of INNER, LEFT, LEFT SEMI and LEFT
+//! ANTI joins may be the left, of INNER, RIGHT, RIGHT SEMI and RIGHT ANTI
+//! joins the right.
+//!
+//! A skewed GROUP BY is salted the same way, in two phases: aggregate over
+//! `(key, salt)`, then combine the pieces over `key` (see [`salt_aggregate`]).
+//!
+//! Which keys are hot is measured: the driver runs a sampling pass over the
+//! big side first (see [`sample_plan`]), unless the `SKEW` hint lists them.
+//! This module holds the plan rewrites; the driver decides and runs them.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::Arc;
+
+use arrow::array::{Array, Int64Array, RecordBatch};
+use arrow::datatypes::DataType;
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::{
+    Column, DFSchemaRef, JoinType, Result, ScalarValue, internal_err, plan_err,
+};
+use datafusion::functions::expr_fn::{floor, random};
+use datafusion::functions_aggregate::expr_fn::count;
+use datafusion::functions_aggregate::sum::sum_udaf;
+use datafusion::functions_nested::expr_fn::{array_element, make_array};
+use datafusion::logical_expr::expr::WindowFunction;
+use datafusion::logical_expr::{
+    Expr, Extension, Join, LogicalPlan, LogicalPlanBuilder, Projection, UserDefinedLogicalNodeCore,
+    cast, col, lit, when,
+};
+use datafusion::sql::parser::Statement as DFStatement;
+
+use crate::hints::{collect_hint_texts, parse_hint_text};
+
+/// `/*+ SKEW('t', 'col') */` or `/*+ SKEW('t', 'col', (v1, v2)) */`: the
+/// relation `t` is skewed on `col`, at the listed values (or at the values
+/// a sampling pass finds).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd)]
+pub struct SkewHint {
+    pub relation: String,
+    pub column: String,
+    pub values: Vec<String>,
+}
+
+impl fmt::Display for SkewHint {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "SKEW('{}', '{}'", self.relation, self.column)?;
+        if !self.values.is_empty() {
+            write!(f, ", ({})", self.values.join(", "))?;
+        }
+        write!(f, ")")
+    }
+}
+
+/// The `SKEW` hints of a statement (Databricks' syntax).
+pub fn skew_hints(statement: &DFStatement) -> Result<Vec<SkewHint>> {
+    let mut texts = vec![];
+    collect_hint_texts(statement, &mut texts);
+    let mut hints = vec![];
+    for text in texts {
+        for (name, args) in parse_hint_text(&text)? {
+            if !name.eq_ignore_ascii_case("SKEW") {
+                continue;
+            }
+            let mut args = args.into_iter();
+            let (Some(relation), Some(column)) = (args.next(), args.next()) else {
+                return plan_err!(
+                    "hint SKEW needs a relation and a column, e.g. SKEW('events', 'title_id'), \
+                     optionally with hot values: SKEW('events', 'title_id', (145, 12))"
+                );
+            };
+            hints.push(SkewHint {
+                relation,
+                column,
+                values: args.collect(),
+            });
+        }
+    }
+    Ok(hints)
+}
+
+/// A logical node marking its input as skewed on a column ([`SkewHint`]).
+/// It changes nothing by itself; the driver reads it, then removes it
+/// ([`strip_skew_nodes`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd)]
+pub struct SkewNode {
+    pub hint: SkewHint,
+    pub input: LogicalPlan,
+}
+
+impl UserDefinedLogicalNodeCore for SkewNode {
+    fn name(&self) -> &str {
+        "Skew"
+    }
+
+    fn inputs(&self) -> Vec<&LogicalPlan> {
+        vec![&self.input]
+    }
+
+    fn schema(&self) -> &DFSchemaRef {
+        self.input.schema()
+    }
+
+    fn expressions(&self) -> Vec<Expr> {
+        vec![]
+    }
+
+    fn prevent_predicate_push_down_columns(&self) -> HashSet<String> {
+        HashSet::new()
+    }
+
+    fn necessary_children_exprs(&self, output_columns: &[usize]) -> Option<Vec<Vec<usize>>> {
+        Some(vec![output_columns.to_vec()])
+    }
+
+    fn supports_limit_pushdown(&self) -> bool {
+        true
+    }
+
+    fn fmt_for_explain(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "{}", self.hint)
+    }
+
+    fn with_exprs_and_inputs(
+        &self,
+        _exprs: Vec<Expr>,
+        mut inputs: Vec<LogicalPlan>,
+    ) -> Result<Self> {
+        match inputs.pop() {
+            Some(input) if inputs.is_empty() => Ok(Self {
+                hint: self.hint.clone(),
+                input,
+            }),
+            _ => internal_err!("a skew hint has exactly one input"),
+        }
+    }
+}
+
+/// Wraps every relation a `SKEW` hint names in a [`SkewNode`]; a hint naming
+/// no relation of the plan is an error.
+pub fn apply_skew_hints(plan: LogicalPlan, hints: &[SkewHint]) -> Result<LogicalPlan> {
+    if hints.is_empty() {
+        return Ok(plan);
+    }
+    let mut used = vec![false; hints.len()];
+    let plan = plan
+        .transform_up(|node| {
+            let Some(name) = relation_name(&node) else {
+                return Ok(Transformed::no(node));
+            };
+            let mut node = node;
+            let mut changed = false;
+            for (i, hint) in hints.iter().enumerate() {
+                if hint.relation.eq_ignore_ascii_case(&name) {
+                    used[i] = true;
+                    node = LogicalPlan::Extension(Extension {
+                        node: Arc::new(SkewNode {
+                            hint: hint.clone(),
+                            input: node,
+                        }),
+                    });
+                    changed = true;
+                }
+            }
+            Ok(if changed {
+                Transformed::yes(node)
+            } else {
+                Transformed::no(node)
+            })
+        })?
+        .data;
+    if let Some(i) = used.iter().position(|u| !u) {
+        return plan_err!(
+            "{} names '{}', but the query has no table or alias of that name",
+            hints[i],
+            hints[i].relation
+        );
+    }
+    Ok(plan)
+}
+
+/// The plan without its [`SkewNode`]s.
+pub fn strip_skew_nodes(plan: LogicalPlan) -> Result<LogicalPlan> {
+    plan.transform_up(|node| match skew_node(&node) {
+        Some(skew) => Ok(Transformed::yes(skew.input.clone())),
+        None => Ok(Transformed::no(node)),
+    })
+    .map(|t| t.data)
+}
+
+/// True when the plan carries a `SKEW` hint.
+pub fn has_skew_hints(plan: &LogicalPlan) -> Result<bool> {
+    plan.exists(|p| Ok(skew_node(p).is_some()))
+}
+
+fn skew_node(plan: &LogicalPlan) -> Option<&SkewNode> {
+    match plan {
+        LogicalPlan::Extension(e) => e.node.as_any().downcast_ref::<SkewNode>(),
+        _ => None,
+    }
+}
+
+fn relation_name(plan: &LogicalPlan) -> Option<String> {
+    match plan {
+        LogicalPlan::SubqueryAlias(a) => Some(a.alias.table().to_string()),
+        LogicalPlan::TableScan(s) => Some(s.table_name.table().to_string()),
+        _ => None,
+    }
+}
+
+/// A short name for a join input, for EXPLAIN: its first alias or table.
+pub fn describe_relation(plan: &LogicalPlan) -> String {
+    let mut name = None;
+    let _ = plan.apply(|p| {
+        name = relation_name(p);
+        Ok(if name.is_some() {
+            TreeNodeRecursion::Stop
+        } else {
+            TreeNodeRecursion::Continue
+        })
+    });
+    name.unwrap_or_else(|| "subquery".to_string())
+}
+
+/// Left or right input of a join.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Left,
+    Right,
+}
+
+impl Side {
+    fn other(self) -> Self {
+        match self {
+            Side::Left => Side::Right,
+            Side::Right => Side::Left,
+        }
+    }
+}
+
+/// The sides a join may salt (the other side is replicated): never a side
+/// whose replicated rows would be emitted more than once.
+pub fn saltable_sides(join_type: JoinType) -> &'static [Side] {
+    match join_type {
+        JoinType::Inner => &[Side::Left, Side::Right],
+        JoinType::Left | JoinType::LeftSemi | JoinType::LeftAnti => &[Side::Left],
+        JoinType::Right | JoinType::RightSemi | JoinType::RightAnti => &[Side::Right],
+        _ => &[],
+    }
+}
+
+/// An equi-join of the plan, in the order [`salt_joins`] visits them.
+#[derive(Debug, Clone)]
+pub struct JoinSite {
+    pub ordinal: usize,
+    pub join_type: JoinType,
+    pub null_aware: bool,
+    pub left: LogicalPlan,
+    pub right: LogicalPlan,
+    pub on: Vec<(Expr, Expr)>,
+}
+
+impl JoinSite {
+    pub fn input(&self, side: Side) -> &LogicalPlan {
+        match side {
+            Side::Left => &self.left,
+            Side::Right => &self.right,
+        }
+    }
+
+    /// The join keys of one side.
+    pub fn keys(&self, side: Side) -> Vec<Expr> {
+        self.on
+            .iter()
+            .map(|(l, r)| match side {
+                Side::Left => l.clone(),
+                Side::Right => r.clone(),
+            })
+            .collect()
+    }
+
+    /// The `SKEW` hints under one side whose column is one of its join
+    /// keys, with the key's position.
+    pub fn hints(&self, side: Side) -> Vec<(usize, SkewHint)> {
+        let mut out = vec![];
+        let keys = self.keys(side);
+        let _ = self.input(side).apply(|p| {
+            if let Some(skew) = skew_node(p) {
+                for (i, key) in keys.iter().enumerate() {
+                    if key_column_is(key, &skew.hint.column) {
+                        out.push((i, skew.hint.clone()));
+                    }
+                }
+            }
+            Ok(TreeNodeRecursion::Continue)
+        });
+        out
+    }
+}
+
+/// True when `key` is the column `name` (possibly cast by type coercion).
+fn key_column_is(key: &Expr, name: &str) -> bool {
+    match key {
+        Expr::Column(c) => c.name.eq_ignore_ascii_case(name),
+        Expr::Cast(c) => key_column_is(&c.expr, name),
+        Expr::TryCast(c) => key_column_is(&c.expr, name),
+        _ => false,
+    }
+}
+
+/// Every equi-join of `plan`, children before parents.
+pub fn join_sites(plan: &LogicalPlan) -> Result<Vec<JoinSite>> {
+    let mut sites = vec![];
+    plan.clone().transform_up(|node| {
+        if let LogicalPlan::Join(join) = &node {
+            sites.push(JoinSite {
+                ordinal: sites.len(),
+                join_type: join.join_type,
+                null_aware: join.null_aware,
+                left: join.left.as_ref().clone(),
+                right: join.right.as_ref().clone(),
+                on: join.on.clone(),
+            });
+        }
+        Ok(Transformed::no(node))
+    })?;
+    Ok(sites)
+}
+
+/// One hot key and the salts it gets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HotValue {
+    /// One value per salted key column.
+    pub key: Vec<ScalarValue>,
+    /// The salt values: `0..S`, or values picked so that each `(key, salt)`
+    /// lands in its own shuffle partition ([`spread_salts`]).
+    pub salts: Vec<i64>,
+    /// Share of the sampled rows, when measured.
+    pub share: Option<f64>,
+}
+
+impl HotValue {
+    pub fn new(key: Vec<ScalarValue>, buckets: usize, share: Option<f64>) -> Self {
+        Self {
+            key,
+            salts: (0..buckets as i64).collect(),
+            share,
+        }
+    }
+}
+
+/// Picks each hot key's salt values so that its `(key, salt)` pieces hash
+/// (Spark's Murmur3, as the shuffle does) to different partitions, the
+/// least loaded first: with salts `0..S`, two pieces of the same key land
+/// in one partition about `S / N` of the time. `keys` are all the join
+/// keys (the shuffle hashes them all, then the salt); hot keys hottest
+/// first.
+pub fn spread_salts(hot: &mut [HotValue], partitions: usize) -> Result<()> {
+    use crate::hash::spark_murmur3::partition_ids;
+    const TRIES_PER_PARTITION: i64 = 16;
+    let n = partitions.max(1);
+    let mut load = vec![0.0f64; n];
+    for h in hot.iter_mut() {
+        let buckets = h.salts.len().min(n);
+        let candidates: Vec<i64> = (0..TRIES_PER_PARTITION * n as i64).collect();
+        let mut columns = h
+            .key
+            .iter()
+            .map(|v| v.to_array_of_size(candidates.len()))
+            .collect::<Result<Vec<_>>>()?;
+        columns.push(Arc::new(Int64Array::from(candidates.clone())));
+        let (mut hashes, mut ids) = (vec![], vec![]);
+        partition_ids(&columns, candidates.len(), n, &mut hashes, &mut ids)?;
+        // The first salt reaching each partition.
+        let mut first: Vec<Option<i64>> = vec![None; n];
+        for (salt, p) in candidates.iter().zip(&ids) {
+            first[*p as usize].get_or_insert(*salt);
+        }
+        let mut reachable: Vec<usize> = (0..n).filter(|p| first[*p].is_some()).collect();
+        reachable.sort_by(|a, b| load[*a].total_cmp(&load[*b]).then(a.cmp(b)));
+        let piece = h.share.unwrap_or(1.0) / buckets as f64;
+        h.salts = reachable
+            .into_iter()
+            .take(buckets)
+            .map(|p| {
+                load[p] += piece;
+                first[p].expect("reachable partitions have a salt")
+            })
+            .collect();
+    }
+    Ok(())
+}
+
+impl fmt::Display for HotValue {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        let key: Vec<String> = self.key.iter().map(ScalarValue::to_string).collect();
+        if key.len() == 1 {
+            write!(f, "{}", key[0])?;
+        } else {
+            write!(f, "({})", key.join(", "))?;
+        }
+        if let Some(share) = self.share {
+            write!(f, " ({:.1}%)", share * 100.0)?;
+        }
+        write!(f, " x{}", self.salts.len())
+    }
+}
+
+/// What to salt in one join.
+#[derive(Debug, Clone)]
+pub struct SaltedJoin {
+    pub ordinal: usize,
+    /// The big side, whose hot rows get salts.
+    pub side: Side,
+    /// Positions in the join's `on` list of the salted key columns.
+    pub keys: Vec<usize>,
+    pub hot: Vec<HotValue>,
+}
+
+/// Rewrites the joins of `plan` listed in `salted` to join on `(key, salt)`.
+/// Join ordinals are those of [`join_sites`].
+pub fn salt_joins(plan: LogicalPlan, salted: &[SaltedJoin]) -> Result<LogicalPlan> {
+    if salted.is_empty() {
+        return Ok(plan);
+    }
+    let mut ordinal = 0;
+    plan.transform_up(|node| {
+        let LogicalPlan::Join(join) = node else {
+            return Ok(Transformed::no(node));
+        };
+        let this = ordinal;
+        ordinal += 1;
+        match salted.iter().find(|s| s.ordinal == this) {
+            Some(s) if !s.hot.is_empty() => Ok(Transformed::yes(salt_join(join, s)?)),
+            _ => Ok(Transformed::no(LogicalPlan::Join(join))),
+        }
+    })
+    .map(|t| t.data)
+}
+
+/// `CASE WHEN keys = hot1 THEN then(hot1) ... ELSE otherwise END`.
+fn case_over_hot(
+    keys: &[Expr],
+    hot: &[HotValue],
+    then: impl Fn(&HotValue) -> Expr,
+    otherwise: Expr,
+) -> Result<Expr> {
+    let condition = |h: &HotValue| {
+        keys.iter()
+            .zip(&h.key)
+            .map(|(k, v)| k.clone().eq(lit(v.clone())))
+            .reduce(Expr::and)
+            .expect("a hot key has at least one column")
+    };
+    let mut case = when(condition(&hot[0]), then(&hot[0]));
+    for h in &hot[1..] {
+        case = case.when(condition(h), then(h));
+    }
+    case.otherwise(otherwise)
+}
+
+/// `plan` with one more column, `expr AS name`.
+fn with_column(plan: LogicalPlan, expr: Expr, name: &str) -> Result<LogicalPlan> {
+    let mut exprs: Vec<Expr> = plan
+        .schema()
+        .columns()
+        .into_iter()
+        .map(Expr::Column)
+        .collect();
+    exprs.push(expr.alias(name));
+    LogicalPlanBuilder::from(plan).project(exprs)?.build()
+}
+
+fn salt_join(join: Join, salted: &SaltedJoin) -> Result<LogicalPlan> {
+    let keys = |side: Side| -> Vec<Expr> {
+        salted
+            .keys
+            .iter()
+            .map(|&i| match side {
+                Side::Left => join.on[i].0.clone(),
+                Side::Right => join.on[i].1.clone(),
+            })
+            .collect()
+    };
+    let name = |side: Side| format!("__salt_{}_{side:?}", salted.ordinal).to_lowercase();
+    let input = |side: Side| match side {
+        Side::Left => join.left.as_ref().clone(),
+        Side::Right => join.right.as_ref().clone(),
+    };
+    let big = salted.side;
+    let small = big.other();
+
+    // Big side: a hot row draws one of its key's salts at random; other
+    // rows get 0.
+    let salts = |h: &HotValue| make_array(h.salts.iter().copied().map(lit).collect());
+    let big_salt = case_over_hot(
+        &keys(big),
+        &salted.hot,
+        |h| {
+            let index =
+                cast(floor(random() * lit(h.salts.len() as f64)), DataType::Int64) + lit(1i64);
+            array_element(salts(h), index)
+        },
+        lit(0i64),
+    )?;
+    let big_plan = with_column(input(big), big_salt, &name(big))?;
+
+    // Small side: a hot key's rows once per salt, other rows once (salt 0).
+    let small_salts = case_over_hot(
+        &keys(small),
+        &salted.hot,
+        salts,
+        make_array(vec![lit(0i64)]),
+    )?;
+    let small_plan = with_column(input(small), small_salts, &name(small))?;
+    let small_plan = LogicalPlanBuilder::from(small_plan)
+        .unnest_column(name(small))?
+        .build()?;
+
+    let (left, right) = match big {
+        Side::Left => (big_plan, small_plan),
+        Side::Right => (small_plan, big_plan),
+    };
+    let mut on = join.on.clone();
+    on.push((
+        Expr::Column(Column::from_name(name(Side::Left))),
+        Expr::Column(Column::from_name(name(Side::Right))),
+    ));
+    let salted_join = LogicalPlan::Join(Join::try_new(
+        Arc::new(left),
+        Arc::new(right),
+        on,
+        join.filter.clone(),
+        join.join_type,
+        join.join_constraint,
+        join.null_equality,
+        join.null_aware,
+    )?);
+    // The join's own columns, without the salts.
+    let columns = join
+        .schema
+        .columns()
+        .into_iter()
+        .map(Expr::Column)
+        .collect();
+    Ok(LogicalPlan::Projection(Projection::try_new(
+        columns,
+        Arc::new(salted_join),
+    )?))
+}
+
+/// The sampling pass over a join side: the `limit` most frequent key
+/// tuples among a random `fraction` of its rows, with each one's count
+/// (`n`) and the sample's size (`total`).
+pub fn sample_plan(
+    input: LogicalPlan,
+    keys: &[Expr],
+    fraction: f64,
+    limit: usize,
+) -> Result<LogicalPlan> {
+    let group: Vec<Expr> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| k.clone().alias(format!("k{i}")))
+        .collect();
+    let total = Expr::from(WindowFunction::new(sum_udaf(), vec![col("n")])).alias("total");
+    LogicalPlanBuilder::from(strip_skew_nodes(input)?)
+        .filter(random().lt(lit(fraction)))?
+        .aggregate(group, vec![count(lit(1)).alias("n")])?
+        .window(vec![total])?
+        .sort(vec![col("n").sort(false, false)])?
+        .limit(0, Some(limit))?
+        .build()
+}
+
+/// The rows of a [`sample_plan`]: (key tuple, count), and the sample size.
+pub fn read_sample(
+    batches: &[RecordBatch],
+    keys: usize,
+) -> Result<(Vec<(Vec<ScalarValue>, u64)>, u64)> {
+    let mut out = vec![];
+    let mut total = 0;
+    for batch in batches {
+        let (Some(n), Some(t)) = (
+            batch
+                .column_by_name("n")
+                .and_then(|c| c.as_any().downcast_ref::<Int64Array>()),
+            batch.column_by_name("total"),
+        ) else {
+            return internal_err!("a sampling pass returned columns {:?}", batch.schema());
+        };
+        let t = arrow::compute::cast(t, &DataType::Int64)?;
+        let t = t
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .expect("cast to Int64");
+        for row in 0..batch.num_rows() {
+            let key = (0..keys)
+                .map(|i| ScalarValue::try_from_array(batch.column(i), row))
+                .collect::<Result<Vec<_>>>()?;
+            out.push((key, n.value(row).max(0) as u64));
+            if t.is_valid(row) {
+                total = total.max(t.value(row).max(0) as u64);
+            }
+        }
+    }
+    Ok((out, total))
+}
