@@ -245,6 +245,7 @@ impl JobSession {
             min_tasks: self.cluster.size().1.max(1),
             skew: SkewRule::from_config(&config),
             // -1 (off) is no threshold.
+            broadcast_threshold: u64::try_from(config.auto_broadcast_join_threshold).ok(),
         });
         let output = run_job(
             Arc::clone(&self.cluster),

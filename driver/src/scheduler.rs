@@ -28,7 +28,8 @@ use std::time::Duration;
 use datafusion::common::{DataFusionError, Result};
 use datafusion::physical_plan::ExecutionPlan;
 use minispark_planner::adaptive::{
-    AdaptiveConfig, TaskShape, adaptive_readers, bind_tasks, describe_tasks, plan_tasks,
+    AdaptiveConfig, StageShape, adaptive_readers, bind_tasks, broadcast_reader, describe_stage,
+    local_reader, plan_stage, switch_join,
 };
 use minispark_planner::codec::encode_plan;
 use minispark_planner::exchange::{
@@ -69,10 +70,11 @@ struct StageState {
     bytes_remote: u64,
     /// Rows the successful tasks read from scans.
     scanned_rows: u64,
-    /// The tasks adaptive execution chose, once the stage is first bound;
+    /// The tasks adaptive execution chose (and whether it switched the
+    /// stage's join to a broadcast join), once the stage is first bound;
     /// kept when it is bound again (a lost input recomputed), so finished
     /// tasks stay valid.
-    shapes: Option<Vec<TaskShape>>,
+    shapes: Option<StageShape>,
 }
 
 impl StageState {
@@ -171,7 +173,7 @@ pub async fn run_job(
                 if let Some(shapes) = shapes
                     && state.shapes.is_none()
                 {
-                    let n = shapes.len();
+                    let n = shapes.tasks.len();
                     state.num_tasks = n;
                     state.outputs = vec![None; n];
                     state.failures = vec![0; n];
@@ -370,8 +372,9 @@ fn handle_result(
 
 /// Binds a stage's readers to the blocks of its finished inputs and
 /// serializes the plan. With `adaptive`, a stage that qualifies gets its
-/// tasks from the inputs' sizes (see `minispark_planner::adaptive`); the
-/// shapes chosen are returned (or the ones it already had are reused).
+/// tasks from the inputs' sizes, and its shuffled join may become a
+/// broadcast join (see `minispark_planner::adaptive`); the shape chosen is
+/// returned (or the one it already had is reused).
 #[allow(clippy::type_complexity)]
 fn bind_readers(
     job_id: &str,
@@ -384,7 +387,7 @@ fn bind_readers(
         ExchangeKind,
         Vec<Vec<minispark_planner::exchange::BlockLocation>>,
     )>,
-    Option<Vec<TaskShape>>,
+    Option<StageShape>,
 )> {
     // Every reader's blocks per partition, in reader order (the order in
     // which `replace_readers` visits them below).
@@ -422,7 +425,13 @@ fn bind_readers(
                     == n;
             match (one_to_one, &stages[stage.id].shapes) {
                 (_, Some(shapes)) => Some(shapes.clone()),
-                (true, None) => Some(plan_tasks(&hash_inputs, &splittable, config)),
+                (true, None) => Some(plan_stage(
+                    &stage.plan,
+                    stage.join,
+                    &hash_inputs,
+                    &splittable,
+                    config,
+                )),
                 (false, None) => None,
             }
         }
@@ -440,11 +449,28 @@ fn bind_readers(
                 ));
             };
             let resolved = match (&shapes, reader.kind()) {
-                (Some(shapes), ExchangeKind::Hash) => {
-                    let tasks = bind_tasks(shapes, hash_index, &partitions);
+                (Some(shape), ExchangeKind::Hash) => {
+                    let index = hash_index;
                     hash_index += 1;
-                    bound.push((reader.kind(), tasks.clone()));
-                    reader.resolved_tasks(tasks)
+                    match &shape.broadcast {
+                        // The small side of a join switched to broadcast:
+                        // every task reads all of it.
+                        Some(switch) if switch.build_reader() == index => {
+                            let all: Vec<_> = partitions.into_iter().flatten().collect();
+                            bound.push((ExchangeKind::Broadcast, vec![all.clone()]));
+                            broadcast_reader(reader, all)?
+                        }
+                        Some(_) => {
+                            let tasks = bind_tasks(&shape.tasks, index, &partitions);
+                            bound.push((reader.kind(), tasks.clone()));
+                            local_reader(reader, tasks)?
+                        }
+                        None => {
+                            let tasks = bind_tasks(&shape.tasks, index, &partitions);
+                            bound.push((reader.kind(), tasks.clone()));
+                            reader.resolved_tasks(tasks)
+                        }
+                    }
                 }
                 _ => {
                     bound.push((reader.kind(), partitions.clone()));
@@ -454,6 +480,10 @@ fn bind_readers(
             Ok(Arc::new(resolved) as Arc<dyn ExecutionPlan>)
         },
     )?;
+    let plan = match shapes.as_ref().and_then(|s| s.broadcast.as_ref()) {
+        Some(switch) => switch_join(plan, switch)?,
+        None => plan,
+    };
     let mut unresolved = 0;
     collect_readers(&plan, &mut |r| {
         if r.partitions().is_none() {
@@ -561,7 +591,7 @@ fn stage_metrics(graph: &StageGraph, stages: &[StageState]) -> Vec<StageMetrics>
                 task_times: state.task_times.clone(),
                 partitions: partition_sizes(stage.writer().num_partitions(), &outputs),
                 adaptive: state.shapes.as_ref().and_then(|shapes| {
-                    describe_tasks(
+                    describe_stage(
                         stage
                             .writer()
                             .input()

@@ -23,25 +23,61 @@
 //!   is split: the left of INNER, LEFT, LEFT SEMI and LEFT ANTI joins, the
 //!   right of INNER, RIGHT, RIGHT SEMI and RIGHT ANTI joins.
 //!
+//! * **Switching a shuffled join to a broadcast join** (Spark's AQE join
+//!   switch): the planner shuffles both sides of a join whose sides it
+//!   *estimated* above `minispark.sql.autoBroadcastJoinThreshold`. When a
+//!   side's shuffle turns out smaller than the threshold (a selective
+//!   filter, a GROUP BY with few groups, an estimate that was only a
+//!   guess), the stage runs the join as a broadcast join instead: every
+//!   task reads all of the small side's blocks and builds its hash table
+//!   from them, and the big side's blocks no longer need to meet their
+//!   partners, so its tasks read whole map outputs (Spark's "local shuffle
+//!   reader": fewer, larger fetches, mostly from the task's own executor,
+//!   and no skewed partition).
+//!
+//! ```text
+//!   planned: join p reads partition p of both sides     switched (small left side)
+//!   left   m0 ─┬─▶ p0 ─▶ join 0                          left   all blocks ──┬─▶ task 0 ◀── big m0 (p0..p3)
+//!          m1 ─┴─▶ p1 ─▶ join 1                          (measured < limit) ├─▶ task 1 ◀── big m1 (p0..p1)
+//!   big    m0 ─┬─▶ p0 ─▶ join 0                                             └─▶ task 2 ◀── big m1 (p2..p3)
+//!          m1 ─┴─▶ p1 ─▶ join 1                          HashJoin(CollectLeft) per task
+//! ```
+//!
+//!   The build (left) side is broadcast when its measured shuffle bytes are
+//!   below the threshold and the join type allows it (not when the join
+//!   must emit the build side's unmatched rows, as a LEFT join's left
+//!   side: every task would emit them); otherwise the right
+//!   side, with the join's inputs swapped. A join with a `SHUFFLE_HASH`
+//!   hint stays shuffled, sort-merge joins (MERGE hint) are never switched,
+//!   and a threshold of -1 turns the switch off. The stage still writes
+//!   its output with its own partitioning, so the stages reading it do not
+//!   notice.
+//!
 //! A stage qualifies when its readers are hash (or broadcast) readers and
 //! its output is not read partition by partition (a forward exchange);
 //! splitting further needs the join to feed the stage's output through
-//! row-by-row operators only (projections, filters, partial aggregates).
+//! row-by-row operators only (projections, filters, partial aggregates),
+//! and so does switching the join, whose two inputs must each be one hash
+//! reader: the side that keeps being shuffled under projections and filters
+//! only, the broadcast one also under aggregates and sorts (they give the
+//! same answer on one partition holding all the input).
 
 use std::ops::Range;
 use std::sync::Arc;
 
-use datafusion::common::JoinType;
-use datafusion::physical_plan::ExecutionPlan;
+use datafusion::common::{JoinType, Result, internal_err};
+use datafusion::physical_expr::Partitioning;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::joins::{HashJoinExec, PartitionMode};
 use datafusion::physical_plan::projection::ProjectionExec;
+use datafusion::physical_plan::sorts::sort::SortExec;
+use datafusion::physical_plan::{ExecutionPlan, replace_children_if_necessary};
 
 use crate::exchange::{BlockLocation, ExchangeKind, ShuffleReaderExec, ShuffleWriterExec};
-use crate::explain::PartitionSize;
+use crate::explain::{PartitionSize, fmt_bytes};
 use crate::skew::{SkewRule, median_bytes};
-use crate::stages::collect_readers;
+use crate::stages::{StageJoin, collect_readers, emits_unmatched_build_rows};
 
 /// What adaptive execution may do, from the session's settings.
 #[derive(Debug, Clone, Copy)]
@@ -50,6 +86,9 @@ pub struct AdaptiveConfig {
     /// Coalescing stops at this many tasks (the cluster's slots).
     pub min_tasks: usize,
     pub skew: SkewRule,
+    /// A shuffled join side measured below this many bytes is broadcast
+    /// (`minispark.sql.autoBroadcastJoinThreshold`; `None` when it is -1).
+    pub broadcast_threshold: Option<u64>,
 }
 
 /// What one task of an adaptive stage reads from the hash shuffles.
@@ -64,6 +103,271 @@ pub enum TaskShape {
         reader: usize,
         maps: Range<usize>,
     },
+    /// A join switched to a broadcast join: from its probe reader, the
+    /// blocks that map tasks `maps` wrote to reduce partitions
+    /// `partitions` (Spark's local shuffle reader). The broadcast side is
+    /// read whole by every task.
+    Local {
+        maps: Range<usize>,
+        partitions: Range<usize>,
+    },
+}
+
+/// How adaptive execution runs a stage: its tasks, and whether its join
+/// was switched to a broadcast join. Chosen once, when the stage is first
+/// bound, and kept when it is bound again, so finished tasks stay valid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageShape {
+    pub tasks: Vec<TaskShape>,
+    pub broadcast: Option<BroadcastSwitch>,
+}
+
+/// A shuffled hash join run as a broadcast join (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BroadcastSwitch {
+    /// The join's number in EXPLAIN's list of joins.
+    pub join: usize,
+    /// True when the right side is broadcast (the join's inputs swapped).
+    pub swapped: bool,
+    /// The broadcast side's shuffle bytes, over all its partitions.
+    pub build_bytes: u64,
+    pub threshold: u64,
+}
+
+impl BroadcastSwitch {
+    /// Which of the stage's two hash readers is broadcast.
+    pub fn build_reader(&self) -> usize {
+        usize::from(self.swapped)
+    }
+}
+
+/// Chooses how a stage that [`adaptive_readers`] accepted runs: as a
+/// broadcast join when [`broadcast_switch`] says so, each task then reading
+/// whole map outputs of the other side ([`plan_local_tasks`]); otherwise
+/// with coalesced and split partitions ([`plan_tasks`]). `readers` are the
+/// stage's hash readers' block lists per reduce partition.
+pub fn plan_stage(
+    stage_plan: &Arc<dyn ExecutionPlan>,
+    join: Option<StageJoin>,
+    readers: &[Vec<Vec<BlockLocation>>],
+    splittable: &[bool],
+    config: &AdaptiveConfig,
+) -> StageShape {
+    if let Some(switch) = broadcast_switch(stage_plan, join, readers, config.broadcast_threshold) {
+        let probe = &readers[1 - switch.build_reader()];
+        return StageShape {
+            tasks: plan_local_tasks(probe, config),
+            broadcast: Some(switch),
+        };
+    }
+    StageShape {
+        tasks: plan_tasks(readers, splittable, config),
+        broadcast: None,
+    }
+}
+
+/// Whether the stage's partitioned hash join should run as a broadcast
+/// join, from the measured sizes of its two hash readers (`readers`, left
+/// then right). Only a stage whose only readers are the join's two inputs
+/// qualifies, and only a join without a `SHUFFLE_HASH` hint (`join`, noted
+/// when the stage was cut: the hints are gone from the stage plan).
+pub fn broadcast_switch(
+    stage_plan: &Arc<dyn ExecutionPlan>,
+    join: Option<StageJoin>,
+    readers: &[Vec<Vec<BlockLocation>>],
+    threshold: Option<u64>,
+) -> Option<BroadcastSwitch> {
+    let threshold = threshold?;
+    let note = join.filter(|j| !j.shuffle_hint)?;
+    let mut kinds = vec![];
+    collect_readers(stage_plan, &mut |r| kinds.push(r.kind()));
+    if kinds != [ExchangeKind::Hash, ExchangeKind::Hash] || readers.len() != 2 {
+        return None;
+    }
+    let output = match stage_plan.downcast_ref::<ShuffleWriterExec>() {
+        Some(writer) => writer.input(),
+        None => stage_plan,
+    };
+    let hash_join = row_local_join(output)?;
+    if hash_join.null_aware {
+        return None;
+    }
+    let bytes = |r: &Vec<Vec<BlockLocation>>| -> u64 { r.iter().flatten().map(|b| b.bytes).sum() };
+    let (left, right) = (bytes(&readers[0]), bytes(&readers[1]));
+    let join_type = *hash_join.join_type();
+    // The broadcast side reads all its blocks as one partition; the other
+    // side's tasks no longer hold whole hash partitions, so only row-by-row
+    // operators may stand between it and the join.
+    let (l, r) = (hash_join.left(), hash_join.right());
+    let left_ok = left < threshold
+        && !emits_unmatched_build_rows(&join_type)
+        && build_reader(l).is_some()
+        && direct_reader(r).is_some();
+    let right_ok = right < threshold
+        && !emits_unmatched_build_rows(&join_type.swap())
+        && build_reader(r).is_some()
+        && direct_reader(l).is_some();
+    let swapped = match (left_ok, right_ok) {
+        (true, true) => right < left,
+        (true, false) => false,
+        (false, true) => true,
+        (false, false) => return None,
+    };
+    Some(BroadcastSwitch {
+        join: note.number,
+        swapped,
+        build_bytes: if swapped { right } else { left },
+        threshold,
+    })
+}
+
+/// The tasks of a join switched to a broadcast join, over its probe
+/// reader's blocks (per reduce partition): whole map outputs, neighbouring
+/// ones grouped up to the target size (the advisory size, but no fewer
+/// tasks than slots); a map output larger than that is cut into ranges of
+/// reduce partitions. The tasks cover every map task and partition index,
+/// also those that wrote nothing, so a map output recomputed later is
+/// still read in full.
+pub fn plan_local_tasks(probe: &[Vec<BlockLocation>], config: &AdaptiveConfig) -> Vec<TaskShape> {
+    let n = probe.len();
+    let mut maps: std::collections::BTreeMap<usize, Vec<u64>> = Default::default();
+    for b in probe.iter().flatten() {
+        let sizes = maps.entry(b.map_partition).or_insert_with(|| vec![0; n]);
+        if let Some(s) = sizes.get_mut(b.reduce_partition) {
+            *s += b.bytes;
+        }
+    }
+    let total: u64 = maps.values().flatten().sum();
+    let target = config
+        .advisory_bytes
+        .min(total / config.min_tasks.max(1) as u64)
+        .max(1);
+    let all = 0..usize::MAX;
+    let mut tasks = vec![];
+    // Maps from `start` on are not in a task yet; `acc` bytes of them are
+    // in the open group.
+    let (mut start, mut acc, mut open) = (0, 0, false);
+    for (&m, sizes) in &maps {
+        let bytes: u64 = sizes.iter().sum();
+        if bytes > target {
+            if open {
+                tasks.push(TaskShape::Local {
+                    maps: start..m,
+                    partitions: all.clone(),
+                });
+                start = m;
+            }
+            for partitions in partition_ranges(sizes, target) {
+                tasks.push(TaskShape::Local {
+                    maps: start..m + 1,
+                    partitions,
+                });
+            }
+            (start, acc, open) = (m + 1, 0, false);
+        } else if open && acc + bytes > target {
+            tasks.push(TaskShape::Local {
+                maps: start..m,
+                partitions: all.clone(),
+            });
+            (start, acc) = (m, bytes);
+        } else {
+            acc += bytes;
+            open = true;
+        }
+    }
+    if open || tasks.is_empty() {
+        tasks.push(TaskShape::Local {
+            maps: start..usize::MAX,
+            partitions: all,
+        });
+    } else {
+        // The last map output was cut by partitions: its pieces also take
+        // the map tasks after it.
+        for task in tasks.iter_mut().rev() {
+            match task {
+                TaskShape::Local { maps, .. } if maps.end == start => maps.end = usize::MAX,
+                _ => break,
+            }
+        }
+    }
+    tasks
+}
+
+/// Consecutive ranges of reduce partitions of about `target` bytes each;
+/// the first starts at 0, the last is open-ended.
+fn partition_ranges(sizes: &[u64], target: u64) -> Vec<Range<usize>> {
+    let mut ranges = vec![];
+    let (mut start, mut acc) = (0, 0);
+    for (p, &bytes) in sizes.iter().enumerate() {
+        if acc > 0 && acc + bytes > target {
+            ranges.push(start..p);
+            (start, acc) = (p, 0);
+        }
+        acc += bytes;
+    }
+    ranges.push(start..usize::MAX);
+    ranges
+}
+
+/// The broadcast side of a switched join: `reader` (a hash reader) as one
+/// partition holding all of its shuffle's `blocks`, what a broadcast
+/// reader is.
+pub fn broadcast_reader(
+    reader: &ShuffleReaderExec,
+    blocks: Vec<BlockLocation>,
+) -> Result<ShuffleReaderExec> {
+    ShuffleReaderExec::new_unordered(
+        reader.stage_id(),
+        ExchangeKind::Broadcast,
+        Partitioning::UnknownPartitioning(1),
+        reader.schema(),
+    )
+    .resolved(vec![blocks])
+}
+
+/// The probe side of a switched join: `reader` bound to one block list per
+/// task. Its tasks no longer hold whole hash partitions, and it says so.
+pub fn local_reader(
+    reader: &ShuffleReaderExec,
+    tasks: Vec<Vec<BlockLocation>>,
+) -> Result<ShuffleReaderExec> {
+    ShuffleReaderExec::new_unordered(
+        reader.stage_id(),
+        reader.kind(),
+        Partitioning::UnknownPartitioning(tasks.len()),
+        reader.schema(),
+    )
+    .resolved(tasks)
+}
+
+/// The stage plan (readers bound by [`broadcast_reader`] and
+/// [`local_reader`]) with its partitioned hash join made a `CollectLeft`
+/// one, its inputs swapped first when the right side is broadcast.
+pub fn switch_join(
+    plan: Arc<dyn ExecutionPlan>,
+    switch: &BroadcastSwitch,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    if let Some(join) = plan.downcast_ref::<HashJoinExec>() {
+        // Runtime state (a dynamic filter) is rebuilt by each task.
+        let join = join.builder().reset_state();
+        return if switch.swapped {
+            join.build()?.swap_inputs(PartitionMode::CollectLeft)
+        } else {
+            join.with_partition_mode(PartitionMode::CollectLeft)
+                .build_exec()
+        };
+    }
+    match plan.children().as_slice() {
+        [only] => {
+            let child = switch_join(Arc::clone(only), switch)?;
+            replace_children_if_necessary(plan, vec![child])
+        }
+        _ => internal_err!(
+            "join {} switched to broadcast, but the stage has no join under {}",
+            switch.join,
+            plan.name()
+        ),
+    }
 }
 
 /// Which hash readers of a stage (in [`collect_readers`] order) a skew
@@ -150,6 +454,26 @@ fn direct_reader(plan: &Arc<dyn ExecutionPlan>) -> Option<&ShuffleReaderExec> {
     let row_local = plan.is::<ProjectionExec>() || plan.is::<FilterExec>();
     match (row_local, plan.children().as_slice()) {
         (true, [only]) => direct_reader(only),
+        _ => None,
+    }
+}
+
+/// The shuffle reader under a join input that may be broadcast: through
+/// operators that give the same answer on one partition holding all of
+/// the input as on its hash partitions (row-by-row ones, aggregates of
+/// keyed groups, sorts).
+fn build_reader(plan: &Arc<dyn ExecutionPlan>) -> Option<&ShuffleReaderExec> {
+    if let Some(reader) = plan.downcast_ref::<ShuffleReaderExec>() {
+        return Some(reader);
+    }
+    let keyed = plan.is::<ProjectionExec>()
+        || plan.is::<FilterExec>()
+        || plan.is::<SortExec>()
+        || plan
+            .downcast_ref::<AggregateExec>()
+            .is_some_and(|a| a.limit_options().is_none());
+    match (keyed, plan.children().as_slice()) {
+        (true, [only]) => build_reader(only),
         _ => None,
     }
 }
@@ -284,8 +608,39 @@ pub fn bind_tasks(
                 .filter(|b| *r != reader || maps.contains(&b.map_partition))
                 .cloned()
                 .collect(),
+            TaskShape::Local {
+                maps,
+                partitions: reduce,
+            } => {
+                let mut blocks: Vec<BlockLocation> = partitions
+                    .iter()
+                    .flatten()
+                    .filter(|b| maps.contains(&b.map_partition))
+                    .filter(|b| reduce.contains(&b.reduce_partition))
+                    .cloned()
+                    .collect();
+                blocks.sort_by_key(|b| (b.map_partition, b.reduce_partition));
+                blocks
+            }
         })
         .collect()
+}
+
+/// One line for EXPLAIN ANALYZE: what adaptive execution did to a stage.
+pub fn describe_stage(partitions: usize, shape: &StageShape) -> Option<String> {
+    let Some(switch) = &shape.broadcast else {
+        return describe_tasks(partitions, &shape.tasks);
+    };
+    Some(format!(
+        "adaptive: join {} switched to broadcast: build side ({}) measured {} < threshold {}; \
+         {partitions} partitions -> {} tasks reading whole map outputs of the {} side",
+        switch.join,
+        if switch.swapped { "right" } else { "left" },
+        fmt_bytes(switch.build_bytes),
+        fmt_bytes(switch.threshold),
+        shape.tasks.len(),
+        if switch.swapped { "left" } else { "right" },
+    ))
 }
 
 /// One line for EXPLAIN ANALYZE: how the partitions became tasks.
@@ -357,15 +712,16 @@ mod tests {
                 factor: 5.0,
                 threshold_bytes: 100,
             },
+            broadcast_threshold: Some(500),
         }
     }
 
     #[test]
     fn small_partitions_are_coalesced_but_not_below_the_slots() {
         let r = reader(2, &[10, 10, 10, 10, 10, 10, 10, 10]);
-        let tasks = plan_tasks(&[r.clone()], &[false], &config(1));
+        let tasks = plan_tasks(std::slice::from_ref(&r), &[false], &config(1));
         assert_eq!(tasks, vec![TaskShape::Partitions(0..8)]);
-        let tasks = plan_tasks(&[r.clone()], &[false], &config(4));
+        let tasks = plan_tasks(std::slice::from_ref(&r), &[false], &config(4));
         assert_eq!(tasks.len(), 4, "{tasks:?}");
         // Every partition is read exactly once.
         let bound = bind_tasks(&tasks, 0, &r);
@@ -404,6 +760,254 @@ mod tests {
             describe_tasks(4, &tasks)
                 .unwrap()
                 .contains("skewed p2 split")
+        );
+    }
+
+    /// Stage 2: `join_type` of two hash readers (stages 0 and 1, 4
+    /// partitions) on `k`, partitioned, under a projection, written by a
+    /// hash writer.
+    fn join_stage(join_type: JoinType) -> Arc<dyn ExecutionPlan> {
+        use arrow::datatypes::{DataType, Field, Schema};
+        use datafusion::common::NullEquality;
+        use datafusion::physical_expr::expressions::Column;
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int64, true),
+            Field::new("v", DataType::Int64, true),
+        ]));
+        let k: Arc<dyn datafusion::physical_expr::PhysicalExpr> = Arc::new(Column::new("k", 0));
+        let reader = |stage| -> Arc<dyn ExecutionPlan> {
+            Arc::new(ShuffleReaderExec::new_unordered(
+                stage,
+                ExchangeKind::Hash,
+                Partitioning::Hash(vec![Arc::clone(&k)], 4),
+                Arc::clone(&schema),
+            ))
+        };
+        let join: Arc<dyn ExecutionPlan> = Arc::new(
+            HashJoinExec::try_new(
+                reader(0),
+                reader(1),
+                vec![(Arc::clone(&k), Arc::clone(&k))],
+                None,
+                &join_type,
+                None,
+                PartitionMode::Partitioned,
+                NullEquality::NullEqualsNothing,
+                false,
+            )
+            .unwrap(),
+        );
+        let first = join.schema().field(0).name().clone();
+        let projection: Arc<dyn ExecutionPlan> = Arc::new(
+            ProjectionExec::try_new(
+                vec![(
+                    Arc::new(Column::new(&first, 0))
+                        as Arc<dyn datafusion::physical_expr::PhysicalExpr>,
+                    first,
+                )],
+                join,
+            )
+            .unwrap(),
+        );
+        Arc::new(ShuffleWriterExec::try_new(2, projection, ExchangeKind::Hash, 4, vec![k]).unwrap())
+    }
+
+    const JOIN: Option<StageJoin> = Some(StageJoin {
+        number: 3,
+        shuffle_hint: false,
+    });
+
+    /// Left and right readers of `left` and `right` bytes per partition.
+    fn sides(left: u64, right: u64) -> Vec<Vec<Vec<BlockLocation>>> {
+        vec![reader(2, &[left; 4]), reader(2, &[right; 4])]
+    }
+
+    #[test]
+    fn a_small_build_side_is_broadcast_and_a_small_probe_side_swapped_in() {
+        let stage = join_stage(JoinType::Inner);
+        // Left: 2 maps x 4 partitions x 10 bytes = 80 < 500.
+        let switch = broadcast_switch(&stage, JOIN, &sides(10, 1000), Some(500)).unwrap();
+        assert_eq!(
+            switch,
+            BroadcastSwitch {
+                join: 3,
+                swapped: false,
+                build_bytes: 80,
+                threshold: 500,
+            }
+        );
+        let switch = broadcast_switch(&stage, JOIN, &sides(1000, 10), Some(500)).unwrap();
+        assert!(switch.swapped);
+        assert_eq!(switch.build_reader(), 1);
+        // Both small: the smaller one.
+        let switch = broadcast_switch(&stage, JOIN, &sides(20, 10), Some(500)).unwrap();
+        assert!(switch.swapped);
+        // Both large: no switch; nor at the threshold itself.
+        assert_eq!(
+            broadcast_switch(&stage, JOIN, &sides(1000, 1000), Some(500)),
+            None
+        );
+        assert_eq!(
+            broadcast_switch(&stage, JOIN, &sides(10, 1000), Some(80)),
+            None
+        );
+    }
+
+    #[test]
+    fn the_preserved_side_of_an_outer_join_is_never_broadcast() {
+        // LEFT, LEFT SEMI/ANTI: not the left; the right (swapped) may be.
+        for join_type in [JoinType::Left, JoinType::LeftSemi, JoinType::LeftAnti] {
+            let stage = join_stage(join_type);
+            assert_eq!(
+                broadcast_switch(&stage, JOIN, &sides(10, 1000), Some(500)),
+                None,
+                "{join_type}"
+            );
+            let switch = broadcast_switch(&stage, JOIN, &sides(1000, 10), Some(500));
+            assert!(switch.unwrap().swapped, "{join_type}");
+        }
+        // RIGHT, RIGHT SEMI/ANTI: the mirror image.
+        for join_type in [JoinType::Right, JoinType::RightSemi, JoinType::RightAnti] {
+            let stage = join_stage(join_type);
+            let switch = broadcast_switch(&stage, JOIN, &sides(10, 1000), Some(500));
+            assert!(!switch.unwrap().swapped, "{join_type}");
+            assert_eq!(
+                broadcast_switch(&stage, JOIN, &sides(1000, 10), Some(500)),
+                None,
+                "{join_type}"
+            );
+        }
+        // FULL: neither.
+        let stage = join_stage(JoinType::Full);
+        assert_eq!(
+            broadcast_switch(&stage, JOIN, &sides(10, 10), Some(500)),
+            None
+        );
+    }
+
+    #[test]
+    fn hints_settings_and_unknown_joins_keep_the_shuffle() {
+        let stage = join_stage(JoinType::Inner);
+        let small = sides(10, 1000);
+        let hinted = Some(StageJoin {
+            number: 1,
+            shuffle_hint: true,
+        });
+        assert_eq!(broadcast_switch(&stage, hinted, &small, Some(500)), None);
+        // Threshold -1.
+        assert_eq!(broadcast_switch(&stage, JOIN, &small, None), None);
+        // A join the stage cutter did not note.
+        assert_eq!(broadcast_switch(&stage, None, &small, Some(500)), None);
+        // Adaptive execution off: plan_stage is not called; on, it falls
+        // back to coalescing when nothing switches.
+        let mut off = config(1);
+        off.broadcast_threshold = None;
+        let shape = plan_stage(&stage, JOIN, &small, &[true, true], &off);
+        assert_eq!(shape.broadcast, None);
+        assert!(
+            shape
+                .tasks
+                .iter()
+                .all(|t| matches!(t, TaskShape::Partitions(_) | TaskShape::Split { .. }))
+        );
+    }
+
+    #[test]
+    fn local_tasks_read_every_probe_block_once() {
+        // 4 maps x 8 partitions; map 2 wrote far more than the others.
+        let mut probe = reader(4, &[10; 8]);
+        for block in probe.iter_mut().flatten() {
+            if block.map_partition == 2 {
+                block.bytes = 200;
+            }
+        }
+        // Maps 5.. wrote nothing now (a recomputation later might).
+        let tasks = plan_local_tasks(&probe, &config(2));
+        let bound = bind_tasks(&tasks, 0, &probe);
+        let mut read: Vec<(usize, usize)> = bound
+            .iter()
+            .flatten()
+            .map(|b| (b.map_partition, b.reduce_partition))
+            .collect();
+        read.sort();
+        let mut all: Vec<(usize, usize)> = probe
+            .iter()
+            .flatten()
+            .map(|b| (b.map_partition, b.reduce_partition))
+            .collect();
+        all.sort();
+        assert_eq!(read, all, "{tasks:?}");
+        // The big map output is cut by partitions, the small ones grouped.
+        let pieces = tasks
+            .iter()
+            .filter(|t| matches!(t, TaskShape::Local { maps, .. } if maps.contains(&2) && maps.len() <= 3))
+            .count();
+        assert!(pieces >= 2, "{tasks:?}");
+        assert!(tasks.len() < 4 * 8, "{tasks:?}");
+        // Every (map, partition) index is covered exactly once, also
+        // beyond the maps and partitions that wrote something.
+        for (m, p) in [(0, 0), (2, 7), (3, 100), (9, 3), (1000, 1000)] {
+            let covering = tasks
+                .iter()
+                .filter(|t| {
+                    matches!(t, TaskShape::Local { maps, partitions }
+                        if maps.contains(&m) && partitions.contains(&p))
+                })
+                .count();
+            assert_eq!(covering, 1, "({m}, {p}) in {tasks:?}");
+        }
+        // No blocks at all: one task.
+        assert_eq!(plan_local_tasks(&vec![vec![]; 4], &config(2)).len(), 1);
+    }
+
+    #[test]
+    fn a_switched_stage_runs_a_collect_left_join_with_a_broadcast_reader() {
+        use datafusion::physical_plan::displayable;
+        let stage = join_stage(JoinType::Inner);
+        let readers = sides(1000, 10);
+        let shape = plan_stage(&stage, JOIN, &readers, &[true, true], &config(2));
+        let switch = shape.broadcast.unwrap();
+        assert!(switch.swapped);
+        assert!(
+            shape
+                .tasks
+                .iter()
+                .all(|t| matches!(t, TaskShape::Local { .. }))
+        );
+        // Bind as the scheduler does: the right reader whole, the left by task.
+        let mut index = 0;
+        let bound = crate::stages::replace_readers(Arc::clone(&stage), &mut |r| {
+            let i = index;
+            index += 1;
+            let reader = if i == switch.build_reader() {
+                broadcast_reader(r, readers[i].iter().flatten().cloned().collect())?
+            } else {
+                local_reader(r, bind_tasks(&shape.tasks, i, &readers[i]))?
+            };
+            Ok(Arc::new(reader) as Arc<dyn ExecutionPlan>)
+        })
+        .unwrap();
+        let plan = switch_join(bound, &switch).unwrap();
+        let text = displayable(plan.as_ref()).indent(false).to_string();
+        assert!(text.contains("mode=CollectLeft"), "{text}");
+        // The build side (first child of the join) reads stage 1 whole.
+        let join_line = text
+            .lines()
+            .position(|l| l.contains("HashJoinExec"))
+            .unwrap();
+        let build = text.lines().nth(join_line + 1).unwrap();
+        assert!(build.contains("stage=1, kind=broadcast"), "{text}");
+        assert_eq!(
+            plan.properties().partitioning.partition_count(),
+            shape.tasks.len(),
+            "{text}"
+        );
+        // The schema is the planned one: the swap is undone by a projection.
+        assert_eq!(plan.schema(), stage.schema());
+        let line = describe_stage(4, &shape).unwrap();
+        assert!(
+            line.starts_with("adaptive: join 3 switched to broadcast: build side (right) measured 80 B < threshold 500 B; 4 partitions -> "),
+            "{line}"
         );
     }
 

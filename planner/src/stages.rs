@@ -74,6 +74,21 @@ pub struct StageGraph {
     /// which still sees the hints and size estimates).
     pub join_strategies: Vec<String>,
 }
+    /// The hash join at the top of the stage (under the writer and
+    /// single-input operators only), as adaptive execution needs to know
+    /// it once the hints are gone: see [`StageJoin`].
+    pub join: Option<StageJoin>,
+}
+
+/// What the stage cutter remembers of a hash join for adaptive execution
+/// (see [`crate::adaptive`]), which may turn it into a broadcast join.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StageJoin {
+    /// Its number in EXPLAIN's list of joins ("join 1: ..."), counted in
+    /// plan order like [`crate::join_strategy::describe_joins`].
+    pub number: usize,
+    /// A `SHUFFLE_HASH` hint is on one of its sides: it stays shuffled.
+    pub shuffle_hint: bool,
 
 impl StageGraph {
     pub fn final_stage(&self) -> &Stage {
@@ -117,9 +132,13 @@ impl StageCutter {
     fn add_stage(
         &mut self,
         input: Arc<dyn ExecutionPlan>,
+    let mut all_joins = vec![];
+    number_joins(&plan, &mut all_joins);
         kind: ExchangeKind,
         num_partitions: usize,
         hash_exprs: Vec<Arc<dyn datafusion::physical_expr::PhysicalExpr>>,
+        all_joins,
+        joins: vec![],
     ) -> Result<usize> {
         let id = self.stages.len();
         let inputs = input_stages(&input);
@@ -134,6 +153,11 @@ impl StageCutter {
 
     /// Cuts `input` off as its own stage and returns the reader that replaces it.
     fn exchange(
+    /// The joins of the uncut plan in EXPLAIN's order.
+    all_joins: Vec<Arc<dyn ExecutionPlan>>,
+    /// Hash joins of the cut plan (the nodes the stages hold) and what
+    /// the uncut plan said of them.
+    joins: Vec<(Arc<dyn ExecutionPlan>, StageJoin)>,
         &mut self,
         input: Arc<dyn ExecutionPlan>,
         kind: ExchangeKind,
@@ -147,11 +171,18 @@ impl StageCutter {
         let eq_properties = if kind == ExchangeKind::Forward {
             input.equivalence_properties().clone()
         } else {
+        let join = top_join(&input).and_then(|top| {
+            self.joins
+                .iter()
+                .find(|(j, _)| same_node(j, top))
+                .map(|(_, note)| *note)
+        });
             EquivalenceProperties::new(Arc::clone(&schema))
         };
         let reader_partitioning = match kind {
             ExchangeKind::Forward => {
                 Partitioning::UnknownPartitioning(input.output_partitioning().partition_count())
+            join,
             }
             ExchangeKind::Single | ExchangeKind::Broadcast => Partitioning::UnknownPartitioning(1),
             ExchangeKind::Hash | ExchangeKind::RoundRobin => partitioning.clone(),
@@ -256,7 +287,8 @@ impl StageCutter {
             let shuffle_hint = hint_on(join.left()) == Some(JoinHint::Shuffle)
                 || hint_on(join.right()) == Some(JoinHint::Shuffle);
             if emits_unmatched_build_rows(join.join_type()) || shuffle_hint {
-                return self.cut_partitioned_join(join);
+                let cut = self.cut_partitioned_join(join)?;
+                return Ok(self.remember_join(&plan, cut));
             }
             let build = self.broadcast(Arc::clone(join.left()))?;
             let probe = self.cut(Arc::clone(join.right()))?;
@@ -294,7 +326,32 @@ impl StageCutter {
             .into_iter()
             .map(|c| self.cut(Arc::clone(c)))
             .collect::<Result<Vec<_>>>()?;
-        replace_children_if_necessary(plan, new_children)
+        let cut = replace_children_if_necessary(Arc::clone(&plan), new_children)?;
+        // A join DataFusion planned partitioned, hints and all.
+        Ok(match plan.downcast_ref::<HashJoinExec>() {
+            Some(_) => self.remember_join(&plan, cut),
+            None => cut,
+        })
+    }
+
+    /// Notes that hash join `uncut` of the uncut plan became `cut`, for
+    /// [`Stage::join`]; returns `cut`.
+    fn remember_join(
+        &mut self,
+        uncut: &Arc<dyn ExecutionPlan>,
+        cut: Arc<dyn ExecutionPlan>,
+    ) -> Arc<dyn ExecutionPlan> {
+        let number = self.all_joins.iter().position(|j| same_node(j, uncut));
+        if let (Some(number), Some(join)) = (number, uncut.downcast_ref::<HashJoinExec>()) {
+            let shuffle_hint = hint_on(join.left()) == Some(JoinHint::Shuffle)
+                || hint_on(join.right()) == Some(JoinHint::Shuffle);
+            let note = StageJoin {
+                number: number + 1,
+                shuffle_hint,
+            };
+            self.joins.push((Arc::clone(&cut), note));
+        }
+        cut
     }
 
     /// Rewrites a `CollectLeft` join into a partitioned one, both sides hash
@@ -477,3 +534,93 @@ mod tests {
         );
     }
 }
+/// The joins of `plan` in the order EXPLAIN numbers them
+/// ([`crate::join_strategy::describe_joins`]: depth first, a join before
+/// its inputs).
+fn number_joins(plan: &Arc<dyn ExecutionPlan>, out: &mut Vec<Arc<dyn ExecutionPlan>>) {
+    use datafusion::physical_plan::joins::SortMergeJoinExec;
+    if plan.is::<HashJoinExec>()
+        || plan.is::<NestedLoopJoinExec>()
+        || plan.is::<CrossJoinExec>()
+        || plan.is::<SortMergeJoinExec>()
+    {
+        out.push(Arc::clone(plan));
+    }
+    for child in plan.children() {
+        number_joins(child, out);
+    }
+}
+
+/// The first node under `plan` with other than one input, when it is a
+/// hash join.
+fn top_join(plan: &Arc<dyn ExecutionPlan>) -> Option<&Arc<dyn ExecutionPlan>> {
+    if plan.is::<HashJoinExec>() {
+        return Some(plan);
+    }
+    match plan.children().as_slice() {
+        [only] => top_join(only),
+        _ => None,
+    }
+}
+
+/// True when `a` and `b` are the same plan node (not merely equal).
+fn same_node(a: &Arc<dyn ExecutionPlan>, b: &Arc<dyn ExecutionPlan>) -> bool {
+    std::ptr::addr_eq(Arc::as_ptr(a), Arc::as_ptr(b))
+}
+
+
+    /// The stage holding a partitioned join notes it for adaptive
+    /// execution: its number in EXPLAIN's join list, and whether a
+    /// SHUFFLE_HASH hint (gone from the stage plan) was on a side.
+    #[tokio::test]
+    async fn a_stage_notes_its_join_and_a_shuffle_hint_on_it() {
+        let settings: HashMap<String, String> = [
+            ("datafusion.execution.target_partitions", "4"),
+            (
+                "datafusion.optimizer.hash_join_single_partition_threshold",
+                "1",
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let ctx = session_context(&settings).unwrap();
+        for t in TpchTable::ALL {
+            ctx.register_table(t.name(), Arc::new(TpchTableProvider::new(t, 1.0)))
+                .unwrap();
+        }
+        // EXPLAIN numbers a join before its inputs: join 1 is the one with
+        // customer, join 2 orders x lineitem.
+        let sql = "SELECT o_orderpriority, count(*) FROM customer JOIN
+                     (SELECT * FROM orders JOIN lineitem ON l_orderkey = o_orderkey) ol
+                   ON c_custkey = o_custkey GROUP BY o_orderpriority";
+        for hint in [None, Some("lineitem")] {
+            let plan = ctx.state().create_logical_plan(sql).await.unwrap();
+            let hints: Vec<_> = hint
+                .map(|t| (JoinHint::Shuffle, t.to_string()))
+                .into_iter()
+                .collect();
+            let plan = crate::hints::apply_hints(plan, &hints).unwrap();
+            let physical = ctx.state().create_physical_plan(&plan).await.unwrap();
+            let lines = crate::join_strategy::describe_joins(&physical, 1);
+            let graph = plan_stages(physical, 4).unwrap();
+            let mut notes: Vec<StageJoin> = graph.stages.iter().filter_map(|s| s.join).collect();
+            notes.sort_by_key(|n| n.number);
+            assert_eq!(
+                notes,
+                vec![
+                    StageJoin {
+                        number: 1,
+                        shuffle_hint: false,
+                    },
+                    StageJoin {
+                        number: 2,
+                        shuffle_hint: hint.is_some(),
+                    },
+                ],
+                "{lines:?}"
+            );
+            assert!(lines[0].contains("c_custkey"), "{lines:?}");
+            assert!(lines[1].contains("l_orderkey"), "{lines:?}");
+        }
+    }
