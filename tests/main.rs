@@ -2,6 +2,7 @@
 //! of DataFusion). Clusters are real: the driver runs in the test process,
 //! executors are child processes of the `minispark` binary on loopback.
 
+mod adaptive;
 mod cli;
 mod common;
 mod dataframe;
