@@ -1,12 +1,17 @@
-//! Key salting on the driver: which joins to salt, and which keys are hot.
+//! Key salting on the driver: which joins and GROUP BYs to salt, and which
+//! keys are hot.
 //!
-//! Before a query is planned for the cluster, each equi-join is looked at:
+//! Before a query is planned for the cluster, each equi-join, then each
+//! GROUP BY, is looked at:
 //!
 //! 1. **Is it a candidate?** With a `SKEW('t', 'col')` hint, the join whose
-//!    side holds `t` and joins on `col`. With `minispark.skew.salting =
-//!    auto`, every join that will be shuffled: both sides are estimated
-//!    above the broadcast threshold (a broadcast join has no skewed
-//!    partition to fix).
+//!    side holds `t` and joins on `col`, and the GROUP BY over `t` grouping
+//!    by `col`. With `minispark.skew.salting = auto`, every join that will
+//!    be shuffled (both sides estimated above the broadcast threshold: a
+//!    broadcast join has no skewed partition to fix), and every GROUP BY
+//!    with a `COUNT(DISTINCT ..)`: partial aggregation already absorbs a hot
+//!    key for sums and counts, but a distinct count's partial state holds
+//!    every distinct value, so the hot key's reduce task merges them all.
 //! 2. **Which keys are hot?** The hint may list them. Otherwise a sampling
 //!    pass runs on the cluster: a random ~200,000 rows of the big side,
 //!    grouped by the join keys ([`sample_plan`]). A key is hot when it
@@ -20,20 +25,22 @@
 //!    picked so that the pieces hash to different partitions
 //!    ([`spread_salts`]).
 //!
-//! Then [`salt_joins`] rewrites the plan, and EXPLAIN says what was salted
-//! and why.
+//! Then [`salt_joins`] and [`salt_aggregates`] rewrite the plan, and
+//! EXPLAIN says what was sampled, what was salted, and why.
 
 use std::time::Instant;
 
 use datafusion::common::{Result, ScalarValue, plan_err};
-use datafusion::logical_expr::{ExprSchemable, LogicalPlan};
+use datafusion::logical_expr::{Expr, ExprSchemable, LogicalPlan};
 use datafusion::physical_plan::statistics::{StatisticsArgs, StatisticsContext};
 use futures::TryStreamExt;
 use minispark_planner::config::{MinisparkConfig, minispark_config};
+use minispark_planner::explain::fmt_bytes;
 use minispark_planner::join_strategy::broadcast_thresholds;
 use minispark_planner::salting::{
-    HotValue, JoinSite, SaltedJoin, Side, describe_relation, has_skew_hints, join_sites,
-    read_sample, salt_joins, saltable_sides, sample_plan, spread_salts, strip_skew_nodes,
+    AggregateSite, HotValue, JoinSite, SaltedAggregate, SaltedJoin, Side, SkewHint,
+    aggregate_sites, describe_relation, has_skew_hints, join_sites, read_sample, salt_aggregates,
+    salt_joins, saltable_sides, sample_plan, spread_salts, strip_skew_nodes,
 };
 
 use crate::job::{DATAFUSION_DEFAULT_ROWS, JobSession};
@@ -71,7 +78,15 @@ impl JobSession {
                 salted.push(s);
             }
         }
-        let plan = strip_skew_nodes(salt_joins(plan, &salted)?)?;
+        let plan = salt_joins(plan, &salted)?;
+        // Then GROUP BYs (a salted GROUP BY adds aggregates, not joins).
+        let mut salted = vec![];
+        for site in aggregate_sites(&plan)? {
+            if let Some(s) = self.salt_aggregate(&site, &config, &mut lines).await? {
+                salted.push(s);
+            }
+        }
+        let plan = strip_skew_nodes(salt_aggregates(plan, &salted)?)?;
         Ok((plan, lines))
     }
 
@@ -120,7 +135,6 @@ impl JobSession {
             }
             None => return Ok(None),
         };
-        let partitions = self.shuffle_partitions();
         let key_exprs: Vec<_> = keys.iter().map(|&i| site.keys(side)[i].clone()).collect();
         let input = site.input(side);
         let big = describe_relation(input);
@@ -129,10 +143,97 @@ impl JobSession {
         } else {
             Side::Left
         }));
+        // Salts that land in different partitions need every shuffle key.
+        let spread = keys.len() == site.on.len();
+        let found = self
+            .hot_keys(input, &key_exprs, hint.as_ref(), spread, config)
+            .await?;
+        if found.hot.is_empty() {
+            lines.push(format!("salting: {label}: {}", found.note));
+            return Ok(None);
+        }
+        lines.push(format!(
+            "salting: {label}: {}; salted hot keys of {big}: {}; {small}'s rows for them replicated per salt",
+            found.note,
+            list(&found.hot)
+        ));
+        Ok(Some(SaltedJoin {
+            ordinal: site.ordinal,
+            side,
+            keys,
+            hot: found.hot,
+        }))
+    }
+
+    /// Decides whether and how to salt one GROUP BY.
+    async fn salt_aggregate(
+        &self,
+        site: &AggregateSite,
+        config: &MinisparkConfig,
+        lines: &mut Vec<String>,
+    ) -> Result<Option<SaltedAggregate>> {
+        let label = format!("GROUP BY {}", list_exprs(&site.group));
+        let hint = site.hints().into_iter().next();
+        let candidate = hint.is_some() || (config.salting_auto && site.has_distinct());
+        if !candidate {
+            return Ok(None);
+        }
+        if let Err(why) = site.check_saltable() {
+            let what = hint.map(|(_, h)| h.to_string()).unwrap_or("salting".into());
+            lines.push(format!("salting: {label}: {what} not applied: {why}"));
+            return Ok(None);
+        }
+        let keys = match &hint {
+            Some((i, _)) => vec![*i],
+            None => (0..site.group.len()).collect(),
+        };
+        let hint = hint.map(|(_, h)| h);
+        let key_exprs: Vec<_> = keys.iter().map(|&i| site.group[i].clone()).collect();
+        let spread = keys.len() == site.group.len();
+        let found = self
+            .hot_keys(&site.input, &key_exprs, hint.as_ref(), spread, config)
+            .await?;
+        if found.hot.is_empty() {
+            lines.push(format!("salting: {label}: {}", found.note));
+            return Ok(None);
+        }
+        lines.push(format!(
+            "salting: {label}: {}; hot keys aggregated in pieces, then combined: {}",
+            found.note,
+            list(&found.hot)
+        ));
+        Ok(Some(SaltedAggregate {
+            ordinal: site.ordinal,
+            keys,
+            hot: found.hot,
+        }))
+    }
+
+    /// The hot values of `keys` over `input`: listed in the hint, or measured
+    /// by a sampling pass. `spread` picks salts landing in different
+    /// partitions (when `keys` are all the shuffle's keys).
+    async fn hot_keys(
+        &self,
+        input: &LogicalPlan,
+        keys: &[Expr],
+        hint: Option<&SkewHint>,
+        spread: bool,
+        config: &MinisparkConfig,
+    ) -> Result<HotKeys> {
+        let partitions = self.shuffle_partitions();
+        let buckets_for = |share: f64| {
+            if config.salt_buckets > 0 {
+                config.salt_buckets
+            } else {
+                // Pieces of about half a typical partition, (1 - s) / N.
+                ((2.0 * share * partitions as f64 / (1.0 - share).max(1e-9)).ceil() as usize)
+                    .clamp(2, partitions.max(2))
+            }
+        };
 
         // Hot values listed in the hint: salted over every partition.
-        if let Some(hint) = hint.as_ref().filter(|h| !h.values.is_empty()) {
-            let data_type = key_exprs[0].get_type(input.schema())?;
+        if let Some(hint) = hint.filter(|h| !h.values.is_empty()) {
+            let data_type = keys[0].get_type(input.schema())?;
             let buckets = if config.salt_buckets > 0 {
                 config.salt_buckets
             } else {
@@ -151,19 +252,13 @@ impl JobSession {
                     Ok(HotValue::new(vec![key], buckets, None))
                 })
                 .collect::<Result<Vec<_>>>()?;
-            if keys.len() == site.on.len() {
+            if spread {
                 spread_salts(&mut hot, partitions)?;
             }
-            lines.push(format!(
-                "salting: {label}: {hint}: salted keys of {big}: {}; {small}'s rows for them replicated per salt",
-                list(&hot)
-            ));
-            return Ok(Some(SaltedJoin {
-                ordinal: site.ordinal,
-                side,
-                keys,
+            return Ok(HotKeys {
                 hot,
-            }));
+                note: hint.to_string(),
+            });
         }
 
         // Measure: a sampling pass on the cluster.
@@ -173,10 +268,10 @@ impl JobSession {
             _ => UNKNOWN_FRACTION,
         };
         let start = Instant::now();
-        let sample = sample_plan(input.clone(), &key_exprs, fraction, TOP_KEYS)?;
+        let sample = sample_plan(input.clone(), keys, fraction, TOP_KEYS)?;
         let graph = self.plan_stages_unsalted(sample).await?;
         let batches: Vec<_> = self.run_graph(&graph).await?.stream.try_collect().await?;
-        let (counts, total) = read_sample(&batches, key_exprs.len())?;
+        let (counts, total) = read_sample(&batches, keys.len())?;
         let seconds = start.elapsed().as_secs_f64();
         // A key is hot when its partition would be skewed: the key alone
         // (share s) against a typical partition of the other rows
@@ -189,74 +284,52 @@ impl JobSession {
         let n = partitions as f64;
         let is_hot = |share: f64| share * n > (factor - 1.0) * (1.0 - share);
         let limit = (factor - 1.0) / (n + factor - 1.0);
+        let big_enough = |share: f64| {
+            hint.is_some()
+                || estimate.bytes.is_none_or(|b| {
+                    share * b as f64 > config.skewed_partition_threshold_bytes as f64
+                })
+        };
         let mut hot: Vec<HotValue> = counts
             .iter()
-            .filter(|(_, n)| *n >= MIN_SAMPLED)
-            .map(|(key, n)| (key, *n as f64 / total.max(1) as f64))
-            .filter(|(_, share)| is_hot(*share))
-            .filter(|(_, share)| {
-                hint.is_some()
-                    || estimate.bytes.is_none_or(|b| {
-                        share * b as f64 > config.skewed_partition_threshold_bytes as f64
-                    })
-            })
-            .map(|(key, share)| {
-                let buckets = if config.salt_buckets > 0 {
-                    config.salt_buckets
-                } else {
-                    // Pieces of about half a typical partition, (1 - s) / N.
-                    ((2.0 * share * n / (1.0 - share).max(1e-9)).ceil() as usize)
-                        .clamp(2, partitions.max(2))
-                };
-                HotValue::new(key.clone(), buckets, Some(share))
-            })
+            .filter(|(_, count)| *count >= MIN_SAMPLED)
+            .map(|(key, count)| (key, *count as f64 / total.max(1) as f64))
+            .filter(|(_, share)| is_hot(*share) && big_enough(*share))
+            .map(|(key, share)| HotValue::new(key.clone(), buckets_for(share), Some(share)))
             .collect();
-        let sampled = format!(
-            "sampled {:.2}% of {big} ({total} rows) in {seconds:.2}s",
-            fraction * 100.0
+        if spread {
+            spread_salts(&mut hot, partitions)?;
+        }
+        let why = hint.map(|h| format!("{h}, ")).unwrap_or_default();
+        let mut note = format!(
+            "{why}sampled {:.2}% of {} ({total} rows) in {seconds:.2}s",
+            fraction * 100.0,
+            describe_relation(input)
         );
         if hot.is_empty() {
             let top = counts
                 .first()
-                .map(|(k, n)| {
+                .map(|(k, count)| {
                     let key: Vec<String> = k.iter().map(ScalarValue::to_string).collect();
                     format!(
                         "the most frequent key, {}, holds {:.1}%",
                         key.join(", "),
-                        *n as f64 / total.max(1) as f64 * 100.0
+                        *count as f64 / total.max(1) as f64 * 100.0
                     )
                 })
                 .unwrap_or_else(|| "the sample is empty".to_string());
-            lines.push(format!(
-                "salting: {label}: {sampled}; no hot key: {top}, hot means over {:.1}% of the rows{}",
-                limit * 100.0,
-                if hint.is_some() {
-                    String::new()
-                } else {
-                    format!(
-                        " and over {} (skew.skewedPartitionThresholdInBytes)",
-                        minispark_planner::explain::fmt_bytes(config.skewed_partition_threshold_bytes)
-                    )
-                }
+            note.push_str(&format!(
+                "; no hot key: {top}, hot means over {:.1}% of the rows",
+                limit * 100.0
             ));
-            return Ok(None);
+            if hint.is_none() {
+                note.push_str(&format!(
+                    " and over {} (skew.skewedPartitionThresholdInBytes)",
+                    fmt_bytes(config.skewed_partition_threshold_bytes)
+                ));
+            }
         }
-        // When the salted keys are all the shuffle's keys, pick salts that
-        // land in different partitions.
-        if keys.len() == site.on.len() {
-            spread_salts(&mut hot, partitions)?;
-        }
-        let why = hint.map(|h| format!("{h}, ")).unwrap_or_default();
-        lines.push(format!(
-            "salting: {label}: {why}{sampled}; salted hot keys of {big}: {}; {small}'s rows for them replicated per salt",
-            list(&hot)
-        ));
-        Ok(Some(SaltedJoin {
-            ordinal: site.ordinal,
-            side,
-            keys,
-            hot,
-        }))
+        Ok(HotKeys { hot, note })
     }
 
     async fn estimate(&self, plan: &LogicalPlan) -> Result<Estimate> {
@@ -292,6 +365,21 @@ fn join_label(site: &JoinSite) -> String {
         describe_relation(&site.right),
         on.join(" AND ")
     )
+}
+
+/// Hot keys found for one join or GROUP BY, and how they were found.
+struct HotKeys {
+    hot: Vec<HotValue>,
+    /// What was sampled (or which hint listed them); why none is hot.
+    note: String,
+}
+
+fn list_exprs(exprs: &[Expr]) -> String {
+    exprs
+        .iter()
+        .map(Expr::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn list(hot: &[HotValue]) -> String {
