@@ -38,7 +38,7 @@ use minispark_planner::config::{MinisparkConfig, minispark_config};
 use minispark_planner::explain::fmt_bytes;
 use minispark_planner::join_strategy::broadcast_thresholds;
 use minispark_planner::salting::{
-    AggregateSite, HotValue, JoinSite, SaltedAggregate, SaltedJoin, Side, SkewHint,
+    AggregateSite, HotValue, JoinSite, SaltedAggregate, SaltedJoin, Sample, Side, SkewHint,
     aggregate_sites, describe_relation, has_skew_hints, join_sites, read_sample, salt_aggregates,
     salt_joins, saltable_sides, sample_plan, spread_salts, strip_skew_nodes,
 };
@@ -271,7 +271,7 @@ impl JobSession {
         let sample = sample_plan(input.clone(), keys, fraction, TOP_KEYS)?;
         let graph = self.plan_stages_unsalted(sample).await?;
         let batches: Vec<_> = self.run_graph(&graph).await?.stream.try_collect().await?;
-        let (counts, total) = read_sample(&batches, keys.len())?;
+        let Sample { counts, total } = read_sample(&batches, keys.len())?;
         let seconds = start.elapsed().as_secs_f64();
         // A key is hot when its partition would be skewed: the key alone
         // (share s) against a typical partition of the other rows

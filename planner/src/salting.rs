@@ -594,11 +594,17 @@ pub fn sample_plan(
         .build()
 }
 
-/// The rows of a [`sample_plan`]: (key tuple, count), and the sample size.
-pub fn read_sample(
-    batches: &[RecordBatch],
-    keys: usize,
-) -> Result<(Vec<(Vec<ScalarValue>, u64)>, u64)> {
+/// What a [`sample_plan`] returned.
+#[derive(Debug, Clone, Default)]
+pub struct Sample {
+    /// The most frequent key tuples, most frequent first, with their counts.
+    pub counts: Vec<(Vec<ScalarValue>, u64)>,
+    /// Rows in the sample.
+    pub total: u64,
+}
+
+/// Reads the rows of a [`sample_plan`] over `keys` key columns.
+pub fn read_sample(batches: &[RecordBatch], keys: usize) -> Result<Sample> {
     let mut out = vec![];
     let mut total = 0;
     for batch in batches {
@@ -625,7 +631,7 @@ pub fn read_sample(
             }
         }
     }
-    Ok((out, total))
+    Ok(Sample { counts: out, total })
 }
 
 /// A GROUP BY of the plan, in the order [`salt_aggregates`] visits them.
