@@ -32,6 +32,11 @@ pub enum JoinStrategy {
     Broadcast,
     /// Shuffle both sides by the join keys.
     Shuffle,
+    /// Sort-merge join: shuffle both sides by the join keys, sort each
+    /// partition by them, then merge the two sorted streams. What Spark does
+    /// by default for large joins; it uses little memory because no hash
+    /// table is built (the sorts spill to disk when they must).
+    Merge,
 }
 
 /// A lazy query: a logical plan and the session it runs on.
@@ -148,8 +153,8 @@ impl DataFrame {
     }
 
     /// [`join`](Self::join) with a strategy: broadcast `right` to every
-    /// task of `self`, or shuffle both sides by the keys, whatever their
-    /// estimated sizes. Where broadcasting `right` would be wrong (it is the
+    /// task of `self`, or shuffle both sides by the keys (then hash-join or
+    /// sort-merge-join them), whatever their estimated sizes. Where broadcasting `right` would be wrong (it is the
     /// preserved side of an outer join), the join is shuffled instead: a
     /// strategy never changes the answer.
     ///
@@ -187,6 +192,7 @@ impl DataFrame {
                 self.hint(JoinHint::Shuffle)?,
                 right.hint(JoinHint::Shuffle)?,
             ),
+            JoinStrategy::Merge => (self.hint(JoinHint::Merge)?, right.hint(JoinHint::Merge)?),
         };
         left.join(right, join_type, left_cols, right_cols, filter)
     }

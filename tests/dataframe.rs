@@ -288,6 +288,7 @@ async fn dataframe_join_strategies() {
         (JoinStrategy::Auto, JoinType::Inner),
         (JoinStrategy::Broadcast, JoinType::Inner),
         (JoinStrategy::Shuffle, JoinType::Inner),
+        (JoinStrategy::Merge, JoinType::Inner),
         // The preserved side of a LEFT join cannot be broadcast: a
         // broadcast of the other side is fine.
         (JoinStrategy::Broadcast, JoinType::Left),
@@ -321,6 +322,10 @@ async fn dataframe_join_strategies() {
                 assert!(!plan.contains("broadcast"), "{strategy:?}: {plan}")
             }
             JoinStrategy::Auto => assert!(!events_broadcast, "{strategy:?}: {plan}"),
+            JoinStrategy::Merge => {
+                assert!(!plan.contains("broadcast"), "{strategy:?}: {plan}");
+                assert!(plan.contains("SortMergeJoinExec"), "{strategy:?}: {plan}");
+            }
         }
         let got = timed("join", df.collect()).await.unwrap();
         assert_eq!(normalized_rows(&got), expected, "{strategy:?} {join_type}");

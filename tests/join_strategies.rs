@@ -124,3 +124,146 @@ async fn bad_hints_and_settings_are_named() {
         .unwrap();
     assert_eq!(normalized_rows(&rows), vec!["200".to_string()]);
 }
+
+/// A filtered titles table (some events match no title) and filtered events
+/// (some titles have no events), so every join type has unmatched rows on
+/// the side it keeps.
+const MERGE_JOINS: [(&str, &str); 7] = [
+    (
+        "inner",
+        "SELECT {hint} t.title_id, t.kind, count(*), sum(v.watched_minutes)
+         FROM netflix.tiny.viewing_events v
+         JOIN (SELECT * FROM netflix.tiny.titles WHERE release_year >= 2010) t
+           ON v.title_id = t.title_id
+         GROUP BY t.title_id, t.kind",
+    ),
+    (
+        "inner on two keys",
+        "SELECT {hint} e.season, count(*), sum(v.watched_minutes)
+         FROM netflix.tiny.viewing_events v
+         JOIN netflix.tiny.episodes e ON v.title_id = e.title_id AND v.episode_id = e.episode_id
+         JOIN (SELECT * FROM netflix.tiny.titles WHERE release_year >= 2010) t
+           ON e.title_id = t.title_id
+         GROUP BY e.season",
+    ),
+    (
+        "left",
+        "SELECT {hint} t.title_id, count(v.user_id), sum(v.watched_minutes)
+         FROM (SELECT * FROM netflix.tiny.titles WHERE release_year >= 2010) t
+         LEFT JOIN netflix.tiny.viewing_events v
+           ON v.title_id = t.title_id AND v.device = 'tv'
+         GROUP BY t.title_id",
+    ),
+    (
+        "right",
+        "SELECT {hint} v.title_id, t.kind, count(*), sum(v.watched_minutes)
+         FROM (SELECT * FROM netflix.tiny.titles WHERE release_year >= 2010) t
+         RIGHT JOIN netflix.tiny.viewing_events v
+           ON v.title_id = t.title_id AND v.watched_minutes > t.release_year % 100
+         GROUP BY v.title_id, t.kind",
+    ),
+    (
+        "full",
+        "SELECT {hint} t.title_id, v.title_id, count(*), sum(v.watched_minutes)
+         FROM (SELECT * FROM netflix.tiny.titles WHERE release_year >= 2010) t
+         FULL JOIN (SELECT * FROM netflix.tiny.viewing_events WHERE device = 'tv') v
+           ON v.title_id = t.title_id AND v.watched_minutes > t.release_year % 100
+         GROUP BY t.title_id, v.title_id",
+    ),
+    (
+        "left semi",
+        "SELECT {hint} t.title_id, t.kind
+         FROM (SELECT * FROM netflix.tiny.titles WHERE release_year >= 2010) t
+         LEFT SEMI JOIN (SELECT * FROM netflix.tiny.viewing_events WHERE user_id % 20 = 0) v
+           ON v.title_id = t.title_id AND v.watched_minutes > t.release_year % 100",
+    ),
+    (
+        "left anti",
+        "SELECT {hint} t.title_id, t.kind
+         FROM (SELECT * FROM netflix.tiny.titles WHERE release_year >= 2010) t
+         LEFT ANTI JOIN (SELECT * FROM netflix.tiny.viewing_events WHERE user_id % 20 = 0) v
+           ON v.title_id = t.title_id AND v.watched_minutes > t.release_year % 100",
+    ),
+];
+
+const MERGE_HINTS: [&str; 4] = [
+    "/*+ MERGE(t) */",
+    "/*+ SHUFFLE_MERGE(v) */",
+    "/*+ MERGEJOIN(t, v) */",
+    // A merge hint wins over a broadcast hint on the other side.
+    "/*+ BROADCAST(t) MERGE(v) */",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merge_hint_sort_merge_joins_give_the_same_answer() {
+    let cluster = cluster(2).await;
+    let oracle = session_context(&Default::default()).unwrap();
+    for (name, template) in MERGE_JOINS {
+        let plain = template.replace("{hint}", "");
+        let expected = normalized_rows(&oracle.sql(&plain).await.unwrap().collect().await.unwrap());
+        assert!(!expected.is_empty(), "{name}");
+        // DataFusion plans the hash join partitioned (-1) or collected
+        // (the default threshold): either becomes a sort-merge join.
+        for threshold in ["10485760", "-1"] {
+            let s = session(
+                &cluster,
+                &[
+                    ("minispark.shuffle.partitions", "3"),
+                    ("minispark.sql.autoBroadcastJoinThreshold", threshold),
+                ],
+            );
+            for hint in MERGE_HINTS {
+                let sql = template.replace("{hint}", hint);
+                let plan = timed("explain", explain(&s, &sql)).await;
+                let got = timed(name, run_sql(&s, &sql))
+                    .await
+                    .unwrap_or_else(|e| panic!("{name} {hint}: {e}"));
+                assert_eq!(
+                    normalized_rows(&got),
+                    expected,
+                    "{name} join, hint '{hint}', threshold {threshold}\n{plan}"
+                );
+                assert!(plan.contains("SortMergeJoinExec"), "{name} {hint}: {plan}");
+                let merge_lines = plan
+                    .lines()
+                    .filter(|l| l.starts_with("join ") && l.contains("sort-merge join"))
+                    .count();
+                assert!(merge_lines >= 1, "{name} {hint}: {plan}");
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_names_the_sort_merge_join_and_its_shuffles() {
+    let cluster = cluster(2).await;
+    let s = session(&cluster, &[("minispark.shuffle.partitions", "3")]);
+    let sql = "SELECT /*+ MERGE(t) */ t.kind, count(*) FROM netflix.tiny.viewing_events v
+               JOIN netflix.tiny.titles t ON v.title_id = t.title_id GROUP BY t.kind";
+    let plan = explain(&s, sql).await;
+    let join_line = plan
+        .lines()
+        .find(|l| l.starts_with("join 1:"))
+        .unwrap_or("");
+    assert!(
+        join_line.contains("INNER sort-merge join on [")
+            && join_line.contains("shuffled and sorted by the keys (MERGE hint)"),
+        "{plan}"
+    );
+    assert!(plan.contains("SortMergeJoinExec"), "{plan}");
+    assert!(!plan.contains("HashJoinExec"), "{plan}");
+    assert!(!plan.contains("broadcast"), "{plan}");
+    // Each side shuffled once, by its join key, into 3 partitions.
+    let side_shuffles = plan
+        .lines()
+        .filter(|l| {
+            l.starts_with("Stage")
+                && l.contains("hash shuffle on [title_id@")
+                && l.contains("into 3")
+        })
+        .count();
+    assert_eq!(side_shuffles, 2, "{plan}");
+    // Without the hint, the small titles table is broadcast.
+    let plain = explain(&s, &sql.replace("/*+ MERGE(t) */", "")).await;
+    assert!(!plain.contains("SortMergeJoinExec"), "{plain}");
+}

@@ -1,4 +1,5 @@
-//! Join strategy hints: "broadcast this side", "shuffle this side".
+//! Join strategy hints: "broadcast this side", "shuffle this side",
+//! "sort-merge this join".
 //!
 //! DataFusion chooses between a broadcast join (build side collected whole,
 //! `CollectLeft`) and a shuffled join (`Partitioned`) from the estimated
@@ -13,11 +14,16 @@
 //!        └── titles            └── scan events
 //! ```
 //!
+//! Shuffle and merge hints report a huge size instead, so the hinted side
+//! is never broadcast.
+//!
 //! The stage cutter removes every `HintExec` (and shuffles a join that a
-//! hint asks to shuffle), so no hint reaches an executor. A broadcast hint on a side that must not be
+//! hint asks to shuffle, or turns a merge-hinted join into a sort-merge
+//! join), so no hint reaches an executor. A broadcast hint on a side that must not be
 //! broadcast (the preserved side of an outer join) is ignored by the stage
 //! cutter, which turns such joins into shuffled ones: a hint never changes
-//! an answer.
+//! an answer. When the two sides of a join carry different hints, a merge
+//! hint wins over a shuffle hint, and both win over a broadcast hint.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -52,6 +58,10 @@ pub enum JoinHint {
     /// Never broadcast this side: shuffle it by the join keys (Spark's
     /// `SHUFFLE_HASH`).
     Shuffle,
+    /// Join with a sort-merge join: both sides shuffled by the join keys,
+    /// sorted by them within each partition, then merged (Spark's `MERGE`,
+    /// `SHUFFLE_MERGE`, `MERGEJOIN`). Builds no hash table.
+    Merge,
 }
 
 impl JoinHint {
@@ -59,6 +69,7 @@ impl JoinHint {
         match self {
             JoinHint::Broadcast => "broadcast",
             JoinHint::Shuffle => "shuffle",
+            JoinHint::Merge => "merge",
         }
     }
 
@@ -66,6 +77,7 @@ impl JoinHint {
         match name {
             "broadcast" => Some(JoinHint::Broadcast),
             "shuffle" => Some(JoinHint::Shuffle),
+            "merge" => Some(JoinHint::Merge),
             _ => None,
         }
     }
@@ -77,7 +89,7 @@ impl JoinHint {
             // Under any threshold, even the (1, 1) of disabled broadcasts.
             JoinHint::Broadcast => (0, 0),
             // Far above any broadcast threshold, far from overflowing sums.
-            JoinHint::Shuffle => (1 << 40, 1 << 50),
+            JoinHint::Shuffle | JoinHint::Merge => (1 << 40, 1 << 50),
         };
         let mut stats = Statistics::new_unknown(schema);
         stats.num_rows = Precision::Inexact(rows);
@@ -293,6 +305,7 @@ impl QueryPlanner for MinisparkQueryPlanner {
 /// |---|---|
 /// | `BROADCAST(t)`, `BROADCASTJOIN(t)`, `MAPJOIN(t)` | broadcast `t` |
 /// | `SHUFFLE_HASH(t)` | shuffle `t` by the join keys (never broadcast it) |
+/// | `MERGE(t)`, `SHUFFLE_MERGE(t)`, `MERGEJOIN(t)` | sort-merge join: both sides shuffled and sorted by the join keys |
 ///
 /// `t` names a relation of the statement: a table alias, or a table's
 /// name. A hint applies wherever that relation appears in the statement.
@@ -305,16 +318,12 @@ pub fn sql_hints(statement: &DFStatement) -> Result<Vec<(JoinHint, String)>> {
             let hint = match name.to_ascii_uppercase().as_str() {
                 "BROADCAST" | "BROADCASTJOIN" | "MAPJOIN" => JoinHint::Broadcast,
                 "SHUFFLE_HASH" => JoinHint::Shuffle,
+                "MERGE" | "SHUFFLE_MERGE" | "MERGEJOIN" => JoinHint::Merge,
                 // Key salting: read by `crate::salting::skew_hints`.
                 "SKEW" => continue,
-                "MERGE" | "SHUFFLE_MERGE" | "MERGEJOIN" => {
-                    return plan_err!(
-                        "hint {name}: sort-merge joins are not supported yet; use SHUFFLE_HASH for a shuffled join"
-                    );
-                }
                 _ => {
                     return plan_err!(
-                        "unknown hint {name}; known hints: BROADCAST, BROADCASTJOIN, MAPJOIN, SHUFFLE_HASH, SKEW"
+                        "unknown hint {name}; known hints: BROADCAST, BROADCASTJOIN, MAPJOIN, SHUFFLE_HASH, MERGE, SHUFFLE_MERGE, MERGEJOIN, SKEW"
                     );
                 }
             };
@@ -488,6 +497,19 @@ mod tests {
                 (JoinHint::Shuffle, "v".to_string()),
             ]
         );
+        // The sort-merge hint, by all three of Spark's names.
+        let got = hints_of(
+            "SELECT /*+ MERGE(t) SHUFFLE_MERGE(u), mergejoin(v) */ * FROM a t JOIN b u ON t.x = u.x",
+        )
+        .unwrap();
+        assert_eq!(
+            got,
+            vec![
+                (JoinHint::Merge, "t".to_string()),
+                (JoinHint::Merge, "u".to_string()),
+                (JoinHint::Merge, "v".to_string()),
+            ]
+        );
         // In subqueries, CTEs, unions and under EXPLAIN too.
         let got = hints_of(
             "EXPLAIN WITH c AS (SELECT /*+ BROADCASTJOIN(x) */ 1 FROM x)
@@ -503,6 +525,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("unknown hint BRODCAST"), "{err}");
+        assert!(err.contains("MERGE") && err.contains("SKEW"), "{err}");
+        let err = hints_of("SELECT /*+ MERGE */ 1").unwrap_err().to_string();
+        assert!(err.contains("MERGE needs the relations"), "{err}");
         let err = hints_of("SELECT /*+ BROADCAST */ 1")
             .unwrap_err()
             .to_string();
@@ -513,5 +538,16 @@ mod tests {
         assert!(err.contains("closing parenthesis"), "{err}");
         // A plain comment is not a hint.
         assert!(hints_of("SELECT /* BROADCAST(t) */ 1").unwrap().is_empty());
+    }
+
+    #[test]
+    fn hint_names_round_trip() {
+        for hint in [JoinHint::Broadcast, JoinHint::Shuffle, JoinHint::Merge] {
+            assert_eq!(JoinHint::from_name(hint.name()), Some(hint));
+        }
+        // Merge, like shuffle, is never small enough to broadcast.
+        let schema = arrow::datatypes::Schema::empty();
+        let stats = JoinHint::Merge.statistics(&schema);
+        assert_eq!(stats.total_byte_size, Precision::Inexact(1 << 50));
     }
 }

@@ -17,6 +17,28 @@
 //! must emit the unmatched rows of their build side (LEFT, FULL, SEMI and
 //! ANTI with the build side on the left) are shuffled even then: every task
 //! holding the whole build side would emit those rows once per task.
+//!
+//! ```text
+//!   sort-merge join (MERGE hint)
+//!   ┌──────────┐ hash(k) % N ┌────────┐   ┌──────────┐
+//!   │  left    │────────────▶│ sort k │──▶│ merge p  │  walks both sorted
+//!   └──────────┘             └────────┘   │ (N tasks)│  partitions in step:
+//!   ┌──────────┐ hash(k) % N ┌────────┐   │          │  no hash table, little
+//!   │  right   │────────────▶│ sort k │──▶│          │  memory (sorts spill)
+//!   └──────────┘             └────────┘   └──────────┘
+//! ```
+//!
+//! A MERGE hint (`/*+ MERGE(t) */`, also `SHUFFLE_MERGE`, `MERGEJOIN`) on
+//! either side makes the join a sort-merge join, Spark's default for large
+//! joins: both sides shuffled as for a shuffled hash join, then sorted by
+//! the keys within each partition and merged. It works for every join type,
+//! so the hint is never ignored, except on a null-aware anti join (`NOT
+//! IN`), which only the hash join implements. The hint wins over a
+//! SHUFFLE_HASH or BROADCAST hint on the other side.
+//!
+//! The plan described is DataFusion's, before the stage cutter: a
+//! merge-hinted join is still a hash join there, and is described as what
+//! the cutter ([`crate::stages`]) makes of it.
 
 use std::sync::Arc;
 
@@ -29,7 +51,7 @@ use datafusion::physical_plan::{ExecutionPlan, displayable};
 
 use crate::explain::fmt_bytes;
 use crate::hints::{JoinHint, hint_on};
-use crate::stages::emits_unmatched_build_rows;
+use crate::stages::{emits_unmatched_build_rows, is_merge_join};
 
 /// The setting's value as DataFusion's join-selection thresholds
 /// `(bytes, rows)`: a side under both is collected (broadcast). Disabled
@@ -72,6 +94,21 @@ fn describe(plan: &Arc<dyn ExecutionPlan>, threshold: i64) -> Option<String> {
             keys.join(", ")
         );
         let (left, right) = (join.left(), join.right());
+        let merge_hint =
+            hint_on(left) == Some(JoinHint::Merge) || hint_on(right) == Some(JoinHint::Merge);
+        if is_merge_join(join) {
+            return Some(format!(
+                "{} sort-merge join on [{}]: both sides shuffled and sorted by the keys (MERGE hint)",
+                join_name(join.join_type()),
+                keys.join(", ")
+            ));
+        }
+        if merge_hint {
+            return Some(format!(
+                "{head}: shuffled. The MERGE hint is ignored: a null-aware anti join \
+                 (NOT IN) must be a hash join"
+            ));
+        }
         let limit = match threshold {
             t if t < 0 => {
                 "automatic broadcasts are off (autoBroadcastJoinThreshold = -1)".to_string()

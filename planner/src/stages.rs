@@ -23,15 +23,42 @@
 //! would emit them. Spark never broadcasts the preserved side of an outer
 //! join either; such joins become partitioned hash joins with both sides
 //! hash-shuffled on the join keys.
+//!
+//! A hash join with a MERGE hint on either side (Spark's `/*+ MERGE(t) */`)
+//! becomes a sort-merge join, whatever its partition mode:
+//!
+//! ```text
+//!   SortMergeJoinExec                       one task per shuffle partition
+//!   ├── SortExec(left keys)                 sorted within the partition
+//!   │    └── ShuffleReader(hash, left keys)  ◀── the left side's one shuffle
+//!   └── SortExec(right keys)
+//!        └── ShuffleReader(hash, right keys) ◀── the right side's one shuffle
+//! ```
+//!
+//! The hash join's own exchanges on its inputs (the hash repartitions of a
+//! partitioned join, the merge to one partition of a `CollectLeft` build
+//! side) are replaced by these shuffles, not added to them. Only a
+//! null-aware anti join (`NOT IN`) stays a hash join: DataFusion's
+//! sort-merge join does not implement its null semantics.
 
 use std::sync::Arc;
 
-use datafusion::common::{JoinType, Result, internal_err};
-use datafusion::physical_expr::{EquivalenceProperties, Partitioning};
-use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
-use datafusion::physical_plan::joins::{
-    CrossJoinExec, HashJoinExec, NestedLoopJoinExec, PartitionMode,
+use arrow::compute::SortOptions;
+use arrow::datatypes::Schema;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{JoinSide, JoinType, Result, internal_err};
+use datafusion::physical_expr::expressions::{Column, UnKnownColumn};
+use datafusion::physical_expr::{
+    Distribution, EquivalenceProperties, LexOrdering, Partitioning, PartitioningSatisfaction,
+    PhysicalExpr, PhysicalSortExpr,
 };
+use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
+use datafusion::physical_plan::joins::utils::JoinFilter;
+use datafusion::physical_plan::joins::{
+    CrossJoinExec, HashJoinExec, NestedLoopJoinExec, PartitionMode, SortMergeJoinExec,
+};
+use datafusion::physical_plan::limit::LocalLimitExec;
+use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::sorts::sort::SortExec;
 use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
@@ -50,6 +77,21 @@ pub struct Stage {
     pub plan: Arc<dyn ExecutionPlan>,
     /// Stages whose output this stage reads.
     pub inputs: Vec<usize>,
+    /// The hash join at the top of the stage (under the writer and
+    /// single-input operators only), as adaptive execution needs to know
+    /// it once the hints are gone: see [`StageJoin`].
+    pub join: Option<StageJoin>,
+}
+
+/// What the stage cutter remembers of a hash join for adaptive execution
+/// (see [`crate::adaptive`]), which may turn it into a broadcast join.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StageJoin {
+    /// Its number in EXPLAIN's list of joins ("join 1: ..."), counted in
+    /// plan order like [`crate::join_strategy::describe_joins`].
+    pub number: usize,
+    /// A `SHUFFLE_HASH` hint is on one of its sides: it stays shuffled.
+    pub shuffle_hint: bool,
 }
 
 impl Stage {
@@ -74,21 +116,6 @@ pub struct StageGraph {
     /// which still sees the hints and size estimates).
     pub join_strategies: Vec<String>,
 }
-    /// The hash join at the top of the stage (under the writer and
-    /// single-input operators only), as adaptive execution needs to know
-    /// it once the hints are gone: see [`StageJoin`].
-    pub join: Option<StageJoin>,
-}
-
-/// What the stage cutter remembers of a hash join for adaptive execution
-/// (see [`crate::adaptive`]), which may turn it into a broadcast join.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StageJoin {
-    /// Its number in EXPLAIN's list of joins ("join 1: ..."), counted in
-    /// plan order like [`crate::join_strategy::describe_joins`].
-    pub number: usize,
-    /// A `SHUFFLE_HASH` hint is on one of its sides: it stays shuffled.
-    pub shuffle_hint: bool,
 
 impl StageGraph {
     pub fn final_stage(&self) -> &Stage {
@@ -108,9 +135,13 @@ impl StageGraph {
 /// Cuts `plan` into stages. `shuffle_partitions` is the partition count used
 /// when a join must be turned into a partitioned join.
 pub fn plan_stages(plan: Arc<dyn ExecutionPlan>, shuffle_partitions: usize) -> Result<StageGraph> {
+    let mut all_joins = vec![];
+    number_joins(&plan, &mut all_joins);
     let mut cutter = StageCutter {
         stages: vec![],
         shuffle_partitions: shuffle_partitions.max(1),
+        all_joins,
+        joins: vec![],
     };
     let root = cutter.cut(plan)?;
     // The result stage keeps its partitions as they are (Forward): the driver
@@ -125,6 +156,11 @@ pub fn plan_stages(plan: Arc<dyn ExecutionPlan>, shuffle_partitions: usize) -> R
 struct StageCutter {
     stages: Vec<Stage>,
     shuffle_partitions: usize,
+    /// The joins of the uncut plan in EXPLAIN's order.
+    all_joins: Vec<Arc<dyn ExecutionPlan>>,
+    /// Hash joins of the cut plan (the nodes the stages hold) and what
+    /// the uncut plan said of them.
+    joins: Vec<(Arc<dyn ExecutionPlan>, StageJoin)>,
 }
 
 impl StageCutter {
@@ -132,32 +168,30 @@ impl StageCutter {
     fn add_stage(
         &mut self,
         input: Arc<dyn ExecutionPlan>,
-    let mut all_joins = vec![];
-    number_joins(&plan, &mut all_joins);
         kind: ExchangeKind,
         num_partitions: usize,
         hash_exprs: Vec<Arc<dyn datafusion::physical_expr::PhysicalExpr>>,
-        all_joins,
-        joins: vec![],
     ) -> Result<usize> {
         let id = self.stages.len();
         let inputs = input_stages(&input);
+        let join = top_join(&input).and_then(|top| {
+            self.joins
+                .iter()
+                .find(|(j, _)| same_node(j, top))
+                .map(|(_, note)| *note)
+        });
         let writer = ShuffleWriterExec::try_new(id, input, kind, num_partitions, hash_exprs)?;
         self.stages.push(Stage {
             id,
             plan: Arc::new(writer),
             inputs,
+            join,
         });
         Ok(id)
     }
 
     /// Cuts `input` off as its own stage and returns the reader that replaces it.
     fn exchange(
-    /// The joins of the uncut plan in EXPLAIN's order.
-    all_joins: Vec<Arc<dyn ExecutionPlan>>,
-    /// Hash joins of the cut plan (the nodes the stages hold) and what
-    /// the uncut plan said of them.
-    joins: Vec<(Arc<dyn ExecutionPlan>, StageJoin)>,
         &mut self,
         input: Arc<dyn ExecutionPlan>,
         kind: ExchangeKind,
@@ -171,18 +205,11 @@ impl StageCutter {
         let eq_properties = if kind == ExchangeKind::Forward {
             input.equivalence_properties().clone()
         } else {
-        let join = top_join(&input).and_then(|top| {
-            self.joins
-                .iter()
-                .find(|(j, _)| same_node(j, top))
-                .map(|(_, note)| *note)
-        });
             EquivalenceProperties::new(Arc::clone(&schema))
         };
         let reader_partitioning = match kind {
             ExchangeKind::Forward => {
                 Partitioning::UnknownPartitioning(input.output_partitioning().partition_count())
-            join,
             }
             ExchangeKind::Single | ExchangeKind::Broadcast => Partitioning::UnknownPartitioning(1),
             ExchangeKind::Hash | ExchangeKind::RoundRobin => partitioning.clone(),
@@ -282,6 +309,12 @@ impl StageCutter {
         }
 
         if let Some(join) = plan.downcast_ref::<HashJoinExec>()
+            && is_merge_join(join)
+        {
+            return self.cut_merge_join(join);
+        }
+
+        if let Some(join) = plan.downcast_ref::<HashJoinExec>()
             && *join.partition_mode() == PartitionMode::CollectLeft
         {
             let shuffle_hint = hint_on(join.left()) == Some(JoinHint::Shuffle)
@@ -373,6 +406,165 @@ impl StageCutter {
             .with_new_children(vec![left, right])?
             .build_exec()
     }
+
+    /// Rewrites a hash join into a sort-merge join: each side hash shuffled
+    /// on its join keys into `shuffle_partitions` partitions (one shuffle per
+    /// side), sorted on them within each partition, then merged.
+    fn cut_merge_join(&mut self, join: &HashJoinExec) -> Result<Arc<dyn ExecutionPlan>> {
+        let n = self.shuffle_partitions;
+        let left_keys: Vec<_> = join.on().iter().map(|(l, _)| Arc::clone(l)).collect();
+        let right_keys: Vec<_> = join.on().iter().map(|(_, r)| Arc::clone(r)).collect();
+        let sort_options = vec![SortOptions::default(); left_keys.len()];
+        let left = self.merge_join_side(join.left(), &left_keys, n)?;
+        let right = self.merge_join_side(join.right(), &right_keys, n)?;
+        let smj: Arc<dyn ExecutionPlan> = Arc::new(SortMergeJoinExec::try_new(
+            left,
+            right,
+            join.on().to_vec(),
+            join.filter().map(merge_join_filter).transpose()?,
+            *join.join_type(),
+            sort_options,
+            join.null_equality(),
+        )?);
+        // The hash join's embedded projection and fetch, as operators.
+        let mut out = match &join.projection {
+            Some(indices) => {
+                let schema = join.join_schema();
+                let exprs: Vec<(Arc<dyn PhysicalExpr>, String)> = indices
+                    .iter()
+                    .map(|&i| {
+                        let name = schema.field(i).name().clone();
+                        (Arc::new(Column::new(&name, i)) as _, name)
+                    })
+                    .collect();
+                Arc::new(ProjectionExec::try_new(exprs, smj)?) as Arc<dyn ExecutionPlan>
+            }
+            None => smj,
+        };
+        if let Some(fetch) = join.fetch() {
+            out = Arc::new(LocalLimitExec::new(out, fetch));
+        }
+        // The operators above were planned for the hash join's output: keep
+        // what they may rely on, its partitioning (unless its projection
+        // dropped the keys) and its order.
+        let properties = join.properties();
+        if let Partitioning::Hash(exprs, count) = properties.output_partitioning()
+            && exprs
+                .iter()
+                .all(|e| e.downcast_ref::<UnKnownColumn>().is_none())
+            && out.output_partitioning().satisfaction(
+                &Distribution::KeyPartitioned(exprs.clone()),
+                out.equivalence_properties(),
+                false,
+            ) != PartitioningSatisfaction::Exact
+        {
+            out = self.exchange(
+                out,
+                ExchangeKind::Hash,
+                Partitioning::Hash(exprs.clone(), *count),
+            )?;
+        }
+        if let Some(ordering) = properties.output_ordering()
+            && !out
+                .equivalence_properties()
+                .ordering_satisfy(ordering.clone())?
+        {
+            out = Arc::new(SortExec::new(ordering.clone(), out).with_preserve_partitioning(true));
+        }
+        Ok(out)
+    }
+
+    /// One side of a sort-merge join: its own exchanges stripped, cut, hash
+    /// shuffled on `keys` into `n` partitions and sorted on `keys`.
+    fn merge_join_side(
+        &mut self,
+        side: &Arc<dyn ExecutionPlan>,
+        keys: &[Arc<dyn PhysicalExpr>],
+        n: usize,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let input = self.cut(strip_exchanges(side))?;
+        let reader = self.exchange(
+            input,
+            ExchangeKind::Hash,
+            Partitioning::Hash(keys.to_vec(), n),
+        )?;
+        let ordering = keys
+            .iter()
+            .map(|k| PhysicalSortExpr::new(Arc::clone(k), SortOptions::default()));
+        let Some(ordering) = LexOrdering::new(ordering) else {
+            return internal_err!("a sort-merge join needs join keys");
+        };
+        Ok(Arc::new(
+            SortExec::new(ordering, reader).with_preserve_partitioning(true),
+        ))
+    }
+}
+
+/// True when the stage cutter plans `join` as a sort-merge join: a MERGE
+/// hint on either side. A null-aware anti join (`NOT IN`) stays a hash join:
+/// DataFusion's sort-merge join would treat a NULL key on the right as no
+/// match.
+pub(crate) fn is_merge_join(join: &HashJoinExec) -> bool {
+    let hinted = hint_on(join.left()) == Some(JoinHint::Merge)
+        || hint_on(join.right()) == Some(JoinHint::Merge);
+    hinted && !join.null_aware
+}
+
+/// A hash join's filter as DataFusion 55's sort-merge join can evaluate it.
+/// That join builds the filter's input batch from the left side's columns
+/// and then the right side's, whatever order the filter lists them in (a
+/// join whose inputs were swapped lists the right first), and fills the
+/// columns of a side that did not match with nulls, which a non-nullable
+/// field refuses. So: left columns first, every field nullable.
+fn merge_join_filter(filter: &JoinFilter) -> Result<JoinFilter> {
+    let indices = filter.column_indices();
+    let order: Vec<usize> = (0..indices.len())
+        .filter(|&i| indices[i].side == JoinSide::Left)
+        .chain((0..indices.len()).filter(|&i| indices[i].side != JoinSide::Left))
+        .collect();
+    // Old position in the filter's input -> new position.
+    let mut new_position = vec![0; order.len()];
+    for (new, &old) in order.iter().enumerate() {
+        new_position[old] = new;
+    }
+    let schema = filter.schema();
+    let fields: Vec<_> = order
+        .iter()
+        .map(|&old| schema.field(old).clone().with_nullable(true))
+        .collect();
+    let expression = Arc::clone(filter.expression())
+        .transform(|e| {
+            Ok(match e.downcast_ref::<Column>() {
+                Some(c) => {
+                    Transformed::yes(Arc::new(Column::new(c.name(), new_position[c.index()])) as _)
+                }
+                None => Transformed::no(e),
+            })
+        })?
+        .data;
+    Ok(JoinFilter::new(
+        expression,
+        order.iter().map(|&old| indices[old].clone()).collect(),
+        Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone())),
+    ))
+}
+
+/// `plan` without the exchanges the optimizer put on top of it for a hash
+/// join (hints, merges to one partition, repartitions): a sort-merge join
+/// side gets one hash shuffle instead.
+fn strip_exchanges(plan: &Arc<dyn ExecutionPlan>) -> Arc<dyn ExecutionPlan> {
+    if let Some(hint) = plan.downcast_ref::<HintExec>() {
+        return strip_exchanges(hint.input());
+    }
+    if let Some(c) = plan.downcast_ref::<CoalescePartitionsExec>()
+        && c.fetch().is_none()
+    {
+        return strip_exchanges(c.input());
+    }
+    if let Some(r) = plan.downcast_ref::<RepartitionExec>() {
+        return strip_exchanges(r.input());
+    }
+    Arc::clone(plan)
 }
 
 /// True when `plan` is streaming, row-by-row operators over shuffle readers
@@ -403,6 +595,40 @@ pub(crate) fn emits_unmatched_build_rows(join_type: &JoinType) -> bool {
             | JoinType::LeftMark
             | JoinType::Full
     )
+}
+
+/// The joins of `plan` in the order EXPLAIN numbers them
+/// ([`crate::join_strategy::describe_joins`]: depth first, a join before
+/// its inputs).
+fn number_joins(plan: &Arc<dyn ExecutionPlan>, out: &mut Vec<Arc<dyn ExecutionPlan>>) {
+    use datafusion::physical_plan::joins::SortMergeJoinExec;
+    if plan.is::<HashJoinExec>()
+        || plan.is::<NestedLoopJoinExec>()
+        || plan.is::<CrossJoinExec>()
+        || plan.is::<SortMergeJoinExec>()
+    {
+        out.push(Arc::clone(plan));
+    }
+    for child in plan.children() {
+        number_joins(child, out);
+    }
+}
+
+/// The first node under `plan` with other than one input, when it is a
+/// hash join.
+fn top_join(plan: &Arc<dyn ExecutionPlan>) -> Option<&Arc<dyn ExecutionPlan>> {
+    if plan.is::<HashJoinExec>() {
+        return Some(plan);
+    }
+    match plan.children().as_slice() {
+        [only] => top_join(only),
+        _ => None,
+    }
+}
+
+/// True when `a` and `b` are the same plan node (not merely equal).
+fn same_node(a: &Arc<dyn ExecutionPlan>, b: &Arc<dyn ExecutionPlan>) -> bool {
+    std::ptr::addr_eq(Arc::as_ptr(a), Arc::as_ptr(b))
 }
 
 /// The stages read by the shuffle readers in `plan` (not looking into other stages).
@@ -512,6 +738,129 @@ mod tests {
         insta_like(13, &stage_headers(13).await);
     }
 
+    /// `sql` over TPC-H at SF1, with a MERGE hint on `hinted`, cut into
+    /// stages with 4 partitions.
+    async fn merge_hinted_stages(sql: &str, hinted: &str, threshold: &str) -> StageGraph {
+        let settings: HashMap<String, String> = [
+            (
+                "datafusion.execution.target_partitions".to_string(),
+                "4".to_string(),
+            ),
+            (
+                "datafusion.optimizer.hash_join_single_partition_threshold".to_string(),
+                threshold.to_string(),
+            ),
+        ]
+        .into();
+        let ctx = session_context(&settings).unwrap();
+        for t in TpchTable::ALL {
+            ctx.register_table(t.name(), Arc::new(TpchTableProvider::new(t, 1.0)))
+                .unwrap();
+        }
+        let plan = ctx.state().create_logical_plan(sql).await.unwrap();
+        let plan =
+            crate::hints::apply_hints(plan, &[(JoinHint::Merge, hinted.to_string())]).unwrap();
+        let physical = ctx.state().create_physical_plan(&plan).await.unwrap();
+        plan_stages(physical, 4).unwrap()
+    }
+
+    /// The stage holding the sort-merge join of a stage graph, its plan
+    /// text, and how many hash shuffles it reads.
+    fn merge_join_stage(graph: &StageGraph) -> (&Stage, String, usize) {
+        let text = |s: &Stage| {
+            datafusion::physical_plan::displayable(s.plan.as_ref())
+                .indent(false)
+                .to_string()
+        };
+        let stage = graph
+            .stages
+            .iter()
+            .find(|s| text(s).contains("SortMergeJoinExec"))
+            .expect("a stage with a sort-merge join");
+        let mut hash_reads = 0;
+        collect_readers(&stage.plan, &mut |r| {
+            hash_reads += usize::from(r.kind() == ExchangeKind::Hash)
+        });
+        (stage, text(stage), hash_reads)
+    }
+
+    #[tokio::test]
+    async fn merge_hint_plans_a_sort_merge_join_with_one_shuffle_per_side() {
+        // Partitioned by DataFusion (both sides big), and CollectLeft (the
+        // nation side tiny; the hinted customers are not broadcast).
+        let cases = [
+            (
+                "SELECT o_orderpriority, count(*) FROM orders JOIN lineitem
+                 ON l_orderkey = o_orderkey GROUP BY o_orderpriority",
+                "orders",
+                "1",
+                4,
+            ),
+            (
+                "SELECT n_name, count(*) FROM customer JOIN nation
+                 ON c_nationkey = n_nationkey GROUP BY n_name",
+                "customer",
+                "10485760",
+                4,
+            ),
+            (
+                "SELECT count(*) FROM nation FULL JOIN customer
+                 ON c_nationkey = n_nationkey AND c_acctbal > 0",
+                "nation",
+                "10485760",
+                4,
+            ),
+        ];
+        for (sql, hinted, threshold, stages) in cases {
+            let graph = merge_hinted_stages(sql, hinted, threshold).await;
+            let (join_stage, text, hash_reads) = merge_join_stage(&graph);
+            assert_eq!(hash_reads, 2, "one hash shuffle per side:\n{text}");
+            // Two scans shuffled, the join, the aggregate's result: no
+            // shuffle is added after the join.
+            assert_eq!(graph.stages.len(), stages, "{sql}:\n{text}");
+            assert!(!text.contains("HashJoinExec"), "{text}");
+            assert!(!text.contains("HintExec"), "{text}");
+            assert_eq!(text.matches("SortExec").count(), 2, "{text}");
+            // No side is shuffled twice: every stage feeding the join reads
+            // scans, not another shuffle.
+            for input in &join_stage.inputs {
+                assert!(
+                    graph.stages[*input].inputs.is_empty(),
+                    "stage {input} reads another stage:\n{text}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn merge_join_filter_lists_left_columns_first_and_nullable() {
+        use arrow::datatypes::{DataType, Field};
+        use datafusion::logical_expr::Operator;
+        use datafusion::physical_expr::expressions::BinaryExpr;
+        use datafusion::physical_plan::joins::utils::ColumnIndex;
+        // A swapped join's filter: `r > l`, the right side's column first.
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("r", DataType::Int32, false),
+            Field::new("l", DataType::Int32, false),
+        ]));
+        let expr = Arc::new(BinaryExpr::new(
+            Arc::new(Column::new("r", 0)),
+            Operator::Gt,
+            Arc::new(Column::new("l", 1)),
+        ));
+        let side = |index, side| ColumnIndex { index, side };
+        let indices = vec![side(3, JoinSide::Right), side(5, JoinSide::Left)];
+        let filter = merge_join_filter(&JoinFilter::new(expr, indices, schema)).unwrap();
+        assert_eq!(
+            filter.column_indices(),
+            &[side(5, JoinSide::Left), side(3, JoinSide::Right)]
+        );
+        assert_eq!(filter.expression().to_string(), "r@1 > l@0");
+        let names: Vec<_> = filter.schema().fields().iter().map(|f| f.name()).collect();
+        assert_eq!(names, ["l", "r"]);
+        assert!(filter.schema().fields().iter().all(|f| f.is_nullable()));
+    }
+
     /// Compares with the snapshot in `planner/tests/snapshots/q<N>.txt`;
     /// `MINISPARK_UPDATE_SNAPSHOTS=1` rewrites it.
     fn insta_like(query: usize, actual: &str) {
@@ -533,41 +882,6 @@ mod tests {
             "stage graph of q{query} changed"
         );
     }
-}
-/// The joins of `plan` in the order EXPLAIN numbers them
-/// ([`crate::join_strategy::describe_joins`]: depth first, a join before
-/// its inputs).
-fn number_joins(plan: &Arc<dyn ExecutionPlan>, out: &mut Vec<Arc<dyn ExecutionPlan>>) {
-    use datafusion::physical_plan::joins::SortMergeJoinExec;
-    if plan.is::<HashJoinExec>()
-        || plan.is::<NestedLoopJoinExec>()
-        || plan.is::<CrossJoinExec>()
-        || plan.is::<SortMergeJoinExec>()
-    {
-        out.push(Arc::clone(plan));
-    }
-    for child in plan.children() {
-        number_joins(child, out);
-    }
-}
-
-/// The first node under `plan` with other than one input, when it is a
-/// hash join.
-fn top_join(plan: &Arc<dyn ExecutionPlan>) -> Option<&Arc<dyn ExecutionPlan>> {
-    if plan.is::<HashJoinExec>() {
-        return Some(plan);
-    }
-    match plan.children().as_slice() {
-        [only] => top_join(only),
-        _ => None,
-    }
-}
-
-/// True when `a` and `b` are the same plan node (not merely equal).
-fn same_node(a: &Arc<dyn ExecutionPlan>, b: &Arc<dyn ExecutionPlan>) -> bool {
-    std::ptr::addr_eq(Arc::as_ptr(a), Arc::as_ptr(b))
-}
-
 
     /// The stage holding a partitioned join notes it for adaptive
     /// execution: its number in EXPLAIN's join list, and whether a
@@ -624,3 +938,4 @@ fn same_node(a: &Arc<dyn ExecutionPlan>, b: &Arc<dyn ExecutionPlan>) -> bool {
             assert!(lines[1].contains("l_orderkey"), "{lines:?}");
         }
     }
+}
