@@ -767,6 +767,11 @@ mod tests {
     /// partitions) on `k`, partitioned, under a projection, written by a
     /// hash writer.
     fn join_stage(join_type: JoinType) -> Arc<dyn ExecutionPlan> {
+        join_stage_sorted(join_type, false)
+    }
+
+    /// [`join_stage`], with the right reader under a sort when `sorted`.
+    fn join_stage_sorted(join_type: JoinType, sorted: bool) -> Arc<dyn ExecutionPlan> {
         use arrow::datatypes::{DataType, Field, Schema};
         use datafusion::common::NullEquality;
         use datafusion::physical_expr::expressions::Column;
@@ -783,10 +788,18 @@ mod tests {
                 Arc::clone(&schema),
             ))
         };
+        let mut right = reader(1);
+        if sorted {
+            let order = datafusion::physical_expr::LexOrdering::new([
+                datafusion::physical_expr::PhysicalSortExpr::new_default(Arc::clone(&k)),
+            ])
+            .unwrap();
+            right = Arc::new(SortExec::new(order, right).with_preserve_partitioning(true));
+        }
         let join: Arc<dyn ExecutionPlan> = Arc::new(
             HashJoinExec::try_new(
                 reader(0),
-                reader(1),
+                right,
                 vec![(Arc::clone(&k), Arc::clone(&k))],
                 None,
                 &join_type,
@@ -881,6 +894,19 @@ mod tests {
         let stage = join_stage(JoinType::Full);
         assert_eq!(
             broadcast_switch(&stage, JOIN, &sides(10, 10), Some(500)),
+            None
+        );
+    }
+
+    #[test]
+    fn only_the_broadcast_side_may_be_more_than_row_by_row() {
+        // The right side is sorted: fine on one partition holding all of
+        // it (broadcast), not when its tasks read map outputs (probe).
+        let stage = join_stage_sorted(JoinType::Inner, true);
+        let switch = broadcast_switch(&stage, JOIN, &sides(1000, 10), Some(500));
+        assert!(switch.unwrap().swapped);
+        assert_eq!(
+            broadcast_switch(&stage, JOIN, &sides(10, 1000), Some(500)),
             None
         );
     }
