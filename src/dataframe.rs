@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 use arrow::array::{Int64Array, RecordBatch};
-use datafusion::common::{DFSchema, DataFusionError, Result};
+use datafusion::common::{DFSchema, DataFusionError, Result, ScalarValue, plan_err};
 use datafusion::datasource::file_format::format_as_file_type;
 use datafusion::datasource::file_format::parquet::ParquetFormatFactory;
 use datafusion::functions_aggregate::expr_fn::count;
@@ -19,6 +19,7 @@ use datafusion::logical_expr::{Expr, JoinType, LogicalPlan, LogicalPlanBuilder, 
 use datafusion::prelude::lit;
 
 use minispark_planner::hints::{HintNode, JoinHint};
+use minispark_planner::salting::{SkewHint, SkewNode};
 
 use crate::session::Session;
 
@@ -201,6 +202,69 @@ impl DataFrame {
     /// Spark's `broadcast(df)`: `big.join(small.broadcast()?, ...)`.
     pub fn broadcast(self) -> Result<Self> {
         self.hint(JoinHint::Broadcast)
+    }
+
+    /// Marks this DataFrame as skewed on `column`, as the SQL hint
+    /// `/*+ SKEW('t', 'column') */` does: the joins it goes into on that
+    /// column, and the GROUP BYs over it by that column, salt its hot keys.
+    /// A sampling pass on the cluster finds them; [`DataFrame::skewed_at`]
+    /// names them instead.
+    ///
+    /// ```no_run
+    /// # async fn example(session: minispark::Session) -> datafusion::common::Result<()> {
+    /// use minispark::prelude::*;
+    ///
+    /// let events = session.table("netflix.small.viewing_events").await?;
+    /// let titles = session.table("netflix.small.titles").await?;
+    /// let per_kind = events
+    ///     .skewed("title_id")?
+    ///     .join_with(titles, JoinType::Inner, &["title_id"], &["title_id"], None, JoinStrategy::Shuffle)?
+    ///     .aggregate(vec![col("kind")], vec![count(lit(1)).alias("views")])?;
+    /// println!("{}", per_kind.explain().await?); // "salting: join ...: salted hot keys ..."
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn skewed(self, column: &str) -> Result<Self> {
+        self.skewed_at(column, Vec::<ScalarValue>::new())
+    }
+
+    /// [`DataFrame::skewed`] at known hot values of `column`: no sampling
+    /// pass; each is salted over every shuffle partition (or
+    /// `minispark.skew.saltBuckets`).
+    pub fn skewed_at(
+        self,
+        column: &str,
+        values: impl IntoIterator<Item = impl Into<ScalarValue>>,
+    ) -> Result<Self> {
+        if self
+            .df
+            .schema()
+            .field_with_unqualified_name(column)
+            .is_err()
+        {
+            let columns: Vec<String> = self
+                .df
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().to_string())
+                .collect();
+            return plan_err!(
+                "skewed('{column}'): no column {column}; columns: {}",
+                columns.join(", ")
+            );
+        }
+        let hint = SkewHint {
+            relation: String::new(),
+            column: column.to_string(),
+            values: values.into_iter().map(|v| v.into().to_string()).collect(),
+        };
+        let (state, plan) = self.df.into_parts();
+        let df = datafusion::dataframe::DataFrame::new(state, SkewNode::wrap(plan, hint));
+        Ok(Self {
+            session: self.session,
+            df,
+        })
     }
 
     fn hint(self, hint: JoinHint) -> Result<Self> {

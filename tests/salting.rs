@@ -322,3 +322,65 @@ async fn salted_group_by_equals_datafusion() {
     let got = run_sql(&s, &sql).await.unwrap();
     assert_eq!(normalized_rows(&got), normalized_rows(&expected));
 }
+
+/// `df.skewed(col)` and `df.skewed_at(col, values)` in the DataFrame API,
+/// through a remote driver (the hint travels in the serialized plan).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dataframe_skewed_salts_like_the_hint() {
+    use datafusion::functions_aggregate::expr_fn::{count, count_distinct};
+    use minispark::prelude::*;
+    let cluster = cluster(2).await;
+    let session = crate::common::remote_session(&cluster, &SETTINGS).await;
+    let oracle = session_context(&Default::default()).unwrap();
+    let expected = oracle
+        .sql(
+            "SELECT kind, count(*), count(DISTINCT user_id) FROM netflix.small.viewing_events v
+             JOIN netflix.small.titles t ON v.title_id = t.title_id GROUP BY kind",
+        )
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    for values in [vec![], vec![145i64]] {
+        let events = session
+            .table("netflix.small.viewing_events")
+            .await
+            .unwrap()
+            .skewed_at("title_id", values.clone())
+            .unwrap();
+        let titles = session
+            .table("netflix.small.titles")
+            .await
+            .unwrap()
+            .select(vec![col("title_id").alias("id"), col("kind")])
+            .unwrap();
+        let df = events
+            .join(titles, JoinType::Inner, &["title_id"], &["id"], None)
+            .unwrap()
+            .aggregate(
+                vec![col("kind")],
+                vec![count(lit(1)), count_distinct(col("user_id"))],
+            )
+            .unwrap();
+        let plan = df.explain().await.unwrap();
+        assert!(
+            plan.contains("skewed('title_id'") && plan.contains("salted hot keys of"),
+            "{values:?}: {plan}"
+        );
+        let got = df.collect().await.unwrap();
+        assert_eq!(
+            normalized_rows(&got),
+            normalized_rows(&expected),
+            "{values:?}"
+        );
+    }
+    let err = session
+        .table("netflix.small.viewing_events")
+        .await
+        .unwrap()
+        .skewed("titel_id")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no column titel_id"), "{err}");
+}

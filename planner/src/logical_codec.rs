@@ -28,6 +28,7 @@ use datafusion_proto::logical_plan::{DefaultLogicalExtensionCodec, LogicalExtens
 use crate::catalog::netflix::{NetflixTable, NetflixTableProvider};
 use crate::catalog::tpch::{TpchTable, TpchTableProvider};
 use crate::hints::{HintNode, JoinHint};
+use crate::salting::{SkewHint, SkewNode};
 
 /// The logical extension codec: built-in tables by name and scale, file
 /// formats as DataFusion encodes them.
@@ -42,6 +43,15 @@ impl LogicalExtensionCodec for MinisparkLogicalCodec {
         _ctx: &TaskContext,
     ) -> Result<Extension> {
         let name = std::str::from_utf8(buf).unwrap_or_default();
+        if let Some(hint) = name.strip_prefix("skew ").and_then(SkewHint::decode) {
+            return match inputs {
+                [input] => match SkewNode::wrap(input.clone(), hint) {
+                    LogicalPlan::Extension(e) => Ok(e),
+                    _ => not_impl_err!("a skew hint is an extension node"),
+                },
+                _ => not_impl_err!("a skew hint has exactly one input"),
+            };
+        }
         let hint = name
             .strip_prefix("hint ")
             .and_then(JoinHint::from_name)
@@ -56,6 +66,10 @@ impl LogicalExtensionCodec for MinisparkLogicalCodec {
     }
 
     fn try_encode(&self, node: &Extension, buf: &mut Vec<u8>) -> Result<()> {
+        if let Some(skew) = node.node.as_any().downcast_ref::<SkewNode>() {
+            buf.extend_from_slice(format!("skew {}", skew.hint.encode()).as_bytes());
+            return Ok(());
+        }
         match node.node.as_any().downcast_ref::<HintNode>() {
             Some(hint) => {
                 buf.extend_from_slice(format!("hint {}", hint.hint.name()).as_bytes());

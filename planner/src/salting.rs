@@ -65,7 +65,12 @@ pub struct SkewHint {
 
 impl fmt::Display for SkewHint {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "SKEW('{}', '{}'", self.relation, self.column)?;
+        if self.relation.is_empty() {
+            // From the DataFrame API: df.skewed("col").
+            write!(f, "skewed('{}'", self.column)?;
+        } else {
+            write!(f, "SKEW('{}', '{}'", self.relation, self.column)?;
+        }
         if !self.values.is_empty() {
             write!(f, ", ({})", self.values.join(", "))?;
         }
@@ -107,6 +112,34 @@ pub fn skew_hints(statement: &DFStatement) -> Result<Vec<SkewHint>> {
 pub struct SkewNode {
     pub hint: SkewHint,
     pub input: LogicalPlan,
+}
+
+impl SkewNode {
+    /// `plan` marked as skewed by `hint`.
+    pub fn wrap(plan: LogicalPlan, hint: SkewHint) -> LogicalPlan {
+        LogicalPlan::Extension(Extension {
+            node: Arc::new(SkewNode { hint, input: plan }),
+        })
+    }
+}
+
+impl SkewHint {
+    /// The hint as one line of text, for the logical plan codec.
+    pub fn encode(&self) -> String {
+        let mut fields = vec![self.relation.as_str(), self.column.as_str()];
+        fields.extend(self.values.iter().map(String::as_str));
+        fields.join("\u{1f}")
+    }
+
+    /// The inverse of [`SkewHint::encode`].
+    pub fn decode(text: &str) -> Option<Self> {
+        let mut fields = text.split('\u{1f}').map(str::to_string);
+        Some(Self {
+            relation: fields.next()?,
+            column: fields.next()?,
+            values: fields.collect(),
+        })
+    }
 }
 
 impl UserDefinedLogicalNodeCore for SkewNode {
@@ -174,12 +207,7 @@ pub fn apply_skew_hints(plan: LogicalPlan, hints: &[SkewHint]) -> Result<Logical
             for (i, hint) in hints.iter().enumerate() {
                 if hint.relation.eq_ignore_ascii_case(&name) {
                     used[i] = true;
-                    node = LogicalPlan::Extension(Extension {
-                        node: Arc::new(SkewNode {
-                            hint: hint.clone(),
-                            input: node,
-                        }),
-                    });
+                    node = SkewNode::wrap(node, hint.clone());
                     changed = true;
                 }
             }
@@ -214,7 +242,7 @@ pub fn has_skew_hints(plan: &LogicalPlan) -> Result<bool> {
     plan.exists(|p| Ok(skew_node(p).is_some()))
 }
 
-fn skew_node(plan: &LogicalPlan) -> Option<&SkewNode> {
+pub fn skew_node(plan: &LogicalPlan) -> Option<&SkewNode> {
     match plan {
         LogicalPlan::Extension(e) => e.node.as_any().downcast_ref::<SkewNode>(),
         _ => None,
