@@ -187,3 +187,111 @@ async fn adaptive_execution_leaves_unions_of_shuffles_alone() {
         crate::common::normalized_rows(&expected)
     );
 }
+
+/// Every join strategy, on the skewed events, for every join type it
+/// applies to, with aggregates that partial aggregation does not simply add
+/// up (COUNT(DISTINCT), AVG): always single-node DataFusion's answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_strategy_gives_datafusions_answer() {
+    let cluster = cluster(2).await;
+    let oracle = session_context(&Default::default()).unwrap();
+    let titles = "(SELECT * FROM netflix.small.titles WHERE title_id % 3 <> 0)";
+    let events = "netflix.small.viewing_events";
+    let joins = [
+        (
+            "INNER",
+            format!("{events} v JOIN {titles} t ON v.title_id = t.title_id"),
+            true,
+        ),
+        (
+            "LEFT",
+            format!("{events} v LEFT JOIN {titles} t ON v.title_id = t.title_id"),
+            true,
+        ),
+        (
+            "RIGHT",
+            format!("{titles} t RIGHT JOIN {events} v ON v.title_id = t.title_id"),
+            true,
+        ),
+        (
+            "LEFT SEMI",
+            format!("{events} v LEFT SEMI JOIN {titles} t ON v.title_id = t.title_id"),
+            false,
+        ),
+        (
+            "LEFT ANTI",
+            format!("{events} v LEFT ANTI JOIN {titles} t ON v.title_id = t.title_id"),
+            false,
+        ),
+    ];
+    let base = [
+        ("minispark.shuffle.partitions", "8"),
+        ("minispark.skew.skewedPartitionThresholdInBytes", "0"),
+        ("minispark.skew.skewedPartitionFactor", "2"),
+    ];
+    let strategies: [(&str, &str, &[(&str, &str)]); 6] = [
+        (
+            "shuffled",
+            "/*+ SHUFFLE_HASH(t) */",
+            &[("minispark.adaptive.enabled", "false")],
+        ),
+        (
+            "broadcast",
+            "/*+ BROADCAST(t) */",
+            &[("minispark.adaptive.enabled", "false")],
+        ),
+        ("sort-merge", "/*+ MERGE(t) */", &[]),
+        (
+            "adaptive split",
+            "",
+            &[("minispark.sql.autoBroadcastJoinThreshold", "-1")],
+        ),
+        (
+            "salted",
+            "/*+ SKEW('v', 'title_id') */",
+            &[
+                ("minispark.sql.autoBroadcastJoinThreshold", "-1"),
+                ("minispark.adaptive.enabled", "false"),
+            ],
+        ),
+        (
+            "salted auto and adaptive",
+            "",
+            &[
+                ("minispark.sql.autoBroadcastJoinThreshold", "-1"),
+                ("minispark.skew.salting", "auto"),
+            ],
+        ),
+    ];
+    for (name, from, both) in &joins {
+        let (columns, group) = if *both {
+            (
+                "v.device, t.kind, count(*), count(DISTINCT v.user_id), avg(v.watched_minutes), count(t.title)",
+                "v.device, t.kind",
+            )
+        } else {
+            (
+                "v.device, count(*), count(DISTINCT v.user_id), avg(v.watched_minutes)",
+                "v.device",
+            )
+        };
+        let sql = |hint: &str| format!("SELECT {hint} {columns} FROM {from} GROUP BY {group}");
+        let expected = oracle.sql(&sql("")).await.unwrap().collect().await.unwrap();
+        for (strategy, hint, settings) in &strategies {
+            let mut all = base.to_vec();
+            all.extend_from_slice(settings);
+            let s = session(&cluster, &all);
+            let got = timed(
+                &format!("{name} {strategy}"),
+                crate::common::run_sql(&s, &sql(hint)),
+            )
+            .await
+            .unwrap();
+            assert_eq!(
+                crate::common::normalized_rows(&got),
+                crate::common::normalized_rows(&expected),
+                "{name} join, {strategy}"
+            );
+        }
+    }
+}
