@@ -267,3 +267,41 @@ async fn explain_names_the_sort_merge_join_and_its_shuffles() {
     let plain = explain(&s, &sql.replace("/*+ MERGE(t) */", "")).await;
     assert!(!plain.contains("SortMergeJoinExec"), "{plain}");
 }
+
+/// `NOT IN` is a null-aware anti join: one NULL in the subquery empties the
+/// answer. Every probe row must meet that NULL, so the probe side runs as
+/// one task, whatever the partitions and broadcast threshold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn not_in_sees_a_null_anywhere_in_the_subquery() {
+    let cluster = cluster(2).await;
+    let oracle = session_context(&Default::default()).unwrap();
+    let queries = [
+        // A NULL in the subquery: no row at all.
+        "SELECT title_id FROM netflix.tiny.titles WHERE title_id NOT IN
+         (SELECT CASE WHEN title_id = 7 THEN NULL ELSE title_id + 1 END FROM netflix.tiny.titles)",
+        // No NULL: the titles whose id minus one is not a title.
+        "SELECT title_id FROM netflix.tiny.titles WHERE title_id NOT IN
+         (SELECT title_id + 1 FROM netflix.tiny.titles)",
+        // An empty subquery: every row.
+        "SELECT title_id FROM netflix.tiny.titles WHERE title_id NOT IN
+         (SELECT title_id FROM netflix.tiny.titles WHERE title_id < 0)",
+    ];
+    for threshold in ["-1", "10485760"] {
+        let s = session(
+            &cluster,
+            &[
+                ("minispark.shuffle.partitions", "4"),
+                ("minispark.sql.autoBroadcastJoinThreshold", threshold),
+            ],
+        );
+        for sql in queries {
+            let expected = oracle.sql(sql).await.unwrap().collect().await.unwrap();
+            let got = timed("not in", run_sql(&s, sql)).await.unwrap();
+            assert_eq!(
+                normalized_rows(&got),
+                normalized_rows(&expected),
+                "threshold {threshold}: {sql}"
+            );
+        }
+    }
+}

@@ -314,6 +314,25 @@ impl StageCutter {
             return self.cut_merge_join(join);
         }
 
+        // NOT IN (a null-aware anti join): one NULL anywhere in the subquery
+        // empties the answer, and DataFusion tracks "has the probe side a
+        // NULL / any row" across the partitions of one process. Tasks do
+        // not share that state, so the probe side runs as one task.
+        if let Some(join) = plan.downcast_ref::<HashJoinExec>()
+            && join.null_aware
+        {
+            let build = self.broadcast(Arc::clone(join.left()))?;
+            let mut probe = self.cut(Arc::clone(join.right()))?;
+            if probe.output_partitioning().partition_count() > 1 {
+                probe = self.exchange(
+                    probe,
+                    ExchangeKind::Single,
+                    Partitioning::UnknownPartitioning(1),
+                )?;
+            }
+            return replace_children_if_necessary(Arc::clone(&plan), vec![build, probe]);
+        }
+
         if let Some(join) = plan.downcast_ref::<HashJoinExec>()
             && *join.partition_mode() == PartitionMode::CollectLeft
         {
