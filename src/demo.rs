@@ -18,6 +18,8 @@ use minispark_planner::stages::StageGraph;
 
 use crate::local::LocalCluster;
 
+pub mod skew;
+
 /// What the shuffle demo runs on.
 #[derive(Debug, Clone)]
 pub struct ShuffleDemoOptions {

@@ -320,3 +320,65 @@ fn shuffle_demo_shows_the_map_by_reduce_matrix() {
     assert!(!err.status.success());
     assert!(String::from_utf8_lossy(&err.stderr).contains("--partitions must be at least 1"));
 }
+
+#[test]
+fn skew_demo_runs_the_join_four_ways_with_equal_answers() {
+    let out = minispark(&["demo", "skew", "--rows", "100000", "--partitions", "16"]);
+    let text = stdout_ok(&out);
+    // The four runs, then the uniform reference.
+    for section in [
+        "=== 1. plain shuffled join",
+        "=== 2. broadcast join",
+        "=== 3. salted join",
+        "=== 4. adaptive (split)",
+        "=== Reference: the plain shuffled join on uniform keys",
+        "=== Side by side",
+    ] {
+        assert!(text.contains(section), "no {section:?} in:\n{text}");
+    }
+    // The top title's share, from the generator's Zipf law.
+    assert!(text.contains("the most watched title holds"), "{text}");
+    // A histogram of the join's reduce partitions in every shuffled run
+    // (plain, salted, adaptive, uniform), 16 bars each; none for broadcast.
+    assert!(
+        text.matches("the join's reduce partitions (stage").count() >= 4,
+        "{text}"
+    );
+    assert!(
+        text.contains("the join's reduce partitions: none"),
+        "{text}"
+    );
+    let plain = text
+        .split("=== 1. plain shuffled join")
+        .nth(1)
+        .and_then(|s| s.split("=== 2.").next())
+        .unwrap();
+    let bars = plain
+        .lines()
+        .filter(|l| l.trim_start().starts_with('p') && l.contains(" rows "))
+        .count();
+    assert_eq!(bars, 16, "{plain}");
+    // The hot partition is obvious: marked skewed in the plain run, split
+    // by adaptive execution.
+    assert!(plain.contains("<- skewed"), "{plain}");
+    let adaptive = text
+        .split("=== 4. adaptive (split)")
+        .nth(1)
+        .and_then(|s| s.split("=== Reference").next())
+        .unwrap();
+    assert!(adaptive.contains("split into"), "{adaptive}");
+    assert_eq!(
+        text.matches("task time min").count(),
+        5,
+        "task times of every run's join stage: {text}"
+    );
+    assert!(text.contains("max/median"), "{text}");
+    assert!(text.contains("| film "), "{text}");
+    assert!(
+        text.contains("The answers of the four runs are equal"),
+        "{text}"
+    );
+    let err = minispark(&["demo", "skew", "--rows", "10"]);
+    assert!(!err.status.success());
+    assert!(String::from_utf8_lossy(&err.stderr).contains("--rows must be at least 1000"));
+}

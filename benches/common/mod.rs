@@ -55,9 +55,15 @@ pub struct RatioTable {
 impl RatioTable {
     /// Prints the header; `label` names the first column, `width` its width.
     pub fn new(label: &str, width: usize) -> Self {
+        Self::with_headers(label, width, "datafusion ms", "minispark ms")
+    }
+
+    /// [`RatioTable::new`] with other names for the baseline and measured
+    /// columns (the ratio is measured / baseline).
+    pub fn with_headers(label: &str, width: usize, baseline: &str, measured: &str) -> Self {
         println!(
-            "{label:>width$} {:>14} {:>14} {:>8}",
-            "datafusion ms", "minispark ms", "ratio"
+            "{label:>width$} {baseline:>14} {measured:>14} {:>8}",
+            "ratio"
         );
         Self {
             width,

@@ -55,7 +55,8 @@ fn describe_output(kind: ExchangeKind, partitions: usize, keys: &str, is_final: 
     }
 }
 
-fn fmt_duration(d: Duration) -> String {
+/// A duration for people: `1.23s` or `45.6ms`.
+pub fn fmt_duration(d: Duration) -> String {
     if d.as_secs_f64() >= 1.0 {
         format!("{:.2}s", d.as_secs_f64())
     } else {
@@ -152,6 +153,15 @@ pub fn format_stage_graph(
 /// Partitions drawn at most, largest first when there are more.
 const MAX_BARS: usize = 32;
 const BAR_WIDTH: usize = 30;
+
+/// The histogram `EXPLAIN ANALYZE` draws for a shuffle's output partitions
+/// (one bar each, scaled to the largest, skewed ones marked by `skew`), as
+/// a string: for demos that show one shuffle on its own.
+pub fn partition_histogram(sizes: &[PartitionSize], skew: &SkewRule) -> String {
+    let mut out = String::new();
+    write_partitions(&mut out, sizes, skew);
+    out
+}
 
 /// One bar per output partition, scaled to the largest; skewed ones marked.
 fn write_partitions(out: &mut String, sizes: &[PartitionSize], skew: &SkewRule) {

@@ -95,6 +95,23 @@ enum Demo {
         #[arg(long, default_value = "small")]
         scale: String,
     },
+    /// One skewed join four ways: plain shuffled, broadcast, salted and
+    /// adaptive (split); wall time, bytes shuffled, the join's reduce
+    /// partitions and task times of each, and the answers checked equal.
+    Skew {
+        /// About this many viewing events (picks the netflix scale).
+        #[arg(long, default_value_t = 20_000_000)]
+        rows: u64,
+        /// Zipf exponent of title popularity (minispark.netflix.skew).
+        #[arg(long, default_value_t = 1.5)]
+        skew: f64,
+        /// Executors of the embedded cluster.
+        #[arg(long, default_value_t = 2)]
+        executors: usize,
+        /// Shuffle partitions (reduce tasks of the join).
+        #[arg(long, default_value_t = 16)]
+        partitions: usize,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -282,6 +299,32 @@ async fn run(cli: Cli) -> Result<()> {
                 "{}",
                 minispark::demo::shuffle_demo(&cluster, &options).await?
             );
+            Ok(())
+        }
+        Command::Demo {
+            demo:
+                Demo::Skew {
+                    rows,
+                    skew,
+                    executors,
+                    partitions,
+                },
+        } => {
+            init_tracing("warn");
+            let options = minispark::demo::skew::SkewDemoOptions {
+                rows,
+                skew,
+                partitions,
+            };
+            options.validate()?;
+            let cluster = LocalCluster::start(LocalClusterOptions::new(executors)?).await?;
+            let report = minispark::demo::skew::skew_demo(&cluster, &options).await?;
+            print!("{}", report.text);
+            if !report.answers_equal {
+                return Err(DataFusionError::Execution(
+                    "the four runs of the skew demo returned different answers".into(),
+                ));
+            }
             Ok(())
         }
         Command::Gen {
