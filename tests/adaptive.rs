@@ -177,3 +177,47 @@ async fn joins_that_must_not_or_need_not_switch_stay_shuffled() {
         assert_eq!(switch_line(&plan), None, "{}: {plan}", setting.0);
     }
 }
+
+/// An executor killed while a switched join runs (or just before): its
+/// shuffle outputs are recomputed, the join stage is bound again with the
+/// tasks and the switch it first chose, and the answer stays right.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_switched_join_survives_a_killed_executor() {
+    let mut cluster = cluster(2).await;
+    let s = session(
+        &cluster,
+        &[
+            ("minispark.shuffle.partitions", "16"),
+            ("minispark.sql.autoBroadcastJoinThreshold", "4194304"),
+        ],
+    );
+    let sql = "SELECT v.device, count(*), sum(t.n) FROM netflix.medium.viewing_events v
+               JOIN (SELECT title_id, count(*) AS n FROM netflix.medium.viewing_events
+                     WHERE watched_minutes > 100 GROUP BY title_id) t
+               ON v.title_id = t.title_id GROUP BY v.device";
+    let job = {
+        let s = s.clone();
+        tokio::spawn(async move { run_sql(&s, sql).await })
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while cluster.driver.cluster.running_tasks() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the job never started"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // About when the scans are done and the join stage starts.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    cluster.kill_executor(0).unwrap();
+    let got = timed("switched join surviving a killed executor", job)
+        .await
+        .unwrap()
+        .unwrap();
+    let oracle = session_context(&Default::default()).unwrap();
+    let expected = oracle.sql(sql).await.unwrap().collect().await.unwrap();
+    assert_eq!(normalized_rows(&got), normalized_rows(&expected));
+    // The join is switched on the surviving executor too.
+    let plan = explain_analyze(&s, sql).await;
+    assert!(switch_line(&plan).is_some(), "{plan}");
+}
