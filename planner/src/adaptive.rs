@@ -223,11 +223,13 @@ pub fn broadcast_switch(
 
 /// The tasks of a join switched to a broadcast join, over its probe
 /// reader's blocks (per reduce partition): whole map outputs, neighbouring
-/// ones grouped up to the target size (the advisory size, but no fewer
-/// tasks than slots); a map output larger than that is cut into ranges of
-/// reduce partitions. The tasks cover every map task and partition index,
-/// also those that wrote nothing, so a map output recomputed later is
-/// still read in full.
+/// ones grouped into tasks of about the target size (the advisory size,
+/// but no fewer tasks than slots; groups end at the map boundary nearest
+/// to each multiple of the target, so equal map outputs make exactly as
+/// many tasks as slots, not one more task in a second wave); a map output
+/// larger than the target is cut into ranges of reduce partitions. The
+/// tasks cover every map task and partition index, also those that wrote
+/// nothing, so a map output recomputed later is still read in full.
 pub fn plan_local_tasks(probe: &[Vec<BlockLocation>], config: &AdaptiveConfig) -> Vec<TaskShape> {
     let n = probe.len();
     let mut maps: std::collections::BTreeMap<usize, Vec<u64>> = Default::default();
@@ -238,17 +240,17 @@ pub fn plan_local_tasks(probe: &[Vec<BlockLocation>], config: &AdaptiveConfig) -
         }
     }
     let total: u64 = maps.values().flatten().sum();
-    let target = config
-        .advisory_bytes
-        .min(total / config.min_tasks.max(1) as u64)
-        .max(1);
+    let pieces = (total.div_ceil(config.advisory_bytes.max(1)) as usize).max(config.min_tasks);
+    let target = total.div_ceil(pieces.max(1) as u64).max(1);
     let all = 0..usize::MAX;
     let mut tasks = vec![];
-    // Maps from `start` on are not in a task yet; `acc` bytes of them are
-    // in the open group.
-    let (mut start, mut acc, mut open) = (0, 0, false);
+    // Maps from `start` on are not in a task yet (the open group, when
+    // `open`); `before` bytes precede map `m`; the next group should end
+    // near `boundary` bytes.
+    let (mut start, mut open, mut before, mut boundary) = (0, false, 0, target);
     for (&m, sizes) in &maps {
         let bytes: u64 = sizes.iter().sum();
+        let after = before + bytes;
         if bytes > target {
             if open {
                 tasks.push(TaskShape::Local {
@@ -263,17 +265,26 @@ pub fn plan_local_tasks(probe: &[Vec<BlockLocation>], config: &AdaptiveConfig) -
                     partitions,
                 });
             }
-            (start, acc, open) = (m + 1, 0, false);
-        } else if open && acc + bytes > target {
-            tasks.push(TaskShape::Local {
-                maps: start..m,
-                partitions: all.clone(),
-            });
-            (start, acc) = (m, bytes);
+            (start, open, boundary) = (m + 1, false, after + target);
         } else {
-            acc += bytes;
+            // Ending the group before this map is nearer the boundary.
+            if open && after > boundary && after - boundary > boundary - before {
+                tasks.push(TaskShape::Local {
+                    maps: start..m,
+                    partitions: all.clone(),
+                });
+                (start, boundary) = (m, boundary + target);
+            }
             open = true;
+            if after >= boundary {
+                tasks.push(TaskShape::Local {
+                    maps: start..m + 1,
+                    partitions: all.clone(),
+                });
+                (start, open, boundary) = (m + 1, false, boundary + target);
+            }
         }
+        before = after;
     }
     if open || tasks.is_empty() {
         tasks.push(TaskShape::Local {
@@ -982,6 +993,19 @@ mod tests {
                 .count();
             assert_eq!(covering, 1, "({m}, {p}) in {tasks:?}");
         }
+        // Map outputs of about equal size: exactly one task per slot.
+        let mut even = reader(16, &[10; 4]);
+        for block in even.iter_mut().flatten() {
+            block.bytes += (block.map_partition % 3) as u64;
+        }
+        let tasks = plan_local_tasks(&even, &config(4));
+        assert_eq!(tasks.len(), 4, "{tasks:?}");
+        assert!(
+            tasks
+                .iter()
+                .all(|t| matches!(t, TaskShape::Local { partitions, .. } if partitions.start == 0)),
+            "{tasks:?}"
+        );
         // No blocks at all: one task.
         assert_eq!(plan_local_tasks(&vec![vec![]; 4], &config(2)).len(), 1);
     }
