@@ -296,6 +296,16 @@ async fn salted_group_by_equals_datafusion() {
                 assert!(plan.contains("no hot key"), "{mode}: {plan}");
                 continue;
             }
+            if mode == "auto" && q.contains("JOIN") {
+                // Sampling a GROUP BY's input would run the join under it
+                // whole: auto leaves it (the join itself is salted).
+                assert!(!plan.contains("aggregated in pieces"), "{mode}: {plan}");
+                assert!(
+                    plan.contains("salted hot keys of v: 145 ("),
+                    "{mode}: {plan}"
+                );
+                continue;
+            }
             // "145 (23.1%) x10", or "(145, series) (..." for two keys.
             let line = plan
                 .lines()

@@ -13,8 +13,12 @@
 //!    key for sums and counts, but a distinct count's partial state holds
 //!    every distinct value, so the hot key's reduce task merges them all.
 //! 2. **Which keys are hot?** The hint may list them. Otherwise a sampling
-//!    pass runs on the cluster: a random ~200,000 rows of the big side,
-//!    grouped by the join keys ([`sample_plan`]). A key is hot when it
+//!    pass runs on the cluster: a random ~200,000 rows of the relation the
+//!    hint names, or (auto) of the join's big side or the GROUP BY's input,
+//!    grouped by the keys ([`sample_plan`]). A random filter cannot be
+//!    pushed below a join or an aggregate, so auto only samples inputs
+//!    without them ([`cheap_to_sample`]): otherwise the pass would compute
+//!    them whole. A key is hot when it
 //!    alone would make its partition skewed: its share `s` is more than
 //!    `skewedPartitionFactor - 1` times a typical partition of the other
 //!    rows, `(1 - s) / N` (twice, for a hint), and, for `auto`, more than
@@ -39,8 +43,9 @@ use minispark_planner::explain::fmt_bytes;
 use minispark_planner::join_strategy::broadcast_thresholds;
 use minispark_planner::salting::{
     AggregateSite, HotValue, JoinSite, SaltedAggregate, SaltedJoin, Sample, Side, SkewHint,
-    aggregate_sites, describe_relation, has_skew_hints, join_sites, read_sample, salt_aggregates,
-    salt_joins, saltable_sides, sample_plan, spread_salts, strip_skew_nodes,
+    aggregate_sites, cheap_to_sample, describe_relation, has_skew_hints, hinted_relation,
+    join_sites, read_sample, salt_aggregates, salt_joins, saltable_sides, sample_plan,
+    spread_salts, strip_skew_nodes,
 };
 
 use crate::job::{DATAFUSION_DEFAULT_ROWS, JobSession};
@@ -131,6 +136,14 @@ impl JobSession {
                     _ if size(right) > size(left) => Side::Right,
                     _ => Side::Left,
                 };
+                if !cheap_to_sample(site.input(side)) {
+                    lines.push(format!(
+                        "salting: {label}: not sampled: {} computes joins or aggregates, which a \
+                         sampling pass would run whole (a SKEW hint samples the relation it names)",
+                        describe_relation(site.input(side))
+                    ));
+                    return Ok(None);
+                }
                 (side, (0..site.on.len()).collect(), None)
             }
             None => return Ok(None),
@@ -188,6 +201,11 @@ impl JobSession {
             None => (0..site.group.len()).collect(),
         };
         let hint = hint.map(|(_, h)| h);
+        if hint.is_none() && !cheap_to_sample(&site.input) {
+            // Sampling would run the joins under it whole: only a hint,
+            // which names the relation to sample, salts such a GROUP BY.
+            return Ok(None);
+        }
         let key_exprs: Vec<_> = keys.iter().map(|&i| site.group[i].clone()).collect();
         let spread = keys.len() == site.group.len();
         let found = self
@@ -261,7 +279,13 @@ impl JobSession {
             });
         }
 
-        // Measure: a sampling pass on the cluster.
+        // Measure: a sampling pass on the cluster, over the relation a hint
+        // names (not the joins above it), or over the input itself.
+        let hinted = hint.and_then(|h| hinted_relation(input, h));
+        let (input, keys) = match &hinted {
+            Some((relation, column)) => (relation, std::slice::from_ref(column)),
+            None => (input, keys),
+        };
         let estimate = self.estimate(input).await?;
         let fraction = match estimate.rows {
             Some(rows) if rows > 0 => (SAMPLE_ROWS / rows as f64).min(1.0),

@@ -257,6 +257,45 @@ fn relation_name(plan: &LogicalPlan) -> Option<String> {
     }
 }
 
+/// True when sampling `plan` costs about a scan of its tables: no join,
+/// aggregate or window in it (a random filter cannot be pushed below
+/// those, so sampling would compute them whole).
+pub fn cheap_to_sample(plan: &LogicalPlan) -> bool {
+    !plan
+        .exists(|p| {
+            Ok(matches!(
+                p,
+                LogicalPlan::Join(_)
+                    | LogicalPlan::Aggregate(_)
+                    | LogicalPlan::Window(_)
+                    | LogicalPlan::Distinct(_)
+            ))
+        })
+        .unwrap_or(true)
+}
+
+/// The relation a `SKEW` hint marks, under `plan`, and its hinted column:
+/// what the sampling pass reads for a hint (the relation alone, not the
+/// joins above it).
+pub fn hinted_relation(plan: &LogicalPlan, hint: &SkewHint) -> Option<(LogicalPlan, Expr)> {
+    let mut found = None;
+    let _ = plan.apply(|p| {
+        if let Some(skew) = skew_node(p)
+            && skew.hint == *hint
+            && let Ok((qualifier, field)) = skew
+                .input
+                .schema()
+                .qualified_field_with_unqualified_name(&hint.column)
+        {
+            let column = Column::new(qualifier.cloned(), field.name());
+            found = Some((skew.input.clone(), Expr::Column(column)));
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    found
+}
+
 /// A short name for a join input, for EXPLAIN: its first alias or table.
 pub fn describe_relation(plan: &LogicalPlan) -> String {
     let mut name = None;
