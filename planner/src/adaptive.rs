@@ -104,11 +104,11 @@ pub enum TaskShape {
         maps: Range<usize>,
     },
     /// A join switched to a broadcast join: from its probe reader, the
-    /// blocks that map tasks `maps` wrote to reduce partitions
+    /// blocks that the map tasks in `maps` wrote to reduce partitions
     /// `partitions` (Spark's local shuffle reader). The broadcast side is
     /// read whole by every task.
     Local {
-        maps: Range<usize>,
+        maps: Vec<Range<usize>>,
         partitions: Range<usize>,
     },
 }
@@ -222,86 +222,112 @@ pub fn broadcast_switch(
 }
 
 /// The tasks of a join switched to a broadcast join, over its probe
-/// reader's blocks (per reduce partition): whole map outputs, neighbouring
-/// ones grouped into tasks of about the target size (the advisory size,
-/// but no fewer tasks than slots; groups end at the map boundary nearest
-/// to each multiple of the target, so equal map outputs make exactly as
-/// many tasks as slots, not one more task in a second wave); a map output
-/// larger than the target is cut into ranges of reduce partitions. The
-/// tasks cover every map task and partition index, also those that wrote
-/// nothing, so a map output recomputed later is still read in full.
+/// reader's blocks (per reduce partition): whole map outputs, each task
+/// reading those of one executor (local reads, when it runs there), grouped
+/// into tasks of about the target size: the advisory size, but no fewer
+/// tasks than slots. Each executor's share is cut into a whole number of
+/// tasks, at the map boundaries nearest to its multiples of the target, so
+/// equal map outputs make exactly as many tasks as slots, not one more
+/// task in a second wave. A map output larger than the target is cut into
+/// ranges of reduce partitions. The tasks cover every map task and
+/// partition index, also those that wrote nothing, so a map output
+/// recomputed later (perhaps elsewhere) is still read in full.
 pub fn plan_local_tasks(probe: &[Vec<BlockLocation>], config: &AdaptiveConfig) -> Vec<TaskShape> {
+    use std::collections::BTreeMap;
     let n = probe.len();
-    let mut maps: std::collections::BTreeMap<usize, Vec<u64>> = Default::default();
+    // Each executor's map outputs: bytes per reduce partition.
+    let mut executors: BTreeMap<&str, BTreeMap<usize, Vec<u64>>> = BTreeMap::new();
     for b in probe.iter().flatten() {
-        let sizes = maps.entry(b.map_partition).or_insert_with(|| vec![0; n]);
+        let sizes = executors
+            .entry(b.executor_id.as_str())
+            .or_default()
+            .entry(b.map_partition)
+            .or_insert_with(|| vec![0; n]);
         if let Some(s) = sizes.get_mut(b.reduce_partition) {
             *s += b.bytes;
         }
     }
-    let total: u64 = maps.values().flatten().sum();
+    let bytes_of = |maps: &BTreeMap<usize, Vec<u64>>| -> u64 { maps.values().flatten().sum() };
+    let total: u64 = executors.values().map(bytes_of).sum();
     let pieces = (total.div_ceil(config.advisory_bytes.max(1)) as usize).max(config.min_tasks);
     let target = total.div_ceil(pieces.max(1) as u64).max(1);
     let all = 0..usize::MAX;
     let mut tasks = vec![];
-    // Maps from `start` on are not in a task yet (the open group, when
-    // `open`); `before` bytes precede map `m`; the next group should end
-    // near `boundary` bytes.
-    let (mut start, mut open, mut before, mut boundary) = (0, false, 0, target);
-    for (&m, sizes) in &maps {
-        let bytes: u64 = sizes.iter().sum();
-        let after = before + bytes;
-        if bytes > target {
-            if open {
-                tasks.push(TaskShape::Local {
-                    maps: start..m,
-                    partitions: all.clone(),
-                });
-                start = m;
+    for maps in executors.values() {
+        // This executor's tasks: a whole number of about `target` bytes.
+        let bytes = bytes_of(maps);
+        let share = (bytes as f64 / target as f64).round().max(1.0) as u64;
+        let target = bytes.div_ceil(share).max(1);
+        let mut group: Vec<Range<usize>> = vec![];
+        let (mut before, mut boundary) = (0, target);
+        for (&m, sizes) in maps {
+            let bytes: u64 = sizes.iter().sum();
+            let after = before + bytes;
+            let this = m..m + 1;
+            if bytes > target {
+                flush(&mut tasks, &mut group);
+                for partitions in partition_ranges(sizes, target) {
+                    tasks.push(TaskShape::Local {
+                        maps: vec![this.clone()],
+                        partitions,
+                    });
+                }
+                boundary = after + target;
+            } else {
+                // Ending the group before this map is nearer the boundary.
+                if !group.is_empty() && after > boundary && after - boundary > boundary - before {
+                    flush(&mut tasks, &mut group);
+                    boundary += target;
+                }
+                group.push(this);
+                if after >= boundary {
+                    flush(&mut tasks, &mut group);
+                    boundary += target;
+                }
             }
-            for partitions in partition_ranges(sizes, target) {
-                tasks.push(TaskShape::Local {
-                    maps: start..m + 1,
-                    partitions,
-                });
-            }
-            (start, open, boundary) = (m + 1, false, after + target);
-        } else {
-            // Ending the group before this map is nearer the boundary.
-            if open && after > boundary && after - boundary > boundary - before {
-                tasks.push(TaskShape::Local {
-                    maps: start..m,
-                    partitions: all.clone(),
-                });
-                (start, boundary) = (m, boundary + target);
-            }
-            open = true;
-            if after >= boundary {
-                tasks.push(TaskShape::Local {
-                    maps: start..m + 1,
-                    partitions: all.clone(),
-                });
-                (start, open, boundary) = (m + 1, false, boundary + target);
-            }
+            before = after;
         }
-        before = after;
+        flush(&mut tasks, &mut group);
     }
-    if open || tasks.is_empty() {
-        tasks.push(TaskShape::Local {
-            maps: start..usize::MAX,
-            partitions: all,
-        });
-    } else {
-        // The last map output was cut by partitions: its pieces also take
-        // the map tasks after it.
-        for task in tasks.iter_mut().rev() {
-            match task {
-                TaskShape::Local { maps, .. } if maps.end == start => maps.end = usize::MAX,
-                _ => break,
-            }
+    // Map tasks that wrote nothing now: every one of their partitions goes
+    // to one task (the first that reads all partitions, or a new one).
+    let seen: std::collections::BTreeSet<usize> = executors
+        .values()
+        .flat_map(|maps| maps.keys().copied())
+        .collect();
+    let mut unseen = vec![];
+    let mut next = 0;
+    for &m in &seen {
+        if m > next {
+            unseen.push(next..m);
         }
+        next = m + 1;
+    }
+    unseen.push(next..usize::MAX);
+    let whole = tasks
+        .iter_mut()
+        .find(|t| matches!(t, TaskShape::Local { partitions, .. } if *partitions == all));
+    match whole {
+        Some(TaskShape::Local { maps, .. }) => {
+            maps.extend(unseen);
+            maps.sort_by_key(|r| r.start);
+        }
+        _ => tasks.push(TaskShape::Local {
+            maps: unseen,
+            partitions: all,
+        }),
     }
     tasks
+}
+
+/// Ends a group of whole map outputs as a task.
+fn flush(tasks: &mut Vec<TaskShape>, group: &mut Vec<Range<usize>>) {
+    if !group.is_empty() {
+        tasks.push(TaskShape::Local {
+            maps: std::mem::take(group),
+            partitions: 0..usize::MAX,
+        });
+    }
 }
 
 /// Consecutive ranges of reduce partitions of about `target` bytes each;
@@ -626,7 +652,7 @@ pub fn bind_tasks(
                 let mut blocks: Vec<BlockLocation> = partitions
                     .iter()
                     .flatten()
-                    .filter(|b| maps.contains(&b.map_partition))
+                    .filter(|b| maps.iter().any(|r| r.contains(&b.map_partition)))
                     .filter(|b| reduce.contains(&b.reduce_partition))
                     .cloned()
                     .collect();
@@ -977,7 +1003,7 @@ mod tests {
         // The big map output is cut by partitions, the small ones grouped.
         let pieces = tasks
             .iter()
-            .filter(|t| matches!(t, TaskShape::Local { maps, .. } if maps.contains(&2) && maps.len() <= 3))
+            .filter(|t| matches!(t, TaskShape::Local { maps, .. } if maps.len() == 1 && maps[0] == (2..3)))
             .count();
         assert!(pieces >= 2, "{tasks:?}");
         assert!(tasks.len() < 4 * 8, "{tasks:?}");
@@ -988,7 +1014,7 @@ mod tests {
                 .iter()
                 .filter(|t| {
                     matches!(t, TaskShape::Local { maps, partitions }
-                        if maps.contains(&m) && partitions.contains(&p))
+                        if maps.iter().any(|r| r.contains(&m)) && partitions.contains(&p))
                 })
                 .count();
             assert_eq!(covering, 1, "({m}, {p}) in {tasks:?}");
@@ -1006,6 +1032,23 @@ mod tests {
                 .all(|t| matches!(t, TaskShape::Local { partitions, .. } if partitions.start == 0)),
             "{tasks:?}"
         );
+        // Map outputs on two executors: each task reads one executor's.
+        let mut spread = reader(16, &[10; 4]);
+        for block in spread.iter_mut().flatten() {
+            if block.map_partition % 2 == 1 {
+                block.executor_id = "f".into();
+            }
+        }
+        let tasks = plan_local_tasks(&spread, &config(4));
+        assert_eq!(tasks.len(), 4, "{tasks:?}");
+        for blocks in bind_tasks(&tasks, 0, &spread) {
+            assert!(
+                blocks
+                    .iter()
+                    .all(|b| b.executor_id == blocks[0].executor_id),
+                "{tasks:?}"
+            );
+        }
         // No blocks at all: one task.
         assert_eq!(plan_local_tasks(&vec![vec![]; 4], &config(2)).len(), 1);
     }
