@@ -31,17 +31,22 @@
 //!   guess), the stage runs the join as a broadcast join instead: every
 //!   task reads all of the small side's blocks and builds its hash table
 //!   from them, and the big side's blocks no longer need to meet their
-//!   partners, so its tasks read whole map outputs (Spark's "local shuffle
-//!   reader": fewer, larger fetches, mostly from the task's own executor,
-//!   and no skewed partition).
+//!   partners, so its tasks read whole map outputs, each task those one
+//!   executor wrote, and run there (Spark's "local shuffle reader": the big
+//!   side never crosses the network again, and no partition is skewed).
 //!
 //! ```text
-//!   planned: join p reads partition p of both sides     switched (small left side)
-//!   left   m0 ─┬─▶ p0 ─▶ join 0                          left   all blocks ──┬─▶ task 0 ◀── big m0 (p0..p3)
-//!          m1 ─┴─▶ p1 ─▶ join 1                          (measured < limit) ├─▶ task 1 ◀── big m1 (p0..p1)
-//!   big    m0 ─┬─▶ p0 ─▶ join 0                                             └─▶ task 2 ◀── big m1 (p2..p3)
-//!          m1 ─┴─▶ p1 ─▶ join 1                          HashJoin(CollectLeft) per task
+//!   planned: task p reads partition p of both sides    switched (small side measured < threshold)
+//!   small  m0 ─┬─▶ p0 ─▶ task 0                         small  all blocks ─┬──▶ task 0 on exec A
+//!          m1 ─┴─▶ p1 ─▶ task 1                                            └──▶ task 1 on exec B
+//!   big    m0 (exec A) ─┬─▶ p0 ─▶ task 0                big    m0 (exec A) ─▶ task 0, all its partitions
+//!          m1 (exec B) ─┴─▶ p1 ─▶ task 1                       m1 (exec B) ─▶ task 1, all its partitions
+//!   hash join, partitioned mode                         hash join, CollectLeft mode (small side built)
 //! ```
+//!
+//!   Map outputs are grouped up to the advisory size, but into no fewer
+//!   tasks than slots; one larger than that is cut into reduce partition
+//!   ranges.
 //!
 //!   The build (left) side is broadcast when its measured shuffle bytes are
 //!   below the threshold and the join type allows it (not when the join
