@@ -141,3 +141,76 @@ pub async fn remote_session(
 #[path = "../benches/common/examples.rs"]
 mod examples_list;
 pub use examples_list::netflix_sql_examples;
+
+/// One skewed join per join type that may keep the events apart: the
+/// events (`v`, hot title 145) joined to a third-less titles table (`t`),
+/// grouped with COUNT(DISTINCT) and AVG. `hint` goes after SELECT.
+pub struct SkewedJoin {
+    pub name: &'static str,
+    from: String,
+    /// Whether the output has columns of both sides (not a semi/anti join).
+    both_sides: bool,
+}
+
+impl SkewedJoin {
+    pub fn sql(&self, hint: &str) -> String {
+        let (columns, group) = if self.both_sides {
+            (
+                "v.device, t.kind, count(*), count(DISTINCT v.user_id), avg(v.watched_minutes), count(t.title)",
+                "v.device, t.kind",
+            )
+        } else {
+            (
+                "v.device, count(*), count(DISTINCT v.user_id), avg(v.watched_minutes)",
+                "v.device",
+            )
+        };
+        format!(
+            "SELECT {hint} {columns} FROM {} GROUP BY {group}",
+            self.from
+        )
+    }
+}
+
+/// INNER, LEFT, RIGHT, LEFT SEMI, LEFT ANTI and RIGHT SEMI joins of the
+/// skewed events of `netflix.small`.
+pub fn skewed_joins() -> Vec<SkewedJoin> {
+    let titles = "(SELECT * FROM netflix.small.titles WHERE title_id % 3 <> 0)";
+    let events = "netflix.small.viewing_events";
+    let on = "ON v.title_id = t.title_id";
+    [
+        ("INNER", format!("{events} v JOIN {titles} t {on}"), true),
+        (
+            "LEFT",
+            format!("{events} v LEFT JOIN {titles} t {on}"),
+            true,
+        ),
+        (
+            "RIGHT",
+            format!("{titles} t RIGHT JOIN {events} v {on}"),
+            true,
+        ),
+        (
+            "LEFT SEMI",
+            format!("{events} v LEFT SEMI JOIN {titles} t {on}"),
+            false,
+        ),
+        (
+            "LEFT ANTI",
+            format!("{events} v LEFT ANTI JOIN {titles} t {on}"),
+            false,
+        ),
+        (
+            "RIGHT SEMI",
+            format!("{titles} t RIGHT SEMI JOIN {events} v {on}"),
+            false,
+        ),
+    ]
+    .into_iter()
+    .map(|(name, from, both_sides)| SkewedJoin {
+        name,
+        from,
+        both_sides,
+    })
+    .collect()
+}

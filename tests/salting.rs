@@ -5,7 +5,7 @@ use minispark::client::run_script_in_session;
 use minispark_driver::job::JobSession;
 use minispark_planner::session::session_context;
 
-use crate::common::{cluster, normalized_rows, run_sql, session, timed};
+use crate::common::{cluster, normalized_rows, run_sql, session, skewed_joins, timed};
 
 const SETTINGS: [(&str, &str); 4] = [
     ("minispark.shuffle.partitions", "8"),
@@ -53,54 +53,9 @@ fn largest_events_partition(plan: &str) -> u64 {
 async fn salted_joins_equal_datafusion_for_every_join_type() {
     let cluster = cluster(2).await;
     let oracle = session_context(&Default::default()).unwrap();
-    let titles = "(SELECT * FROM netflix.small.titles WHERE title_id % 3 <> 0)";
-    let events = "netflix.small.viewing_events";
-    // (name, FROM clause with the events as `v`, output columns, group)
-    let cases = [
-        (
-            "INNER",
-            format!("{events} v JOIN {titles} t ON v.title_id = t.title_id"),
-            true,
-        ),
-        (
-            "LEFT",
-            format!("{events} v LEFT JOIN {titles} t ON v.title_id = t.title_id"),
-            true,
-        ),
-        (
-            "RIGHT",
-            format!("{titles} t RIGHT JOIN {events} v ON v.title_id = t.title_id"),
-            true,
-        ),
-        (
-            "LEFT SEMI",
-            format!("{events} v LEFT SEMI JOIN {titles} t ON v.title_id = t.title_id"),
-            false,
-        ),
-        (
-            "LEFT ANTI",
-            format!("{events} v LEFT ANTI JOIN {titles} t ON v.title_id = t.title_id"),
-            false,
-        ),
-        (
-            "RIGHT SEMI",
-            format!("{titles} t RIGHT SEMI JOIN {events} v ON v.title_id = t.title_id"),
-            false,
-        ),
-    ];
-    for (name, from, both) in cases {
-        let (columns, group) = if both {
-            (
-                "v.device, t.kind, count(*), count(DISTINCT v.user_id), avg(v.watched_minutes), count(t.title)",
-                "v.device, t.kind",
-            )
-        } else {
-            (
-                "v.device, count(*), count(DISTINCT v.user_id), avg(v.watched_minutes)",
-                "v.device",
-            )
-        };
-        let query = |hint: &str| format!("SELECT {hint} {columns} FROM {from} GROUP BY {group}");
+    for join in skewed_joins() {
+        let name = join.name;
+        let query = |hint: &str| join.sql(hint);
         let expected = oracle
             .sql(&query(""))
             .await

@@ -195,35 +195,6 @@ async fn adaptive_execution_leaves_unions_of_shuffles_alone() {
 async fn every_strategy_gives_datafusions_answer() {
     let cluster = cluster(2).await;
     let oracle = session_context(&Default::default()).unwrap();
-    let titles = "(SELECT * FROM netflix.small.titles WHERE title_id % 3 <> 0)";
-    let events = "netflix.small.viewing_events";
-    let joins = [
-        (
-            "INNER",
-            format!("{events} v JOIN {titles} t ON v.title_id = t.title_id"),
-            true,
-        ),
-        (
-            "LEFT",
-            format!("{events} v LEFT JOIN {titles} t ON v.title_id = t.title_id"),
-            true,
-        ),
-        (
-            "RIGHT",
-            format!("{titles} t RIGHT JOIN {events} v ON v.title_id = t.title_id"),
-            true,
-        ),
-        (
-            "LEFT SEMI",
-            format!("{events} v LEFT SEMI JOIN {titles} t ON v.title_id = t.title_id"),
-            false,
-        ),
-        (
-            "LEFT ANTI",
-            format!("{events} v LEFT ANTI JOIN {titles} t ON v.title_id = t.title_id"),
-            false,
-        ),
-    ];
     let base = [
         ("minispark.shuffle.partitions", "8"),
         ("minispark.skew.skewedPartitionThresholdInBytes", "0"),
@@ -263,19 +234,9 @@ async fn every_strategy_gives_datafusions_answer() {
             ],
         ),
     ];
-    for (name, from, both) in &joins {
-        let (columns, group) = if *both {
-            (
-                "v.device, t.kind, count(*), count(DISTINCT v.user_id), avg(v.watched_minutes), count(t.title)",
-                "v.device, t.kind",
-            )
-        } else {
-            (
-                "v.device, count(*), count(DISTINCT v.user_id), avg(v.watched_minutes)",
-                "v.device",
-            )
-        };
-        let sql = |hint: &str| format!("SELECT {hint} {columns} FROM {from} GROUP BY {group}");
+    for join in crate::common::skewed_joins() {
+        let name = join.name;
+        let sql = |hint: &str| join.sql(hint);
         let expected = oracle.sql(&sql("")).await.unwrap().collect().await.unwrap();
         for (strategy, hint, settings) in &strategies {
             let mut all = base.to_vec();

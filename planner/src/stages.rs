@@ -227,6 +227,19 @@ impl StageCutter {
         )))
     }
 
+    /// `plan` as one partition: merged by a `Single` exchange when it has
+    /// several.
+    fn one_task(&mut self, plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
+        if plan.output_partitioning().partition_count() <= 1 {
+            return Ok(plan);
+        }
+        self.exchange(
+            plan,
+            ExchangeKind::Single,
+            Partitioning::UnknownPartitioning(1),
+        )
+    }
+
     /// Gives the build side of a join its own broadcast stage (unless it
     /// already is a plain reader of one partition).
     fn broadcast(&mut self, build: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
@@ -322,14 +335,8 @@ impl StageCutter {
             && join.null_aware
         {
             let build = self.broadcast(Arc::clone(join.left()))?;
-            let mut probe = self.cut(Arc::clone(join.right()))?;
-            if probe.output_partitioning().partition_count() > 1 {
-                probe = self.exchange(
-                    probe,
-                    ExchangeKind::Single,
-                    Partitioning::UnknownPartitioning(1),
-                )?;
-            }
+            let probe = self.cut(Arc::clone(join.right()))?;
+            let probe = self.one_task(probe)?;
             return replace_children_if_necessary(Arc::clone(&plan), vec![build, probe]);
         }
 
@@ -352,14 +359,8 @@ impl StageCutter {
             let mut probe = self.cut(Arc::clone(join.right()))?;
             // Unmatched build rows are emitted once all probe partitions are
             // done, which only works when there is one probe task.
-            if emits_unmatched_build_rows(join.join_type())
-                && probe.output_partitioning().partition_count() > 1
-            {
-                probe = self.exchange(
-                    probe,
-                    ExchangeKind::Single,
-                    Partitioning::UnknownPartitioning(1),
-                )?;
+            if emits_unmatched_build_rows(join.join_type()) {
+                probe = self.one_task(probe)?;
             }
             return replace_children_if_necessary(Arc::clone(&plan), vec![build, probe]);
         }
