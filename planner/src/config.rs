@@ -89,8 +89,8 @@ pub const SETTINGS: &[Setting] = &[
         key: "skew.salting",
         default: "off",
         description: "Key salting of skewed joins and GROUP BYs: off, or auto. With auto, before a shuffled \
-                      equi-join or a GROUP BY whose aggregates partial aggregation cannot absorb, a sampling \
-                      pass finds the hot keys; their rows on the big side get a salt in [0, S) and the other \
+                      equi-join or a GROUP BY with a COUNT(DISTINCT) (whose input has no join or aggregate \
+                      to run whole), a sampling pass finds the hot keys; their rows on the big side get a salt in [0, S) and the other \
                       side's rows for them are replicated S times, so one hot key spreads over S partitions. \
                       The hint /*+ SKEW('t', 'col') */ asks for it on one relation whatever this setting says.",
     },
