@@ -18,12 +18,14 @@
 //! * [`codec`]: serializing minispark's nodes with datafusion-proto.
 //! * [`logical_codec`]: serializing DataFrame plans for a remote driver.
 //! * [`hash`]: Spark-compatible Murmur3, for partitioning and `hash(...)`.
-//! * [`hints`]: join strategy hints (broadcast, shuffle), in SQL and DataFrames.
+//! * [`hints`]: join strategy hints (broadcast, shuffle, merge), in SQL and DataFrames.
 //! * [`join_strategy`]: broadcast thresholds, and why each join got its strategy.
 //! * [`functions`]: statistical SQL functions (`student_t_cdf`, ...) for A/B test readouts.
 //! * [`catalog`]: built-in data (TPC-H generated inside each task).
 //! * [`config`]: every `minispark.*` setting, with its default.
 //! * [`skew`]: when a shuffle partition counts as skewed.
+//! * [`salting`]: the `SKEW` hint, and rewriting skewed joins and GROUP BYs
+//!   to run on (key, salt).
 //! * [`session`]: the DataFusion session every process uses.
 //! * [`ipc`]: Arrow IPC encoding of shuffle blocks.
 //! * [`explain`]: printing a stage graph.
