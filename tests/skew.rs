@@ -200,7 +200,9 @@ async fn every_strategy_gives_datafusions_answer() {
         ("minispark.skew.skewedPartitionThresholdInBytes", "0"),
         ("minispark.skew.skewedPartitionFactor", "2"),
     ];
-    let strategies: [(&str, &str, &[(&str, &str)]); 6] = [
+    // (strategy, hint, settings)
+    type Strategy<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
+    let strategies: [Strategy; 6] = [
         (
             "shuffled",
             "/*+ SHUFFLE_HASH(t) */",

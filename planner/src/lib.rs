@@ -42,7 +42,7 @@ pub mod hints;
 pub mod ipc;
 pub mod join_strategy;
 pub mod logical_codec;
-pub mod session;
 pub mod salting;
+pub mod session;
 pub mod skew;
 pub mod stages;
