@@ -483,6 +483,12 @@ pub async fn skew_demo(
         );
     }
 
+    out.push_str(
+        "(With fewer cores than tasks, the other join tasks share the cores while the\n\
+         hot one runs, so a straggler costs less wall time than its max/median; with\n\
+         a core per task the join stage lasts as long as its slowest task.)\n",
+    );
+
     let answers = runs.iter().map(SkewRun::rows).collect::<Result<Vec<_>>>()?;
     let equal = answers.iter().all(|a| answers_equal(a, &answers[0]));
     let _ = writeln!(
