@@ -271,7 +271,7 @@ impl JobSession {
                 })
                 .collect::<Result<Vec<_>>>()?;
             if spread {
-                spread_salts(&mut hot, partitions)?;
+                spread_salts(&mut hot, &[], partitions)?;
             }
             return Ok(HotKeys {
                 hot,
@@ -322,7 +322,14 @@ impl JobSession {
             .map(|(key, share)| HotValue::new(key.clone(), buckets_for(share), Some(share)))
             .collect();
         if spread {
-            spread_salts(&mut hot, partitions)?;
+            // The other sampled keys keep salt 0: keep the pieces off their
+            // partitions.
+            let others: Vec<(Vec<ScalarValue>, f64)> = counts
+                .iter()
+                .filter(|(key, _)| !hot.iter().any(|h| h.key == *key))
+                .map(|(key, count)| (key.clone(), *count as f64 / total.max(1) as f64))
+                .collect();
+            spread_salts(&mut hot, &others, partitions)?;
         }
         let why = hint.map(|h| format!("{h}, ")).unwrap_or_default();
         let mut note = format!(

@@ -34,7 +34,7 @@ use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
-use arrow::array::{Array, Int64Array, RecordBatch};
+use arrow::array::{Array, Int32Array, Int64Array, RecordBatch};
 use arrow::datatypes::DataType;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{
@@ -422,7 +422,7 @@ pub struct HotValue {
     pub key: Vec<ScalarValue>,
     /// The salt values: `0..S`, or values picked so that each `(key, salt)`
     /// lands in its own shuffle partition ([`spread_salts`]).
-    pub salts: Vec<i64>,
+    pub salts: Vec<i32>,
     /// Share of the sampled rows, when measured.
     pub share: Option<f64>,
 }
@@ -431,7 +431,7 @@ impl HotValue {
     pub fn new(key: Vec<ScalarValue>, buckets: usize, share: Option<f64>) -> Self {
         Self {
             key,
-            salts: (0..buckets as i64).collect(),
+            salts: (0..buckets as i32).collect(),
             share,
         }
     }
@@ -440,27 +440,42 @@ impl HotValue {
 /// Picks each hot key's salt values so that its `(key, salt)` pieces hash
 /// (Spark's Murmur3, as the shuffle does) to different partitions, the
 /// least loaded first: with salts `0..S`, two pieces of the same key land
-/// in one partition about `S / N` of the time. `keys` are all the join
-/// keys (the shuffle hashes them all, then the salt); hot keys hottest
+/// in one partition about `S / N` of the time. `others` are the sampled
+/// keys that stay unsalted (salt 0) with their shares: their partitions
+/// count as loaded. Keys are all the shuffle's keys; hot keys hottest
 /// first.
-pub fn spread_salts(hot: &mut [HotValue], partitions: usize) -> Result<()> {
+pub fn spread_salts(
+    hot: &mut [HotValue],
+    others: &[(Vec<ScalarValue>, f64)],
+    partitions: usize,
+) -> Result<()> {
     use crate::hash::spark_murmur3::partition_ids;
-    const TRIES_PER_PARTITION: i64 = 16;
+    const TRIES_PER_PARTITION: i32 = 16;
     let n = partitions.max(1);
     let mut load = vec![0.0f64; n];
+    for (key, share) in others {
+        let mut columns = key
+            .iter()
+            .map(|v| v.to_array_of_size(1))
+            .collect::<Result<Vec<_>>>()?;
+        columns.push(Arc::new(Int32Array::from(vec![0])));
+        let (mut hashes, mut ids) = (vec![], vec![]);
+        partition_ids(&columns, 1, n, &mut hashes, &mut ids)?;
+        load[ids[0] as usize] += share;
+    }
     for h in hot.iter_mut() {
         let buckets = h.salts.len().min(n);
-        let candidates: Vec<i64> = (0..TRIES_PER_PARTITION * n as i64).collect();
+        let candidates: Vec<i32> = (0..TRIES_PER_PARTITION * n as i32).collect();
         let mut columns = h
             .key
             .iter()
             .map(|v| v.to_array_of_size(candidates.len()))
             .collect::<Result<Vec<_>>>()?;
-        columns.push(Arc::new(Int64Array::from(candidates.clone())));
+        columns.push(Arc::new(Int32Array::from(candidates.clone())));
         let (mut hashes, mut ids) = (vec![], vec![]);
         partition_ids(&columns, candidates.len(), n, &mut hashes, &mut ids)?;
         // The first salt reaching each partition.
-        let mut first: Vec<Option<i64>> = vec![None; n];
+        let mut first: Vec<Option<i32>> = vec![None; n];
         for (salt, p) in candidates.iter().zip(&ids) {
             first[*p as usize].get_or_insert(*salt);
         }
@@ -589,7 +604,7 @@ fn salt_join(join: Join, salted: &SaltedJoin) -> Result<LogicalPlan> {
                 cast(floor(random() * lit(h.salts.len() as f64)), DataType::Int64) + lit(1i64);
             array_element(salts(h), index)
         },
-        lit(0i64),
+        lit(0i32),
     )?;
     let big_plan = with_column(input(big), big_salt, &name(big))?;
 
@@ -598,7 +613,7 @@ fn salt_join(join: Join, salted: &SaltedJoin) -> Result<LogicalPlan> {
         &keys(small),
         &salted.hot,
         salts,
-        make_array(vec![lit(0i64)]),
+        make_array(vec![lit(0i32)]),
     )?;
     let small_plan = with_column(input(small), small_salts, &name(small))?;
     let small_plan = LogicalPlanBuilder::from(small_plan)
@@ -926,7 +941,7 @@ pub fn salt_aggregate(
         &keys,
         &salted.hot,
         |h| array_element(salts(h), index(h)),
-        lit(0i64),
+        lit(0i32),
     )?;
     let input = with_column(input, salt_expr, &salt)?;
 
@@ -1052,12 +1067,12 @@ mod tests {
             HotValue::new(vec![ScalarValue::Int64(Some(145))], 6, Some(0.3)),
             HotValue::new(vec![ScalarValue::Int64(Some(7))], 4, Some(0.1)),
         ];
-        spread_salts(&mut hot, n).unwrap();
+        spread_salts(&mut hot, &[], n).unwrap();
         let mut all = vec![];
         for h in &hot {
             assert_eq!(h.salts.len(), if h.share == Some(0.3) { 6 } else { 4 });
             let keys = h.key[0].to_array_of_size(h.salts.len()).unwrap();
-            let salts: arrow::array::ArrayRef = Arc::new(Int64Array::from(h.salts.clone()));
+            let salts: arrow::array::ArrayRef = Arc::new(Int32Array::from(h.salts.clone()));
             let (mut buf, mut ids) = (vec![], vec![]);
             partition_ids(&[keys, salts], h.salts.len(), n, &mut buf, &mut ids).unwrap();
             let mut distinct = ids.clone();
@@ -1069,5 +1084,25 @@ mod tests {
         all.sort();
         all.dedup();
         assert_eq!(all.len(), 10, "10 pieces, 10 partitions");
+
+        // A big unsalted key's partition (salt 0) gets no piece.
+        let other = vec![ScalarValue::Int64(Some(3))];
+        let columns: Vec<arrow::array::ArrayRef> = vec![
+            other[0].to_array_of_size(1).unwrap(),
+            Arc::new(Int32Array::from(vec![0])),
+        ];
+        let (mut buf, mut busy) = (vec![], vec![]);
+        partition_ids(&columns, 1, n, &mut buf, &mut busy).unwrap();
+        let mut hot = vec![HotValue::new(
+            vec![ScalarValue::Int64(Some(145))],
+            8,
+            Some(0.3),
+        )];
+        spread_salts(&mut hot, &[(other, 0.2)], n).unwrap();
+        let keys = hot[0].key[0].to_array_of_size(8).unwrap();
+        let salts: arrow::array::ArrayRef = Arc::new(Int32Array::from(hot[0].salts.clone()));
+        let (mut buf, mut ids) = (vec![], vec![]);
+        partition_ids(&[keys, salts], 8, n, &mut buf, &mut ids).unwrap();
+        assert!(!ids.contains(&busy[0]), "{ids:?} avoid {busy:?}");
     }
 }
