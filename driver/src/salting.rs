@@ -130,10 +130,9 @@ impl JobSession {
                     // A broadcast join shuffles nothing: nothing to skew.
                     return Ok(None);
                 }
-                let size = |e: Estimate| e.bytes.or(e.rows).unwrap_or(0);
                 let side = match allowed {
                     [only] => *only,
-                    _ if size(right) > size(left) => Side::Right,
+                    _ if bigger(right, left) => Side::Right,
                     _ => Side::Left,
                 };
                 if !cheap_to_sample(site.input(side)) {
@@ -375,6 +374,21 @@ impl JobSession {
             bytes: stats.total_byte_size.get_value().copied(),
         })
     }
+}
+
+/// True when `a` is estimated bigger than `b`: by bytes when both are
+/// known, else by rows; an unknown size (usually a join or an aggregate
+/// below) counts as big.
+fn bigger(a: Estimate, b: Estimate) -> bool {
+    let (a, b) = match (a.bytes, b.bytes, a.rows, b.rows) {
+        (Some(x), Some(y), _, _) => (x, y),
+        (_, _, Some(x), Some(y)) => (x, y),
+        _ => (
+            a.bytes.or(a.rows).map_or(usize::MAX, |_| 0),
+            b.bytes.or(b.rows).map_or(usize::MAX, |_| 0),
+        ),
+    };
+    a > b
 }
 
 /// DataFusion's rule for collecting a join side: by bytes when known, else
