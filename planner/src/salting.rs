@@ -43,7 +43,7 @@ use datafusion::common::{
 use datafusion::functions::expr_fn::{floor, random};
 use datafusion::functions_aggregate::expr_fn::count;
 use datafusion::functions_aggregate::sum::sum_udaf;
-use datafusion::functions_nested::expr_fn::{array_element, make_array};
+use datafusion::functions_nested::expr_fn::make_array;
 use datafusion::logical_expr::expr::WindowFunction;
 use datafusion::logical_expr::{
     Expr, Extension, Join, LogicalPlan, LogicalPlanBuilder, Projection, UserDefinedLogicalNodeCore,
@@ -545,7 +545,7 @@ pub fn salt_joins(plan: LogicalPlan, salted: &[SaltedJoin]) -> Result<LogicalPla
 fn case_over_hot(
     keys: &[Expr],
     hot: &[HotValue],
-    then: impl Fn(&HotValue) -> Expr,
+    then: impl Fn(&HotValue) -> Result<Expr>,
     otherwise: Expr,
 ) -> Result<Expr> {
     let condition = |h: &HotValue| {
@@ -555,11 +555,28 @@ fn case_over_hot(
             .reduce(Expr::and)
             .expect("a hot key has at least one column")
     };
-    let mut case = when(condition(&hot[0]), then(&hot[0]));
+    let mut case = when(condition(&hot[0]), then(&hot[0])?);
     for h in &hot[1..] {
-        case = case.when(condition(h), then(h));
+        case = case.when(condition(h), then(h)?);
     }
     case.otherwise(otherwise)
+}
+
+/// The salt at (0-based) `index` of a hot key's salts:
+/// `CASE index WHEN 0 THEN s0 WHEN 1 THEN s1 ... END`. (Indexing a literal
+/// list with `array_element` builds the list once per row.)
+fn pick_salt(hot: &HotValue, index: Expr) -> Result<Expr> {
+    let Some((first, rest)) = hot.salts.split_first() else {
+        return Ok(lit(0i32));
+    };
+    if rest.is_empty() {
+        return Ok(lit(*first));
+    }
+    let mut case = datafusion::logical_expr::case(index);
+    for (i, salt) in hot.salts.iter().enumerate().skip(1) {
+        case = case.when(lit(i as i64), lit(*salt));
+    }
+    case.otherwise(lit(*first))
 }
 
 /// `plan` with one more column, `expr AS name`.
@@ -600,9 +617,8 @@ fn salt_join(join: Join, salted: &SaltedJoin) -> Result<LogicalPlan> {
         &keys(big),
         &salted.hot,
         |h| {
-            let index =
-                cast(floor(random() * lit(h.salts.len() as f64)), DataType::Int64) + lit(1i64);
-            array_element(salts(h), index)
+            let index = cast(floor(random() * lit(h.salts.len() as f64)), DataType::Int64);
+            pick_salt(h, index)
         },
         lit(0i32),
     )?;
@@ -612,7 +628,7 @@ fn salt_join(join: Join, salted: &SaltedJoin) -> Result<LogicalPlan> {
     let small_salts = case_over_hot(
         &keys(small),
         &salted.hot,
-        salts,
+        |h| Ok(salts(h)),
         make_array(vec![lit(0i32)]),
     )?;
     let small_plan = with_column(input(small), small_salts, &name(small))?;
@@ -922,7 +938,6 @@ pub fn salt_aggregate(
         .iter()
         .map(|&i| agg.group_expr[i].clone())
         .collect();
-    let salts = |h: &HotValue| make_array(h.salts.iter().copied().map(lit).collect());
     let index = |h: &HotValue| {
         let n = h.salts.len() as i64;
         match &distinct_arg {
@@ -932,17 +947,12 @@ pub fn salt_aggregate(
                     crate::hash::spark_murmur3::spark_hash_udf().call(vec![x.clone()]),
                     DataType::Int64,
                 );
-                ((hash % lit(n)) + lit(n)) % lit(n) + lit(1i64)
+                ((hash % lit(n)) + lit(n)) % lit(n)
             }
-            None => cast(floor(random() * lit(n as f64)), DataType::Int64) + lit(1i64),
+            None => cast(floor(random() * lit(n as f64)), DataType::Int64),
         }
     };
-    let salt_expr = case_over_hot(
-        &keys,
-        &salted.hot,
-        |h| array_element(salts(h), index(h)),
-        lit(0i32),
-    )?;
+    let salt_expr = case_over_hot(&keys, &salted.hot, |h| pick_salt(h, index(h)), lit(0i32))?;
     let input = with_column(input, salt_expr, &salt)?;
 
     // Phase 1: per (key, salt).
