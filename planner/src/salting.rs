@@ -16,6 +16,10 @@
 //!   -> (145, 0) (145, 1) (145, 2) (145, 3) hash to different partitions
 //! ```
 //!
+//! The S salt values of a key are not simply `0..S`: they are picked so
+//! that each `(key, salt)` hashes to its own shuffle partition
+//! ([`spread_salts`]); with `0..S`, two pieces often share one.
+//!
 //! Each big-side row meets exactly the small-side rows of its key (one copy
 //! each, the copy with its salt), so the answer does not change, for any join
 //! type whose replicated side is neither preserved (outer) nor the side a
@@ -636,21 +640,33 @@ fn salt_join(join: Join, salted: &SaltedJoin) -> Result<LogicalPlan> {
         .unnest_column(name(small))?
         .build()?;
 
-    let (left, right) = match big {
-        Side::Left => (big_plan, small_plan),
-        Side::Right => (small_plan, big_plan),
+    // The replicated side goes first, as the hash join's build side: its
+    // unnest hides its size from DataFusion's join selection, which would
+    // otherwise build the hash table from the big side. A big left side
+    // therefore swaps the join (LEFT becomes RIGHT, ...); the projection
+    // below restores the column order.
+    let mut on: Vec<(Expr, Expr)> = match big {
+        Side::Left => join
+            .on
+            .iter()
+            .map(|(l, r)| (r.clone(), l.clone()))
+            .collect(),
+        Side::Right => join.on.clone(),
     };
-    let mut on = join.on.clone();
     on.push((
-        Expr::Column(Column::from_name(name(Side::Left))),
-        Expr::Column(Column::from_name(name(Side::Right))),
+        Expr::Column(Column::from_name(name(small))),
+        Expr::Column(Column::from_name(name(big))),
     ));
+    let join_type = match big {
+        Side::Left => join.join_type.swap(),
+        Side::Right => join.join_type,
+    };
     let salted_join = LogicalPlan::Join(Join::try_new(
-        Arc::new(left),
-        Arc::new(right),
+        Arc::new(small_plan),
+        Arc::new(big_plan),
         on,
         join.filter.clone(),
-        join.join_type,
+        join_type,
         join.join_constraint,
         join.null_equality,
         join.null_aware,
