@@ -44,7 +44,7 @@ use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{
     Column, DFSchemaRef, JoinType, Result, ScalarValue, internal_err, plan_err,
 };
-use datafusion::functions::expr_fn::{floor, random};
+use datafusion::functions::expr_fn::random;
 use datafusion::functions_aggregate::expr_fn::count;
 use datafusion::functions_aggregate::sum::sum_udaf;
 use datafusion::functions_nested::expr_fn::make_array;
@@ -566,21 +566,13 @@ fn case_over_hot(
     case.otherwise(otherwise)
 }
 
-/// The salt at (0-based) `index` of a hot key's salts:
-/// `CASE index WHEN 0 THEN s0 WHEN 1 THEN s1 ... END`. (Indexing a literal
-/// list with `array_element` builds the list once per row.)
-fn pick_salt(hot: &HotValue, index: Expr) -> Result<Expr> {
-    let Some((first, rest)) = hot.salts.split_first() else {
-        return Ok(lit(0i32));
-    };
-    if rest.is_empty() {
-        return Ok(lit(*first));
-    }
-    let mut case = datafusion::logical_expr::case(index);
-    for (i, salt) in hot.salts.iter().enumerate().skip(1) {
-        case = case.when(lit(i as i64), lit(*salt));
-    }
-    case.otherwise(lit(*first))
+/// One of a hot key's salts per row: `salt_pick([s0, s1, ..], index)`
+/// ([`crate::functions::salt`]), at random when `index` is `None`.
+fn pick_salt(hot: &HotValue, index: Option<Expr>) -> Result<Expr> {
+    let salts = make_array(hot.salts.iter().copied().map(lit).collect());
+    let mut args = vec![salts];
+    args.extend(index);
+    Ok(crate::functions::salt::salt_pick_udf().call(args))
 }
 
 /// `plan` with one more column, `expr AS name`.
@@ -617,15 +609,7 @@ fn salt_join(join: Join, salted: &SaltedJoin) -> Result<LogicalPlan> {
     // Big side: a hot row draws one of its key's salts at random; other
     // rows get 0.
     let salts = |h: &HotValue| make_array(h.salts.iter().copied().map(lit).collect());
-    let big_salt = case_over_hot(
-        &keys(big),
-        &salted.hot,
-        |h| {
-            let index = cast(floor(random() * lit(h.salts.len() as f64)), DataType::Int64);
-            pick_salt(h, index)
-        },
-        lit(0i32),
-    )?;
+    let big_salt = case_over_hot(&keys(big), &salted.hot, |h| pick_salt(h, None), lit(0i32))?;
     let big_plan = with_column(input(big), big_salt, &name(big))?;
 
     // Small side: a hot key's rows once per salt, other rows once (salt 0).
@@ -954,19 +938,15 @@ pub fn salt_aggregate(
         .iter()
         .map(|&i| agg.group_expr[i].clone())
         .collect();
-    let index = |h: &HotValue| {
-        let n = h.salts.len() as i64;
-        match &distinct_arg {
-            // pmod(hash(x), n): the same x, the same piece.
-            Some(x) => {
-                let hash = cast(
-                    crate::hash::spark_murmur3::spark_hash_udf().call(vec![x.clone()]),
-                    DataType::Int64,
-                );
-                ((hash % lit(n)) + lit(n)) % lit(n)
-            }
-            None => cast(floor(random() * lit(n as f64)), DataType::Int64),
-        }
+    // With a distinct count, the salt follows hash(x): the same x, the
+    // same piece. Otherwise at random.
+    let index = |_: &HotValue| {
+        distinct_arg.as_ref().map(|x| {
+            cast(
+                crate::hash::spark_murmur3::spark_hash_udf().call(vec![x.clone()]),
+                DataType::Int64,
+            )
+        })
     };
     let salt_expr = case_over_hot(&keys, &salted.hot, |h| pick_salt(h, index(h)), lit(0i32))?;
     let input = with_column(input, salt_expr, &salt)?;

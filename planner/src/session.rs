@@ -81,6 +81,7 @@ pub fn session_state(config: SessionConfig) -> SessionState {
         .build();
     let ctx = SessionContext::new_with_state(state);
     ctx.register_udf(spark_hash_udf());
+    ctx.register_udf(crate::functions::salt::salt_pick_udf());
     crate::functions::register_stats_functions(&ctx);
     // Spark spells `make_array` as `array`.
     let make_array = datafusion::functions_nested::make_array::make_array_udf();

@@ -1,5 +1,6 @@
 //! # Built-in SQL functions beyond DataFusion's own
 //!
+//! * [`salt`]: `salt_pick`, one of a hot key's salts per row (key salting).
 //! * [`stats`]: distribution functions for A/B test readouts:
 //!   `normal_cdf`, `normal_quantile`, `student_t_cdf`, `student_t_quantile`.
 //!
@@ -66,6 +67,7 @@
 //! a probability outside `[0, 1]`, or `df <= 0`. See [`stats`] for the exact
 //! domains, the accuracy and how each is computed.
 
+pub mod salt;
 pub mod stats;
 
 pub use stats::{register_stats_functions, stats_udfs};
