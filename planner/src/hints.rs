@@ -340,26 +340,44 @@ pub fn sql_hints(statement: &DFStatement) -> Result<Vec<(JoinHint, String)>> {
 /// relation of the plan is an error (a misspelled alias would otherwise be
 /// ignored in silence).
 pub fn apply_hints(plan: LogicalPlan, hints: &[(JoinHint, String)]) -> Result<LogicalPlan> {
-    if hints.is_empty() {
-        return Ok(plan);
+    let targets: Vec<&str> = hints.iter().map(|(_, name)| name.as_str()).collect();
+    let (plan, unused) =
+        wrap_named_relations(plan, &targets, |i, node| HintNode::wrap(node, hints[i].0))?;
+    if let Some(i) = unused {
+        let (hint, name) = &hints[i];
+        return plan_err!(
+            "{} hint names '{name}', but the query has no table or alias of that name",
+            hint.name().to_uppercase()
+        );
     }
-    let mut used = vec![false; hints.len()];
+    Ok(plan)
+}
+
+/// Wraps each relation (alias or table) named in `targets` with
+/// `wrap(target index, relation)`, wherever it appears; returns the plan
+/// and the first target that named no relation. Hints of every kind
+/// ([`apply_hints`], [`crate::salting::apply_skew_hints`]) find their
+/// relations this way.
+pub(crate) fn wrap_named_relations(
+    plan: LogicalPlan,
+    targets: &[&str],
+    wrap: impl Fn(usize, LogicalPlan) -> LogicalPlan,
+) -> Result<(LogicalPlan, Option<usize>)> {
+    if targets.is_empty() {
+        return Ok((plan, None));
+    }
+    let mut used = vec![false; targets.len()];
     let plan = plan
         .transform_up(|node| {
-            let name = match &node {
-                LogicalPlan::SubqueryAlias(a) => Some(a.alias.table().to_string()),
-                LogicalPlan::TableScan(s) => Some(s.table_name.table().to_string()),
-                _ => None,
-            };
-            let Some(name) = name else {
+            let Some(name) = relation_name(&node) else {
                 return Ok(Transformed::no(node));
             };
             let mut node = node;
             let mut changed = false;
-            for (i, (hint, target)) in hints.iter().enumerate() {
+            for (i, target) in targets.iter().enumerate() {
                 if target.eq_ignore_ascii_case(&name) {
                     used[i] = true;
-                    node = HintNode::wrap(node, *hint);
+                    node = wrap(i, node);
                     changed = true;
                 }
             }
@@ -370,14 +388,16 @@ pub fn apply_hints(plan: LogicalPlan, hints: &[(JoinHint, String)]) -> Result<Lo
             })
         })?
         .data;
-    if let Some(i) = used.iter().position(|u| !u) {
-        let (hint, name) = &hints[i];
-        return plan_err!(
-            "{} hint names '{name}', but the query has no table or alias of that name",
-            hint.name().to_uppercase()
-        );
+    Ok((plan, used.iter().position(|u| !u)))
+}
+
+/// The name a hint uses for a relation: its alias, or its table's name.
+pub(crate) fn relation_name(plan: &LogicalPlan) -> Option<String> {
+    match plan {
+        LogicalPlan::SubqueryAlias(a) => Some(a.alias.table().to_string()),
+        LogicalPlan::TableScan(s) => Some(s.table_name.table().to_string()),
+        _ => None,
     }
-    Ok(plan)
 }
 
 pub(crate) fn collect_hint_texts(statement: &DFStatement, texts: &mut Vec<String>) {

@@ -55,7 +55,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::sql::parser::Statement as DFStatement;
 
-use crate::hints::{collect_hint_texts, parse_hint_text};
+use crate::hints::{collect_hint_texts, parse_hint_text, relation_name, wrap_named_relations};
 
 /// `/*+ SKEW('t', 'col') */` or `/*+ SKEW('t', 'col', (v1, v2)) */`: the
 /// relation `t` is skewed on `col`, at the listed values (or at the values
@@ -197,32 +197,11 @@ impl UserDefinedLogicalNodeCore for SkewNode {
 /// Wraps every relation a `SKEW` hint names in a [`SkewNode`]; a hint naming
 /// no relation of the plan is an error.
 pub fn apply_skew_hints(plan: LogicalPlan, hints: &[SkewHint]) -> Result<LogicalPlan> {
-    if hints.is_empty() {
-        return Ok(plan);
-    }
-    let mut used = vec![false; hints.len()];
-    let plan = plan
-        .transform_up(|node| {
-            let Some(name) = relation_name(&node) else {
-                return Ok(Transformed::no(node));
-            };
-            let mut node = node;
-            let mut changed = false;
-            for (i, hint) in hints.iter().enumerate() {
-                if hint.relation.eq_ignore_ascii_case(&name) {
-                    used[i] = true;
-                    node = SkewNode::wrap(node, hint.clone());
-                    changed = true;
-                }
-            }
-            Ok(if changed {
-                Transformed::yes(node)
-            } else {
-                Transformed::no(node)
-            })
-        })?
-        .data;
-    if let Some(i) = used.iter().position(|u| !u) {
+    let targets: Vec<&str> = hints.iter().map(|h| h.relation.as_str()).collect();
+    let (plan, unused) = wrap_named_relations(plan, &targets, |i, node| {
+        SkewNode::wrap(node, hints[i].clone())
+    })?;
+    if let Some(i) = unused {
         return plan_err!(
             "{} names '{}', but the query has no table or alias of that name",
             hints[i],
@@ -246,17 +225,10 @@ pub fn has_skew_hints(plan: &LogicalPlan) -> Result<bool> {
     plan.exists(|p| Ok(skew_node(p).is_some()))
 }
 
+/// The plan as a [`SkewNode`], if it is one.
 pub fn skew_node(plan: &LogicalPlan) -> Option<&SkewNode> {
     match plan {
         LogicalPlan::Extension(e) => e.node.as_any().downcast_ref::<SkewNode>(),
-        _ => None,
-    }
-}
-
-fn relation_name(plan: &LogicalPlan) -> Option<String> {
-    match plan {
-        LogicalPlan::SubqueryAlias(a) => Some(a.alias.table().to_string()),
-        LogicalPlan::TableScan(s) => Some(s.table_name.table().to_string()),
         _ => None,
     }
 }
