@@ -36,11 +36,10 @@ use std::time::Instant;
 
 use datafusion::common::{Result, ScalarValue, plan_err};
 use datafusion::logical_expr::{Expr, ExprSchemable, LogicalPlan};
-use datafusion::physical_plan::statistics::{StatisticsArgs, StatisticsContext};
 use futures::TryStreamExt;
 use minispark_planner::config::{MinisparkConfig, minispark_config};
 use minispark_planner::explain::fmt_bytes;
-use minispark_planner::join_strategy::broadcast_thresholds;
+use minispark_planner::join_strategy::{SizeEstimate, broadcast_thresholds};
 use minispark_planner::salting::{
     AggregateSite, HotValue, JoinSite, SaltedAggregate, SaltedJoin, Sample, Side, SkewHint,
     aggregate_sites, cheap_to_sample, describe_relation, has_skew_hints, hinted_relation,
@@ -58,13 +57,6 @@ const UNKNOWN_FRACTION: f64 = 0.01;
 const TOP_KEYS: usize = 64;
 /// A key seen fewer times in the sample is never called hot: too noisy.
 const MIN_SAMPLED: u64 = 20;
-
-/// Estimated rows and bytes of a plan, as DataFusion's join selection sees them.
-#[derive(Debug, Clone, Copy)]
-struct Estimate {
-    rows: Option<usize>,
-    bytes: Option<usize>,
-}
 
 impl JobSession {
     /// `plan` with its skewed joins salted, and one EXPLAIN line per join
@@ -108,7 +100,7 @@ impl JobSession {
             .flat_map(|side| site.hints(side).into_iter().map(move |(i, h)| (side, i, h)))
             .collect();
         let allowed = saltable_sides(site.join_type);
-        let (side, keys, hint) = match hinted.into_iter().next() {
+        let (side, keys, hint, estimate) = match hinted.into_iter().next() {
             Some((side, key, hint)) => {
                 if site.null_aware || !allowed.contains(&side) {
                     lines.push(format!(
@@ -117,24 +109,25 @@ impl JobSession {
                     ));
                     return Ok(None);
                 }
-                (side, vec![key], Some(hint))
+                (side, vec![key], Some(hint), None)
             }
             None if config.salting_auto && !site.null_aware && !allowed.is_empty() => {
                 let left = self.estimate(&site.left).await?;
                 let right = self.estimate(&site.right).await?;
-                let (bytes, rows) = broadcast_thresholds(
+                let thresholds = broadcast_thresholds(
                     config.auto_broadcast_join_threshold,
                     DATAFUSION_DEFAULT_ROWS,
                 );
-                if broadcastable(left, bytes, rows) || broadcastable(right, bytes, rows) {
+                if left.is_broadcastable(thresholds) || right.is_broadcastable(thresholds) {
                     // A broadcast join shuffles nothing: nothing to skew.
                     return Ok(None);
                 }
                 let side = match allowed {
                     [only] => *only,
-                    _ if bigger(right, left) => Side::Right,
+                    _ if right.is_bigger_than(&left) => Side::Right,
                     _ => Side::Left,
                 };
+                let estimate = if side == Side::Left { left } else { right };
                 if !cheap_to_sample(site.input(side)) {
                     lines.push(format!(
                         "salting: {label}: not sampled: {} computes joins or aggregates, which a \
@@ -143,7 +136,7 @@ impl JobSession {
                     ));
                     return Ok(None);
                 }
-                (side, (0..site.on.len()).collect(), None)
+                (side, (0..site.on.len()).collect(), None, Some(estimate))
             }
             None => return Ok(None),
         };
@@ -158,7 +151,7 @@ impl JobSession {
         // Salts that land in different partitions need every shuffle key.
         let spread = keys.len() == site.on.len();
         let found = self
-            .hot_keys(input, &key_exprs, hint.as_ref(), spread, config)
+            .hot_keys(input, &key_exprs, hint.as_ref(), spread, estimate, config)
             .await?;
         if found.hot.is_empty() {
             lines.push(format!("salting: {label}: {}", found.note));
@@ -208,7 +201,7 @@ impl JobSession {
         let key_exprs: Vec<_> = keys.iter().map(|&i| site.group[i].clone()).collect();
         let spread = keys.len() == site.group.len();
         let found = self
-            .hot_keys(&site.input, &key_exprs, hint.as_ref(), spread, config)
+            .hot_keys(&site.input, &key_exprs, hint.as_ref(), spread, None, config)
             .await?;
         if found.hot.is_empty() {
             lines.push(format!("salting: {label}: {}", found.note));
@@ -228,13 +221,15 @@ impl JobSession {
 
     /// The hot values of `keys` over `input`: listed in the hint, or measured
     /// by a sampling pass. `spread` picks salts landing in different
-    /// partitions (when `keys` are all the shuffle's keys).
+    /// partitions (when `keys` are all the shuffle's keys); `estimate` is
+    /// `input`'s size when the caller has it already.
     async fn hot_keys(
         &self,
         input: &LogicalPlan,
         keys: &[Expr],
         hint: Option<&SkewHint>,
         spread: bool,
+        estimate: Option<SizeEstimate>,
         config: &MinisparkConfig,
     ) -> Result<HotKeys> {
         let partitions = self.shuffle_partitions();
@@ -285,7 +280,10 @@ impl JobSession {
             Some((relation, column)) => (relation, std::slice::from_ref(column)),
             None => (input, keys),
         };
-        let estimate = self.estimate(input).await?;
+        let estimate = match (&hinted, estimate) {
+            (None, Some(known)) => known,
+            _ => self.estimate(input).await?,
+        };
         let fraction = match estimate.rows {
             Some(rows) if rows > 0 => (SAMPLE_ROWS / rows as f64).min(1.0),
             _ => UNKNOWN_FRACTION,
@@ -362,42 +360,15 @@ impl JobSession {
         Ok(HotKeys { hot, note })
     }
 
-    async fn estimate(&self, plan: &LogicalPlan) -> Result<Estimate> {
+    /// A logical plan's size estimate: planned physically, as the join
+    /// planner will see it.
+    async fn estimate(&self, plan: &LogicalPlan) -> Result<SizeEstimate> {
         let physical = self
             .context()
             .state()
             .create_physical_plan(&strip_skew_nodes(plan.clone())?)
             .await?;
-        let stats = StatisticsContext::new().compute(physical.as_ref(), &StatisticsArgs::new())?;
-        Ok(Estimate {
-            rows: stats.num_rows.get_value().copied(),
-            bytes: stats.total_byte_size.get_value().copied(),
-        })
-    }
-}
-
-/// True when `a` is estimated bigger than `b`: by bytes when both are
-/// known, else by rows; an unknown size (usually a join or an aggregate
-/// below) counts as big.
-fn bigger(a: Estimate, b: Estimate) -> bool {
-    let (a, b) = match (a.bytes, b.bytes, a.rows, b.rows) {
-        (Some(x), Some(y), _, _) => (x, y),
-        (_, _, Some(x), Some(y)) => (x, y),
-        _ => (
-            a.bytes.or(a.rows).map_or(usize::MAX, |_| 0),
-            b.bytes.or(b.rows).map_or(usize::MAX, |_| 0),
-        ),
-    };
-    a > b
-}
-
-/// DataFusion's rule for collecting a join side: by bytes when known, else
-/// by rows.
-fn broadcastable(e: Estimate, bytes: usize, rows: usize) -> bool {
-    match (e.bytes, e.rows) {
-        (Some(b), _) => b != 0 && b < bytes,
-        (None, Some(r)) => r != 0 && r < rows,
-        (None, None) => false,
+        Ok(SizeEstimate::of(&physical))
     }
 }
 

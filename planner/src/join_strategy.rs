@@ -222,15 +222,86 @@ fn leaf_name(line: &str) -> String {
 }
 
 fn estimated_bytes(plan: &Arc<dyn ExecutionPlan>) -> Option<u64> {
-    let stats = StatisticsContext::new()
-        .compute(plan.as_ref(), &StatisticsArgs::new())
-        .ok()?;
-    stats.total_byte_size.get_value().map(|b| *b as u64)
+    SizeEstimate::of(plan).bytes.map(|b| b as u64)
+}
+
+/// A plan's estimated rows and bytes, as DataFusion's join selection sees
+/// them (`None` when unknown).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SizeEstimate {
+    pub rows: Option<usize>,
+    pub bytes: Option<usize>,
+}
+
+impl SizeEstimate {
+    /// The estimate of a physical plan; unknown when statistics fail.
+    pub fn of(plan: &Arc<dyn ExecutionPlan>) -> Self {
+        match StatisticsContext::new().compute(plan.as_ref(), &StatisticsArgs::new()) {
+            Ok(stats) => Self {
+                rows: stats.num_rows.get_value().copied(),
+                bytes: stats.total_byte_size.get_value().copied(),
+            },
+            Err(_) => Self::default(),
+        }
+    }
+
+    /// DataFusion's rule for collecting (broadcasting) a join side under
+    /// the thresholds of [`broadcast_thresholds`]: by bytes when known,
+    /// else by rows.
+    pub fn is_broadcastable(&self, (bytes, rows): (usize, usize)) -> bool {
+        match (self.bytes, self.rows) {
+            (Some(b), _) => b != 0 && b < bytes,
+            (None, Some(r)) => r != 0 && r < rows,
+            (None, None) => false,
+        }
+    }
+
+    /// True when this is estimated bigger than `other`: by bytes when both
+    /// are known, else by rows; an unknown size (usually a join or an
+    /// aggregate below) counts as big.
+    pub fn is_bigger_than(&self, other: &Self) -> bool {
+        match (self.bytes, other.bytes, self.rows, other.rows) {
+            (Some(a), Some(b), _, _) | (_, _, Some(a), Some(b)) => a > b,
+            _ => {
+                let known = |e: &Self| e.bytes.or(e.rows).is_some();
+                !known(self) && known(other)
+            }
+        }
+    }
 }
 
 fn fmt_size(bytes: Option<u64>) -> String {
     match bytes {
         None => "unknown size".to_string(),
         Some(b) => fmt_bytes(b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn size(rows: Option<usize>, bytes: Option<usize>) -> SizeEstimate {
+        SizeEstimate { rows, bytes }
+    }
+
+    #[test]
+    fn broadcastable_by_bytes_else_rows() {
+        let thresholds = broadcast_thresholds(1000, 100);
+        assert!(size(Some(10_000), Some(999)).is_broadcastable(thresholds));
+        assert!(!size(Some(1), Some(1000)).is_broadcastable(thresholds));
+        assert!(size(Some(99), None).is_broadcastable(thresholds));
+        assert!(!size(None, None).is_broadcastable(thresholds));
+        // -1: nothing is broadcast automatically.
+        assert!(!size(Some(1), Some(1)).is_broadcastable(broadcast_thresholds(-1, 100)));
+    }
+
+    #[test]
+    fn bigger_compares_like_units_and_unknown_is_big() {
+        assert!(size(None, Some(2)).is_bigger_than(&size(None, Some(1))));
+        assert!(size(Some(2), None).is_bigger_than(&size(Some(1), Some(10))));
+        assert!(size(None, None).is_bigger_than(&size(Some(1), None)));
+        assert!(!size(Some(1), None).is_bigger_than(&size(None, None)));
+        assert!(!size(None, None).is_bigger_than(&size(None, None)));
     }
 }
