@@ -375,10 +375,10 @@ fn key_column_is(key: &Expr, name: &str) -> bool {
 /// Every equi-join of `plan`, children before parents.
 pub fn join_sites(plan: &LogicalPlan) -> Result<Vec<JoinSite>> {
     let mut sites = vec![];
-    plan.clone().transform_up(|node| {
+    numbered_rewrite(plan.clone(), is_join, |ordinal, node| {
         if let LogicalPlan::Join(join) = &node {
             sites.push(JoinSite {
-                ordinal: sites.len(),
+                ordinal,
                 join_type: join.join_type,
                 null_aware: join.null_aware,
                 left: join.left.as_ref().clone(),
@@ -389,6 +389,34 @@ pub fn join_sites(plan: &LogicalPlan) -> Result<Vec<JoinSite>> {
         Ok(Transformed::no(node))
     })?;
     Ok(sites)
+}
+
+fn is_join(plan: &LogicalPlan) -> bool {
+    matches!(plan, LogicalPlan::Join(_))
+}
+
+fn is_aggregate(plan: &LogicalPlan) -> bool {
+    matches!(plan, LogicalPlan::Aggregate(_))
+}
+
+/// Rewrites with `f` every node `pick` selects, children before parents,
+/// passing each its ordinal among them. Sites are numbered by it when they
+/// are listed and found by it again when they are rewritten, so the two
+/// always agree.
+fn numbered_rewrite(
+    plan: LogicalPlan,
+    pick: impl Fn(&LogicalPlan) -> bool,
+    mut f: impl FnMut(usize, LogicalPlan) -> Result<Transformed<LogicalPlan>>,
+) -> Result<LogicalPlan> {
+    let mut ordinal = 0;
+    plan.transform_up(|node| {
+        if !pick(&node) {
+            return Ok(Transformed::no(node));
+        }
+        ordinal += 1;
+        f(ordinal - 1, node)
+    })
+    .map(|t| t.data)
 }
 
 /// One hot key and the salts it gets.
@@ -502,19 +530,14 @@ pub fn salt_joins(plan: LogicalPlan, salted: &[SaltedJoin]) -> Result<LogicalPla
     if salted.is_empty() {
         return Ok(plan);
     }
-    let mut ordinal = 0;
-    plan.transform_up(|node| {
-        let LogicalPlan::Join(join) = node else {
-            return Ok(Transformed::no(node));
-        };
-        let this = ordinal;
-        ordinal += 1;
-        match salted.iter().find(|s| s.ordinal == this) {
-            Some(s) if !s.hot.is_empty() => Ok(Transformed::yes(salt_join(join, s)?)),
-            _ => Ok(Transformed::no(LogicalPlan::Join(join))),
+    numbered_rewrite(plan, is_join, |ordinal, node| {
+        match (node, salted.iter().find(|s| s.ordinal == ordinal)) {
+            (LogicalPlan::Join(join), Some(s)) if !s.hot.is_empty() => {
+                Ok(Transformed::yes(salt_join(join, s)?))
+            }
+            (node, _) => Ok(Transformed::no(node)),
         }
     })
-    .map(|t| t.data)
 }
 
 /// `CASE WHEN keys = hot1 THEN then(hot1) ... ELSE otherwise END`.
@@ -830,10 +853,10 @@ impl AggregateSite {
 /// Every GROUP BY of `plan`, children before parents.
 pub fn aggregate_sites(plan: &LogicalPlan) -> Result<Vec<AggregateSite>> {
     let mut sites = vec![];
-    plan.clone().transform_up(|node| {
+    numbered_rewrite(plan.clone(), is_aggregate, |ordinal, node| {
         if let LogicalPlan::Aggregate(agg) = &node {
             sites.push(AggregateSite {
-                ordinal: sites.len(),
+                ordinal,
                 input: agg.input.as_ref().clone(),
                 group: agg.group_expr.clone(),
                 aggregates: agg.aggr_expr.clone(),
@@ -859,19 +882,14 @@ pub fn salt_aggregates(plan: LogicalPlan, salted: &[SaltedAggregate]) -> Result<
     if salted.is_empty() {
         return Ok(plan);
     }
-    let mut ordinal = 0;
-    plan.transform_up(|node| {
-        let LogicalPlan::Aggregate(agg) = node else {
-            return Ok(Transformed::no(node));
-        };
-        let this = ordinal;
-        ordinal += 1;
-        match salted.iter().find(|s| s.ordinal == this) {
-            Some(s) if !s.hot.is_empty() => Ok(Transformed::yes(salt_aggregate(agg, s)?)),
-            _ => Ok(Transformed::no(LogicalPlan::Aggregate(agg))),
+    numbered_rewrite(plan, is_aggregate, |ordinal, node| {
+        match (node, salted.iter().find(|s| s.ordinal == ordinal)) {
+            (LogicalPlan::Aggregate(agg), Some(s)) if !s.hot.is_empty() => {
+                Ok(Transformed::yes(salt_aggregate(agg, s)?))
+            }
+            (node, _) => Ok(Transformed::no(node)),
         }
     })
-    .map(|t| t.data)
 }
 
 /// A skewed GROUP BY in two phases:
