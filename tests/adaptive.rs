@@ -199,14 +199,7 @@ async fn a_switched_join_survives_a_killed_executor() {
         let s = s.clone();
         tokio::spawn(async move { run_sql(&s, sql).await })
     };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while cluster.driver.cluster.running_tasks() == 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the job never started"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    crate::common::wait_for_running_tasks(&cluster).await;
     // About when the scans are done and the join stage starts.
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     cluster.kill_executor(0).unwrap();

@@ -214,3 +214,16 @@ pub fn skewed_joins() -> Vec<SkewedJoin> {
     })
     .collect()
 }
+
+/// Waits (at most a minute) until `cluster` runs a task: a job submitted
+/// in the background has started.
+pub async fn wait_for_running_tasks(cluster: &LocalCluster) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while cluster.driver.cluster.running_tasks() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the job never started"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

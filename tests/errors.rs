@@ -215,14 +215,7 @@ async fn executor_killed_mid_job() {
         let s = s.clone();
         tokio::spawn(async move { run_sql(&s, sql).await })
     };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while cluster.driver.cluster.running_tasks() == 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the job never started"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    crate::common::wait_for_running_tasks(&cluster).await;
     cluster.kill_executor(0).unwrap();
     let got = timed("job surviving a killed executor", job)
         .await
