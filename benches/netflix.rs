@@ -21,8 +21,8 @@ mod examples;
 use datafusion::common::Result;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::StreamExt;
+use minispark::datagen::netflix::{NetflixParams, NetflixTable, write_netflix_parquet};
 use minispark::driver::job::{JobSession, parse_script};
-use minispark::planner::catalog::netflix::{NetflixParams, NetflixTable, write_netflix_parquet};
 use minispark::planner::config::MinisparkConfig;
 use minispark::planner::session::session_state;
 

@@ -13,7 +13,7 @@
 
 use std::time::{Duration, Instant};
 
-use minispark_planner::catalog::netflix::{NetflixParams, NetflixTable};
+use minispark_datagen::netflix::{NetflixParams, NetflixTable};
 use tpchgen::generators::LineItemGenerator;
 use tpchgen_arrow::LineItemArrow;
 

@@ -96,10 +96,7 @@ async fn main() -> Result<()> {
         &data,
         "lineitem",
         &format!("TPC-H SF{}", args.scale_factor),
-        |dir| {
-            minispark::planner::catalog::tpch::write_tpch_parquet(args.scale_factor, dir)
-                .map(|_| ())
-        },
+        |dir| minispark::datagen::tpch::write_tpch_parquet(args.scale_factor, dir).map(|_| ()),
     )?;
     let cluster = common::start_cluster(args.executors).await?;
     let settings = [(

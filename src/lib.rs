@@ -71,6 +71,7 @@ pub mod session;
 pub use dataframe::{DataFrame, JoinStrategy};
 pub use session::{Master, Session, SessionBuilder};
 
+pub use minispark_datagen as datagen;
 pub use minispark_driver as driver;
 pub use minispark_executor as executor;
 pub use minispark_planner as planner;

@@ -44,7 +44,7 @@ pub fn tpch_dir() -> &'static Path {
     DIR.get_or_init(|| {
         let dir = std::env::temp_dir().join(format!("minispark-test-tpch-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        minispark::planner::catalog::tpch::write_tpch_parquet(0.01, &dir).expect("generate TPC-H");
+        minispark::datagen::tpch::write_tpch_parquet(0.01, &dir).expect("generate TPC-H");
         dir
     })
 }

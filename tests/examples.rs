@@ -101,7 +101,7 @@ async fn run_on_datafusion(sql: &str) -> BTreeMap<usize, Vec<String>> {
 async fn check_sql_examples(executors: usize, partitions: &[usize]) {
     let cluster = cluster(executors).await;
     let names = netflix_sql_examples();
-    // Jobs 1-4 and 6-10 of WORKLOADS.md, at least.
+    // Jobs 1-4 and 6-10 of docs/WORKLOADS.md, at least.
     assert!(names.len() >= 9, "{names:?}");
     for name in names {
         let name = name.as_str();

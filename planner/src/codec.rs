@@ -2,8 +2,9 @@
 //!
 //! Stage plans travel to executors as datafusion-proto bytes. DataFusion's
 //! own operators serialize themselves; minispark's nodes (shuffle reader and
-//! writer, the built-in TPC-H and netflix scans) are encoded here as
-//! [`minispark_proto::ExtensionNode`] messages.
+//! writer) are encoded here as [`minispark_proto::ExtensionNode`] messages,
+//! and the built-in TPC-H and netflix scans by
+//! [`minispark_datagen::codec`].
 
 use std::sync::Arc;
 
@@ -17,13 +18,11 @@ use datafusion_proto::physical_plan::to_proto::serialize_physical_expr;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
 use datafusion_proto::protobuf;
 use minispark_proto::{
-    BlockList, BlockLocation as PbBlockLocation, ExtensionNode, NetflixScanNode, ShuffleBlock,
-    ShuffleReaderNode, ShuffleWriterNode, TpchScanNode, extension_node::Node,
+    BlockList, BlockLocation as PbBlockLocation, ExtensionNode, ShuffleBlock, ShuffleReaderNode,
+    ShuffleWriterNode, extension_node::Node,
 };
 use prost::Message;
 
-use crate::catalog::netflix::{NetflixParams, NetflixScanExec, NetflixTable};
-use crate::catalog::tpch::{TpchScanExec, TpchTable};
 use crate::exchange::{BlockLocation, ExchangeKind, ShuffleReaderExec, ShuffleWriterExec};
 
 /// The extension codec for minispark's plan nodes.
@@ -118,33 +117,9 @@ impl PhysicalExtensionCodec for MinisparkCodec {
                     exprs,
                 )?))
             }
-            Some(Node::TpchScan(t)) => {
-                let table = TpchTable::from_name(&t.table)
-                    .ok_or_else(|| internal_datafusion_err!("unknown TPC-H table {}", t.table))?;
-                let projection = t
-                    .has_projection
-                    .then(|| t.projection.iter().map(|&i| i as usize).collect());
-                Ok(Arc::new(TpchScanExec::try_new(
-                    table,
-                    t.scale_factor,
-                    t.num_partitions as usize,
-                    projection,
-                    t.batch_size as usize,
-                )?))
-            }
-            Some(Node::NetflixScan(t)) => {
-                let table = NetflixTable::from_name(&t.table)
-                    .ok_or_else(|| internal_datafusion_err!("unknown netflix table {}", t.table))?;
-                let projection = t
-                    .has_projection
-                    .then(|| t.projection.iter().map(|&i| i as usize).collect());
-                Ok(Arc::new(NetflixScanExec::try_new(
-                    table,
-                    NetflixParams::try_new(t.scale, t.skew, t.seed)?,
-                    t.num_partitions as usize,
-                    projection,
-                    t.batch_size as usize,
-                )?))
+            Some(scan @ (Node::TpchScan(_) | Node::NetflixScan(_))) => {
+                minispark_datagen::codec::decode_scan(&scan)
+                    .unwrap_or_else(|| internal_err!("not a built-in scan"))
             }
             None => internal_err!("empty minispark plan node"),
         }
@@ -188,33 +163,8 @@ impl PhysicalExtensionCodec for MinisparkCodec {
                 num_partitions: w.num_partitions() as u32,
                 hash_exprs: self.encode_exprs(w.hash_exprs())?,
             })
-        } else if let Some(t) = node.downcast_ref::<TpchScanExec>() {
-            Node::TpchScan(TpchScanNode {
-                table: t.table().name().to_string(),
-                scale_factor: t.scale_factor(),
-                num_partitions: t.num_partitions() as u32,
-                projection: t
-                    .projection()
-                    .map(|p| p.iter().map(|&i| i as u32).collect())
-                    .unwrap_or_default(),
-                has_projection: t.projection().is_some(),
-                batch_size: t.batch_size() as u32,
-            })
-        } else if let Some(t) = node.downcast_ref::<NetflixScanExec>() {
-            let params = t.params();
-            Node::NetflixScan(NetflixScanNode {
-                table: t.table().name().to_string(),
-                scale: params.scale,
-                skew: params.skew,
-                seed: params.seed,
-                num_partitions: t.num_partitions() as u32,
-                projection: t
-                    .projection()
-                    .map(|p| p.iter().map(|&i| i as u32).collect())
-                    .unwrap_or_default(),
-                has_projection: t.projection().is_some(),
-                batch_size: t.batch_size() as u32,
-            })
+        } else if let Some(scan) = minispark_datagen::codec::encode_scan(node.as_ref()) {
+            scan
         } else {
             return internal_err!("minispark cannot serialize plan node {}", node.name());
         };

@@ -21,7 +21,6 @@
 //! * [`hints`]: join strategy hints (broadcast, shuffle, merge), in SQL and DataFrames.
 //! * [`join_strategy`]: broadcast thresholds, and why each join got its strategy.
 //! * [`functions`]: statistical SQL functions (`student_t_cdf`, ...) for A/B test readouts.
-//! * [`catalog`]: built-in data (TPC-H generated inside each task).
 //! * [`config`]: every `minispark.*` setting, with its default.
 //! * [`skew`]: when a shuffle partition counts as skewed.
 //! * [`salting`]: the `SKEW` hint, and rewriting skewed joins and GROUP BYs
@@ -31,7 +30,6 @@
 //! * [`explain`]: printing a stage graph.
 
 pub mod adaptive;
-pub mod catalog;
 pub mod codec;
 pub mod config;
 pub mod exchange;

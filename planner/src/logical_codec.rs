@@ -25,10 +25,9 @@ use datafusion::execution::TaskContext;
 use datafusion::logical_expr::{Extension, LogicalPlan};
 use datafusion_proto::logical_plan::{DefaultLogicalExtensionCodec, LogicalExtensionCodec};
 
-use crate::catalog::netflix::{NetflixTable, NetflixTableProvider};
-use crate::catalog::tpch::{TpchTable, TpchTableProvider};
 use crate::hints::{HintNode, JoinHint};
 use crate::salting::{SkewHint, SkewNode};
+use minispark_datagen::{NetflixTable, NetflixTableProvider, TpchTable, TpchTableProvider};
 
 /// The logical extension codec: built-in tables by name and scale, file
 /// formats as DataFusion encodes them.
@@ -107,7 +106,11 @@ impl LogicalExtensionCodec for MinisparkLogicalCodec {
                 let scale: f64 = scale
                     .parse()
                     .map_err(|_| plan_datafusion_err!("bad netflix scale {scale}"))?;
-                Ok(Arc::new(NetflixTableProvider::new(table, scale)))
+                Ok(Arc::new(NetflixTableProvider::new(
+                    table,
+                    scale,
+                    crate::session::netflix_settings,
+                )))
             }
             _ => not_impl_err!("table {table_ref}: unknown built-in table '{text}'"),
         }

@@ -7,12 +7,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use datafusion::common::Result;
+use datafusion::common::config::ConfigOptions;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::SessionState;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
-use crate::catalog::netflix::register_netflix_catalog;
-use crate::catalog::tpch::register_tpch_catalog;
 use crate::config::MinisparkConfig;
 use crate::hash::spark_murmur3::spark_hash_udf;
 use crate::hints::MinisparkQueryPlanner;
@@ -86,9 +85,16 @@ pub fn session_state(config: SessionConfig) -> SessionState {
     // Spark spells `make_array` as `array`.
     let make_array = datafusion::functions_nested::make_array::make_array_udf();
     ctx.register_udf(make_array.as_ref().clone().with_aliases(["array"]));
-    register_tpch_catalog(&ctx);
-    register_netflix_catalog(&ctx);
+    minispark_datagen::register_tpch_catalog(&ctx);
+    minispark_datagen::register_netflix_catalog(&ctx, netflix_settings);
     ctx.state()
+}
+
+/// The session's `minispark.netflix.skew` and `.seed`, read by the built-in
+/// netflix tables when a scan is planned.
+pub fn netflix_settings(options: &ConfigOptions) -> (f64, u64) {
+    let settings = crate::config::minispark_config(options);
+    (settings.netflix_skew, settings.netflix_seed)
 }
 
 /// A fresh context with minispark's functions, catalogs and `settings`.
@@ -114,4 +120,70 @@ pub fn changed_settings(ctx: &SessionContext) -> HashMap<String, String> {
         .filter(|e| fresh.get(&e.key) != Some(&e.value))
         .filter_map(|e| e.value.map(|v| (e.key, v)))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::physical_plan::{collect_partitioned, displayable};
+    use minispark_datagen::{NetflixParams, NetflixScanExec};
+
+    fn settings(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// `minispark.netflix.skew` / `.seed` reach the scan node the driver
+    /// plans, and the node survives the plan codec an executor decodes.
+    #[tokio::test]
+    async fn netflix_settings_reach_the_scan_and_the_codec() {
+        let ctx = session_context(&settings(&[
+            ("minispark.netflix.skew", "0.5"),
+            ("minispark.netflix.seed", "7"),
+            ("datafusion.execution.target_partitions", "3"),
+        ]))
+        .unwrap();
+        let plan = ctx
+            .sql("SELECT user_id, device FROM netflix.tiny.viewing_events")
+            .await
+            .unwrap()
+            .create_physical_plan()
+            .await
+            .unwrap();
+        let text = displayable(plan.as_ref()).indent(false).to_string();
+        assert!(text.contains("skew=0.5, seed=7, partitions=3"), "{text}");
+        let bytes = crate::codec::encode_plan(Arc::clone(&plan)).unwrap();
+        let task = ctx.task_ctx();
+        let decoded = crate::codec::decode_plan(&bytes, &task).unwrap();
+        let mut scan = Arc::clone(&decoded);
+        while scan.downcast_ref::<NetflixScanExec>().is_none() {
+            scan = Arc::clone(scan.children()[0]);
+        }
+        let scan = scan.downcast_ref::<NetflixScanExec>().unwrap();
+        assert_eq!(
+            scan.params(),
+            NetflixParams::try_new(0.001, 0.5, 7).unwrap()
+        );
+        let a = collect_partitioned(plan, ctx.task_ctx()).await.unwrap();
+        let b = collect_partitioned(decoded, task).await.unwrap();
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn bad_netflix_settings_are_rejected() {
+        assert!(session_context(&settings(&[("minispark.netflix.skew", "-1")])).is_err());
+        assert!(session_context(&settings(&[("minispark.netflix.seed", "x")])).is_err());
+    }
+
+    /// The defaults the settings table documents are the generator's.
+    #[test]
+    fn netflix_defaults_are_the_generators() {
+        let fresh = session_config(&HashMap::new()).unwrap();
+        assert_eq!(
+            netflix_settings(fresh.options()),
+            (NetflixParams::DEFAULT_SKEW, NetflixParams::DEFAULT_SEED)
+        );
+    }
 }

@@ -699,8 +699,8 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::catalog::tpch::{TpchTable, TpchTableProvider};
     use crate::session::session_context;
+    use minispark_datagen::tpch::{TpchTable, TpchTableProvider};
 
     /// The stage headers of a TPC-H query planned at SF1 with 4 partitions.
     async fn stage_headers(query: usize) -> String {

@@ -130,10 +130,10 @@ enum Dataset {
         #[arg(long, default_value_t = 1.0)]
         scale: f64,
         /// Zipf exponent of title popularity (0 = uniform).
-        #[arg(long, default_value_t = minispark::planner::catalog::NetflixParams::with_scale(1.0).skew)]
+        #[arg(long, default_value_t = minispark::datagen::NetflixParams::with_scale(1.0).skew)]
         skew: f64,
         /// Seed of the generator.
-        #[arg(long, default_value_t = minispark::planner::catalog::NetflixParams::with_scale(1.0).seed)]
+        #[arg(long, default_value_t = minispark::datagen::NetflixParams::with_scale(1.0).seed)]
         seed: u64,
         #[arg(long)]
         out: PathBuf,
@@ -331,7 +331,7 @@ async fn run(cli: Cli) -> Result<()> {
             dataset: Dataset::Tpch { scale_factor, out },
         } => {
             init_tracing("warn");
-            let tables = minispark::planner::catalog::tpch::write_tpch_parquet(scale_factor, &out)?;
+            let tables = minispark::datagen::tpch::write_tpch_parquet(scale_factor, &out)?;
             for (name, rows, files) in tables {
                 println!("{name}: {rows} rows in {files} file(s)");
             }
@@ -347,8 +347,8 @@ async fn run(cli: Cli) -> Result<()> {
                 },
         } => {
             init_tracing("warn");
-            let params = minispark::planner::catalog::NetflixParams::try_new(scale, skew, seed)?;
-            let tables = minispark::planner::catalog::write_netflix_parquet(&params, &out)?;
+            let params = minispark::datagen::NetflixParams::try_new(scale, skew, seed)?;
+            let tables = minispark::datagen::write_netflix_parquet(&params, &out)?;
             for (name, rows, files) in tables {
                 println!("{name}: {rows} rows in {files} file(s)");
             }

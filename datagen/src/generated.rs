@@ -1,5 +1,5 @@
-//! What the built-in catalogs ([`tpch`](super::tpch) and
-//! [`netflix`](super::netflix)) share: scans whose data is generated, not
+//! What the built-in catalogs ([`tpch`](crate::tpch) and
+//! [`netflix`](crate::netflix)) share: scans whose data is generated, not
 //! read, and the export of that data as Parquet files.
 //!
 //! # Why a scan generates inside each task
@@ -65,7 +65,7 @@ use datafusion::physical_plan::{
 /// A catalog's scan node (`TpchScanExec`, `NetflixScanExec`) holds one next
 /// to the parameters of what it generates, and delegates to it.
 #[derive(Debug)]
-pub(super) struct GeneratedScan {
+pub(crate) struct GeneratedScan {
     /// The node's name, which starts its error messages.
     exec: &'static str,
     num_partitions: usize,
@@ -86,7 +86,7 @@ impl GeneratedScan {
     /// The scan state of node `exec` over `table` (named in errors), whose
     /// schema is `table_schema`. The caller checks `num_partitions` (the
     /// catalogs bound it differently).
-    pub(super) fn try_new(
+    pub(crate) fn try_new(
         exec: &'static str,
         table: &dyn fmt::Display,
         table_schema: SchemaRef,
@@ -124,28 +124,28 @@ impl GeneratedScan {
         })
     }
 
-    pub(super) fn num_partitions(&self) -> usize {
+    pub(crate) fn num_partitions(&self) -> usize {
         self.num_partitions
     }
 
-    pub(super) fn projection(&self) -> Option<&Vec<usize>> {
+    pub(crate) fn projection(&self) -> Option<&Vec<usize>> {
         self.projection.as_ref()
     }
 
-    pub(super) fn batch_size(&self) -> usize {
+    pub(crate) fn batch_size(&self) -> usize {
         self.batch_size
     }
 
-    pub(super) fn properties(&self) -> &Arc<PlanProperties> {
+    pub(crate) fn properties(&self) -> &Arc<PlanProperties> {
         &self.properties
     }
 
-    pub(super) fn metrics(&self) -> MetricsSet {
+    pub(crate) fn metrics(&self) -> MetricsSet {
         self.metrics.clone_inner()
     }
 
     /// Errors unless `partition` is one of the scan's partitions.
-    pub(super) fn check_partition(&self, partition: usize) -> Result<()> {
+    pub(crate) fn check_partition(&self, partition: usize) -> Result<()> {
         if partition >= self.num_partitions {
             return internal_err!(
                 "{}: invalid partition {partition}, the scan has {} partitions",
@@ -159,7 +159,7 @@ impl GeneratedScan {
     /// Statistics of a scan (or partition) generating `rows` rows, `exact`
     /// or estimated, whose unprojected rows take about `avg_row_bytes` in
     /// memory. The byte size counts the projected columns' share of them.
-    pub(super) fn statistics(&self, rows: u64, exact: bool, avg_row_bytes: usize) -> Statistics {
+    pub(crate) fn statistics(&self, rows: u64, exact: bool, avg_row_bytes: usize) -> Statistics {
         let rows = usize::try_from(rows).unwrap_or(usize::MAX);
         let bytes = rows
             .saturating_mul(avg_row_bytes)
@@ -178,7 +178,7 @@ impl GeneratedScan {
     /// Display the node as `<exec>: k=v, ..., partitions=n[, projection=[..]]`
     /// (one line) or one `k=v` per line (tree render), with `settings` the
     /// parameters of what it generates.
-    pub(super) fn fmt_as(
+    pub(crate) fn fmt_as(
         &self,
         t: DisplayFormatType,
         f: &mut fmt::Formatter,
@@ -220,7 +220,7 @@ impl GeneratedScan {
     /// stream is `cooperative`: generating is CPU work that never waits, so
     /// without tokio's budget a consumer polling it would hold its worker
     /// thread until the partition ends.
-    pub(super) fn stream<I, E>(&self, partition: usize, batches: I) -> SendableRecordBatchStream
+    pub(crate) fn stream<I, E>(&self, partition: usize, batches: I) -> SendableRecordBatchStream
     where
         I: Iterator<Item = std::result::Result<RecordBatch, E>> + Send + 'static,
         DataFusionError: From<E>,
@@ -289,19 +289,19 @@ fn slice_batch(batch: &RecordBatch, batch_size: usize) -> impl Iterator<Item = R
 
 /// A table to export: its name (its directory) and schema, and how many
 /// files to split it in.
-pub(super) struct ExportTable {
-    pub(super) name: &'static str,
-    pub(super) schema: SchemaRef,
-    pub(super) files: usize,
+pub(crate) struct ExportTable {
+    pub(crate) name: &'static str,
+    pub(crate) schema: SchemaRef,
+    pub(crate) files: usize,
 }
 
 /// One file of an export: file `file` (from 0) of the `files` of table
 /// number `table` (an index into the exported tables).
 #[derive(Debug, Clone, Copy)]
-pub(super) struct ExportJob {
-    pub(super) table: usize,
-    pub(super) file: usize,
-    pub(super) files: usize,
+pub(crate) struct ExportJob {
+    pub(crate) table: usize,
+    pub(crate) file: usize,
+    pub(crate) files: usize,
 }
 
 /// Write `tables` as ZSTD-compressed Parquet under
@@ -315,7 +315,7 @@ pub(super) struct ExportJob {
 /// for balance; each streams batch by batch through an [`ArrowWriter`], so
 /// memory stays bounded whatever the scale. `label` names the data set in
 /// errors.
-pub(super) fn export_parquet<S, G, I, E>(
+pub(crate) fn export_parquet<S, G, I, E>(
     label: &str,
     out_dir: &Path,
     tables: &[ExportTable],
@@ -458,12 +458,12 @@ where
 /// A fresh directory under the system's temporary directory, removed
 /// (with its contents) when dropped, even by a failing test's unwinding.
 #[cfg(test)]
-pub(super) struct TempDir(PathBuf);
+pub(crate) struct TempDir(PathBuf);
 
 #[cfg(test)]
 impl TempDir {
     /// `<tmp>/<prefix>-<process id>-<nanoseconds>`, created.
-    pub(super) fn new(prefix: &str) -> Self {
+    pub(crate) fn new(prefix: &str) -> Self {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()

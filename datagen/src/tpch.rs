@@ -67,7 +67,7 @@ use tpchgen_arrow::{
     SupplierArrow,
 };
 
-use super::generated::{ExportTable, GeneratedScan, export_parquet};
+use crate::generated::{ExportTable, GeneratedScan, export_parquet};
 
 /// Name under which [`register_tpch_catalog`] registers the [`TpchCatalog`].
 pub const TPCH_CATALOG_NAME: &str = "tpch";
@@ -719,7 +719,7 @@ impl TpchTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::generated::TempDir;
+    use crate::generated::TempDir;
     use arrow::compute::concat_batches;
     use arrow::util::pretty::pretty_format_batches;
     use datafusion::common::stats::Precision;
