@@ -12,7 +12,8 @@
 //!   stage 1: ShuffleWriterExec(forward) ◀─ agg ◀─ ShuffleReaderExec(stage 0)
 //! ```
 //!
-//! * [`adaptive`]: choosing a stage's tasks from its inputs' real sizes.
+//! * [`adaptive`]: adaptive execution, choosing a stage's tasks from its
+//!   inputs' real sizes; one file per Spark AQE rule.
 //! * [`stages`]: where to cut a plan, and the stage graph.
 //! * [`exchange`]: shuffle writer and reader nodes, block locations.
 //! * [`codec`]: serializing minispark's nodes with datafusion-proto.
