@@ -25,8 +25,9 @@
 //! * [`catalog`]: built-in data (TPC-H generated inside each task).
 //! * [`config`]: every `minispark.*` setting, with its default.
 //! * [`skew`]: when a shuffle partition counts as skewed.
-//! * [`salting`]: the `SKEW` hint, and rewriting skewed joins and GROUP BYs
-//!   to run on (key, salt).
+//! * [`salting`]: key salting, the planner half: the `SKEW` hint, and
+//!   rewriting skewed joins and GROUP BYs to run on (key, salt) (when to
+//!   salt is the driver's half).
 //! * [`session`]: the DataFusion session every process uses.
 //! * [`ipc`]: Arrow IPC encoding of shuffle blocks.
 //! * [`explain`]: printing a stage graph.
