@@ -382,3 +382,20 @@ fn skew_demo_runs_the_join_four_ways_with_equal_answers() {
     assert!(!err.status.success());
     assert!(String::from_utf8_lossy(&err.stderr).contains("--rows must be at least 1000"));
 }
+
+/// `minispark settings` lists every declared setting; `--markdown` prints
+/// the README's table (tests/readme.rs checks the README against it).
+#[test]
+fn settings_lists_every_setting() {
+    use minispark::planner::config::{SETTINGS, settings_markdown};
+    let table = stdout_ok(&minispark(&["settings", "--markdown"]));
+    assert_eq!(table, settings_markdown());
+    let plain = stdout_ok(&minispark(&["settings"]));
+    for s in SETTINGS {
+        let line = format!("{} = {}  (accepts {})", s.name(), s.default, s.accepts);
+        assert!(plain.contains(&line), "{line} in {plain}");
+        assert!(plain.contains(s.description), "{} in {plain}", s.key);
+    }
+    let help = stdout_ok(&minispark(&["--help"]));
+    assert!(help.contains("settings"), "{help}");
+}

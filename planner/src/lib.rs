@@ -23,7 +23,7 @@
 //! * [`join_strategy`]: broadcast thresholds, and why each join got its strategy.
 //! * [`functions`]: statistical SQL functions (`student_t_cdf`, ...) for A/B test readouts.
 //! * [`catalog`]: built-in data (TPC-H generated inside each task).
-//! * [`config`]: every `minispark.*` setting, with its default.
+//! * [`config`]: every `minispark.*` setting, declared once, with its default.
 //! * [`skew`]: when a shuffle partition counts as skewed.
 //! * [`salting`]: key salting, the planner half: the `SKEW` hint, and
 //!   rewriting skewed joins and GROUP BYs to run on (key, salt) (when to

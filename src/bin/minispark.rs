@@ -38,6 +38,7 @@ enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
         /// A setting, `key=value` (minispark.* or datafusion.*); repeatable.
+        /// `minispark settings` lists minispark's.
         #[arg(long = "conf", value_name = "KEY=VALUE")]
         conf: Vec<String>,
     },
@@ -77,6 +78,12 @@ enum Command {
     Demo {
         #[command(subcommand)]
         demo: Demo,
+    },
+    /// List every minispark.* setting with its default and meaning.
+    Settings {
+        /// As the README's Markdown table.
+        #[arg(long)]
+        markdown: bool,
     },
 }
 
@@ -324,6 +331,18 @@ async fn run(cli: Cli) -> Result<()> {
                 return Err(DataFusionError::Execution(
                     "the four runs of the skew demo returned different answers".into(),
                 ));
+            }
+            Ok(())
+        }
+        Command::Settings { markdown } => {
+            let mut out = std::io::stdout().lock();
+            if markdown {
+                write!(out, "{}", minispark::planner::config::settings_markdown())?;
+            } else {
+                for s in minispark::planner::config::SETTINGS {
+                    writeln!(out, "{} = {}  (accepts {})", s.name(), s.default, s.accepts)?;
+                    writeln!(out, "    {}", s.description)?;
+                }
             }
             Ok(())
         }
