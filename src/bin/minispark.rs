@@ -2,7 +2,7 @@
 //! generate data.
 
 use std::collections::HashMap;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -147,12 +147,17 @@ enum Dataset {
     },
 }
 
+/// Logs to stderr, at `RUST_LOG`'s level or `default`. Colours only on a
+/// terminal, and not with `NO_COLOR` set (no-color.org): a log written to a
+/// file or a pipe carries no escape codes.
 fn init_tracing(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && !no_color)
         .try_init();
 }
 
