@@ -21,7 +21,15 @@ impl Drop for Processes {
 
 /// Runs the CLI with a timeout.
 fn minispark(args: &[&str]) -> Output {
-    let mut child = Command::new(BIN)
+    minispark_with(args, |_| {})
+}
+
+/// Runs the CLI with a timeout, its command adjusted by `setup` (its
+/// environment, say); stdout and stderr are pipes.
+fn minispark_with(args: &[&str], setup: impl FnOnce(&mut Command)) -> Output {
+    let mut command = Command::new(BIN);
+    setup(&mut command);
+    let mut child = command
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -381,4 +389,43 @@ fn skew_demo_runs_the_join_four_ways_with_equal_answers() {
     let err = minispark(&["demo", "skew", "--rows", "10"]);
     assert!(!err.status.success());
     assert!(String::from_utf8_lossy(&err.stderr).contains("--rows must be at least 1000"));
+}
+
+/// Logs written to a pipe carry no ANSI colour codes, from the CLI process
+/// and from the executor processes it starts (their stderr is its own).
+#[test]
+fn logs_to_a_pipe_have_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = script(&dir, "q.sql", "SELECT count(*) FROM tpch.sf0_01.nation;");
+    let out = minispark_with(&["submit", &s, "--master", "local[1]"], |c| {
+        c.env("RUST_LOG", "info").env_remove("NO_COLOR");
+    });
+    let stdout = stdout_ok(&out);
+    assert!(stdout.contains("25"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Something was logged, by the driver and by the executor.
+    assert!(stderr.contains("INFO"), "{stderr}");
+    assert!(stderr.contains("job started"), "{stderr}");
+    assert!(stderr.contains("executor listening"), "{stderr}");
+    assert!(
+        !stderr.contains("\x1b["),
+        "colour codes in a piped log: {stderr:?}"
+    );
+}
+
+/// `minispark settings` lists every declared setting; `--markdown` prints
+/// the README's table (tests/readme.rs checks the README against it).
+#[test]
+fn settings_lists_every_setting() {
+    use minispark::planner::config::{SETTINGS, settings_markdown};
+    let table = stdout_ok(&minispark(&["settings", "--markdown"]));
+    assert_eq!(table, settings_markdown());
+    let plain = stdout_ok(&minispark(&["settings"]));
+    for s in SETTINGS {
+        let line = format!("{} = {}  (accepts {})", s.name(), s.default, s.accepts);
+        assert!(plain.contains(&line), "{line} in {plain}");
+        assert!(plain.contains(s.description), "{} in {plain}", s.key);
+    }
+    let help = stdout_ok(&minispark(&["--help"]));
+    assert!(help.contains("settings"), "{help}");
 }

@@ -9,6 +9,7 @@ mod dataframe;
 mod errors;
 mod examples;
 mod join_strategies;
+mod readme;
 mod salting;
 mod skew;
 mod slt;

@@ -16,7 +16,8 @@
 //! * [`scheduler`]: stages in dependency order, retries, lost executors.
 //! * [`job`]: sessions and statements; EXPLAIN and EXPLAIN ANALYZE.
 //! * [`results`]: reading result blocks back.
-//! * [`salting`]: which skewed joins to salt, from a sampling pass.
+//! * [`salting`]: key salting, the driver half: which skewed joins and
+//!   GROUP BYs to salt, from a sampling pass (the rewrites are the planner's).
 //! * [`service`]: the gRPC service.
 
 pub mod cluster;

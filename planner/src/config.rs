@@ -1,107 +1,136 @@
 //! minispark's settings.
 //!
-//! Every setting is declared once, in [`SETTINGS`], with its default and what
-//! it does; `SET minispark.<key> = value` in a job script, `--conf` on the
-//! command line and `Session::builder().config(..)` all land here.
-//! DataFusion's own settings (`datafusion.*`) are set the same way.
+//! Every setting is declared once, in the `settings!` list below: its key,
+//! default, accepted values, meaning, and the typed field it fills. That
+//! one list makes the [`SETTINGS`] table, the [`MinisparkConfig`] struct and
+//! its defaults, `SET` and `SHOW`, the `minispark settings` listing and the
+//! README's settings table ([`settings_markdown`], checked by a test).
+//! `SET minispark.<key> = value` in a job script, `--conf` on the command
+//! line and `Session::builder().config(..)` all land here. DataFusion's own
+//! settings (`datafusion.*`) are set the same way.
 
 use std::any::Any;
+use std::str::FromStr;
 
 use datafusion::common::config::{ConfigEntry, ConfigExtension, ExtensionOptions};
 use datafusion::common::{Result, plan_err};
 
-/// One documented setting.
+/// One setting, as the `settings!` list declares it.
 pub struct Setting {
     /// Key without the `minispark.` prefix.
     pub key: &'static str,
     pub default: &'static str,
+    /// The values it accepts, as an error message names them.
+    pub accepts: &'static str,
     pub description: &'static str,
+    /// Stores a value's text in its [`MinisparkConfig`] field; `None` when
+    /// the text is not one of the accepted values.
+    set: fn(&mut MinisparkConfig, &str) -> Option<()>,
+    /// The field's value as text, as `SHOW` prints it.
+    get: fn(&MinisparkConfig) -> String,
 }
 
-/// Every minispark setting, with its default.
-pub const SETTINGS: &[Setting] = &[
-    Setting {
-        key: "shuffle.partitions",
-        default: "0",
-        description: "Partitions of every shuffle (Spark's spark.sql.shuffle.partitions). \
-                      0 means the total task slots of the cluster's executors.",
-    },
-    Setting {
-        key: "task.maxFailures",
-        default: "4",
-        description: "How many times a task may fail before its job fails \
-                      (Spark's spark.task.maxFailures). Retries go to another executor when there is one.",
-    },
-    Setting {
-        key: "shuffle.compression",
-        default: "lz4",
-        description: "Codec of shuffle files and of data sent between processes: lz4, zstd or none. \
-                      An embedded local[N] cluster starts its sessions with none: its blocks never leave the machine.",
-    },
-    Setting {
-        key: "netflix.skew",
-        default: "1.2",
-        description: "Zipf exponent of title popularity in the built-in netflix.* tables (0 = uniform). \
-                      At 1.2 the most watched title holds about a fifth of all viewing events: a hot key.",
-    },
-    Setting {
-        key: "netflix.seed",
-        default: "42",
-        description: "Seed of the built-in netflix.* tables: the same seed, scale and skew give the same rows.",
-    },
-    Setting {
-        key: "sql.autoBroadcastJoinThreshold",
-        default: "10485760",
-        description: "A join side estimated below this many bytes is broadcast: computed once and \
-                      sent whole to every task of the other side, which then never moves (Spark's \
-                      spark.sql.autoBroadcastJoinThreshold, 10 MB). -1 turns automatic broadcasts off; \
-                      BROADCAST hints still work. Replaces datafusion.optimizer.hash_join_single_partition_threshold.",
-    },
-    Setting {
-        key: "adaptive.enabled",
-        default: "true",
-        description: "Adaptive execution: once a stage's hash-shuffle inputs are written, choose its tasks \
-                      from their real sizes: coalesce small partitions, split skewed join partitions \
-                      by map ranges, and run a shuffled join as a broadcast join when one side measured \
-                      below sql.autoBroadcastJoinThreshold (its other side then read map output by map \
-                      output). Spark's spark.sql.adaptive.enabled.",
-    },
-    Setting {
-        key: "adaptive.advisoryPartitionSizeInBytes",
-        default: "67108864",
-        description: "Adaptive execution coalesces small shuffle partitions up to about this many bytes \
-                      per task, never into fewer tasks than the cluster has slots; split pieces of a \
-                      skewed partition aim at it too (Spark's default, 64 MB).",
-    },
-    Setting {
-        key: "skew.skewedPartitionFactor",
-        default: "5",
-        description: "A shuffle partition is skewed when it is larger than this many times the median \
-                      partition (and larger than skew.skewedPartitionThresholdInBytes). Spark's default.",
-    },
-    Setting {
-        key: "skew.skewedPartitionThresholdInBytes",
-        default: "268435456",
-        description: "A shuffle partition is skewed only when it is larger than this many bytes \
-                      (and skew.skewedPartitionFactor times the median). Spark's default: 256 MB.",
-    },
-    Setting {
-        key: "skew.salting",
-        default: "off",
-        description: "Key salting of skewed joins and GROUP BYs: off, or auto. With auto, before a shuffled \
-                      equi-join or a GROUP BY with a COUNT(DISTINCT) (whose input has no join or aggregate \
-                      to run whole), a sampling pass finds the hot keys; their rows on the big side get a salt in [0, S) and the other \
-                      side's rows for them are replicated S times, so one hot key spreads over S partitions. \
-                      The hint /*+ SKEW('t', 'col') */ asks for it on one relation whatever this setting says.",
-    },
-    Setting {
-        key: "skew.saltBuckets",
-        default: "0",
-        description: "Salt buckets S for salted keys. 0 chooses S per hot key from its measured share s: \
-                      enough that each piece is about half a typical partition, 2sN/(1-s) for N partitions, \
-                      between 2 and N.",
-    },
-];
+impl Setting {
+    /// The full key, `minispark.<key>`.
+    pub fn name(&self) -> String {
+        format!("minispark.{}", self.key)
+    }
+}
+
+/// Declares every setting once: the fields of [`MinisparkConfig`] and the
+/// rows of [`SETTINGS`], from one entry per setting:
+///
+/// ```text
+/// field: Type {
+///     key: "section.name",          // minispark.section.name
+///     default: "text",              // parsed like a user's value
+///     accepts: "what error messages say it accepts",
+///     parse: |text| -> Option<Type>,
+///     show: |&Type| -> String,      // optional; to_string() otherwise
+///     description: "for docs, SHOW and the README",
+/// }
+/// ```
+macro_rules! settings {
+    (@show $value:expr, $ty:ty) => {
+        $value.to_string()
+    };
+    (@show $value:expr, $ty:ty, $show:expr) => {{
+        let show: fn(&$ty) -> String = $show;
+        show(&$value)
+    }};
+    ($(
+        $field:ident: $ty:ty {
+            key: $key:literal,
+            default: $default:literal,
+            accepts: $accepts:literal,
+            parse: $parse:expr,
+            $(show: $show:expr,)?
+            description: $description:literal,
+        }
+    )*) => {
+        /// The typed values of [`SETTINGS`], stored as a DataFusion config
+        /// extension. Each field's doc is its setting's description.
+        #[derive(Debug, Clone)]
+        pub struct MinisparkConfig {
+            $(
+                #[doc = concat!("`minispark.", $key, "` (default `", $default, "`): ", $description)]
+                pub $field: $ty,
+            )*
+        }
+
+        /// Every minispark setting, with its default.
+        pub const SETTINGS: &[Setting] = &[$(
+            Setting {
+                key: $key,
+                default: $default,
+                accepts: $accepts,
+                description: $description,
+                set: |config: &mut MinisparkConfig, text: &str| {
+                    let parse: fn(&str) -> Option<$ty> = $parse;
+                    config.$field = parse(text.trim())?;
+                    Some(())
+                },
+                get: |config: &MinisparkConfig| settings!(@show config.$field, $ty $(, $show)?),
+            },
+        )*];
+
+        impl Default for MinisparkConfig {
+            /// The defaults of [`SETTINGS`].
+            fn default() -> Self {
+                Self {
+                    $(
+                        $field: {
+                            let parse: fn(&str) -> Option<$ty> = $parse;
+                            parse($default).expect(concat!("the default of minispark.", $key, " is valid"))
+                        },
+                    )*
+                }
+            }
+        }
+    };
+}
+
+/// A number of the field's type (`FromStr`), or `None`.
+fn number<T: FromStr>(text: &str) -> Option<T> {
+    text.parse().ok()
+}
+
+/// The value named `text` (case-insensitively) in `names`.
+fn keyword<T: Copy>(names: &[(&str, T)], text: &str) -> Option<T> {
+    names
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(text))
+        .map(|(_, value)| *value)
+}
+
+/// The name of `value` in `names`.
+fn keyword_name<T: PartialEq>(names: &[(&'static str, T)], value: &T) -> String {
+    names
+        .iter()
+        .find(|(_, v)| v == value)
+        .map_or("?", |(name, _)| name)
+        .to_string()
+}
 
 /// Shuffle compression codec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,52 +140,124 @@ pub enum ShuffleCompression {
     None,
 }
 
-/// The typed values of [`SETTINGS`], stored as a DataFusion config extension.
-#[derive(Debug, Clone)]
-pub struct MinisparkConfig {
-    pub shuffle_partitions: usize,
-    pub task_max_failures: usize,
-    pub shuffle_compression: ShuffleCompression,
-    pub netflix_skew: f64,
-    pub netflix_seed: u64,
-    pub auto_broadcast_join_threshold: i64,
-    pub adaptive_enabled: bool,
-    pub advisory_partition_bytes: u64,
-    pub skewed_partition_factor: f64,
-    pub skewed_partition_threshold_bytes: u64,
-    pub salting_auto: bool,
-    pub salt_buckets: usize,
-}
+/// `minispark.shuffle.compression`'s values.
+const COMPRESSIONS: &[(&str, ShuffleCompression)] = &[
+    ("lz4", ShuffleCompression::Lz4),
+    ("zstd", ShuffleCompression::Zstd),
+    ("none", ShuffleCompression::None),
+];
+/// `minispark.skew.salting`'s values: is it `auto`?
+const SALTING: &[(&str, bool)] = &[("off", false), ("auto", true)];
+const BOOLEAN: &[(&str, bool)] = &[("true", true), ("false", false)];
 
-impl Default for MinisparkConfig {
-    fn default() -> Self {
-        let mut config = Self {
-            shuffle_partitions: 0,
-            task_max_failures: 0,
-            shuffle_compression: ShuffleCompression::Lz4,
-            netflix_skew: 0.0,
-            netflix_seed: 0,
-            auto_broadcast_join_threshold: 0,
-            adaptive_enabled: false,
-            advisory_partition_bytes: 0,
-            skewed_partition_factor: 0.0,
-            skewed_partition_threshold_bytes: 0,
-            salting_auto: false,
-            salt_buckets: 0,
-        };
-        for s in SETTINGS {
-            config
-                .set(s.key, s.default)
-                .expect("defaults of SETTINGS are valid");
-        }
-        config
+settings! {
+    shuffle_partitions: usize {
+        key: "shuffle.partitions",
+        default: "0",
+        accepts: "a non-negative integer",
+        parse: number,
+        description: "Partitions of every shuffle (Spark's spark.sql.shuffle.partitions). \
+                      0 means the total task slots of the cluster's executors.",
     }
-}
-
-fn parse_usize(key: &str, value: &str) -> Result<usize> {
-    value.trim().parse().or_else(|_| {
-        plan_err!("setting minispark.{key} expects a non-negative integer, got '{value}'")
-    })
+    task_max_failures: usize {
+        key: "task.maxFailures",
+        default: "4",
+        accepts: "an integer of at least 1",
+        parse: |t| number(t).filter(|v| *v >= 1),
+        description: "How many times a task may fail before its job fails \
+                      (Spark's spark.task.maxFailures). Retries go to another executor when there is one.",
+    }
+    shuffle_compression: ShuffleCompression {
+        key: "shuffle.compression",
+        default: "lz4",
+        accepts: "lz4, zstd or none",
+        parse: |t| keyword(COMPRESSIONS, t),
+        show: |v| keyword_name(COMPRESSIONS, v),
+        description: "Codec of shuffle files and of data sent between processes: lz4, zstd or none. \
+                      An embedded local[N] cluster starts its sessions with none: its blocks never leave the machine.",
+    }
+    netflix_skew: f64 {
+        key: "netflix.skew",
+        default: "1.2",
+        accepts: "a finite number >= 0",
+        parse: |t| number(t).filter(|v: &f64| v.is_finite() && *v >= 0.0),
+        description: "Zipf exponent of title popularity in the built-in netflix.* tables (0 = uniform). \
+                      At 1.2 the most watched title holds about a fifth of all viewing events: a hot key.",
+    }
+    netflix_seed: u64 {
+        key: "netflix.seed",
+        default: "42",
+        accepts: "a non-negative integer",
+        parse: number,
+        description: "Seed of the built-in netflix.* tables: the same seed, scale and skew give the same rows.",
+    }
+    auto_broadcast_join_threshold: i64 {
+        key: "sql.autoBroadcastJoinThreshold",
+        default: "10485760",
+        accepts: "a number of bytes or -1",
+        parse: |t| number(t).filter(|v| *v >= -1),
+        description: "A join side estimated below this many bytes is broadcast: computed once and \
+                      sent whole to every task of the other side, which then never moves (Spark's \
+                      spark.sql.autoBroadcastJoinThreshold, 10 MB). -1 turns automatic broadcasts off; \
+                      BROADCAST hints still work. Replaces datafusion.optimizer.hash_join_single_partition_threshold.",
+    }
+    adaptive_enabled: bool {
+        key: "adaptive.enabled",
+        default: "true",
+        accepts: "true or false",
+        parse: |t| keyword(BOOLEAN, t),
+        description: "Adaptive execution: once a stage's hash-shuffle inputs are written, choose its tasks \
+                      from their real sizes: coalesce small partitions, split skewed join partitions \
+                      by map ranges, and run a shuffled join as a broadcast join when one side measured \
+                      below sql.autoBroadcastJoinThreshold (its other side then read map output by map \
+                      output). Spark's spark.sql.adaptive.enabled.",
+    }
+    advisory_partition_bytes: u64 {
+        key: "adaptive.advisoryPartitionSizeInBytes",
+        default: "67108864",
+        accepts: "a positive number of bytes",
+        parse: |t| number(t).filter(|v| *v > 0),
+        description: "Adaptive execution coalesces small shuffle partitions up to about this many bytes \
+                      per task, never into fewer tasks than the cluster has slots; split pieces of a \
+                      skewed partition aim at it too (Spark's default, 64 MB).",
+    }
+    skewed_partition_factor: f64 {
+        key: "skew.skewedPartitionFactor",
+        default: "5",
+        accepts: "a number >= 1",
+        parse: |t| number(t).filter(|v: &f64| v.is_finite() && *v >= 1.0),
+        description: "A shuffle partition is skewed when it is larger than this many times the median \
+                      partition (and larger than skew.skewedPartitionThresholdInBytes). Spark's default.",
+    }
+    skewed_partition_threshold_bytes: u64 {
+        key: "skew.skewedPartitionThresholdInBytes",
+        default: "268435456",
+        accepts: "a non-negative number of bytes",
+        parse: number,
+        description: "A shuffle partition is skewed only when it is larger than this many bytes \
+                      (and skew.skewedPartitionFactor times the median). Spark's default: 256 MB.",
+    }
+    salting_auto: bool {
+        key: "skew.salting",
+        default: "off",
+        accepts: "off or auto",
+        parse: |t| keyword(SALTING, t),
+        show: |v| keyword_name(SALTING, v),
+        description: "Key salting of skewed joins and GROUP BYs: off, or auto. With auto, before a shuffled \
+                      equi-join or a GROUP BY with a COUNT(DISTINCT) (whose input has no join or aggregate \
+                      to run whole), a sampling pass finds the hot keys; their rows on the big side get a salt in [0, S) and the other \
+                      side's rows for them are replicated S times, so one hot key spreads over S partitions. \
+                      The hint /*+ SKEW('t', 'col') */ asks for it on one relation whatever this setting says.",
+    }
+    salt_buckets: usize {
+        key: "skew.saltBuckets",
+        default: "0",
+        accepts: "0 (automatic) or 2 to 4096 buckets",
+        parse: |t| number(t).filter(|v| *v == 0 || (2..=4096).contains(v)),
+        description: "Salt buckets S for salted keys. 0 chooses S per hot key from its measured share s: \
+                      enough that each piece is about half a typical partition, 2sN/(1-s) for N partitions, \
+                      between 2 and N.",
+    }
 }
 
 impl ExtensionOptions for MinisparkConfig {
@@ -173,151 +274,29 @@ impl ExtensionOptions for MinisparkConfig {
     }
 
     fn set(&mut self, key: &str, value: &str) -> Result<()> {
-        match key.to_ascii_lowercase().as_str() {
-            "shuffle.partitions" => self.shuffle_partitions = parse_usize(key, value)?,
-            "task.maxfailures" => {
-                let v = parse_usize(key, value)?;
-                if v == 0 {
-                    return plan_err!("setting minispark.task.maxFailures must be at least 1");
-                }
-                self.task_max_failures = v;
-            }
-            "shuffle.compression" => {
-                self.shuffle_compression = match value.trim().to_ascii_lowercase().as_str() {
-                    "lz4" => ShuffleCompression::Lz4,
-                    "zstd" => ShuffleCompression::Zstd,
-                    "none" => ShuffleCompression::None,
-                    _ => {
-                        return plan_err!(
-                            "setting minispark.shuffle.compression expects lz4, zstd or none, got '{value}'"
-                        );
-                    }
-                }
-            }
-            "netflix.skew" => {
-                self.netflix_skew = match value.trim().parse::<f64>() {
-                    Ok(v) if v.is_finite() && v >= 0.0 => v,
-                    _ => {
-                        return plan_err!(
-                            "setting minispark.netflix.skew expects a finite number >= 0, got '{value}'"
-                        );
-                    }
-                }
-            }
-            "netflix.seed" => self.netflix_seed = value.trim().parse().or_else(|_| {
-                plan_err!(
-                    "setting minispark.netflix.seed expects a non-negative integer, got '{value}'"
-                )
-            })?,
-            "sql.autobroadcastjointhreshold" => {
-                self.auto_broadcast_join_threshold = match value.trim().parse::<i64>() {
-                    Ok(v) if v >= -1 => v,
-                    _ => {
-                        return plan_err!(
-                            "setting minispark.sql.autoBroadcastJoinThreshold expects a number of bytes or -1, got '{value}'"
-                        );
-                    }
-                }
-            }
-            "adaptive.enabled" => {
-                self.adaptive_enabled = match value.trim().to_ascii_lowercase().as_str() {
-                    "true" => true,
-                    "false" => false,
-                    _ => {
-                        return plan_err!(
-                            "setting minispark.adaptive.enabled expects true or false, got '{value}'"
-                        );
-                    }
-                }
-            }
-            "adaptive.advisorypartitionsizeinbytes" => {
-                self.advisory_partition_bytes = match value.trim().parse::<u64>() {
-                    Ok(v) if v > 0 => v,
-                    _ => {
-                        return plan_err!(
-                            "setting minispark.adaptive.advisoryPartitionSizeInBytes expects a positive number of bytes, got '{value}'"
-                        );
-                    }
-                }
-            }
-            "skew.skewedpartitionfactor" => {
-                self.skewed_partition_factor = match value.trim().parse::<f64>() {
-                    Ok(v) if v.is_finite() && v >= 1.0 => v,
-                    _ => {
-                        return plan_err!(
-                            "setting minispark.skew.skewedPartitionFactor expects a number >= 1, got '{value}'"
-                        );
-                    }
-                }
-            }
-            "skew.skewedpartitionthresholdinbytes" => {
-                self.skewed_partition_threshold_bytes = value.trim().parse().or_else(|_| {
-                    plan_err!(
-                        "setting minispark.skew.skewedPartitionThresholdInBytes expects a non-negative integer, got '{value}'"
-                    )
-                })?
-            }
-            "skew.salting" => {
-                self.salting_auto = match value.trim().to_ascii_lowercase().as_str() {
-                    "auto" => true,
-                    "off" => false,
-                    _ => {
-                        return plan_err!(
-                            "setting minispark.skew.salting expects off or auto, got '{value}'"
-                        );
-                    }
-                }
-            }
-            "skew.saltbuckets" => {
-                let v = parse_usize(key, value)?;
-                if v == 1 || v > 4096 {
-                    return plan_err!(
-                        "setting minispark.skew.saltBuckets expects 0 (automatic) or 2 to 4096 buckets, got '{value}'"
-                    );
-                }
-                self.salt_buckets = v;
-            }
-            _ => {
-                let known: Vec<String> = SETTINGS
-                    .iter()
-                    .map(|s| format!("minispark.{}", s.key))
-                    .collect();
-                return plan_err!(
-                    "unknown setting minispark.{key}; known settings: {}",
-                    known.join(", ")
-                );
-            }
+        let Some(setting) = SETTINGS.iter().find(|s| s.key.eq_ignore_ascii_case(key)) else {
+            let known: Vec<String> = SETTINGS.iter().map(Setting::name).collect();
+            return plan_err!(
+                "unknown setting minispark.{key}; known settings: {}",
+                known.join(", ")
+            );
+        };
+        match (setting.set)(self, value) {
+            Some(()) => Ok(()),
+            None => plan_err!(
+                "setting {} expects {}, got '{value}'",
+                setting.name(),
+                setting.accepts
+            ),
         }
-        Ok(())
     }
 
     fn entries(&self) -> Vec<ConfigEntry> {
-        let value = |key: &str| -> String {
-            match key {
-                "shuffle.partitions" => self.shuffle_partitions.to_string(),
-                "task.maxFailures" => self.task_max_failures.to_string(),
-                "shuffle.compression" => format!("{:?}", self.shuffle_compression).to_lowercase(),
-                "netflix.skew" => self.netflix_skew.to_string(),
-                "netflix.seed" => self.netflix_seed.to_string(),
-                "sql.autoBroadcastJoinThreshold" => self.auto_broadcast_join_threshold.to_string(),
-                "adaptive.enabled" => self.adaptive_enabled.to_string(),
-                "adaptive.advisoryPartitionSizeInBytes" => {
-                    self.advisory_partition_bytes.to_string()
-                }
-                "skew.skewedPartitionFactor" => self.skewed_partition_factor.to_string(),
-                "skew.skewedPartitionThresholdInBytes" => {
-                    self.skewed_partition_threshold_bytes.to_string()
-                }
-                "skew.salting" => if self.salting_auto { "auto" } else { "off" }.to_string(),
-                "skew.saltBuckets" => self.salt_buckets.to_string(),
-                _ => String::new(),
-            }
-        };
         SETTINGS
             .iter()
             .map(|s| ConfigEntry {
-                key: format!("minispark.{}", s.key),
-                value: Some(value(s.key)),
+                key: s.name(),
+                value: Some((s.get)(self)),
                 description: s.description,
             })
             .collect()
@@ -335,4 +314,94 @@ pub fn minispark_config(options: &datafusion::common::config::ConfigOptions) -> 
         .get::<MinisparkConfig>()
         .cloned()
         .unwrap_or_default()
+}
+
+/// The README's settings table (section "Settings"), one row per setting:
+/// `minispark settings --markdown` prints it, and a test checks the README
+/// against it.
+pub fn settings_markdown() -> String {
+    let mut table = String::from("| setting | default | meaning |\n|---|---|---|\n");
+    for s in SETTINGS {
+        table.push_str(&format!(
+            "| `{}` | `{}` | {} |\n",
+            s.name(),
+            s.default,
+            s.description.replace('|', "\\|")
+        ));
+    }
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_default_parses_and_shows_as_declared() {
+        let config = MinisparkConfig::default();
+        for (s, entry) in SETTINGS.iter().zip(config.entries()) {
+            assert_eq!(entry.key, s.name());
+            assert_eq!(entry.value.as_deref(), Some(s.default), "{}", s.key);
+        }
+        assert_eq!(config.shuffle_compression, ShuffleCompression::Lz4);
+        assert_eq!(config.task_max_failures, 4);
+        assert!(config.adaptive_enabled && !config.salting_auto);
+    }
+
+    #[test]
+    fn values_are_checked_and_errors_name_the_setting_and_its_values() {
+        let mut config = MinisparkConfig::default();
+        config.set("SKEW.SALTING", " Auto ").unwrap();
+        assert!(config.salting_auto);
+        config.set("shuffle.compression", "ZSTD").unwrap();
+        assert_eq!(config.shuffle_compression, ShuffleCompression::Zstd);
+        for (key, bad, accepts) in [
+            ("task.maxFailures", "0", "an integer of at least 1"),
+            ("shuffle.compression", "gzip", "lz4, zstd or none"),
+            ("netflix.skew", "NaN", "a finite number >= 0"),
+            (
+                "sql.autoBroadcastJoinThreshold",
+                "-2",
+                "a number of bytes or -1",
+            ),
+            ("adaptive.enabled", "yes", "true or false"),
+            (
+                "adaptive.advisoryPartitionSizeInBytes",
+                "0",
+                "a positive number",
+            ),
+            ("skew.skewedPartitionFactor", "0.5", "a number >= 1"),
+            ("skew.salting", "on", "off or auto"),
+            ("skew.saltBuckets", "1", "0 (automatic) or 2 to 4096"),
+            ("skew.saltBuckets", "4097", "0 (automatic) or 2 to 4096"),
+            ("shuffle.partitions", "-1", "a non-negative integer"),
+        ] {
+            let err = config.set(key, bad).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("setting minispark.{key} expects {accepts}"))
+                    && err.contains(&format!("got '{bad}'")),
+                "{err}"
+            );
+        }
+        // A refused value leaves the setting as it was.
+        assert_eq!(config.shuffle_compression, ShuffleCompression::Zstd);
+        let err = config.set("no.such", "1").unwrap_err().to_string();
+        assert!(
+            err.contains("unknown setting minispark.no.such")
+                && err.contains("minispark.skew.saltBuckets"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_markdown_table_has_one_row_per_setting() {
+        let table = settings_markdown();
+        let rows: Vec<&str> = table.lines().skip(2).collect();
+        assert_eq!(rows.len(), SETTINGS.len());
+        assert_eq!(
+            rows[0],
+            "| `minispark.shuffle.partitions` | `0` | Partitions of every shuffle (Spark's \
+             spark.sql.shuffle.partitions). 0 means the total task slots of the cluster's executors. |"
+        );
+    }
 }

@@ -12,7 +12,8 @@
 //!   stage 1: ShuffleWriterExec(forward) ◀─ agg ◀─ ShuffleReaderExec(stage 0)
 //! ```
 //!
-//! * [`adaptive`]: choosing a stage's tasks from its inputs' real sizes.
+//! * [`adaptive`]: adaptive execution, choosing a stage's tasks from its
+//!   inputs' real sizes; one file per Spark AQE rule.
 //! * [`stages`]: where to cut a plan, and the stage graph.
 //! * [`exchange`]: shuffle writer and reader nodes, block locations.
 //! * [`codec`]: serializing minispark's nodes with datafusion-proto.
@@ -21,10 +22,11 @@
 //! * [`hints`]: join strategy hints (broadcast, shuffle, merge), in SQL and DataFrames.
 //! * [`join_strategy`]: broadcast thresholds, and why each join got its strategy.
 //! * [`functions`]: statistical SQL functions (`student_t_cdf`, ...) for A/B test readouts.
-//! * [`config`]: every `minispark.*` setting, with its default.
+//! * [`config`]: every `minispark.*` setting, declared once, with its default.
 //! * [`skew`]: when a shuffle partition counts as skewed.
-//! * [`salting`]: the `SKEW` hint, and rewriting skewed joins and GROUP BYs
-//!   to run on (key, salt).
+//! * [`salting`]: key salting, the planner half: the `SKEW` hint, and
+//!   rewriting skewed joins and GROUP BYs to run on (key, salt) (when to
+//!   salt is the driver's half).
 //! * [`session`]: the DataFusion session every process uses.
 //! * [`ipc`]: Arrow IPC encoding of shuffle blocks.
 //! * [`explain`]: printing a stage graph.

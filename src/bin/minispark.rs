@@ -2,7 +2,7 @@
 //! generate data.
 
 use std::collections::HashMap;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -38,6 +38,7 @@ enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
         /// A setting, `key=value` (minispark.* or datafusion.*); repeatable.
+        /// `minispark settings` lists minispark's.
         #[arg(long = "conf", value_name = "KEY=VALUE")]
         conf: Vec<String>,
     },
@@ -77,6 +78,12 @@ enum Command {
     Demo {
         #[command(subcommand)]
         demo: Demo,
+    },
+    /// List every minispark.* setting with its default and meaning.
+    Settings {
+        /// As the README's Markdown table.
+        #[arg(long)]
+        markdown: bool,
     },
 }
 
@@ -140,12 +147,17 @@ enum Dataset {
     },
 }
 
+/// Logs to stderr, at `RUST_LOG`'s level or `default`. Colours only on a
+/// terminal, and not with `NO_COLOR` set (no-color.org): a log written to a
+/// file or a pipe carries no escape codes.
 fn init_tracing(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && !no_color)
         .try_init();
 }
 
@@ -324,6 +336,18 @@ async fn run(cli: Cli) -> Result<()> {
                 return Err(DataFusionError::Execution(
                     "the four runs of the skew demo returned different answers".into(),
                 ));
+            }
+            Ok(())
+        }
+        Command::Settings { markdown } => {
+            let mut out = std::io::stdout().lock();
+            if markdown {
+                write!(out, "{}", minispark::planner::config::settings_markdown())?;
+            } else {
+                for s in minispark::planner::config::SETTINGS {
+                    writeln!(out, "{} = {}  (accepts {})", s.name(), s.default, s.accepts)?;
+                    writeln!(out, "    {}", s.description)?;
+                }
             }
             Ok(())
         }
