@@ -122,7 +122,7 @@ fn jobs_set_statements(jobs: &[String]) -> Vec<String> {
             let sets: Vec<String> = sql
                 .lines()
                 .map(str::trim)
-                .filter(|l| l.len() > 4 && l[..4].eq_ignore_ascii_case("set "))
+                .filter(|l| l.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("set ")))
                 .map(|l| format!("`{}`", l.trim_end_matches(';')))
                 .collect();
             (!sets.is_empty()).then(|| format!("{job}: {}", sets.join(", ")))
@@ -216,7 +216,7 @@ async fn main() -> Result<()> {
         args.scale,
         params.skew,
         params.seed,
-        data.display()
+        common::show_path(&data)
     );
     println!(
         "- minispark: {}",

@@ -168,7 +168,7 @@ async fn main() -> Result<()> {
     println!(
         "- Data: TPC-H SF{} as Parquet in `{}` (tpchgen), read by both engines; queries {}",
         args.scale_factor,
-        data.display(),
+        common::show_path(&data),
         query_list(&args.queries)
     );
     println!(

@@ -26,6 +26,14 @@ pub fn data_dir(given: Option<PathBuf>, name: &str) -> PathBuf {
     })
 }
 
+/// `path` relative to this checkout when it is inside it.
+pub fn show_path(path: &Path) -> String {
+    path.strip_prefix(env!("CARGO_MANIFEST_DIR"))
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
 /// Calls `generate(dir)` unless `dir/<marker>` exists already.
 pub fn generate_once(
     dir: &Path,
