@@ -1,19 +1,27 @@
 //! TPC-H runner: the 22 queries on minispark (an embedded cluster of
 //! executor processes) and on single-node DataFusion with the same partition
-//! count, in the same run. Prints per-query medians and the ratio.
+//! count, in the same run. Prints, as Markdown ready for BENCHMARKS.md, a
+//! header (command, commit, date, machine, both engines' settings as read
+//! from their session configs) and per-query medians with their ratio.
 //!
 //! ```text
 //! cargo bench --bench tpch -- --scale-factor 1 --executors 2 --iterations 3
 //! ```
 //!
 //! Data is generated once as Parquet under `--data` (default
-//! `target/tpch-sf<SF>`), and both engines read the same files.
+//! `target/tpch-sf<SF>`), and both engines read the same files. DataFusion
+//! runs with its defaults (dynamic filters on, its own join thresholds)
+//! plus `--datafusion-conf KEY=VALUE`; minispark with its own plus
+//! `--conf KEY=VALUE`. The header lists every DataFusion setting in which
+//! the two sessions differ.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 #[path = "common/mod.rs"]
 mod common;
+
+use common::report;
 
 use datafusion::common::Result;
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -30,6 +38,10 @@ struct Args {
     iterations: usize,
     queries: Vec<usize>,
     data: Option<PathBuf>,
+    /// Extra settings of the minispark sessions (`--conf`).
+    conf: Vec<(String, String)>,
+    /// Extra settings of the DataFusion baseline (`--datafusion-conf`).
+    datafusion_conf: Vec<(String, String)>,
 }
 
 fn parse_args() -> Args {
@@ -42,6 +54,8 @@ fn parse_args() -> Args {
         iterations: 3,
         queries: (1..=22).collect(),
         data: None,
+        conf: vec![],
+        datafusion_conf: vec![],
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -58,6 +72,8 @@ fn parse_args() -> Args {
                     .collect()
             }
             "--data" => args.data = Some(PathBuf::from(value())),
+            "--conf" => args.conf.push(common::key_value(&value())),
+            "--datafusion-conf" => args.datafusion_conf.push(common::key_value(&value())),
             "--bench" => {}
             other => panic!("unknown argument {other}"),
         }
@@ -99,16 +115,19 @@ async fn main() -> Result<()> {
         |dir| minispark::datagen::tpch::write_tpch_parquet(args.scale_factor, dir).map(|_| ()),
     )?;
     let cluster = common::start_cluster(args.executors).await?;
-    let settings = [(
+    let mut settings: std::collections::HashMap<String, String> = [(
         "minispark.shuffle.partitions".to_string(),
         args.partitions.to_string(),
     )]
     .into_iter()
     .collect();
+    settings.extend(args.conf.iter().cloned());
     let session = cluster.driver.session(&settings)?;
-    let ctx = SessionContext::new_with_config(
-        SessionConfig::new().with_target_partitions(args.partitions),
-    );
+    let mut config = SessionConfig::new().with_target_partitions(args.partitions);
+    for (key, value) in &args.datafusion_conf {
+        config.options_mut().set(key, value)?;
+    }
+    let ctx = SessionContext::new_with_config(config);
     for t in TABLES {
         let path = data.join(t);
         ctx.register_parquet(t, path.to_str().expect("utf-8 path"), Default::default())
@@ -120,11 +139,7 @@ async fn main() -> Result<()> {
         time_minispark(&session, &ddl).await?;
     }
 
-    println!(
-        "TPC-H SF{} | minispark: {} executors | partitions: {} | iterations: {} (median)",
-        args.scale_factor, args.executors, args.partitions, args.iterations
-    );
-    let mut table = common::RatioTable::new("query", 5);
+    let mut table = common::RatioTable::new("query");
     for &q in &args.queries {
         let path = format!("{}/tests/tpch/queries/q{q}.sql", env!("CARGO_MANIFEST_DIR"));
         let sql = std::fs::read_to_string(&path).expect("query file");
@@ -139,6 +154,61 @@ async fn main() -> Result<()> {
             common::median(ms_times),
         );
     }
-    table.finish();
+    let (markdown, total, (worst, worst_ratio)) = table.finish();
+
+    // The header is written after the run: minispark sets some DataFusion
+    // options of its session (partitions, join thresholds) when it plans.
+    let (executors, slots) = cluster.driver.cluster.size();
+    let ms_config = session.context().copied_config();
+    let df_config = ctx.copied_config();
+    println!("{}", report::run_header("tpch"));
+    println!(
+        "- Data: TPC-H SF{} as Parquet in `{}` (tpchgen), read by both engines; queries {}",
+        args.scale_factor,
+        common::show_path(&data),
+        query_list(&args.queries)
+    );
+    println!(
+        "- minispark: {}",
+        report::minispark_line(ms_config.options(), executors, slots)
+    );
+    println!(
+        "- DataFusion baseline: {}",
+        report::datafusion_line(df_config.options())
+    );
+    println!(
+        "- Each query runs {} times on each engine, alternating; the table gives the medians. \
+         A minispark time is the whole job: planning, every stage, the result read back to the driver.",
+        args.iterations
+    );
+    println!();
+    println!(
+        "{}",
+        report::settings_table(df_config.options(), ms_config.options())
+    );
+    print!("{markdown}");
+    println!();
+    println!(
+        "Total: minispark {total:.2}x DataFusion's time; worst query {worst} at {worst_ratio:.2}x. \
+         Target (issue 2): total at most 1.5x and no query above 3x: {}.",
+        if total <= 1.5 && worst_ratio <= 3.0 {
+            "met"
+        } else {
+            "**not met**"
+        }
+    );
     Ok(())
+}
+
+/// "1-22" for all queries, else the list.
+fn query_list(queries: &[usize]) -> String {
+    if queries == (1..=22).collect::<Vec<_>>() {
+        "1 to 22".to_string()
+    } else {
+        queries
+            .iter()
+            .map(|q| format!("q{q}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }

@@ -1,6 +1,9 @@
 //! What the end-to-end benchmark runners share: where their data lives, the
 //! embedded cluster they time, and the table of medians and ratios they
-//! print (minispark against single-node DataFusion, measured in the same run).
+//! print (minispark against single-node DataFusion, measured in the same run),
+//! and the header above it ([`report`]).
+
+pub mod report;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -21,6 +24,14 @@ pub fn data_dir(given: Option<PathBuf>, name: &str) -> PathBuf {
             .join("target")
             .join(name)
     })
+}
+
+/// `path` relative to this checkout when it is inside it.
+pub fn show_path(path: &Path) -> String {
+    path.strip_prefix(env!("CARGO_MANIFEST_DIR"))
+        .unwrap_or(path)
+        .display()
+        .to_string()
 }
 
 /// Calls `generate(dir)` unless `dir/<marker>` exists already.
@@ -44,61 +55,69 @@ pub async fn start_cluster(executors: usize) -> Result<LocalCluster> {
     LocalCluster::start(options).await
 }
 
-/// Prints one line per job (DataFusion ms, minispark ms, ratio) and the total.
+/// A Markdown table of one line per job (baseline ms, measured ms, ratio)
+/// and the total; each line also goes to stderr as it is measured.
 pub struct RatioTable {
-    width: usize,
-    total_df: Duration,
-    total_ms: Duration,
+    markdown: String,
+    total_baseline: Duration,
+    total_measured: Duration,
     worst: Option<(String, f64)>,
 }
 
 impl RatioTable {
-    /// Prints the header; `label` names the first column, `width` its width.
-    pub fn new(label: &str, width: usize) -> Self {
-        Self::with_headers(label, width, "datafusion ms", "minispark ms")
+    /// `label` names the first column; the baseline is single-node DataFusion.
+    pub fn new(label: &str) -> Self {
+        Self::with_headers(label, "DataFusion ms", "minispark ms")
     }
 
     /// [`RatioTable::new`] with other names for the baseline and measured
     /// columns (the ratio is measured / baseline).
-    pub fn with_headers(label: &str, width: usize, baseline: &str, measured: &str) -> Self {
-        println!(
-            "{label:>width$} {baseline:>14} {measured:>14} {:>8}",
-            "ratio"
-        );
+    pub fn with_headers(label: &str, baseline: &str, measured: &str) -> Self {
         Self {
-            width,
-            total_df: Duration::ZERO,
-            total_ms: Duration::ZERO,
+            markdown: format!(
+                "| {label} | {baseline} | {measured} | ratio |\n|---|---:|---:|---:|\n"
+            ),
+            total_baseline: Duration::ZERO,
+            total_measured: Duration::ZERO,
             worst: None,
         }
     }
 
     /// One job's medians.
-    pub fn row(&mut self, name: &str, datafusion: Duration, minispark: Duration) {
-        let ratio = minispark.as_secs_f64() / datafusion.as_secs_f64();
+    pub fn row(&mut self, name: &str, baseline: Duration, measured: Duration) {
+        let ratio = measured.as_secs_f64() / baseline.as_secs_f64();
         if self.worst.as_ref().is_none_or(|(_, w)| ratio > *w) {
             self.worst = Some((name.to_string(), ratio));
         }
-        self.total_df += datafusion;
-        self.total_ms += minispark;
-        println!(
-            "{name:>width$} {:>14.1} {:>14.1} {ratio:>7.2}x",
-            datafusion.as_secs_f64() * 1e3,
-            minispark.as_secs_f64() * 1e3,
-            width = self.width
+        self.total_baseline += baseline;
+        self.total_measured += measured;
+        let line = format!(
+            "| {name} | {:.1} | {:.1} | {ratio:.2}x |",
+            baseline.as_secs_f64() * 1e3,
+            measured.as_secs_f64() * 1e3,
         );
+        eprintln!("{line}");
+        self.markdown.push_str(&line);
+        self.markdown.push('\n');
     }
 
-    /// The totals and the worst ratio.
-    pub fn finish(self) {
-        let (name, ratio) = self.worst.unwrap_or_default();
-        println!(
-            "{:>width$} {:>14.1} {:>14.1} {:>7.2}x   (worst: {name} at {ratio:.2}x)",
-            "total",
-            self.total_df.as_secs_f64() * 1e3,
-            self.total_ms.as_secs_f64() * 1e3,
-            self.total_ms.as_secs_f64() / self.total_df.as_secs_f64(),
-            width = self.width
-        );
+    /// The table with its total line, the total ratio and the worst row's
+    /// (name, ratio).
+    pub fn finish(mut self) -> (String, f64, (String, f64)) {
+        let ratio = self.total_measured.as_secs_f64() / self.total_baseline.as_secs_f64();
+        self.markdown.push_str(&format!(
+            "| **total** | **{:.1}** | **{:.1}** | **{ratio:.2}x** |\n",
+            self.total_baseline.as_secs_f64() * 1e3,
+            self.total_measured.as_secs_f64() * 1e3,
+        ));
+        (self.markdown, ratio, self.worst.unwrap_or_default())
     }
+}
+
+/// The `KEY=VALUE` of a `--conf` / `--datafusion-conf` flag.
+pub fn key_value(arg: &str) -> (String, String) {
+    let (key, value) = arg
+        .split_once('=')
+        .unwrap_or_else(|| panic!("expected KEY=VALUE, got '{arg}'"));
+    (key.trim().to_string(), value.trim().to_string())
 }
