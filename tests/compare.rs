@@ -7,12 +7,15 @@
 //!   schema: then only its row count (zero) is compared.
 //! - Row order: a result is compared in order when the oracle's optimized
 //!   logical plan ends in a sort (its top node, under projections, limits and
-//!   aliases, is a `Sort`). The sort key columns that reach the output cut
-//!   the rows into groups of equal keys; groups are compared in order, the
-//!   rows inside a group (ties, which any order may give) as a multiset.
-//!   When a LIMIT cuts the sorted rows, which of the tied rows of the last
-//!   group get in is arbitrary: that group is compared on its key columns
-//!   only (likewise the first group under an OFFSET). Any other result is
+//!   aliases, is a `Sort`). The leading sort keys that are output columns
+//!   cut the rows into groups of equal keys; groups are compared in order,
+//!   the rows inside a group (ties, which any order may give) as a
+//!   multiset. If not even the first sort key is an output column (`ORDER
+//!   BY` a hidden expression), ties cannot be seen: every row is compared
+//!   in order. When a LIMIT cut the sorted rows (the oracle returned as
+//!   many rows as the limit), which of the tied rows of the last group got
+//!   in is arbitrary: that group is compared on its key columns only
+//!   (likewise the first group under an OFFSET). Any other result is
 //!   compared as a multiset (both sides sorted canonically, then zipped).
 //! - Values: exact for every type (decimals with their scale, integers,
 //!   strings, dates, timestamps, booleans, lists...), NULL distinct from
@@ -30,7 +33,7 @@ use arrow::datatypes::{DataType, Float16Type, Float32Type, Float64Type, SchemaRe
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::common::{Result, ScalarValue};
 use datafusion::dataframe::DataFrame;
-use datafusion::logical_expr::{Expr, LogicalPlan};
+use datafusion::logical_expr::{Expr, FetchType, LogicalPlan, SkipType};
 
 /// Largest relative difference |a - b| / max(|a|, |b|) at which two
 /// floating-point values (Float16/32/64 columns only) are equal: float sums
@@ -48,13 +51,14 @@ pub enum Order {
     /// The plan ends in a sort.
     Sorted {
         /// Output columns (indexes) that are the leading sort keys: the
-        /// keys up to the first one that is not an output column.
+        /// keys up to the first one that is not an output column. Empty:
+        /// each row is a group of its own.
         keys: Vec<usize>,
         /// An OFFSET skipped sorted rows: the first group may be any of
         /// its tied rows.
         cut_first: bool,
-        /// A LIMIT dropped sorted rows: the last group may be any of its
-        /// tied rows.
+        /// A LIMIT may have dropped sorted rows: the last group may be any
+        /// of its tied rows.
         cut_last: bool,
     },
 }
@@ -75,9 +79,10 @@ impl Expected {
     /// plan.
     pub async fn from_dataframe(df: DataFrame) -> Result<Self> {
         let plan = df.clone().into_optimized_plan()?;
-        let order = order_of(&plan);
         let logical = df.schema().inner().clone();
         let batches = df.collect().await?;
+        let rows = batches.iter().map(|b| b.num_rows()).sum();
+        let order = order_of(&plan, rows);
         // What a user of the result sees: the batches' schema.
         let schema = batches.first().map(|b| b.schema()).unwrap_or(logical);
         Ok(Expected {
@@ -99,13 +104,15 @@ impl Expected {
     }
 }
 
-/// The order of `plan`'s output: sorted if its top node, under
-/// projections, limits and aliases, is a sort.
-pub fn order_of(plan: &LogicalPlan) -> Order {
+/// The order of `plan`'s output of `rows` rows: sorted if its top node,
+/// under projections, limits and aliases, is a sort.
+pub fn order_of(plan: &LogicalPlan, rows: usize) -> Order {
     // The nodes above the sort, top first.
     let mut above = vec![];
     let mut node = plan;
     let (mut cut_first, mut cut_last) = (false, false);
+    // Rows skipped by OFFSETs above the sort.
+    let mut skipped = 0;
     let sort = loop {
         match node {
             LogicalPlan::Projection(p) => {
@@ -117,8 +124,20 @@ pub fn order_of(plan: &LogicalPlan) -> Order {
                 node = &a.input;
             }
             LogicalPlan::Limit(l) => {
-                cut_first |= l.skip.is_some();
-                cut_last |= l.fetch.is_some();
+                match l.get_skip_type() {
+                    Ok(SkipType::Literal(0)) => {}
+                    Ok(SkipType::Literal(n)) => {
+                        cut_first = true;
+                        skipped += n;
+                    }
+                    _ => cut_first = true,
+                }
+                // A limit the output did not reach cut nothing.
+                cut_last |= match l.get_fetch_type() {
+                    Ok(FetchType::Literal(None)) => false,
+                    Ok(FetchType::Literal(Some(n))) => rows >= n,
+                    _ => true,
+                };
                 above.push(node);
                 node = &l.input;
             }
@@ -126,7 +145,7 @@ pub fn order_of(plan: &LogicalPlan) -> Order {
             _ => return Order::Any,
         }
     };
-    cut_last |= sort.fetch.is_some();
+    cut_last |= sort.fetch.is_some_and(|n| rows + skipped >= n);
     let mut keys = vec![];
     for sort_expr in &sort.expr {
         let Expr::Column(c) = &sort_expr.expr else {
@@ -401,6 +420,7 @@ pub fn compare(got: &[RecordBatch], expected: &Expected) -> std::result::Result<
             while start < e {
                 let mut end = start + 1;
                 while end < e
+                    && !keys.is_empty()
                     && keys.iter().all(|&k| {
                         expected_rows.cells[start][k].canonical_cmp(&expected_rows.cells[end][k])
                             == Ordering::Equal
@@ -603,6 +623,46 @@ mod tests {
         }
         let got = batches("SELECT 2 AS k, 'c' AS v").await;
         compare(&got, &e).unwrap_err();
+        // A limit the rows did not reach cut no tie: compared in full.
+        let e = expected(&format!("SELECT k, v FROM {ROWS} ORDER BY k DESC LIMIT 5")).await;
+        assert!(
+            matches!(
+                e.order,
+                Order::Sorted {
+                    cut_last: false,
+                    ..
+                }
+            ),
+            "{:?}",
+            e.order
+        );
+        let swapped = batches(&format!(
+            "SELECT k, CASE WHEN v = 'c' THEN 'x' ELSE v END AS v FROM {ROWS} ORDER BY k DESC"
+        ))
+        .await;
+        let m = compare(&swapped, &e).unwrap_err();
+        assert_eq!(m.column.as_deref(), Some("v (1)"), "{m}");
+    }
+
+    #[tokio::test]
+    async fn without_a_visible_sort_key_every_row_is_in_order() {
+        let e = expected(&format!("SELECT v FROM {ROWS} ORDER BY k DESC, v")).await;
+        assert!(
+            matches!(&e.order, Order::Sorted { keys, .. } if keys.is_empty()),
+            "{:?}",
+            e.order
+        );
+        compare(
+            &batches("SELECT * FROM (VALUES ('c'), ('d'), ('b'), ('a')) AS t(v)").await,
+            &e,
+        )
+        .unwrap();
+        let m = compare(
+            &batches("SELECT * FROM (VALUES ('d'), ('c'), ('b'), ('a')) AS t(v)").await,
+            &e,
+        )
+        .unwrap_err();
+        assert_eq!(m.row, Some(0), "{m}");
     }
 
     #[tokio::test]
