@@ -12,7 +12,7 @@ use minispark::client::run_script_in_session;
 use minispark::driver::job::JobSession;
 use minispark_planner::session::session_context;
 
-use crate::common::{cluster, normalized_rows, run_sql, session, timed};
+use crate::common::{assert_result, cluster, run_sql, session, timed};
 
 /// Titles watched for more than 100 minutes at least once, with how often:
 /// estimated far above the threshold, measured far below it.
@@ -43,17 +43,10 @@ async fn explain_analyze(session: &JobSession, sql: &str) -> String {
 /// running `oracle_sql`, and returns the EXPLAIN ANALYZE text.
 async fn check(session: &JobSession, name: &str, sql: &str, oracle_sql: &str) -> String {
     let oracle = session_context(&Default::default()).unwrap();
-    let expected = oracle
-        .sql(oracle_sql)
-        .await
-        .unwrap()
-        .collect()
-        .await
-        .unwrap();
+    let expected = crate::common::oracle_sql(&oracle, oracle_sql).await;
     let got = timed(name, run_sql(session, sql)).await.unwrap();
-    let expected = normalized_rows(&expected);
-    assert!(!expected.is_empty(), "{name}: the oracle found no rows");
-    assert_eq!(normalized_rows(&got), expected, "{name}");
+    assert!(expected.num_rows() > 0, "{name}: the oracle found no rows");
+    assert_result(&got, &expected, name);
     explain_analyze(session, sql).await
 }
 
@@ -208,8 +201,12 @@ async fn a_switched_join_survives_a_killed_executor() {
         .unwrap()
         .unwrap();
     let oracle = session_context(&Default::default()).unwrap();
-    let expected = oracle.sql(sql).await.unwrap().collect().await.unwrap();
-    assert_eq!(normalized_rows(&got), normalized_rows(&expected));
+    let expected = crate::common::oracle_sql(&oracle, sql).await;
+    assert_result(
+        &got,
+        &expected,
+        "a switched join surviving a killed executor",
+    );
     // The join is switched on the surviving executor too.
     let plan = explain_analyze(&s, sql).await;
     assert!(switch_line(&plan).is_some(), "{plan}");

@@ -1,4 +1,5 @@
-//! Shared test fixtures: clusters, data, result comparison.
+//! Shared test fixtures: clusters, data, result comparison (the rules are
+//! in `compare.rs`).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -11,6 +12,8 @@ use datafusion::common::Result;
 use futures::StreamExt;
 use minispark::driver::job::JobSession;
 use minispark::local::{LocalCluster, LocalClusterOptions};
+
+pub use crate::compare::{Expected, assert_result};
 
 /// Upper bound for any single test step that talks to a cluster.
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(300);
@@ -92,35 +95,28 @@ pub fn session(cluster: &LocalCluster, settings: &[(&str, &str)]) -> JobSession 
     cluster.driver.session(&settings).expect("session")
 }
 
-/// Rows as sorted strings, floats rounded, so results that differ only in
-/// row order or float summation order compare equal.
-pub fn normalized_rows(batches: &[RecordBatch]) -> Vec<String> {
-    let mut rows = vec![];
-    for batch in batches {
-        let formatters: Vec<_> = batch
-            .columns()
-            .iter()
-            .map(|c| {
-                arrow::util::display::ArrayFormatter::try_new(c.as_ref(), &Default::default())
-                    .unwrap()
-            })
-            .collect();
-        for r in 0..batch.num_rows() {
-            let cells: Vec<String> = formatters
-                .iter()
-                .map(|f| {
-                    let s = f.value(r).to_string();
-                    match s.parse::<f64>() {
-                        Ok(v) if s.contains('.') || s.contains('e') => format!("{:.6e}", v),
-                        _ => s,
-                    }
-                })
-                .collect();
-            rows.push(cells.join(" | "));
-        }
-    }
-    rows.sort();
-    rows
+/// The oracle's answer to `sql`: single-node DataFusion in `ctx`.
+pub async fn oracle_sql(ctx: &datafusion::prelude::SessionContext, sql: &str) -> Expected {
+    let df = ctx
+        .sql(sql)
+        .await
+        .unwrap_or_else(|e| panic!("the oracle cannot plan {sql}: {e}"));
+    Expected::from_dataframe(df)
+        .await
+        .unwrap_or_else(|e| panic!("the oracle cannot run {sql}: {e}"))
+}
+
+/// The number of rows in `batches`.
+pub fn row_count(batches: &[RecordBatch]) -> usize {
+    batches.iter().map(|b| b.num_rows()).sum()
+}
+
+/// The one value of a one-row, one-column result.
+pub fn single_value(batches: &[RecordBatch]) -> datafusion::common::ScalarValue {
+    assert_eq!(row_count(batches), 1, "one row expected: {batches:?}");
+    let batch = batches.iter().find(|b| b.num_rows() == 1).unwrap();
+    assert_eq!(batch.num_columns(), 1, "one column expected: {batch:?}");
+    datafusion::common::ScalarValue::try_from_array(batch.column(0), 0).unwrap()
 }
 
 /// A DataFrame-API session on `cluster`'s driver over gRPC, as a remote

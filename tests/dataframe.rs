@@ -7,7 +7,8 @@ use datafusion::prelude::SessionContext;
 use minispark::prelude::*;
 use minispark_planner::session::session_context;
 
-use crate::common::{cluster, normalized_rows, remote_session, timed};
+use crate::common::{Expected, assert_result, cluster, remote_session, row_count, timed};
+use crate::compare::Order;
 
 /// Revenue per nation for one region: scans, two joins, a filter, an
 /// aggregate and a sort: shuffles, a broadcast and a merge.
@@ -109,11 +110,11 @@ async fn oracle_tables(
     out
 }
 
-async fn expected_revenue() -> Vec<String> {
+async fn expected_revenue() -> Expected {
     let ctx = session_context(&Default::default()).unwrap();
     let t = oracle_tables(&ctx).await;
     let df = revenue_query(|name| Ok(t[name].clone())).unwrap();
-    normalized_rows(&df.collect().await.unwrap())
+    Expected::from_dataframe(df).await.unwrap()
 }
 
 async fn check_session(session: &Session) {
@@ -124,8 +125,17 @@ async fn check_session(session: &Session) {
     assert!(plan.contains("Hash(["), "a shuffle by key is shown: {plan}");
     let got = timed("collect", df.clone().collect()).await.unwrap();
     let expected = expected_revenue().await;
-    assert_eq!(normalized_rows(&got), expected);
-    assert_eq!(timed("count", df.count()).await.unwrap(), expected.len());
+    // Sorted by revenue: compared in order.
+    assert!(
+        matches!(&expected.order, Order::Sorted { keys, .. } if keys == &[1]),
+        "{:?}",
+        expected.order
+    );
+    assert_result(&got, &expected, "revenue per nation");
+    assert_eq!(
+        timed("count", df.count()).await.unwrap(),
+        expected.num_rows()
+    );
 }
 
 /// Through a remote driver: the plan travels as datafusion-proto bytes.
@@ -159,8 +169,7 @@ async fn dataframe_on_a_remote_driver() {
         .collect()
         .await
         .unwrap();
-    let rows = normalized_rows(&per_flag);
-    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert_eq!(row_count(&per_flag), 3, "{per_flag:?}");
 
     // Bad input fails where it is written, with a clear message, and the
     // session keeps working.
@@ -272,17 +281,14 @@ async fn dataframe_join_strategies() {
         .unwrap()
     };
     let ctx = session_context(&Default::default()).unwrap();
-    let expected = ctx
-        .sql(
-            "SELECT kind, count(*), sum(watched_minutes) FROM netflix.tiny.titles t
-             JOIN netflix.tiny.viewing_events v ON t.title_id = v.title_id GROUP BY kind",
-        )
-        .await
-        .unwrap()
-        .collect()
-        .await
-        .unwrap();
-    let expected = normalized_rows(&expected);
+    // Column names differ from the DataFrame's (qualified in SQL).
+    let expected = crate::common::oracle_sql(
+        &ctx,
+        "SELECT kind, count(*), sum(watched_minutes) FROM netflix.tiny.titles t
+         JOIN netflix.tiny.viewing_events v ON t.title_id = v.title_id GROUP BY kind",
+    )
+    .await
+    .ignoring_names();
 
     for (strategy, join_type) in [
         (JoinStrategy::Auto, JoinType::Inner),
@@ -328,7 +334,7 @@ async fn dataframe_join_strategies() {
             }
         }
         let got = timed("join", df.collect()).await.unwrap();
-        assert_eq!(normalized_rows(&got), expected, "{strategy:?} {join_type}");
+        assert_result(&got, &expected, format!("{strategy:?} {join_type}"));
     }
 }
 
@@ -398,24 +404,20 @@ async fn dataframe_set_operations_and_files() {
     )
     .unwrap();
     let got = timed("set operations", got.collect()).await.unwrap();
-    let expected = oracle
-        .sql(
-            "SELECT DISTINCT rank, kind, big_views FROM (
+    let expected = crate::common::oracle_sql(
+        &oracle,
+        "SELECT DISTINCT rank, kind, big_views FROM (
                SELECT device, RANK() OVER (ORDER BY views DESC) AS rank, views * 2 AS big_views
                FROM (SELECT device, count(1) AS views FROM netflix.tiny.viewing_events GROUP BY device) v
              ) v FULL JOIN (SELECT * FROM devices UNION SELECT * FROM extra) k ON v.device = k.device
              ORDER BY kind NULLS FIRST, rank NULLS FIRST LIMIT 10",
-        )
-        .await
-        .unwrap()
-        .collect()
-        .await
-        .unwrap();
-    assert_eq!(normalized_rows(&got), normalized_rows(&expected));
-    assert_eq!(
-        normalized_rows(&got).len(),
-        5,
+    )
+    .await;
+    assert!(
+        matches!(&expected.order, Order::Sorted { keys, .. } if keys == &[1, 0]),
         "{:?}",
-        normalized_rows(&got)
+        expected.order
     );
+    assert_result(&got, &expected, "set operations");
+    assert_eq!(row_count(&got), 5, "{got:?}");
 }

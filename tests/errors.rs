@@ -3,7 +3,11 @@
 
 use std::io::Write;
 
-use crate::common::{cluster, normalized_rows, run_sql, session, timed};
+use datafusion::common::ScalarValue;
+
+use crate::common::{
+    assert_result, cluster, oracle_sql, row_count, run_sql, session, single_value, timed,
+};
 
 async fn expect_error(session: &minispark::driver::job::JobSession, sql: &str) -> String {
     match timed(sql, run_sql(session, sql)).await {
@@ -86,7 +90,7 @@ async fn errors_are_clear_and_the_cluster_survives() {
     )
     .await
     .unwrap();
-    assert_eq!(normalized_rows(&rows), vec!["25".to_string()]);
+    assert_eq!(single_value(&rows), ScalarValue::Int64(Some(25)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -129,7 +133,7 @@ async fn huge_plans_are_shipped() {
     );
     assert!(sql.len() > 4 << 20);
     let rows = timed("huge plan", run_sql(&s, &sql)).await.unwrap();
-    assert_eq!(normalized_rows(&rows), vec!["3".to_string()]);
+    assert_eq!(single_value(&rows), ScalarValue::Int64(Some(3)));
 }
 
 /// An executor that dies is replaced by the others: the job still answers.
@@ -147,7 +151,7 @@ async fn executor_death_is_survived() {
     )
     .await
     .unwrap();
-    assert_eq!(normalized_rows(&rows).len(), 5);
+    assert_eq!(row_count(&rows), 5);
 }
 
 /// Through the command line: a bad script exits non-zero with the message.
@@ -192,7 +196,7 @@ async fn job_files_are_removed_when_the_job_ends() {
     while let Some(b) = futures::StreamExt::next(&mut stream).await {
         rows.push(b.unwrap());
     }
-    assert_eq!(normalized_rows(&rows).len(), 10);
+    assert_eq!(row_count(&rows), 10);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while !job_dirs().is_empty() {
         assert!(
@@ -222,6 +226,6 @@ async fn executor_killed_mid_job() {
         .unwrap()
         .unwrap();
     let oracle = minispark::planner::session::session_context(&Default::default()).unwrap();
-    let expected = oracle.sql(sql).await.unwrap().collect().await.unwrap();
-    assert_eq!(normalized_rows(&got), normalized_rows(&expected));
+    let expected = oracle_sql(&oracle, sql).await;
+    assert_result(&got, &expected, "a job surviving a killed executor");
 }

@@ -13,7 +13,8 @@ use minispark::client::run_script_in_session;
 use minispark_planner::session::session_context;
 
 use crate::common::{
-    cluster, netflix_sql_examples, normalized_rows, remote_session, session, timed,
+    Expected, assert_result, cluster, netflix_sql_examples, remote_session, row_count, session,
+    timed,
 };
 
 #[allow(dead_code)]
@@ -39,11 +40,10 @@ fn example_sql(name: &str, out: &Path) -> String {
     sql.replace("target/minispark-examples", out.to_str().unwrap())
 }
 
-/// Rows of each statement that returns rows (by statement index), and the
-/// text of each EXPLAIN.
+/// Batches of each statement that returns rows (by statement index), and
+/// the text of each EXPLAIN.
 #[derive(Debug, Default)]
 struct ScriptOutput {
-    rows: BTreeMap<usize, Vec<String>>,
     batches: BTreeMap<usize, Vec<RecordBatch>>,
     plans: Vec<String>,
 }
@@ -54,7 +54,6 @@ async fn run_on_cluster(session: &minispark::driver::job::JobSession, sql: &str)
         if o.is_plan_text() {
             out.plans.push(o.plan_text().join("\n"));
         } else {
-            out.rows.insert(o.index, normalized_rows(&o.batches));
             out.batches.insert(o.index, o.batches);
         }
         Ok(())
@@ -66,7 +65,7 @@ async fn run_on_cluster(session: &minispark::driver::job::JobSession, sql: &str)
 
 /// The oracle: the same statements on single-node DataFusion, with the
 /// same built-in data and functions.
-async fn run_on_datafusion(sql: &str) -> BTreeMap<usize, Vec<String>> {
+async fn run_on_datafusion(sql: &str) -> BTreeMap<usize, Expected> {
     let ctx = session_context(&Default::default()).unwrap();
     let mut rows = BTreeMap::new();
     for (index, statement) in minispark::driver::job::parse_script(sql)
@@ -82,15 +81,11 @@ async fn run_on_datafusion(sql: &str) -> BTreeMap<usize, Vec<String>> {
                 | LogicalPlan::Ddl(_)
                 | LogicalPlan::Statement(_)
         );
-        let batches = ctx
-            .execute_logical_plan(plan)
-            .await
-            .unwrap()
-            .collect()
+        let expected = Expected::from_dataframe(ctx.execute_logical_plan(plan).await.unwrap())
             .await
             .unwrap();
         if returns_rows {
-            rows.insert(index, normalized_rows(&batches));
+            rows.insert(index, expected);
         }
     }
     rows
@@ -114,13 +109,20 @@ async fn check_sql_examples(executors: usize, partitions: &[usize]) {
             let session = session(&cluster, &[("minispark.shuffle.partitions", &partitions)]);
             let got = timed(name, run_on_cluster(&session, &sql)).await;
             assert_eq!(
-                got.rows, expected,
-                "{name} with {executors} executors and {p} partitions differs from DataFusion"
+                got.batches.keys().collect::<Vec<_>>(),
+                expected.keys().collect::<Vec<_>>(),
+                "{name}: statements returning rows"
             );
-            assert!(
-                got.rows.values().all(|r| !r.is_empty()),
-                "{name}: an empty result"
-            );
+            for (index, batches) in &got.batches {
+                assert_result(
+                    batches,
+                    &expected[index],
+                    format!(
+                        "{name} (statement {index}) with {executors} executors and {p} partitions differs from DataFusion"
+                    ),
+                );
+                assert!(row_count(batches) > 0, "{name}: an empty result");
+            }
             check_example_specifics(name, &got, dir.path()).await;
         }
     }
@@ -144,8 +146,11 @@ async fn check_example_specifics(name: &str, got: &ScriptOutput, out: &Path) {
         }
         "experiment_guardrails" => {
             // Nobody is in both variants of an experiment.
-            for row in &got.rows[&0] {
-                assert!(row.ends_with(" | 0"), "{row}");
+            for b in &got.batches[&0] {
+                for i in 0..b.num_rows() {
+                    let both = b.column(b.num_columns() - 1).as_primitive::<Int64Type>();
+                    assert_eq!(both.value(i), 0, "row {i} of {b:?}");
+                }
             }
         }
         "telemetry_layout" => check_telemetry_layout(got, out).await,
@@ -352,11 +357,22 @@ async fn dataframe_examples_match_their_sql() {
         }
         .unwrap_or_else(|e| panic!("{name}: {e}"));
         let got = timed(name, df.collect()).await.unwrap();
-        let sql = run_on_cluster(&sql_session, &example_sql(name, dir.path())).await;
-        assert_eq!(
-            normalized_rows(&got),
-            *sql.rows.values().next().expect("a query"),
-            "the DataFrame version of {name} differs from its SQL"
+        let sql = example_sql(name, dir.path());
+        let on_cluster = run_on_cluster(&sql_session, &sql).await;
+        let on_cluster = on_cluster.batches.values().next().expect("a query");
+        let expected = run_on_datafusion(&sql).await;
+        let expected = expected.into_values().next().expect("a query");
+        // The SQL on the cluster and the DataFrame both give the SQL's
+        // answer on DataFusion, in its order.
+        assert_result(
+            on_cluster,
+            &expected,
+            format!("the SQL of {name} differs from DataFusion"),
+        );
+        assert_result(
+            &got,
+            &expected,
+            format!("the DataFrame version of {name} differs from its SQL"),
         );
     }
 }

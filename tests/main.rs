@@ -5,6 +5,7 @@
 mod adaptive;
 mod cli;
 mod common;
+mod compare;
 mod dataframe;
 mod errors;
 mod examples;

@@ -5,7 +5,7 @@ use minispark::client::run_script_in_session;
 use minispark_driver::job::JobSession;
 use minispark_planner::session::session_context;
 
-use crate::common::{cluster, normalized_rows, run_sql, session, skewed_joins, timed};
+use crate::common::{assert_result, cluster, oracle_sql, run_sql, session, skewed_joins, timed};
 
 const SETTINGS: [(&str, &str); 4] = [
     ("minispark.shuffle.partitions", "8"),
@@ -56,13 +56,7 @@ async fn salted_joins_equal_datafusion_for_every_join_type() {
     for join in skewed_joins() {
         let name = join.name;
         let query = |hint: &str| join.sql(hint);
-        let expected = oracle
-            .sql(&query(""))
-            .await
-            .unwrap()
-            .collect()
-            .await
-            .unwrap();
+        let expected = oracle_sql(&oracle, &query("")).await;
         for (mode, hint, extra) in [
             ("hint", "/*+ SKEW('v', 'title_id') */", None),
             ("auto", "", Some(("minispark.skew.salting", "auto"))),
@@ -77,11 +71,7 @@ async fn salted_joins_equal_datafusion_for_every_join_type() {
             let got = timed(&format!("{name} {mode}"), run_sql(&s, &sql))
                 .await
                 .unwrap();
-            assert_eq!(
-                normalized_rows(&got),
-                normalized_rows(&expected),
-                "{name} join salted by {mode}"
-            );
+            assert_result(&got, &expected, format!("{name} join salted by {mode}"));
             let plan = explain(&s, &format!("EXPLAIN {sql}")).await;
             assert!(
                 plan.contains("salted hot keys of v: 145 ("),
@@ -145,13 +135,7 @@ async fn skew_hint_values_and_refusals() {
     let s = session(&cluster, &SETTINGS);
     let sql = "SELECT HINT t.kind, count(*) FROM netflix.tiny.viewing_events v
                LEFT JOIN netflix.tiny.titles t ON v.title_id = t.title_id GROUP BY t.kind";
-    let expected = oracle
-        .sql(&sql.replace("HINT", ""))
-        .await
-        .unwrap()
-        .collect()
-        .await
-        .unwrap();
+    let expected = oracle_sql(&oracle, &sql.replace("HINT", "")).await;
     for hint in [
         "/*+ SKEW('v', 'title_id', (145, 12)) */",
         // t is the right side of a LEFT join: salting it would replicate
@@ -160,7 +144,7 @@ async fn skew_hint_values_and_refusals() {
     ] {
         let q = sql.replace("HINT", hint);
         let got = run_sql(&s, &q).await.unwrap();
-        assert_eq!(normalized_rows(&got), normalized_rows(&expected), "{hint}");
+        assert_result(&got, &expected, hint);
         let plan = explain(&s, &format!("EXPLAIN {q}")).await;
         if hint.contains("145") {
             assert!(
@@ -191,7 +175,7 @@ async fn skew_hint_values_and_refusals() {
     }
     // The cluster still serves the next job.
     let got = run_sql(&s, &sql.replace("HINT", "")).await.unwrap();
-    assert_eq!(normalized_rows(&got), normalized_rows(&expected));
+    assert_result(&got, &expected, "the next job");
 }
 
 /// A skewed GROUP BY in two phases, (key, salt) then key: with the hint and
@@ -220,13 +204,7 @@ async fn salted_group_by_equals_datafusion() {
         ),
     ];
     for q in queries {
-        let expected = oracle
-            .sql(&q.replace("HINT", ""))
-            .await
-            .unwrap()
-            .collect()
-            .await
-            .unwrap();
+        let expected = oracle_sql(&oracle, &q.replace("HINT", "")).await;
         for (mode, hint, settings) in [
             ("hint", "/*+ SKEW('v', 'title_id') */", SETTINGS.to_vec()),
             ("auto", "", {
@@ -239,11 +217,7 @@ async fn salted_group_by_equals_datafusion() {
             let s = session(&cluster, &settings);
             let sql = q.replace("HINT", hint);
             let got = timed(mode, run_sql(&s, &sql)).await.unwrap();
-            assert_eq!(
-                normalized_rows(&got),
-                normalized_rows(&expected),
-                "{mode}: {sql}"
-            );
+            assert_result(&got, &expected, format!("{mode}: {sql}"));
             let plan = explain(&s, &format!("EXPLAIN {sql}")).await;
             if mode == "auto" && q.contains("GROUP BY v.device") {
                 // (device, title) pairs: the hottest holds ~10%, under the
@@ -283,9 +257,9 @@ async fn salted_group_by_equals_datafusion() {
     );
     let plan = explain(&s, &format!("EXPLAIN {sql}")).await;
     assert!(plan.contains("not applied: median"), "{plan}");
-    let expected = oracle.sql(&sql).await.unwrap().collect().await.unwrap();
+    let expected = oracle_sql(&oracle, &sql).await;
     let got = run_sql(&s, &sql).await.unwrap();
-    assert_eq!(normalized_rows(&got), normalized_rows(&expected));
+    assert_result(&got, &expected, &sql);
 }
 
 /// `df.skewed(col)` and `df.skewed_at(col, values)` in the DataFrame API,
@@ -297,16 +271,13 @@ async fn dataframe_skewed_salts_like_the_hint() {
     let cluster = cluster(2).await;
     let session = crate::common::remote_session(&cluster, &SETTINGS).await;
     let oracle = session_context(&Default::default()).unwrap();
-    let expected = oracle
-        .sql(
-            "SELECT kind, count(*), count(DISTINCT user_id) FROM netflix.small.viewing_events v
+    let expected = oracle_sql(
+        &oracle,
+        "SELECT kind, count(*), count(DISTINCT user_id) FROM netflix.small.viewing_events v
              JOIN netflix.small.titles t ON v.title_id = t.title_id GROUP BY kind",
-        )
-        .await
-        .unwrap()
-        .collect()
-        .await
-        .unwrap();
+    )
+    .await
+    .ignoring_names();
     for values in [vec![], vec![145i64]] {
         let events = session
             .table("netflix.small.viewing_events")
@@ -334,11 +305,7 @@ async fn dataframe_skewed_salts_like_the_hint() {
             "{values:?}: {plan}"
         );
         let got = df.collect().await.unwrap();
-        assert_eq!(
-            normalized_rows(&got),
-            normalized_rows(&expected),
-            "{values:?}"
-        );
+        assert_result(&got, &expected, format!("{values:?}"));
     }
     let err = session
         .table("netflix.small.viewing_events")

@@ -123,13 +123,13 @@ async fn adaptive_execution_splits_skewed_joins_and_coalesces_small_partitions()
              (SELECT * FROM netflix.small.titles WHERE title_id % 3 <> 0) t
              ON v.title_id = t.title_id GROUP BY {group}"
         );
-        let expected = oracle.sql(&sql).await.unwrap().collect().await.unwrap();
+        let expected = crate::common::oracle_sql(&oracle, &sql).await;
         let s = session(&cluster, &settings);
         let got = timed(name, crate::common::run_sql(&s, &sql)).await.unwrap();
-        assert_eq!(
-            crate::common::normalized_rows(&got),
-            crate::common::normalized_rows(&expected),
-            "{name} join with adaptive splitting"
+        crate::common::assert_result(
+            &got,
+            &expected,
+            format!("{name} join with adaptive splitting"),
         );
         let mut plan = String::new();
         run_script_in_session(&s, &format!("EXPLAIN ANALYZE {sql}"), &mut |out| {
@@ -171,7 +171,7 @@ async fn adaptive_execution_leaves_unions_of_shuffles_alone() {
                UNION ALL
                SELECT device, count(*) FROM netflix.tiny.viewing_events
                WHERE watched_minutes > 30 GROUP BY device";
-    let expected = oracle.sql(sql).await.unwrap().collect().await.unwrap();
+    let expected = crate::common::oracle_sql(&oracle, sql).await;
     let s = session(
         &cluster,
         &[
@@ -182,10 +182,7 @@ async fn adaptive_execution_leaves_unions_of_shuffles_alone() {
     let got = timed("union", crate::common::run_sql(&s, sql))
         .await
         .unwrap();
-    assert_eq!(
-        crate::common::normalized_rows(&got),
-        crate::common::normalized_rows(&expected)
-    );
+    crate::common::assert_result(&got, &expected, "a union of shuffles");
 }
 
 /// Every join strategy, on the skewed events, for every join type it
@@ -239,7 +236,7 @@ async fn every_strategy_gives_datafusions_answer() {
     for join in crate::common::skewed_joins() {
         let name = join.name;
         let sql = |hint: &str| join.sql(hint);
-        let expected = oracle.sql(&sql("")).await.unwrap().collect().await.unwrap();
+        let expected = crate::common::oracle_sql(&oracle, &sql("")).await;
         for (strategy, hint, settings) in &strategies {
             let mut all = base.to_vec();
             all.extend_from_slice(settings);
@@ -250,11 +247,7 @@ async fn every_strategy_gives_datafusions_answer() {
             )
             .await
             .unwrap();
-            assert_eq!(
-                crate::common::normalized_rows(&got),
-                crate::common::normalized_rows(&expected),
-                "{name} join, {strategy}"
-            );
+            crate::common::assert_result(&got, &expected, format!("{name} join, {strategy}"));
         }
     }
 }
