@@ -224,4 +224,15 @@ async fn executor_killed_mid_job() {
     let oracle = minispark::planner::session::session_context(&Default::default()).unwrap();
     let expected = oracle.sql(sql).await.unwrap().collect().await.unwrap();
     assert_eq!(normalized_rows(&got), normalized_rows(&expected));
+    // The kill landed while the job ran: the job saw it and recovered.
+    let counters = s.last_job_counters().expect("the job's counters");
+    assert!(
+        counters.had_failures(),
+        "the kill missed the job: {counters}"
+    );
+    assert!(counters.executors_lost >= 1, "{counters}");
+    assert!(
+        counters.task_attempts > counters.failed_attempts,
+        "{counters}"
+    );
 }

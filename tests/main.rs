@@ -8,6 +8,7 @@ mod common;
 mod dataframe;
 mod errors;
 mod examples;
+mod job_counters;
 mod join_strategies;
 mod salting;
 mod skew;

@@ -14,6 +14,8 @@
 //!
 //! * [`cluster`]: live executors, slots, heartbeat expiry.
 //! * [`scheduler`]: stages in dependency order, retries, lost executors.
+//! * [`job_counters`]: what a job did (attempts, failures, lost executors,
+//!   recomputed outputs, adaptive and salting decisions), for tests and users.
 //! * [`job`]: sessions and statements; EXPLAIN and EXPLAIN ANALYZE.
 //! * [`results`]: reading result blocks back.
 //! * [`salting`]: which skewed joins to salt, from a sampling pass.
@@ -21,6 +23,7 @@
 
 pub mod cluster;
 pub mod job;
+pub mod job_counters;
 pub mod results;
 pub mod salting;
 pub mod scheduler;

@@ -28,8 +28,8 @@ use std::time::Duration;
 use datafusion::common::{DataFusionError, Result};
 use datafusion::physical_plan::ExecutionPlan;
 use minispark_planner::adaptive::{
-    AdaptiveConfig, StageShape, adaptive_readers, bind_tasks, broadcast_reader, describe_stage,
-    local_reader, plan_stage, switch_join,
+    AdaptiveConfig, StageShape, TaskShape, adaptive_readers, bind_tasks, broadcast_reader,
+    describe_stage, local_reader, plan_stage, switch_join,
 };
 use minispark_planner::codec::encode_plan;
 use minispark_planner::exchange::{
@@ -42,6 +42,7 @@ use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
 use crate::cluster::{Cluster, ExecutorHandle};
+use crate::job_counters::JobCounters;
 
 /// How a job ended well: where its result blocks are, and what each stage did.
 #[derive(Debug)]
@@ -75,6 +76,9 @@ struct StageState {
     /// kept when it is bound again (a lost input recomputed), so finished
     /// tasks stay valid.
     shapes: Option<StageShape>,
+    /// Whether the stage's readers were bound once already (a new binding
+    /// is then a re-binding, after an input lost outputs).
+    bound_before: bool,
 }
 
 impl StageState {
@@ -93,6 +97,7 @@ struct TaskResult {
 
 /// Runs a job to completion. Dropping the returned future cancels it: every
 /// in-flight task call is dropped, which aborts the task on its executor.
+/// `counters` count what happened, whether the job succeeds or fails.
 pub async fn run_job(
     cluster: Arc<Cluster>,
     job_id: String,
@@ -100,6 +105,7 @@ pub async fn run_job(
     settings: HashMap<String, String>,
     max_failures: u32,
     adaptive: Option<AdaptiveConfig>,
+    counters: &mut JobCounters,
 ) -> Result<JobOutput> {
     let mut stages: Vec<StageState> = graph
         .stages
@@ -119,6 +125,7 @@ pub async fn run_job(
                 bytes_remote: 0,
                 scanned_rows: 0,
                 shapes: None,
+                bound_before: false,
             }
         })
         .collect();
@@ -126,10 +133,20 @@ pub async fn run_job(
     let settings = Arc::new(settings);
     let final_id = graph.final_stage().id;
     info!(job_id, stages = graph.stages.len(), "job started");
+    counters.broadcast_stages = graph
+        .stages
+        .iter()
+        .filter(|s| s.writer().kind() == ExchangeKind::Broadcast)
+        .count() as u64;
+    // Executors seen alive during the job: one that leaves this set is lost.
+    let mut seen_live: HashSet<String> = HashSet::new();
 
     loop {
         // 1. Forget work that lived on executors that are gone.
         let live = cluster.live_ids();
+        let gone = seen_live.difference(&live).count();
+        counters.executors_lost += gone as u64;
+        seen_live.clone_from(&live);
         let mut lost_outputs = vec![];
         for (id, state) in stages.iter_mut().enumerate() {
             for out in state.outputs.iter_mut() {
@@ -138,8 +155,11 @@ pub async fn run_job(
                     lost_outputs.push(id);
                 }
             }
+            let before = state.running.len();
             state.running.retain(|_, (exec, _)| live.contains(exec));
+            counters.failed_attempts += (before - state.running.len()) as u64;
         }
+        counters.recomputed_map_outputs += lost_outputs.len() as u64;
         for id in lost_outputs {
             debug!(job_id, stage = id, "recomputing output of a lost executor");
             for consumer in graph.consumers(id) {
@@ -170,9 +190,14 @@ pub async fn run_job(
                 let (bytes, blocks, shapes) =
                     bind_readers(&job_id, stage, &stages, adaptive.as_ref())?;
                 let state = &mut stages[stage.id];
+                if state.bound_before {
+                    counters.stages_rebound += 1;
+                }
+                state.bound_before = true;
                 if let Some(shapes) = shapes
                     && state.shapes.is_none()
                 {
+                    count_adaptive(counters, stage, &shapes);
                     let n = shapes.tasks.len();
                     state.num_tasks = n;
                     state.outputs = vec![None; n];
@@ -196,6 +221,7 @@ pub async fn run_job(
                 };
                 let attempt = state.failures[p] + state.fetch_failures[p];
                 state.running.insert(p, (executor.id.clone(), attempt));
+                counters.task_attempts += 1;
                 state.bytes_remote += remote_bytes(&state.reader_blocks, p, &executor.id);
                 let task = TaskDefinition {
                     job_id: job_id.clone(),
@@ -239,7 +265,7 @@ pub async fn run_job(
         tokio::select! {
             Some(done) = inflight.join_next(), if !inflight.is_empty() => {
                 let done = done.map_err(|e| DataFusionError::Execution(format!("task call failed: {e}")))?;
-                handle_result(&cluster, &job_id, &mut stages, done, max_failures)?;
+                handle_result(&cluster, &job_id, &mut stages, done, max_failures, counters)?;
             }
             _ = changed => {}
             _ = tokio::time::sleep(Duration::from_millis(250)) => {}
@@ -254,6 +280,32 @@ pub async fn run_job(
         .map(|o| o.clone().expect("final stage complete"))
         .collect();
     Ok(JobOutput { result, metrics })
+}
+
+/// Counts what adaptive execution decided for `stage` the first time it
+/// was bound.
+fn count_adaptive(counters: &mut JobCounters, stage: &Stage, shape: &StageShape) {
+    let partitions = stage
+        .writer()
+        .input()
+        .properties()
+        .partitioning
+        .partition_count();
+    if describe_stage(partitions, shape).is_some() {
+        counters.adaptive_decisions += 1;
+    }
+    if shape.broadcast.is_some() {
+        counters.broadcast_switches += 1;
+    }
+    let split: HashSet<usize> = shape
+        .tasks
+        .iter()
+        .filter_map(|t| match t {
+            TaskShape::Split { partition, .. } => Some(*partition),
+            _ => None,
+        })
+        .collect();
+    counters.skew_splits += split.len() as u64;
 }
 
 /// A task slot taken on an executor, released when dropped.
@@ -274,14 +326,23 @@ fn handle_result(
     stages: &mut [StageState],
     done: TaskResult,
     max_failures: u32,
+    counters: &mut JobCounters,
 ) -> Result<()> {
     let state = &mut stages[done.stage];
     // A result for an attempt we no longer track (its executor was declared
-    // lost meanwhile) is ignored.
+    // lost meanwhile, and the attempt counted as failed then) is ignored.
     if state.running.get(&done.partition) != Some(&(done.executor.id.clone(), done.attempt)) {
         return Ok(());
     }
     state.running.remove(&done.partition);
+    if !matches!(
+        done.result,
+        Ok(TaskStatus {
+            status: Some(task_status::Status::Completed(_))
+        })
+    ) {
+        counters.failed_attempts += 1;
+    }
     let p = done.partition;
     let failure = match done.result {
         Ok(TaskStatus {
