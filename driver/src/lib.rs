@@ -14,6 +14,8 @@
 //!
 //! * [`cluster`]: live executors, slots, heartbeat expiry.
 //! * [`scheduler`]: stages in dependency order, retries, lost executors.
+//! * [`map_output_tracker`]: where each finished map task's output is
+//!   (Spark's MapOutputTracker): stage completeness, lost outputs.
 //! * [`job_counters`]: what a job did (attempts, failures, lost executors,
 //!   recomputed outputs, adaptive and salting decisions), for tests and users.
 //! * [`job`]: sessions and statements; EXPLAIN and EXPLAIN ANALYZE.
@@ -24,6 +26,7 @@
 pub mod cluster;
 pub mod job;
 pub mod job_counters;
+pub mod map_output_tracker;
 pub mod results;
 pub mod salting;
 pub mod scheduler;

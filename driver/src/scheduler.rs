@@ -35,7 +35,7 @@ use minispark_planner::codec::encode_plan;
 use minispark_planner::exchange::{
     BlockStats, ExchangeKind, HotKey, MapOutput, ShuffleReaderExec, assign_blocks, merge_hot_keys,
 };
-use minispark_planner::explain::{PartitionSize, StageMetrics};
+use minispark_planner::explain::StageMetrics;
 use minispark_planner::stages::{Stage, StageGraph, collect_readers, replace_readers};
 use minispark_proto::{TaskDefinition, TaskStatus, task_status};
 use tokio::task::JoinSet;
@@ -43,6 +43,7 @@ use tracing::{debug, info, warn};
 
 use crate::cluster::{Cluster, ExecutorHandle};
 use crate::job_counters::JobCounters;
+use crate::map_output_tracker::MapOutputTracker;
 
 /// How a job ended well: where its result blocks are, and what each stage did.
 #[derive(Debug)]
@@ -52,10 +53,10 @@ pub struct JobOutput {
     pub metrics: Vec<StageMetrics>,
 }
 
+/// The scheduler's state of one stage. Its map outputs are in the job's
+/// [`MapOutputTracker`].
 #[derive(Debug)]
 struct StageState {
-    num_tasks: usize,
-    outputs: Vec<Option<MapOutput>>,
     running: HashMap<usize, (String, u32)>,
     failures: Vec<u32>,
     fetch_failures: Vec<u32>,
@@ -81,12 +82,6 @@ struct StageState {
     bound_before: bool,
 }
 
-impl StageState {
-    fn complete(&self) -> bool {
-        self.outputs.iter().all(Option::is_some)
-    }
-}
-
 struct TaskResult {
     stage: usize,
     partition: usize,
@@ -107,14 +102,13 @@ pub async fn run_job(
     adaptive: Option<AdaptiveConfig>,
     counters: &mut JobCounters,
 ) -> Result<JobOutput> {
+    let mut map_outputs = MapOutputTracker::new(graph.stages.iter().map(Stage::num_tasks));
     let mut stages: Vec<StageState> = graph
         .stages
         .iter()
         .map(|s| {
             let n = s.num_tasks();
             StageState {
-                num_tasks: n,
-                outputs: vec![None; n],
                 running: HashMap::new(),
                 failures: vec![0; n],
                 fetch_failures: vec![0; n],
@@ -147,14 +141,8 @@ pub async fn run_job(
         let gone = seen_live.difference(&live).count();
         counters.executors_lost += gone as u64;
         seen_live.clone_from(&live);
-        let mut lost_outputs = vec![];
-        for (id, state) in stages.iter_mut().enumerate() {
-            for out in state.outputs.iter_mut() {
-                if out.as_ref().is_some_and(|o| !live.contains(&o.executor_id)) {
-                    *out = None;
-                    lost_outputs.push(id);
-                }
-            }
+        let lost_outputs = map_outputs.remove_outputs_on_lost_executors(&live);
+        for state in stages.iter_mut() {
             let before = state.running.len();
             state.running.retain(|_, (exec, _)| live.contains(exec));
             counters.failed_attempts += (before - state.running.len()) as u64;
@@ -166,7 +154,7 @@ pub async fn run_job(
                 stages[consumer].plan_bytes = None;
             }
         }
-        if stages[final_id].complete() {
+        if map_outputs.is_complete(final_id) {
             break;
         }
         if live.is_empty() && inflight.is_empty() {
@@ -177,8 +165,8 @@ pub async fn run_job(
 
         // 2. Launch what can run.
         for stage in &graph.stages {
-            let inputs_ready = stage.inputs.iter().all(|i| stages[*i].complete());
-            if !inputs_ready || stages[stage.id].complete() {
+            let inputs_ready = stage.inputs.iter().all(|i| map_outputs.is_complete(*i));
+            if !inputs_ready || map_outputs.is_complete(stage.id) {
                 continue;
             }
             if stages[stage.id].plan_bytes.is_none() {
@@ -188,7 +176,7 @@ pub async fn run_job(
                     stage.writer().kind() != ExchangeKind::Forward || stage.id == final_id
                 });
                 let (bytes, blocks, shapes) =
-                    bind_readers(&job_id, stage, &stages, adaptive.as_ref())?;
+                    bind_readers(&job_id, stage, &stages, &map_outputs, adaptive.as_ref())?;
                 let state = &mut stages[stage.id];
                 if state.bound_before {
                     counters.stages_rebound += 1;
@@ -199,8 +187,7 @@ pub async fn run_job(
                 {
                     count_adaptive(counters, stage, &shapes);
                     let n = shapes.tasks.len();
-                    state.num_tasks = n;
-                    state.outputs = vec![None; n];
+                    map_outputs.reshape(stage.id, n);
                     state.failures = vec![0; n];
                     state.fetch_failures = vec![0; n];
                     state.excluded = vec![HashSet::new(); n];
@@ -210,8 +197,8 @@ pub async fn run_job(
                 state.reader_blocks = blocks;
             }
             let state = &mut stages[stage.id];
-            for p in 0..state.num_tasks {
-                if state.outputs[p].is_some() || state.running.contains_key(&p) {
+            for p in 0..map_outputs.num_tasks(stage.id) {
+                if map_outputs.has_output(stage.id, p) || state.running.contains_key(&p) {
                     continue;
                 }
                 let preferred = preferred_executor(&state.reader_blocks, p);
@@ -265,7 +252,7 @@ pub async fn run_job(
         tokio::select! {
             Some(done) = inflight.join_next(), if !inflight.is_empty() => {
                 let done = done.map_err(|e| DataFusionError::Execution(format!("task call failed: {e}")))?;
-                handle_result(&cluster, &job_id, &mut stages, done, max_failures, counters)?;
+                handle_result(&cluster, &job_id, &mut stages, &mut map_outputs, done, max_failures, counters)?;
             }
             _ = changed => {}
             _ = tokio::time::sleep(Duration::from_millis(250)) => {}
@@ -273,12 +260,8 @@ pub async fn run_job(
     }
 
     info!(job_id, "job finished");
-    let metrics = stage_metrics(graph, &stages);
-    let result = stages[final_id]
-        .outputs
-        .iter()
-        .map(|o| o.clone().expect("final stage complete"))
-        .collect();
+    let metrics = stage_metrics(graph, &stages, &map_outputs);
+    let result = map_outputs.outputs(final_id).cloned().collect();
     Ok(JobOutput { result, metrics })
 }
 
@@ -324,6 +307,7 @@ fn handle_result(
     cluster: &Cluster,
     job_id: &str,
     stages: &mut [StageState],
+    map_outputs: &mut MapOutputTracker,
     done: TaskResult,
     max_failures: u32,
     counters: &mut JobCounters,
@@ -350,7 +334,7 @@ fn handle_result(
         }) => {
             state.task_times.push(Duration::from_micros(out.elapsed_us));
             state.scanned_rows += out.input_rows;
-            state.outputs[p] = Some(MapOutput {
+            let output = MapOutput {
                 executor_id: done.executor.id.clone(),
                 address: done.executor.address.clone(),
                 map_partition: p,
@@ -373,7 +357,8 @@ fn handle_result(
                         partition: k.partition as usize,
                     })
                     .collect(),
-            });
+            };
+            map_outputs.register(done.stage, p, output);
             return Ok(());
         }
         Ok(TaskStatus {
@@ -441,6 +426,7 @@ fn bind_readers(
     job_id: &str,
     stage: &Stage,
     stages: &[StageState],
+    map_outputs: &MapOutputTracker,
     adaptive: Option<&AdaptiveConfig>,
 ) -> Result<(
     Vec<u8>,
@@ -454,8 +440,7 @@ fn bind_readers(
     // which `replace_readers` visits them below).
     let mut assigned = vec![];
     collect_readers(&stage.plan, &mut |reader| {
-        let input = &stages[reader.stage_id()];
-        let outputs: Vec<MapOutput> = input.outputs.iter().flatten().cloned().collect();
+        let outputs: Vec<MapOutput> = map_outputs.outputs(reader.stage_id()).cloned().collect();
         let partitions = assign_blocks(
             job_id,
             reader.stage_id(),
@@ -607,30 +592,21 @@ fn remote_bytes(
         .sum()
 }
 
-/// Rows and bytes of each output partition of a stage: the map-output
-/// tracker's view, summed over the map tasks.
-fn partition_sizes(num_partitions: usize, outputs: &[&MapOutput]) -> Vec<PartitionSize> {
-    let mut sizes = vec![PartitionSize::default(); num_partitions];
-    for block in outputs.iter().flat_map(|o| &o.blocks) {
-        if let Some(size) = sizes.get_mut(block.reduce_partition) {
-            size.rows += block.rows;
-            size.bytes += block.bytes;
-        }
-    }
-    sizes
-}
-
-fn stage_metrics(graph: &StageGraph, stages: &[StageState]) -> Vec<StageMetrics> {
+fn stage_metrics(
+    graph: &StageGraph,
+    stages: &[StageState],
+    map_outputs: &MapOutputTracker,
+) -> Vec<StageMetrics> {
     graph
         .stages
         .iter()
         .map(|stage| {
             let state = &stages[stage.id];
-            let outputs: Vec<&MapOutput> = state.outputs.iter().flatten().collect();
+            let outputs: Vec<&MapOutput> = map_outputs.outputs(stage.id).collect();
             let (mut rows_in, mut bytes_in) = (state.scanned_rows, 0);
             for (kind, parts) in &state.reader_blocks {
                 let copies = if *kind == ExchangeKind::Broadcast {
-                    state.num_tasks as u64
+                    map_outputs.num_tasks(stage.id) as u64
                 } else {
                     1
                 };
@@ -650,7 +626,7 @@ fn stage_metrics(graph: &StageGraph, stages: &[StageState]) -> Vec<StageMetrics>
                     .sum(),
                 bytes_remote: state.bytes_remote,
                 task_times: state.task_times.clone(),
-                partitions: partition_sizes(stage.writer().num_partitions(), &outputs),
+                partitions: map_outputs.partition_sizes(stage.id, stage.writer().num_partitions()),
                 adaptive: state.shapes.as_ref().and_then(|shapes| {
                     describe_stage(
                         stage
