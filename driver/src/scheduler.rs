@@ -13,13 +13,34 @@
 //! blocks of its input stages and the plan is serialized once; every task of
 //! the stage gets the same bytes and its own partition number.
 //!
+//! The scheduler loop of [`run_job`], one turn per event:
+//!
+//! ```text
+//!   loop {
+//!       handle_lost_executors   forget running tasks and map outputs of executors
+//!                               that are gone; unbind the stages reading them
+//!       final stage complete?   then the job is done
+//!       launch_ready_tasks      bind each stage whose inputs are complete, launch
+//!                               its missing tasks on free slots
+//!       handle_one_event        a task call returned (record its output or apply
+//!                               the failure rules), the cluster changed, or 250 ms
+//!   }
+//! ```
+//!
+//! Where each finished map task's output is, is kept by the job's
+//! [`MapOutputTracker`]; what the job went through is counted in its
+//! [`JobCounters`].
+//!
 //! Failures:
 //! * a task that fails is retried, on another executor when there is one,
 //!   until `minispark.task.maxFailures` attempts have failed;
-//! * a task that could not fetch a block means the executor holding it is
-//!   gone: its outputs are recomputed, then the task runs again;
-//! * an executor that stops heartbeating is declared lost: its running tasks
-//!   are relaunched elsewhere and its outputs recomputed.
+//! * a task that could not fetch a block (the executor reports a typed
+//!   `FetchFailed`, see `minispark_planner::exchange::FetchFailed`) means
+//!   the executor holding it is gone: it is declared lost, its outputs are
+//!   recomputed, then the task runs again (at most `2 x maxFailures` times);
+//! * an executor that stops heartbeating, or that a task call cannot reach,
+//!   is declared lost: its running tasks are relaunched elsewhere and its
+//!   outputs recomputed.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -82,6 +103,32 @@ struct StageState {
     bound_before: bool,
 }
 
+impl StageState {
+    fn new(num_tasks: usize) -> Self {
+        Self {
+            running: HashMap::new(),
+            failures: vec![0; num_tasks],
+            fetch_failures: vec![0; num_tasks],
+            excluded: vec![HashSet::new(); num_tasks],
+            plan_bytes: None,
+            reader_blocks: vec![],
+            task_times: vec![],
+            bytes_remote: 0,
+            scanned_rows: 0,
+            shapes: None,
+            bound_before: false,
+        }
+    }
+
+    /// Gives the stage `n` tasks that have not run yet (adaptive execution
+    /// reshaped it).
+    fn reset_tasks(&mut self, n: usize) {
+        self.failures = vec![0; n];
+        self.fetch_failures = vec![0; n];
+        self.excluded = vec![HashSet::new(); n];
+    }
+}
+
 struct TaskResult {
     stage: usize,
     partition: usize,
@@ -102,167 +149,383 @@ pub async fn run_job(
     adaptive: Option<AdaptiveConfig>,
     counters: &mut JobCounters,
 ) -> Result<JobOutput> {
-    let mut map_outputs = MapOutputTracker::new(graph.stages.iter().map(Stage::num_tasks));
-    let mut stages: Vec<StageState> = graph
-        .stages
-        .iter()
-        .map(|s| {
-            let n = s.num_tasks();
-            StageState {
-                running: HashMap::new(),
-                failures: vec![0; n],
-                fetch_failures: vec![0; n],
-                excluded: vec![HashSet::new(); n],
-                plan_bytes: None,
-                reader_blocks: vec![],
-                task_times: vec![],
-                bytes_remote: 0,
-                scanned_rows: 0,
-                shapes: None,
-                bound_before: false,
-            }
-        })
-        .collect();
-    let mut inflight: JoinSet<TaskResult> = JoinSet::new();
-    let settings = Arc::new(settings);
-    let final_id = graph.final_stage().id;
-    info!(job_id, stages = graph.stages.len(), "job started");
-    counters.broadcast_stages = graph
-        .stages
-        .iter()
-        .filter(|s| s.writer().kind() == ExchangeKind::Broadcast)
-        .count() as u64;
-    // Executors seen alive during the job: one that leaves this set is lost.
-    let mut seen_live: HashSet<String> = HashSet::new();
+    JobRun::new(
+        cluster,
+        job_id,
+        graph,
+        settings,
+        max_failures,
+        adaptive,
+        counters,
+    )
+    .run()
+    .await
+}
 
-    loop {
-        // 1. Forget work that lived on executors that are gone.
-        let live = cluster.live_ids();
-        let gone = seen_live.difference(&live).count();
-        counters.executors_lost += gone as u64;
-        seen_live.clone_from(&live);
-        let lost_outputs = map_outputs.remove_outputs_on_lost_executors(&live);
-        for state in stages.iter_mut() {
-            let before = state.running.len();
-            state.running.retain(|_, (exec, _)| live.contains(exec));
-            counters.failed_attempts += (before - state.running.len()) as u64;
-        }
-        counters.recomputed_map_outputs += lost_outputs.len() as u64;
-        for id in lost_outputs {
-            debug!(job_id, stage = id, "recomputing output of a lost executor");
-            for consumer in graph.consumers(id) {
-                stages[consumer].plan_bytes = None;
-            }
-        }
-        if map_outputs.is_complete(final_id) {
-            break;
-        }
-        if live.is_empty() && inflight.is_empty() {
-            return Err(DataFusionError::Execution(format!(
-                "job {job_id}: no executors are alive to run it"
-            )));
-        }
+/// One job being run: the scheduler's state between two events.
+struct JobRun<'a> {
+    cluster: Arc<Cluster>,
+    job_id: String,
+    graph: &'a StageGraph,
+    settings: HashMap<String, String>,
+    max_failures: u32,
+    adaptive: Option<AdaptiveConfig>,
+    /// The final stage's id: the job is done when it is complete.
+    final_id: usize,
+    /// Per stage: running tasks, failures, the bound plan, measurements.
+    stages: Vec<StageState>,
+    /// Which map tasks have their output, and where it is.
+    map_outputs: MapOutputTracker,
+    /// The task calls under way.
+    inflight: JoinSet<TaskResult>,
+    /// Executors seen alive during the job: one that leaves this set is lost.
+    seen_live: HashSet<String>,
+    counters: &'a mut JobCounters,
+}
 
-        // 2. Launch what can run.
-        for stage in &graph.stages {
-            let inputs_ready = stage.inputs.iter().all(|i| map_outputs.is_complete(*i));
-            if !inputs_ready || map_outputs.is_complete(stage.id) {
-                continue;
-            }
-            if stages[stage.id].plan_bytes.is_none() {
-                // Adaptive execution reshapes a stage's tasks, except one
-                // whose output is read partition by partition.
-                let adaptive = adaptive.filter(|_| {
-                    stage.writer().kind() != ExchangeKind::Forward || stage.id == final_id
-                });
-                let (bytes, blocks, shapes) =
-                    bind_readers(&job_id, stage, &stages, &map_outputs, adaptive.as_ref())?;
-                let state = &mut stages[stage.id];
-                if state.bound_before {
-                    counters.stages_rebound += 1;
-                }
-                state.bound_before = true;
-                if let Some(shapes) = shapes
-                    && state.shapes.is_none()
-                {
-                    count_adaptive(counters, stage, &shapes);
-                    let n = shapes.tasks.len();
-                    map_outputs.reshape(stage.id, n);
-                    state.failures = vec![0; n];
-                    state.fetch_failures = vec![0; n];
-                    state.excluded = vec![HashSet::new(); n];
-                    state.shapes = Some(shapes);
-                }
-                state.plan_bytes = Some(Arc::new(bytes));
-                state.reader_blocks = blocks;
-            }
-            let state = &mut stages[stage.id];
-            for p in 0..map_outputs.num_tasks(stage.id) {
-                if map_outputs.has_output(stage.id, p) || state.running.contains_key(&p) {
-                    continue;
-                }
-                let preferred = preferred_executor(&state.reader_blocks, p);
-                let Some(executor) = cluster.try_acquire(preferred.as_deref(), &state.excluded[p])
-                else {
-                    break;
-                };
-                let attempt = state.failures[p] + state.fetch_failures[p];
-                state.running.insert(p, (executor.id.clone(), attempt));
-                counters.task_attempts += 1;
-                state.bytes_remote += remote_bytes(&state.reader_blocks, p, &executor.id);
-                let task = TaskDefinition {
-                    job_id: job_id.clone(),
-                    stage_id: stage.id as u32,
-                    partition: p as u32,
-                    attempt,
-                    plan: state.plan_bytes.as_ref().expect("bound above").to_vec(),
-                    settings: (*settings).clone(),
-                };
-                let cluster = Arc::clone(&cluster);
-                let stage_id = stage.id;
-                inflight.spawn(async move {
-                    // Gives the slot back however the call ends, including
-                    // when the job is cancelled and this future dropped.
-                    let _slot = SlotGuard {
-                        cluster,
-                        executor_id: executor.id.clone(),
-                    };
-                    let mut client = executor.client.clone();
-                    let sent = std::time::Instant::now();
-                    let result = client.launch_task(task).await.map(|r| r.into_inner());
-                    debug!(
-                        stage = stage_id,
-                        partition = p,
-                        round_trip_us = sent.elapsed().as_micros() as u64,
-                        "task call returned"
-                    );
-                    TaskResult {
-                        stage: stage_id,
-                        partition: p,
-                        attempt,
-                        executor,
-                        result,
-                    }
-                });
-            }
-        }
-
-        // 3. Wait for something to happen.
-        let changed = cluster.changed.notified();
-        tokio::select! {
-            Some(done) = inflight.join_next(), if !inflight.is_empty() => {
-                let done = done.map_err(|e| DataFusionError::Execution(format!("task call failed: {e}")))?;
-                handle_result(&cluster, &job_id, &mut stages, &mut map_outputs, done, max_failures, counters)?;
-            }
-            _ = changed => {}
-            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+impl<'a> JobRun<'a> {
+    fn new(
+        cluster: Arc<Cluster>,
+        job_id: String,
+        graph: &'a StageGraph,
+        settings: HashMap<String, String>,
+        max_failures: u32,
+        adaptive: Option<AdaptiveConfig>,
+        counters: &'a mut JobCounters,
+    ) -> Self {
+        let stages = graph
+            .stages
+            .iter()
+            .map(|s| StageState::new(s.num_tasks()))
+            .collect();
+        counters.broadcast_stages = graph
+            .stages
+            .iter()
+            .filter(|s| s.writer().kind() == ExchangeKind::Broadcast)
+            .count() as u64;
+        Self {
+            cluster,
+            job_id,
+            graph,
+            settings,
+            max_failures,
+            adaptive,
+            final_id: graph.final_stage().id,
+            stages,
+            map_outputs: MapOutputTracker::new(graph.stages.iter().map(Stage::num_tasks)),
+            inflight: JoinSet::new(),
+            seen_live: HashSet::new(),
+            counters,
         }
     }
 
-    info!(job_id, "job finished");
-    let metrics = stage_metrics(graph, &stages, &map_outputs);
-    let result = map_outputs.outputs(final_id).cloned().collect();
-    Ok(JobOutput { result, metrics })
+    /// The scheduler loop (see the module docs).
+    async fn run(mut self) -> Result<JobOutput> {
+        info!(
+            job_id = self.job_id,
+            stages = self.graph.stages.len(),
+            "job started"
+        );
+        loop {
+            self.handle_lost_executors();
+            if self.map_outputs.is_complete(self.final_id) {
+                break;
+            }
+            self.check_executors_left()?;
+            self.launch_ready_tasks()?;
+            self.handle_one_event().await?;
+        }
+        info!(job_id = self.job_id, "job finished");
+        Ok(self.output())
+    }
+
+    /// Forgets the work that lived on executors that are gone: their
+    /// running tasks (to be launched again) and their map outputs (to be
+    /// recomputed; the stages reading them will be bound again).
+    fn handle_lost_executors(&mut self) {
+        let live = self.cluster.live_ids();
+        self.counters.executors_lost += self.seen_live.difference(&live).count() as u64;
+        self.seen_live.clone_from(&live);
+        for state in &mut self.stages {
+            let before = state.running.len();
+            state.running.retain(|_, (exec, _)| live.contains(exec));
+            self.counters.failed_attempts += (before - state.running.len()) as u64;
+        }
+        let lost_outputs = self.map_outputs.remove_outputs_on_lost_executors(&live);
+        self.counters.recomputed_map_outputs += lost_outputs.len() as u64;
+        for id in lost_outputs {
+            debug!(
+                job_id = self.job_id,
+                stage = id,
+                "recomputing output of a lost executor"
+            );
+            for consumer in self.graph.consumers(id) {
+                self.stages[consumer].plan_bytes = None;
+            }
+        }
+    }
+
+    /// Fails the job when no executor is left to run it.
+    fn check_executors_left(&self) -> Result<()> {
+        if self.seen_live.is_empty() && self.inflight.is_empty() {
+            return Err(DataFusionError::Execution(format!(
+                "job {}: no executors are alive to run it",
+                self.job_id
+            )));
+        }
+        Ok(())
+    }
+
+    /// Launches the tasks that can run on free slots: those of every stage
+    /// whose inputs are complete, binding the stage's readers first when
+    /// they are not bound.
+    fn launch_ready_tasks(&mut self) -> Result<()> {
+        let graph = self.graph;
+        for stage in &graph.stages {
+            let inputs_ready = stage
+                .inputs
+                .iter()
+                .all(|i| self.map_outputs.is_complete(*i));
+            if !inputs_ready || self.map_outputs.is_complete(stage.id) {
+                continue;
+            }
+            if self.stages[stage.id].plan_bytes.is_none() {
+                self.bind_stage(stage)?;
+            }
+            for p in 0..self.map_outputs.num_tasks(stage.id) {
+                let state = &self.stages[stage.id];
+                if self.map_outputs.has_output(stage.id, p) || state.running.contains_key(&p) {
+                    continue;
+                }
+                let preferred = preferred_executor(&state.reader_blocks, p);
+                let Some(executor) = self
+                    .cluster
+                    .try_acquire(preferred.as_deref(), &state.excluded[p])
+                else {
+                    break;
+                };
+                self.launch(stage.id, p, executor);
+            }
+        }
+        Ok(())
+    }
+
+    /// Binds `stage`'s readers to its inputs' blocks (see [`bind_readers`]).
+    fn bind_stage(&mut self, stage: &Stage) -> Result<()> {
+        // Adaptive execution reshapes a stage's tasks, except one whose
+        // output is read partition by partition.
+        let adaptive = self.adaptive.filter(|_| {
+            stage.writer().kind() != ExchangeKind::Forward || stage.id == self.final_id
+        });
+        let (bytes, blocks, shapes) = bind_readers(
+            &self.job_id,
+            stage,
+            &self.stages,
+            &self.map_outputs,
+            adaptive.as_ref(),
+        )?;
+        let state = &mut self.stages[stage.id];
+        if state.bound_before {
+            self.counters.stages_rebound += 1;
+        }
+        state.bound_before = true;
+        if let Some(shapes) = shapes
+            && state.shapes.is_none()
+        {
+            count_adaptive(self.counters, stage, &shapes);
+            let n = shapes.tasks.len();
+            self.map_outputs.reshape(stage.id, n);
+            state.reset_tasks(n);
+            state.shapes = Some(shapes);
+        }
+        state.plan_bytes = Some(Arc::new(bytes));
+        state.reader_blocks = blocks;
+        Ok(())
+    }
+
+    /// Sends task `p` of `stage` to `executor`, whose slot is taken.
+    fn launch(&mut self, stage: usize, p: usize, executor: ExecutorHandle) {
+        let state = &mut self.stages[stage];
+        let attempt = state.failures[p] + state.fetch_failures[p];
+        state.running.insert(p, (executor.id.clone(), attempt));
+        self.counters.task_attempts += 1;
+        state.bytes_remote += remote_bytes(&state.reader_blocks, p, &executor.id);
+        let task = TaskDefinition {
+            job_id: self.job_id.clone(),
+            stage_id: stage as u32,
+            partition: p as u32,
+            attempt,
+            plan: state.plan_bytes.as_ref().expect("bound").to_vec(),
+            settings: self.settings.clone(),
+        };
+        let cluster = Arc::clone(&self.cluster);
+        self.inflight.spawn(async move {
+            // Gives the slot back however the call ends, including when the
+            // job is cancelled and this future dropped.
+            let _slot = SlotGuard {
+                cluster,
+                executor_id: executor.id.clone(),
+            };
+            let mut client = executor.client.clone();
+            let sent = std::time::Instant::now();
+            let result = client.launch_task(task).await.map(|r| r.into_inner());
+            debug!(
+                stage,
+                partition = p,
+                round_trip_us = sent.elapsed().as_micros() as u64,
+                "task call returned"
+            );
+            TaskResult {
+                stage,
+                partition: p,
+                attempt,
+                executor,
+                result,
+            }
+        });
+    }
+
+    /// Waits for one thing to happen: a task call returns (handled here),
+    /// the cluster changes (an executor came or went), or a quarter second
+    /// passes.
+    async fn handle_one_event(&mut self) -> Result<()> {
+        let changed = self.cluster.changed.notified();
+        tokio::select! {
+            Some(done) = self.inflight.join_next(), if !self.inflight.is_empty() => {
+                let done = done.map_err(|e| DataFusionError::Execution(format!("task call failed: {e}")))?;
+                self.handle_result(done)
+            }
+            _ = changed => Ok(()),
+            _ = tokio::time::sleep(Duration::from_millis(250)) => Ok(()),
+        }
+    }
+
+    /// What the job measured, and where its result is.
+    fn output(self) -> JobOutput {
+        JobOutput {
+            metrics: stage_metrics(self.graph, &self.stages, &self.map_outputs),
+            result: self.map_outputs.outputs(self.final_id).cloned().collect(),
+        }
+    }
+
+    /// A task call returned: record its output, or apply the failure rules
+    /// of the module docs.
+    fn handle_result(&mut self, done: TaskResult) -> Result<()> {
+        let (job_id, max_failures) = (&self.job_id, self.max_failures);
+        let state = &mut self.stages[done.stage];
+        // A result for an attempt we no longer track (its executor was
+        // declared lost meanwhile, and the attempt counted as failed then)
+        // is ignored.
+        if state.running.get(&done.partition) != Some(&(done.executor.id.clone(), done.attempt)) {
+            return Ok(());
+        }
+        state.running.remove(&done.partition);
+        let p = done.partition;
+        let failure = match done.result {
+            Ok(TaskStatus {
+                status: Some(task_status::Status::Completed(out)),
+            }) => {
+                state.task_times.push(Duration::from_micros(out.elapsed_us));
+                state.scanned_rows += out.input_rows;
+                let output = map_output(&done.executor, p, &out);
+                self.map_outputs.register(done.stage, p, output);
+                return Ok(());
+            }
+            Ok(TaskStatus {
+                status: Some(task_status::Status::Failed(f)),
+            }) => {
+                self.counters.failed_attempts += 1;
+                if f.fetch_failed {
+                    // The data this task needed is gone with its executor:
+                    // recompute it, then run this task again.
+                    state.fetch_failures[p] += 1;
+                    warn!(
+                        job_id,
+                        stage = done.stage,
+                        partition = p,
+                        lost_executor = f.failed_executor_id,
+                        block = ?f.failed_block,
+                        "task could not fetch its input"
+                    );
+                    if state.fetch_failures[p] > 2 * max_failures {
+                        return Err(DataFusionError::Execution(format!(
+                            "job {job_id}: stage {} partition {p} could not fetch its input {} times: {}",
+                            done.stage, state.fetch_failures[p], f.message
+                        )));
+                    }
+                    self.cluster.mark_lost(
+                        &f.failed_executor_id,
+                        "its shuffle output could not be fetched",
+                    );
+                    return Ok(());
+                }
+                f.message
+            }
+            Ok(TaskStatus { status: None }) => {
+                self.counters.failed_attempts += 1;
+                "executor sent an empty task status".to_string()
+            }
+            Err(status) => {
+                self.counters.failed_attempts += 1;
+                // The executor could not be reached or died during the task.
+                let msg = format!("executor unreachable: {}", status.message());
+                if matches!(
+                    status.code(),
+                    tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled
+                ) {
+                    self.cluster.mark_lost(&done.executor.id, &msg);
+                }
+                msg
+            }
+        };
+        state.failures[p] += 1;
+        state.excluded[p].insert(done.executor.id.clone());
+        warn!(
+            job_id,
+            stage = done.stage,
+            partition = p,
+            executor_id = done.executor.id,
+            failures = state.failures[p],
+            error = failure,
+            "task failed"
+        );
+        if state.failures[p] >= max_failures {
+            return Err(DataFusionError::Execution(format!(
+                "job failed: stage {} partition {p} failed {} times (minispark.task.maxFailures = {max_failures}); \
+                 last failure on executor {}: {failure}",
+                done.stage, state.failures[p], done.executor.id
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The map output a finished task reported.
+fn map_output(executor: &ExecutorHandle, p: usize, out: &minispark_proto::MapOutput) -> MapOutput {
+    MapOutput {
+        executor_id: executor.id.clone(),
+        address: executor.address.clone(),
+        map_partition: p,
+        blocks: out
+            .partitions
+            .iter()
+            .map(|b| BlockStats {
+                reduce_partition: b.partition as usize,
+                rows: b.rows,
+                bytes: b.bytes,
+            })
+            .collect(),
+        hot_keys: out
+            .hot_keys
+            .iter()
+            .map(|k| HotKey {
+                hash: k.hash,
+                display: k.display.clone(),
+                estimated_rows: k.estimated_rows,
+                partition: k.partition as usize,
+            })
+            .collect(),
+    }
 }
 
 /// Counts what adaptive execution decided for `stage` the first time it
@@ -301,119 +564,6 @@ impl Drop for SlotGuard {
     fn drop(&mut self) {
         self.cluster.release(&self.executor_id);
     }
-}
-
-fn handle_result(
-    cluster: &Cluster,
-    job_id: &str,
-    stages: &mut [StageState],
-    map_outputs: &mut MapOutputTracker,
-    done: TaskResult,
-    max_failures: u32,
-    counters: &mut JobCounters,
-) -> Result<()> {
-    let state = &mut stages[done.stage];
-    // A result for an attempt we no longer track (its executor was declared
-    // lost meanwhile, and the attempt counted as failed then) is ignored.
-    if state.running.get(&done.partition) != Some(&(done.executor.id.clone(), done.attempt)) {
-        return Ok(());
-    }
-    state.running.remove(&done.partition);
-    if !matches!(
-        done.result,
-        Ok(TaskStatus {
-            status: Some(task_status::Status::Completed(_))
-        })
-    ) {
-        counters.failed_attempts += 1;
-    }
-    let p = done.partition;
-    let failure = match done.result {
-        Ok(TaskStatus {
-            status: Some(task_status::Status::Completed(out)),
-        }) => {
-            state.task_times.push(Duration::from_micros(out.elapsed_us));
-            state.scanned_rows += out.input_rows;
-            let output = MapOutput {
-                executor_id: done.executor.id.clone(),
-                address: done.executor.address.clone(),
-                map_partition: p,
-                blocks: out
-                    .partitions
-                    .iter()
-                    .map(|b| BlockStats {
-                        reduce_partition: b.partition as usize,
-                        rows: b.rows,
-                        bytes: b.bytes,
-                    })
-                    .collect(),
-                hot_keys: out
-                    .hot_keys
-                    .iter()
-                    .map(|k| HotKey {
-                        hash: k.hash,
-                        display: k.display.clone(),
-                        estimated_rows: k.estimated_rows,
-                        partition: k.partition as usize,
-                    })
-                    .collect(),
-            };
-            map_outputs.register(done.stage, p, output);
-            return Ok(());
-        }
-        Ok(TaskStatus {
-            status: Some(task_status::Status::Failed(f)),
-        }) => {
-            if f.fetch_failed {
-                // The data this task needed is gone with its executor:
-                // recompute it, then run this task again.
-                state.fetch_failures[p] += 1;
-                if state.fetch_failures[p] > 2 * max_failures {
-                    return Err(DataFusionError::Execution(format!(
-                        "job {job_id}: stage {} partition {p} could not fetch its input {} times: {}",
-                        done.stage, state.fetch_failures[p], f.message
-                    )));
-                }
-                cluster.mark_lost(
-                    &f.failed_executor_id,
-                    "its shuffle output could not be fetched",
-                );
-                return Ok(());
-            }
-            f.message
-        }
-        Ok(TaskStatus { status: None }) => "executor sent an empty task status".to_string(),
-        Err(status) => {
-            // The executor could not be reached or died during the task.
-            let msg = format!("executor unreachable: {}", status.message());
-            if matches!(
-                status.code(),
-                tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled
-            ) {
-                cluster.mark_lost(&done.executor.id, &msg);
-            }
-            msg
-        }
-    };
-    state.failures[p] += 1;
-    state.excluded[p].insert(done.executor.id.clone());
-    warn!(
-        job_id,
-        stage = done.stage,
-        partition = p,
-        executor_id = done.executor.id,
-        failures = state.failures[p],
-        error = failure,
-        "task failed"
-    );
-    if state.failures[p] >= max_failures {
-        return Err(DataFusionError::Execution(format!(
-            "job failed: stage {} partition {p} failed {} times (minispark.task.maxFailures = {max_failures}); \
-             last failure on executor {}: {failure}",
-            done.stage, state.failures[p], done.executor.id
-        )));
-    }
-    Ok(())
 }
 
 /// Binds a stage's readers to the blocks of its finished inputs and
