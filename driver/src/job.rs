@@ -37,6 +37,7 @@ use minispark_planner::stages::{StageGraph, plan_stages};
 use tracing::info;
 
 use crate::cluster::Cluster;
+use crate::ids::{JobId, StageId};
 use crate::job_counters::JobCounters;
 use crate::scheduler::run_job;
 
@@ -254,7 +255,7 @@ impl JobSession {
                 "no executors are registered with the driver: start at least one executor"
             );
         }
-        let job_id = format!("job-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let job_id = JobId::random();
         let settings = changed_settings(&self.ctx);
         let max_failures =
             minispark_config(self.ctx.state().config().options()).task_max_failures as u32;
@@ -289,7 +290,8 @@ impl JobSession {
         let output = output?;
         let elapsed = start.elapsed();
         let final_stage = graph.final_stage();
-        let stream = crate::results::read_result(job_id.clone(), final_stage.id, output.result);
+        let stream =
+            crate::results::read_result(job_id.clone(), StageId(final_stage.id), output.result);
         // Files are removed once the result has been read (or dropped).
         let stream =
             futures::stream::unfold((stream, Some(cleanup)), |(mut s, mut cleanup)| async move {
@@ -303,7 +305,7 @@ impl JobSession {
             })
             .boxed();
         info!(
-            job_id,
+            %job_id,
             elapsed_ms = elapsed.as_millis() as u64,
             "job complete"
         );
@@ -377,13 +379,13 @@ fn salted_sites(graph: &StageGraph) -> u64 {
 /// after success, failure or cancellation alike.
 struct JobCleanup {
     cluster: Arc<Cluster>,
-    job_id: String,
+    job_id: JobId,
 }
 
 impl Drop for JobCleanup {
     fn drop(&mut self) {
         let executors = self.cluster.executors();
-        let job_id = self.job_id.clone();
+        let job_id = self.job_id.to_string();
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
             return;
         };

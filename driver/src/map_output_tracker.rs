@@ -32,6 +32,8 @@ use std::collections::HashSet;
 use minispark_planner::exchange::MapOutput;
 use minispark_planner::explain::PartitionSize;
 
+use crate::ids::StageId;
+
 /// The outputs of every map task of every stage of one job.
 #[derive(Debug, Default)]
 pub struct MapOutputTracker {
@@ -48,40 +50,40 @@ impl MapOutputTracker {
     }
 
     /// How many map tasks `stage` has.
-    pub fn num_tasks(&self, stage: usize) -> usize {
-        self.stages[stage].len()
+    pub fn num_tasks(&self, stage: StageId) -> usize {
+        self.stages[stage.0].len()
     }
 
     /// Gives `stage` a new number of map tasks, before any of them ran
     /// (adaptive execution reshaped the stage).
-    pub fn reshape(&mut self, stage: usize, num_tasks: usize) {
-        self.stages[stage] = vec![None; num_tasks];
+    pub fn reshape(&mut self, stage: StageId, num_tasks: usize) {
+        self.stages[stage.0] = vec![None; num_tasks];
     }
 
     /// Records what map task `map` of `stage` wrote.
-    pub fn register(&mut self, stage: usize, map: usize, output: MapOutput) {
-        self.stages[stage][map] = Some(output);
+    pub fn register(&mut self, stage: StageId, map: usize, output: MapOutput) {
+        self.stages[stage.0][map] = Some(output);
     }
 
     /// Whether map task `map` of `stage` has its output.
-    pub fn has_output(&self, stage: usize, map: usize) -> bool {
-        self.stages[stage][map].is_some()
+    pub fn has_output(&self, stage: StageId, map: usize) -> bool {
+        self.stages[stage.0][map].is_some()
     }
 
     /// Whether every map task of `stage` has its output: the stages that
     /// read it can be bound.
-    pub fn is_complete(&self, stage: usize) -> bool {
-        self.stages[stage].iter().all(Option::is_some)
+    pub fn is_complete(&self, stage: StageId) -> bool {
+        self.stages[stage.0].iter().all(Option::is_some)
     }
 
     /// The outputs `stage` has, in map order.
-    pub fn outputs(&self, stage: usize) -> impl Iterator<Item = &MapOutput> {
-        self.stages[stage].iter().flatten()
+    pub fn outputs(&self, stage: StageId) -> impl Iterator<Item = &MapOutput> {
+        self.stages[stage.0].iter().flatten()
     }
 
     /// Forgets every output held by an executor not in `live`: its files
     /// are gone. Returns the stage of each output forgotten.
-    pub fn remove_outputs_on_lost_executors(&mut self, live: &HashSet<String>) -> Vec<usize> {
+    pub fn remove_outputs_on_lost_executors(&mut self, live: &HashSet<String>) -> Vec<StageId> {
         let mut lost = vec![];
         for (stage, outputs) in self.stages.iter_mut().enumerate() {
             for output in outputs.iter_mut() {
@@ -90,7 +92,7 @@ impl MapOutputTracker {
                     .is_some_and(|o| !live.contains(&o.executor_id))
                 {
                     *output = None;
-                    lost.push(stage);
+                    lost.push(StageId(stage));
                 }
             }
         }
@@ -99,7 +101,7 @@ impl MapOutputTracker {
 
     /// Rows and bytes of each of `stage`'s `num_partitions` output
     /// partitions, summed over its map tasks.
-    pub fn partition_sizes(&self, stage: usize, num_partitions: usize) -> Vec<PartitionSize> {
+    pub fn partition_sizes(&self, stage: StageId, num_partitions: usize) -> Vec<PartitionSize> {
         let mut sizes = vec![PartitionSize::default(); num_partitions];
         for block in self.outputs(stage).flat_map(|o| &o.blocks) {
             if let Some(size) = sizes.get_mut(block.reduce_partition) {
@@ -140,7 +142,7 @@ mod tests {
 
     #[test]
     fn a_stage_is_complete_until_an_executor_holding_its_output_is_lost() {
-        let (s0, s1) = (0, 1);
+        let (s0, s1) = (StageId(0), StageId(1));
         let mut tracker = MapOutputTracker::new([2, 1]);
         assert!(!tracker.is_complete(s0));
         tracker.register(s0, 0, output("a", 0, 5));

@@ -63,6 +63,7 @@ use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
 use crate::cluster::{Cluster, ExecutorHandle};
+use crate::ids::{JobId, StageId, TaskAttempt};
 use crate::job_counters::JobCounters;
 use crate::map_output_tracker::MapOutputTracker;
 
@@ -78,7 +79,8 @@ pub struct JobOutput {
 /// [`MapOutputTracker`].
 #[derive(Debug)]
 struct StageState {
-    running: HashMap<usize, (String, u32)>,
+    /// The attempt running for each partition, and where.
+    running: HashMap<usize, RunningTask>,
     failures: Vec<u32>,
     fetch_failures: Vec<u32>,
     excluded: Vec<HashSet<String>>,
@@ -101,6 +103,13 @@ struct StageState {
     /// Whether the stage's readers were bound once already (a new binding
     /// is then a re-binding, after an input lost outputs).
     bound_before: bool,
+}
+
+/// Where a task's current attempt runs.
+#[derive(Debug, PartialEq, Eq)]
+struct RunningTask {
+    executor_id: String,
+    attempt: u32,
 }
 
 impl StageState {
@@ -129,10 +138,9 @@ impl StageState {
     }
 }
 
+/// How a task call ended.
 struct TaskResult {
-    stage: usize,
-    partition: usize,
-    attempt: u32,
+    task: TaskAttempt,
     executor: ExecutorHandle,
     result: std::result::Result<TaskStatus, tonic::Status>,
 }
@@ -142,7 +150,7 @@ struct TaskResult {
 /// `counters` count what happened, whether the job succeeds or fails.
 pub async fn run_job(
     cluster: Arc<Cluster>,
-    job_id: String,
+    job_id: JobId,
     graph: &StageGraph,
     settings: HashMap<String, String>,
     max_failures: u32,
@@ -165,13 +173,13 @@ pub async fn run_job(
 /// One job being run: the scheduler's state between two events.
 struct JobRun<'a> {
     cluster: Arc<Cluster>,
-    job_id: String,
+    job_id: JobId,
     graph: &'a StageGraph,
     settings: HashMap<String, String>,
     max_failures: u32,
     adaptive: Option<AdaptiveConfig>,
     /// The final stage's id: the job is done when it is complete.
-    final_id: usize,
+    final_id: StageId,
     /// Per stage: running tasks, failures, the bound plan, measurements.
     stages: Vec<StageState>,
     /// Which map tasks have their output, and where it is.
@@ -186,7 +194,7 @@ struct JobRun<'a> {
 impl<'a> JobRun<'a> {
     fn new(
         cluster: Arc<Cluster>,
-        job_id: String,
+        job_id: JobId,
         graph: &'a StageGraph,
         settings: HashMap<String, String>,
         max_failures: u32,
@@ -210,7 +218,7 @@ impl<'a> JobRun<'a> {
             settings,
             max_failures,
             adaptive,
-            final_id: graph.final_stage().id,
+            final_id: StageId(graph.final_stage().id),
             stages,
             map_outputs: MapOutputTracker::new(graph.stages.iter().map(Stage::num_tasks)),
             inflight: JoinSet::new(),
@@ -222,7 +230,7 @@ impl<'a> JobRun<'a> {
     /// The scheduler loop (see the module docs).
     async fn run(mut self) -> Result<JobOutput> {
         info!(
-            job_id = self.job_id,
+            job_id = %self.job_id,
             stages = self.graph.stages.len(),
             "job started"
         );
@@ -235,7 +243,7 @@ impl<'a> JobRun<'a> {
             self.launch_ready_tasks()?;
             self.handle_one_event().await?;
         }
-        info!(job_id = self.job_id, "job finished");
+        info!(job_id = %self.job_id, "job finished");
         Ok(self.output())
     }
 
@@ -248,18 +256,20 @@ impl<'a> JobRun<'a> {
         self.seen_live.clone_from(&live);
         for state in &mut self.stages {
             let before = state.running.len();
-            state.running.retain(|_, (exec, _)| live.contains(exec));
+            state
+                .running
+                .retain(|_, task| live.contains(&task.executor_id));
             self.counters.failed_attempts += (before - state.running.len()) as u64;
         }
         let lost_outputs = self.map_outputs.remove_outputs_on_lost_executors(&live);
         self.counters.recomputed_map_outputs += lost_outputs.len() as u64;
         for id in lost_outputs {
             debug!(
-                job_id = self.job_id,
-                stage = id,
+                job_id = %self.job_id,
+                stage = %id,
                 "recomputing output of a lost executor"
             );
-            for consumer in self.graph.consumers(id) {
+            for consumer in self.graph.consumers(id.0) {
                 self.stages[consumer].plan_bytes = None;
             }
         }
@@ -282,19 +292,20 @@ impl<'a> JobRun<'a> {
     fn launch_ready_tasks(&mut self) -> Result<()> {
         let graph = self.graph;
         for stage in &graph.stages {
+            let id = StageId(stage.id);
             let inputs_ready = stage
                 .inputs
                 .iter()
-                .all(|i| self.map_outputs.is_complete(*i));
-            if !inputs_ready || self.map_outputs.is_complete(stage.id) {
+                .all(|i| self.map_outputs.is_complete(StageId(*i)));
+            if !inputs_ready || self.map_outputs.is_complete(id) {
                 continue;
             }
-            if self.stages[stage.id].plan_bytes.is_none() {
+            if self.stages[id.0].plan_bytes.is_none() {
                 self.bind_stage(stage)?;
             }
-            for p in 0..self.map_outputs.num_tasks(stage.id) {
-                let state = &self.stages[stage.id];
-                if self.map_outputs.has_output(stage.id, p) || state.running.contains_key(&p) {
+            for p in 0..self.map_outputs.num_tasks(id) {
+                let state = &self.stages[id.0];
+                if self.map_outputs.has_output(id, p) || state.running.contains_key(&p) {
                     continue;
                 }
                 let preferred = preferred_executor(&state.reader_blocks, p);
@@ -304,7 +315,12 @@ impl<'a> JobRun<'a> {
                 else {
                     break;
                 };
-                self.launch(stage.id, p, executor);
+                let task = TaskAttempt {
+                    stage: id,
+                    partition: p,
+                    attempt: state.failures[p] + state.fetch_failures[p],
+                };
+                self.launch(task, executor);
             }
         }
         Ok(())
@@ -314,9 +330,10 @@ impl<'a> JobRun<'a> {
     fn bind_stage(&mut self, stage: &Stage) -> Result<()> {
         // Adaptive execution reshapes a stage's tasks, except one whose
         // output is read partition by partition.
-        let adaptive = self.adaptive.filter(|_| {
-            stage.writer().kind() != ExchangeKind::Forward || stage.id == self.final_id
-        });
+        let id = StageId(stage.id);
+        let adaptive = self
+            .adaptive
+            .filter(|_| stage.writer().kind() != ExchangeKind::Forward || id == self.final_id);
         let (bytes, blocks, shapes) = bind_readers(
             &self.job_id,
             stage,
@@ -324,7 +341,7 @@ impl<'a> JobRun<'a> {
             &self.map_outputs,
             adaptive.as_ref(),
         )?;
-        let state = &mut self.stages[stage.id];
+        let state = &mut self.stages[id.0];
         if state.bound_before {
             self.counters.stages_rebound += 1;
         }
@@ -334,7 +351,7 @@ impl<'a> JobRun<'a> {
         {
             count_adaptive(self.counters, stage, &shapes);
             let n = shapes.tasks.len();
-            self.map_outputs.reshape(stage.id, n);
+            self.map_outputs.reshape(id, n);
             state.reset_tasks(n);
             state.shapes = Some(shapes);
         }
@@ -343,18 +360,24 @@ impl<'a> JobRun<'a> {
         Ok(())
     }
 
-    /// Sends task `p` of `stage` to `executor`, whose slot is taken.
-    fn launch(&mut self, stage: usize, p: usize, executor: ExecutorHandle) {
-        let state = &mut self.stages[stage];
-        let attempt = state.failures[p] + state.fetch_failures[p];
-        state.running.insert(p, (executor.id.clone(), attempt));
+    /// Sends `task` to `executor`, whose slot is taken.
+    fn launch(&mut self, task: TaskAttempt, executor: ExecutorHandle) {
+        let state = &mut self.stages[task.stage.0];
+        let p = task.partition;
+        state.running.insert(
+            p,
+            RunningTask {
+                executor_id: executor.id.clone(),
+                attempt: task.attempt,
+            },
+        );
         self.counters.task_attempts += 1;
         state.bytes_remote += remote_bytes(&state.reader_blocks, p, &executor.id);
-        let task = TaskDefinition {
-            job_id: self.job_id.clone(),
-            stage_id: stage as u32,
+        let definition = TaskDefinition {
+            job_id: self.job_id.to_string(),
+            stage_id: task.stage.0 as u32,
             partition: p as u32,
-            attempt,
+            attempt: task.attempt,
             plan: state.plan_bytes.as_ref().expect("bound").to_vec(),
             settings: self.settings.clone(),
         };
@@ -368,17 +391,14 @@ impl<'a> JobRun<'a> {
             };
             let mut client = executor.client.clone();
             let sent = std::time::Instant::now();
-            let result = client.launch_task(task).await.map(|r| r.into_inner());
+            let result = client.launch_task(definition).await.map(|r| r.into_inner());
             debug!(
-                stage,
-                partition = p,
+                %task,
                 round_trip_us = sent.elapsed().as_micros() as u64,
                 "task call returned"
             );
             TaskResult {
-                stage,
-                partition: p,
-                attempt,
+                task,
                 executor,
                 result,
             }
@@ -412,15 +432,20 @@ impl<'a> JobRun<'a> {
     /// of the module docs.
     fn handle_result(&mut self, done: TaskResult) -> Result<()> {
         let (job_id, max_failures) = (&self.job_id, self.max_failures);
-        let state = &mut self.stages[done.stage];
+        let task = done.task;
+        let (stage, p) = (task.stage, task.partition);
+        let state = &mut self.stages[stage.0];
         // A result for an attempt we no longer track (its executor was
         // declared lost meanwhile, and the attempt counted as failed then)
         // is ignored.
-        if state.running.get(&done.partition) != Some(&(done.executor.id.clone(), done.attempt)) {
+        let tracked = RunningTask {
+            executor_id: done.executor.id.clone(),
+            attempt: task.attempt,
+        };
+        if state.running.get(&p) != Some(&tracked) {
             return Ok(());
         }
-        state.running.remove(&done.partition);
-        let p = done.partition;
+        state.running.remove(&p);
         let failure = match done.result {
             Ok(TaskStatus {
                 status: Some(task_status::Status::Completed(out)),
@@ -428,7 +453,7 @@ impl<'a> JobRun<'a> {
                 state.task_times.push(Duration::from_micros(out.elapsed_us));
                 state.scanned_rows += out.input_rows;
                 let output = map_output(&done.executor, p, &out);
-                self.map_outputs.register(done.stage, p, output);
+                self.map_outputs.register(stage, p, output);
                 return Ok(());
             }
             Ok(TaskStatus {
@@ -440,17 +465,16 @@ impl<'a> JobRun<'a> {
                     // recompute it, then run this task again.
                     state.fetch_failures[p] += 1;
                     warn!(
-                        job_id,
-                        stage = done.stage,
-                        partition = p,
+                        %job_id,
+                        %task,
                         lost_executor = f.failed_executor_id,
                         block = ?f.failed_block,
                         "task could not fetch its input"
                     );
                     if state.fetch_failures[p] > 2 * max_failures {
                         return Err(DataFusionError::Execution(format!(
-                            "job {job_id}: stage {} partition {p} could not fetch its input {} times: {}",
-                            done.stage, state.fetch_failures[p], f.message
+                            "job {job_id}: stage {stage} partition {p} could not fetch its input {} times: {}",
+                            state.fetch_failures[p], f.message
                         )));
                     }
                     self.cluster.mark_lost(
@@ -481,9 +505,8 @@ impl<'a> JobRun<'a> {
         state.failures[p] += 1;
         state.excluded[p].insert(done.executor.id.clone());
         warn!(
-            job_id,
-            stage = done.stage,
-            partition = p,
+            %job_id,
+            %task,
             executor_id = done.executor.id,
             failures = state.failures[p],
             error = failure,
@@ -491,9 +514,9 @@ impl<'a> JobRun<'a> {
         );
         if state.failures[p] >= max_failures {
             return Err(DataFusionError::Execution(format!(
-                "job failed: stage {} partition {p} failed {} times (minispark.task.maxFailures = {max_failures}); \
+                "job failed: stage {stage} partition {p} failed {} times (minispark.task.maxFailures = {max_failures}); \
                  last failure on executor {}: {failure}",
-                done.stage, state.failures[p], done.executor.id
+                state.failures[p], done.executor.id
             )));
         }
         Ok(())
@@ -573,7 +596,7 @@ impl Drop for SlotGuard {
 /// returned (or the one it already had is reused).
 #[allow(clippy::type_complexity)]
 fn bind_readers(
-    job_id: &str,
+    job_id: &JobId,
     stage: &Stage,
     stages: &[StageState],
     map_outputs: &MapOutputTracker,
@@ -590,9 +613,12 @@ fn bind_readers(
     // which `replace_readers` visits them below).
     let mut assigned = vec![];
     collect_readers(&stage.plan, &mut |reader| {
-        let outputs: Vec<MapOutput> = map_outputs.outputs(reader.stage_id()).cloned().collect();
+        let outputs: Vec<MapOutput> = map_outputs
+            .outputs(StageId(reader.stage_id()))
+            .cloned()
+            .collect();
         let partitions = assign_blocks(
-            job_id,
+            job_id.as_str(),
             reader.stage_id(),
             reader.kind(),
             reader.partitioning().partition_count(),
@@ -752,11 +778,12 @@ fn stage_metrics(
         .iter()
         .map(|stage| {
             let state = &stages[stage.id];
-            let outputs: Vec<&MapOutput> = map_outputs.outputs(stage.id).collect();
+            let id = StageId(stage.id);
+            let outputs: Vec<&MapOutput> = map_outputs.outputs(id).collect();
             let (mut rows_in, mut bytes_in) = (state.scanned_rows, 0);
             for (kind, parts) in &state.reader_blocks {
                 let copies = if *kind == ExchangeKind::Broadcast {
-                    map_outputs.num_tasks(stage.id) as u64
+                    map_outputs.num_tasks(id) as u64
                 } else {
                     1
                 };
@@ -776,7 +803,7 @@ fn stage_metrics(
                     .sum(),
                 bytes_remote: state.bytes_remote,
                 task_times: state.task_times.clone(),
-                partitions: map_outputs.partition_sizes(stage.id, stage.writer().num_partitions()),
+                partitions: map_outputs.partition_sizes(id, stage.writer().num_partitions()),
                 adaptive: state.shapes.as_ref().and_then(|shapes| {
                     describe_stage(
                         stage
