@@ -60,7 +60,7 @@ use minispark_planner::explain::StageMetrics;
 use minispark_planner::stages::{Stage, StageGraph, collect_readers, replace_readers};
 use minispark_proto::{TaskDefinition, TaskStatus, task_status};
 use tokio::task::JoinSet;
-use tracing::{debug, info, warn};
+use tracing::{Instrument, Span, debug, info, info_span, warn};
 
 use crate::cluster::{Cluster, ExecutorHandle};
 use crate::ids::{JobId, StageId, TaskAttempt};
@@ -103,6 +103,8 @@ struct StageState {
     /// Whether the stage's readers were bound once already (a new binding
     /// is then a re-binding, after an input lost outputs).
     bound_before: bool,
+    /// The stage's tracing span, inside the job's; its tasks' spans are in it.
+    span: Span,
 }
 
 /// Where a task's current attempt runs.
@@ -113,8 +115,9 @@ struct RunningTask {
 }
 
 impl StageState {
-    fn new(num_tasks: usize) -> Self {
+    fn new(job: &Span, id: StageId, num_tasks: usize) -> Self {
         Self {
+            span: info_span!(parent: job, "stage", stage = %id),
             running: HashMap::new(),
             failures: vec![0; num_tasks],
             fetch_failures: vec![0; num_tasks],
@@ -148,6 +151,10 @@ struct TaskResult {
 /// Runs a job to completion. Dropping the returned future cancels it: every
 /// in-flight task call is dropped, which aborts the task on its executor.
 /// `counters` count what happened, whether the job succeeds or fails.
+///
+/// Logs are in tracing spans `job{job_id}` > `stage{stage}` >
+/// `task{partition, attempt, executor_id}`; the executor runs each task in a
+/// `task{job_id, stage, partition, attempt}` span of its own.
 pub async fn run_job(
     cluster: Arc<Cluster>,
     job_id: JobId,
@@ -157,7 +164,7 @@ pub async fn run_job(
     adaptive: Option<AdaptiveConfig>,
     counters: &mut JobCounters,
 ) -> Result<JobOutput> {
-    JobRun::new(
+    let job = JobRun::new(
         cluster,
         job_id,
         graph,
@@ -165,9 +172,9 @@ pub async fn run_job(
         max_failures,
         adaptive,
         counters,
-    )
-    .run()
-    .await
+    );
+    let span = job.span.clone();
+    job.run().instrument(span).await
 }
 
 /// One job being run: the scheduler's state between two events.
@@ -189,6 +196,8 @@ struct JobRun<'a> {
     /// Executors seen alive during the job: one that leaves this set is lost.
     seen_live: HashSet<String>,
     counters: &'a mut JobCounters,
+    /// The job's tracing span: its stages' spans are in it.
+    span: Span,
 }
 
 impl<'a> JobRun<'a> {
@@ -201,10 +210,11 @@ impl<'a> JobRun<'a> {
         adaptive: Option<AdaptiveConfig>,
         counters: &'a mut JobCounters,
     ) -> Self {
+        let span = info_span!("job", job_id = %job_id);
         let stages = graph
             .stages
             .iter()
-            .map(|s| StageState::new(s.num_tasks()))
+            .map(|s| StageState::new(&span, StageId(s.id), s.num_tasks()))
             .collect();
         counters.broadcast_stages = graph
             .stages
@@ -224,6 +234,7 @@ impl<'a> JobRun<'a> {
             inflight: JoinSet::new(),
             seen_live: HashSet::new(),
             counters,
+            span,
         }
     }
 
@@ -328,6 +339,7 @@ impl<'a> JobRun<'a> {
 
     /// Binds `stage`'s readers to its inputs' blocks (see [`bind_readers`]).
     fn bind_stage(&mut self, stage: &Stage) -> Result<()> {
+        let _span = self.stages[stage.id].span.clone().entered();
         // Adaptive execution reshapes a stage's tasks, except one whose
         // output is read partition by partition.
         let id = StageId(stage.id);
@@ -382,7 +394,14 @@ impl<'a> JobRun<'a> {
             settings: self.settings.clone(),
         };
         let cluster = Arc::clone(&self.cluster);
-        self.inflight.spawn(async move {
+        let span = info_span!(
+            parent: &state.span,
+            "task",
+            partition = p,
+            attempt = task.attempt,
+            executor_id = %executor.id
+        );
+        let call = async move {
             // Gives the slot back however the call ends, including when the
             // job is cancelled and this future dropped.
             let _slot = SlotGuard {
@@ -402,7 +421,8 @@ impl<'a> JobRun<'a> {
                 executor,
                 result,
             }
-        });
+        };
+        self.inflight.spawn(call.instrument(span));
     }
 
     /// Waits for one thing to happen: a task call returns (handled here),
@@ -435,6 +455,7 @@ impl<'a> JobRun<'a> {
         let task = done.task;
         let (stage, p) = (task.stage, task.partition);
         let state = &mut self.stages[stage.0];
+        let _span = state.span.clone().entered();
         // A result for an attempt we no longer track (its executor was
         // declared lost meanwhile, and the attempt counted as failed then)
         // is ignored.

@@ -21,7 +21,7 @@ use minispark_proto::{
 use tokio::io::AsyncReadExt;
 use tokio::task::AbortHandle;
 use tonic::{Request, Response, Status};
-use tracing::{info, warn};
+use tracing::{Instrument, info, info_span, warn};
 
 use crate::shuffle::{
     ExecutorShuffleRuntime, MapOutputSpec, block_path, stage_dir, write_map_output,
@@ -170,14 +170,28 @@ impl Executor for ExecutorService {
     ) -> Result<Response<TaskStatus>, Status> {
         let task = request.into_inner();
         let job_id = task.job_id.clone();
+        // Every log line of the task, here and in the operators it runs,
+        // carries the ids the driver gave it (the driver's task span has
+        // the same partition and attempt).
+        let span = info_span!(
+            "task",
+            job_id = %task.job_id,
+            stage = task.stage_id,
+            partition = task.partition,
+            attempt = task.attempt,
+            executor_id = %self.executor_id,
+        );
         self.active_tasks.fetch_add(1, Ordering::SeqCst);
         let guard = ActiveGuard(Arc::clone(&self.active_tasks));
-        let handle = self.tasks.spawn(Self::run_task(
-            self.executor_id.clone(),
-            self.work_dir.clone(),
-            Arc::clone(&self.runtime),
-            task,
-        ));
+        let handle = self.tasks.spawn(
+            Self::run_task(
+                self.executor_id.clone(),
+                self.work_dir.clone(),
+                Arc::clone(&self.runtime),
+                task,
+            )
+            .instrument(span.clone()),
+        );
         self.running
             .lock()
             .expect("running lock")
@@ -192,7 +206,7 @@ impl Executor for ExecutorService {
         let status = match result {
             Ok(Ok(output)) => task_status::Status::Completed(output),
             Ok(Err(err)) => {
-                warn!(executor_id = self.executor_id, job_id, error = %err, "task failed");
+                span.in_scope(|| warn!(error = %err, "task failed"));
                 task_status::Status::Failed(failure(&err))
             }
             Err(join_err) if join_err.is_cancelled() => task_status::Status::Failed(TaskFailure {
