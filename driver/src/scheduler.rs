@@ -20,6 +20,7 @@
 //!       handle_lost_executors   forget running tasks and map outputs of executors
 //!                               that are gone; unbind the stages reading them
 //!       final stage complete?   then the job is done
+//!       check_executors_left    no executor alive and no call under way: fail
 //!       launch_ready_tasks      bind each stage whose inputs are complete, launch
 //!                               its missing tasks on free slots
 //!       handle_one_event        a task call returned (record its output or apply
