@@ -10,6 +10,7 @@ use datafusion::common::{DataFusionError, Result};
 use datafusion::logical_expr::LogicalPlan;
 use futures::StreamExt;
 use minispark_driver::job::{JobSession, parse_script};
+use minispark_driver::job_counters::JobCounters;
 use minispark_planner::ipc::ChunkDecoder;
 use minispark_planner::logical_codec::encode_logical_plan;
 use minispark_proto::{SubmitJobRequest, job_event};
@@ -22,6 +23,10 @@ pub struct StatementOutput {
     pub sql: String,
     pub schema: SchemaRef,
     pub batches: Vec<RecordBatch>,
+    /// What the statement's job did (attempts, failures, lost executors,
+    /// recomputed outputs, adaptive and salting decisions); `None` when the
+    /// statement ran no job.
+    pub counters: Option<JobCounters>,
 }
 
 impl StatementOutput {
@@ -61,6 +66,7 @@ pub async fn run_script_in_session(
         if !result.returns_rows {
             continue;
         }
+        let counters = result.counters;
         let mut stream = result.stream;
         let mut batches = vec![];
         while let Some(b) = stream.next().await {
@@ -71,6 +77,7 @@ pub async fn run_script_in_session(
             sql,
             schema: result.schema,
             batches,
+            counters,
         })?;
     }
     Ok(())
@@ -117,6 +124,7 @@ pub async fn run_plan_remote(
         sql: label.to_string(),
         schema: Arc::new(Schema::empty()),
         batches: vec![],
+        counters: None,
     }))
 }
 
@@ -156,6 +164,7 @@ async fn submit_remote(
                     sql: start.sql,
                     schema: Arc::new(Schema::empty()),
                     batches: vec![],
+                    counters: None,
                 };
                 current = Some((output, decoder));
             }
@@ -169,7 +178,7 @@ async fn submit_remote(
                     .batches
                     .extend(decoder.push(bytes::Bytes::from(data))?);
             }
-            job_event::Event::StatementEnd(_) => {
+            job_event::Event::StatementEnd(end) => {
                 let Some((mut output, mut decoder)) = current.take() else {
                     return Err(DataFusionError::Execution(
                         "driver ended an unknown statement".into(),
@@ -179,6 +188,7 @@ async fn submit_remote(
                 output.schema = decoder
                     .schema()
                     .unwrap_or_else(|| Arc::new(Schema::empty()));
+                output.counters = end.counters.as_ref().map(JobCounters::from_proto);
                 on_result(output)?;
             }
             job_event::Event::JobEnd(_) => ended = true,

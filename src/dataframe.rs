@@ -18,6 +18,7 @@ use datafusion::functions_aggregate::expr_fn::count;
 use datafusion::logical_expr::{Expr, JoinType, LogicalPlan, LogicalPlanBuilder, SortExpr};
 use datafusion::prelude::lit;
 
+use minispark_driver::job_counters::JobCounters;
 use minispark_planner::hints::{HintNode, JoinHint};
 use minispark_planner::salting::{SkewHint, SkewNode};
 
@@ -339,6 +340,33 @@ impl DataFrame {
     pub async fn collect(self) -> Result<Vec<RecordBatch>> {
         let plan = self.df.logical_plan().clone();
         Ok(self.session.run(plan, "DataFrame::collect").await?.batches)
+    }
+
+    /// Runs the query and returns every row, with what its job did: task
+    /// attempts and failed ones, executors lost, map outputs recomputed,
+    /// adaptive decisions (coalesced or split partitions, joins switched to
+    /// broadcast), salted joins and GROUP BYs. Spark shows these in its UI;
+    /// here they are a value to print or assert on.
+    ///
+    /// ```no_run
+    /// # async fn example(session: minispark::Session) -> datafusion::common::Result<()> {
+    /// let events = session.table("netflix.small.viewing_events").await?;
+    /// let (batches, counters) = events.collect_with_counters().await?;
+    /// println!("{} batches; {counters}", batches.len()); // "job: 4 task attempts, 0 failed, ..."
+    /// assert_eq!(counters.executors_lost, 0);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn collect_with_counters(self) -> Result<(Vec<RecordBatch>, JobCounters)> {
+        let plan = self.df.logical_plan().clone();
+        let output = self
+            .session
+            .run(plan, "DataFrame::collect_with_counters")
+            .await?;
+        let counters = output.counters.ok_or_else(|| {
+            DataFusionError::Internal("the query ran no job: no counters came back".into())
+        })?;
+        Ok((output.batches, counters))
     }
 
     /// Runs the query and prints it as a table.

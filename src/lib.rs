@@ -47,6 +47,9 @@
 //! * [`Session`] and [`DataFrame`]: the DataFrame API. A DataFrame is a
 //!   DataFusion logical plan; actions (`collect`, `show`, `count`,
 //!   `explain`, `write_parquet`) send it to the driver.
+//!   [`DataFrame::collect_with_counters`] and [`Session::last_job_counters`]
+//!   say what the job did ([`JobCounters`]: attempts, failures, executors
+//!   lost, map outputs recomputed, adaptive and salting decisions).
 //! * [`prelude`]: the session types plus DataFusion's expression builders.
 //! * [`local`]: the embedded cluster behind `local[N]`.
 //! * [`client`]: running job scripts (the CLI's `submit`).
@@ -69,6 +72,7 @@ pub mod prelude;
 pub mod session;
 
 pub use dataframe::{DataFrame, JoinStrategy};
+pub use minispark_driver::job_counters::JobCounters;
 pub use session::{Master, Session, SessionBuilder};
 
 pub use minispark_datagen as datagen;

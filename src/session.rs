@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use arrow::datatypes::DataType;
 use datafusion::catalog::TableProvider;
@@ -28,6 +28,7 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 use minispark_driver::job::{JobSession, parse_script, plan_statement, reject_driver_side_queries};
+use minispark_driver::job_counters::JobCounters;
 use minispark_planner::session::{changed_settings, session_context};
 
 use crate::client::{StatementOutput, run_plan_remote};
@@ -146,6 +147,7 @@ impl SessionBuilder {
                         cluster: Box::new(cluster),
                         job,
                     },
+                    last_job: Mutex::default(),
                 }
             }
             Master::Remote(url) => {
@@ -154,6 +156,7 @@ impl SessionBuilder {
                 SessionInner {
                     ctx,
                     backend: Backend::Remote { url },
+                    last_job: Mutex::default(),
                 }
             }
         };
@@ -214,6 +217,8 @@ struct SessionInner {
     /// For an embedded cluster it is also the driver's session.
     ctx: SessionContext,
     backend: Backend,
+    /// The counters of the last action's job.
+    last_job: Mutex<Option<JobCounters>>,
 }
 
 enum Backend {
@@ -262,6 +267,16 @@ impl Session {
             Backend::Embedded { cluster, .. } => Some(cluster),
             Backend::Remote { .. } => None,
         }
+    }
+
+    /// What the job of this session's last action did: task attempts,
+    /// failed attempts, executors lost, map outputs recomputed, adaptive and
+    /// salting decisions (see [`JobCounters`]). `None` before the first
+    /// action that ran a job. With a remote driver the counters come back
+    /// with the result. [`DataFrame::collect_with_counters`] returns them
+    /// with the rows of one action.
+    pub fn last_job_counters(&self) -> Option<JobCounters> {
+        *self.inner.last_job.lock().expect("last job lock")
     }
 
     /// Changes a setting for the jobs that follow, like `SET key = value`.
@@ -406,9 +421,18 @@ impl Session {
 
     /// Runs `plan` on the cluster and returns its whole result.
     pub(crate) async fn run(&self, plan: LogicalPlan, label: &str) -> Result<StatementOutput> {
+        let output = self.run_on_backend(plan, label).await?;
+        if output.counters.is_some() {
+            *self.inner.last_job.lock().expect("last job lock") = output.counters;
+        }
+        Ok(output)
+    }
+
+    async fn run_on_backend(&self, plan: LogicalPlan, label: &str) -> Result<StatementOutput> {
         match &self.inner.backend {
             Backend::Embedded { job, .. } => {
                 let result = job.execute_logical_plan(plan).await?;
+                let counters = result.counters;
                 let mut batches = vec![];
                 let mut stream = result.stream;
                 while let Some(batch) = stream.next().await {
@@ -419,6 +443,7 @@ impl Session {
                     sql: label.to_string(),
                     schema: result.schema,
                     batches,
+                    counters,
                 })
             }
             Backend::Remote { url } => {

@@ -112,6 +112,9 @@ async fn a_join_measured_small_is_switched_to_a_broadcast_join() {
         let plan = check(&s, name, sql, sql).await;
         // Planned shuffled (the estimate is above the threshold)...
         assert!(plan.contains("mode=Partitioned"), "{name}: {plan}");
+        let counters = s.last_job_counters().expect("counters");
+        assert_eq!(counters.broadcast_switches, 1, "{name}: {counters}");
+        assert_eq!(counters.broadcast_stages, 0, "{name}: {counters}");
         // ...and run as a broadcast join of the small side.
         let line = switch_line(&plan).unwrap_or_else(|| panic!("{name}: no switch in {plan}"));
         assert!(
@@ -207,7 +210,20 @@ async fn a_switched_join_survives_a_killed_executor() {
         &expected,
         "a switched join surviving a killed executor",
     );
+    // The kill landed while the job ran: the job saw it and recovered.
+    let counters = s.last_job_counters().expect("the job's counters");
+    assert!(
+        counters.had_failures(),
+        "the kill missed the job: {counters}"
+    );
+    assert!(counters.executors_lost >= 1, "{counters}");
+    assert_eq!(counters.broadcast_switches, 1, "{counters}");
     // The join is switched on the surviving executor too.
     let plan = explain_analyze(&s, sql).await;
     assert!(switch_line(&plan).is_some(), "{plan}");
+    let job_line = plan.lines().find(|l| l.starts_with("job: ")).unwrap_or("");
+    assert!(
+        job_line.contains(" 0 failed,") && job_line.contains(", 1 broadcast switches)"),
+        "{plan}"
+    );
 }

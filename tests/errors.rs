@@ -228,4 +228,60 @@ async fn executor_killed_mid_job() {
     let oracle = minispark::planner::session::session_context(&Default::default()).unwrap();
     let expected = oracle_sql(&oracle, sql).await;
     assert_result(&got, &expected, "a job surviving a killed executor");
+    // The kill landed while the job ran: the job saw it and recovered.
+    let counters = s.last_job_counters().expect("the job's counters");
+    assert!(
+        counters.had_failures(),
+        "the kill missed the job: {counters}"
+    );
+    assert!(counters.executors_lost >= 1, "{counters}");
+    assert!(
+        counters.task_attempts > counters.failed_attempts,
+        "{counters}"
+    );
+}
+
+/// A value that reads like a fetch failure is only a value: the executor
+/// reports a fetch failure by its error's type, never by its text. A cast
+/// error quoting `FetchFailed(exec-1)` is retried as the task's own
+/// failure and fails the job; no executor is declared lost, and the
+/// cluster serves the next job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_that_looks_like_a_fetch_failure_evicts_no_executor() {
+    let cluster = cluster(2).await;
+    let s = session(
+        &cluster,
+        &[
+            ("minispark.shuffle.partitions", "2"),
+            ("minispark.task.maxFailures", "2"),
+        ],
+    );
+    // A column in the cast, so it runs in the executors' tasks.
+    let msg = expect_error(
+        &s,
+        "SELECT CAST('FetchFailed(exec-1): ' || n_name AS INT) FROM tpch.sf0_01.nation",
+    )
+    .await;
+    assert!(msg.contains("FetchFailed(exec-1): "), "{msg}");
+    assert!(msg.contains("Cannot cast"), "{msg}");
+    assert!(
+        msg.contains("failed 2 times (minispark.task.maxFailures = 2)"),
+        "{msg}"
+    );
+    let counters = s.last_job_counters().expect("the failed job's counters");
+    assert_eq!(counters.executors_lost, 0, "{counters}");
+    assert_eq!(counters.recomputed_map_outputs, 0, "{counters}");
+    assert!(counters.failed_attempts >= 2, "{counters}");
+    assert_eq!(cluster.driver.cluster.size().0, 2);
+
+    let rows = timed(
+        "next job",
+        run_sql(&s, "SELECT count(*) FROM tpch.sf0_01.nation"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(single_value(&rows), ScalarValue::Int64(Some(25)));
+    let counters = s.last_job_counters().expect("counters");
+    assert_eq!(counters.failed_attempts, 0, "{counters}");
+    assert_eq!(counters.executors_lost, 0, "{counters}");
 }

@@ -84,6 +84,25 @@ async fn every_strategy_gives_the_same_answer() {
                     .lines()
                     .find(|l| l.starts_with("join 1:"))
                     .unwrap_or("");
+                // The strategy EXPLAIN names is the one that ran: a
+                // broadcast join has a broadcast stage, a shuffled one none.
+                let counters = s.last_job_counters().expect("the job's counters");
+                if join_line.contains("broadcast of") {
+                    assert_eq!(
+                        counters.broadcast_stages, 1,
+                        "{name} {hint}: {counters}\n{plan}"
+                    );
+                }
+                if join_line.contains("shuffled") {
+                    assert_eq!(
+                        counters.broadcast_stages, 0,
+                        "{name} {hint}: {counters}\n{plan}"
+                    );
+                }
+                assert!(
+                    join_line.contains("broadcast of") || join_line.contains("shuffled"),
+                    "{name} {hint}: {plan}"
+                );
                 if hint.contains("SHUFFLE_HASH") || (hint.is_empty() && threshold == "-1") {
                     assert!(join_line.contains("shuffled"), "{name} {hint}: {plan}");
                 }
@@ -225,6 +244,19 @@ async fn merge_hint_sort_merge_joins_give_the_same_answer() {
                     format!("{name} join, hint '{hint}', threshold {threshold}\n{plan}"),
                 );
                 assert!(plan.contains("SortMergeJoinExec"), "{name} {hint}: {plan}");
+                // A sort-merge join shuffles both sides: only the joins
+                // EXPLAIN says are broadcast (one not hinted) broadcast a
+                // stage, and none is switched to broadcast.
+                let counters = s.last_job_counters().expect("the job's counters");
+                let broadcast_joins = plan
+                    .lines()
+                    .filter(|l| l.starts_with("join ") && l.contains("broadcast of"))
+                    .count() as u64;
+                assert_eq!(
+                    counters.broadcast_stages, broadcast_joins,
+                    "{name} {hint}: {counters}\n{plan}"
+                );
+                assert_eq!(counters.broadcast_switches, 0, "{name} {hint}: {counters}");
                 let merge_lines = plan
                     .lines()
                     .filter(|l| l.starts_with("join ") && l.contains("sort-merge join"))

@@ -9,6 +9,7 @@ mod compare;
 mod dataframe;
 mod errors;
 mod examples;
+mod job_counters;
 mod join_strategies;
 mod readme;
 mod salting;

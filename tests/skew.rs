@@ -248,6 +248,29 @@ async fn every_strategy_gives_datafusions_answer() {
             .await
             .unwrap();
             crate::common::assert_result(&got, &expected, format!("{name} join, {strategy}"));
+            // The strategy really ran, and no other took over.
+            let c = s.last_job_counters().expect("the job's counters");
+            let what = format!("{name} join, {strategy}: {c}");
+            match *strategy {
+                "shuffled" | "sort-merge" => {
+                    assert_eq!(c.broadcast_stages + c.broadcast_switches, 0, "{what}");
+                    assert_eq!(c.salted_sites, 0, "{what}");
+                }
+                "broadcast" => {
+                    assert_eq!(c.broadcast_stages, 1, "{what}");
+                    assert_eq!(c.adaptive_decisions + c.salted_sites, 0, "{what}");
+                }
+                "adaptive split" => {
+                    assert!(c.skew_splits > 0, "{what}");
+                    assert_eq!(c.salted_sites + c.broadcast_stages, 0, "{what}");
+                }
+                "salted" => {
+                    assert!(c.salted_sites > 0, "{what}");
+                    assert_eq!(c.adaptive_decisions + c.broadcast_stages, 0, "{what}");
+                }
+                "salted auto and adaptive" => assert!(c.salted_sites > 0, "{what}"),
+                other => panic!("no check for strategy {other}"),
+            }
         }
     }
 }

@@ -12,7 +12,7 @@
 //! change the session, on the driver.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use arrow::array::{RecordBatch, StringArray};
@@ -37,6 +37,8 @@ use minispark_planner::stages::{StageGraph, plan_stages};
 use tracing::info;
 
 use crate::cluster::Cluster;
+use crate::ids::{JobId, StageId};
+use crate::job_counters::JobCounters;
 use crate::scheduler::run_job;
 
 /// The result of one statement: a schema and a stream of batches.
@@ -46,6 +48,9 @@ pub struct StatementResult {
     /// False for statements that only change the session (DDL, SET): they
     /// print nothing.
     pub returns_rows: bool,
+    /// What the statement's job did; `None` for statements that ran no job
+    /// (DDL, SET, EXPLAIN without ANALYZE).
+    pub counters: Option<JobCounters>,
 }
 
 impl std::fmt::Debug for StatementResult {
@@ -53,6 +58,7 @@ impl std::fmt::Debug for StatementResult {
         f.debug_struct("StatementResult")
             .field("schema", &self.schema)
             .field("returns_rows", &self.returns_rows)
+            .field("counters", &self.counters)
             .finish()
     }
 }
@@ -62,6 +68,8 @@ impl std::fmt::Debug for StatementResult {
 pub struct JobSession {
     cluster: Arc<Cluster>,
     ctx: SessionContext,
+    /// The counters of the last job any clone of this session ran.
+    last_job: Arc<Mutex<Option<JobCounters>>>,
 }
 
 impl std::fmt::Debug for JobSession {
@@ -81,7 +89,16 @@ impl JobSession {
         Ok(Self {
             cluster,
             ctx: session_context(settings)?,
+            last_job: Arc::default(),
         })
+    }
+
+    /// The counters of the last job this session (or a clone of it) ran,
+    /// whether it succeeded or failed: retries, lost executors, recomputed
+    /// map outputs, adaptive and salting decisions. A salting sampling pass
+    /// is a job of its own, run before the query's job.
+    pub fn last_job_counters(&self) -> Option<JobCounters> {
+        *self.last_job.lock().expect("last job lock")
     }
 
     /// The DataFusion context holding this session's catalog and settings.
@@ -130,6 +147,7 @@ impl JobSession {
                     schema: Arc::new(Schema::empty()),
                     stream: futures::stream::empty().boxed(),
                     returns_rows: false,
+                    counters: None,
                 })
             }
             LogicalPlan::Ddl(_) | LogicalPlan::Statement(_) => {
@@ -138,11 +156,16 @@ impl JobSession {
                     schema: Arc::new(Schema::empty()),
                     stream: futures::stream::empty().boxed(),
                     returns_rows: false,
+                    counters: None,
                 })
             }
             LogicalPlan::Explain(explain) => {
                 let graph = self.plan_stages(explain.plan.as_ref().clone()).await?;
-                text_result("plan", format_stage_graph(&graph, None, &self.skew_rule()))
+                text_result(
+                    "plan",
+                    format_stage_graph(&graph, None, &self.skew_rule()),
+                    None,
+                )
             }
             LogicalPlan::Analyze(analyze) => {
                 let graph = self.plan_stages(analyze.input.as_ref().clone()).await?;
@@ -158,7 +181,8 @@ impl JobSession {
                     "Result: {rows} rows in {:.3}s\n",
                     job.elapsed.as_secs_f64()
                 ));
-                text_result("plan", text)
+                text.push_str(&format!("{}\n", job.counters));
+                text_result("plan", text, Some(job.counters))
             }
             plan => {
                 let graph = self.plan_stages(plan).await?;
@@ -167,6 +191,7 @@ impl JobSession {
                     schema: graph.final_stage().writer().input().schema(),
                     stream: job.stream,
                     returns_rows: true,
+                    counters: Some(job.counters),
                 })
             }
         }
@@ -230,7 +255,7 @@ impl JobSession {
                 "no executors are registered with the driver: start at least one executor"
             );
         }
-        let job_id = format!("job-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let job_id = JobId::random();
         let settings = changed_settings(&self.ctx);
         let max_failures =
             minispark_config(self.ctx.state().config().options()).task_max_failures as u32;
@@ -247,6 +272,10 @@ impl JobSession {
             // -1 (off) is no threshold.
             broadcast_threshold: u64::try_from(config.auto_broadcast_join_threshold).ok(),
         });
+        let mut counters = JobCounters {
+            salted_sites: salted_sites(graph),
+            ..Default::default()
+        };
         let output = run_job(
             Arc::clone(&self.cluster),
             job_id.clone(),
@@ -254,11 +283,15 @@ impl JobSession {
             settings,
             max_failures,
             adaptive,
+            &mut counters,
         )
-        .await?;
+        .await;
+        *self.last_job.lock().expect("last job lock") = Some(counters);
+        let output = output?;
         let elapsed = start.elapsed();
         let final_stage = graph.final_stage();
-        let stream = crate::results::read_result(job_id.clone(), final_stage.id, output.result);
+        let stream =
+            crate::results::read_result(job_id.clone(), StageId(final_stage.id), output.result);
         // Files are removed once the result has been read (or dropped).
         let stream =
             futures::stream::unfold((stream, Some(cleanup)), |(mut s, mut cleanup)| async move {
@@ -272,7 +305,7 @@ impl JobSession {
             })
             .boxed();
         info!(
-            job_id,
+            %job_id,
             elapsed_ms = elapsed.as_millis() as u64,
             "job complete"
         );
@@ -280,6 +313,7 @@ impl JobSession {
             stream,
             metrics: output.metrics,
             elapsed,
+            counters,
         })
     }
 }
@@ -322,19 +356,36 @@ pub struct JobRun {
     pub stream: BoxStream<'static, Result<RecordBatch>>,
     pub metrics: Vec<minispark_planner::explain::StageMetrics>,
     pub elapsed: std::time::Duration,
+    pub counters: JobCounters,
+}
+
+/// Joins and GROUP BYs salted in `graph`: salting reports each site it
+/// looked at as one `salting:` line of the graph's join strategies, and a
+/// site it salted as one that names the salted hot keys (see
+/// [`crate::salting`]).
+fn salted_sites(graph: &StageGraph) -> u64 {
+    graph
+        .join_strategies
+        .iter()
+        .filter(|line| {
+            line.starts_with("salting:")
+                && (line.contains("; salted hot keys of ")
+                    || line.contains("; hot keys aggregated in pieces"))
+        })
+        .count() as u64
 }
 
 /// Cancels a job's tasks and removes its files on every executor when dropped:
 /// after success, failure or cancellation alike.
 struct JobCleanup {
     cluster: Arc<Cluster>,
-    job_id: String,
+    job_id: JobId,
 }
 
 impl Drop for JobCleanup {
     fn drop(&mut self) {
         let executors = self.cluster.executors();
-        let job_id = self.job_id.clone();
+        let job_id = self.job_id.to_string();
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
             return;
         };
@@ -351,7 +402,11 @@ impl Drop for JobCleanup {
     }
 }
 
-fn text_result(column: &str, text: String) -> Result<StatementResult> {
+fn text_result(
+    column: &str,
+    text: String,
+    counters: Option<JobCounters>,
+) -> Result<StatementResult> {
     let schema = Arc::new(Schema::new(vec![Field::new(column, DataType::Utf8, false)]));
     let batch = RecordBatch::try_new(
         Arc::clone(&schema),
@@ -362,5 +417,6 @@ fn text_result(column: &str, text: String) -> Result<StatementResult> {
         schema,
         stream: futures::stream::iter(vec![Ok(batch)]).boxed(),
         returns_rows: true,
+        counters,
     })
 }

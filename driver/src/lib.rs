@@ -14,6 +14,11 @@
 //!
 //! * [`cluster`]: live executors, slots, heartbeat expiry.
 //! * [`scheduler`]: stages in dependency order, retries, lost executors.
+//! * [`map_output_tracker`]: where each finished map task's output is
+//!   (Spark's MapOutputTracker): stage completeness, lost outputs.
+//! * [`ids`]: typed job, stage and task-attempt ids.
+//! * [`job_counters`]: what a job did (attempts, failures, lost executors,
+//!   recomputed outputs, adaptive and salting decisions), for tests and users.
 //! * [`job`]: sessions and statements; EXPLAIN and EXPLAIN ANALYZE.
 //! * [`results`]: reading result blocks back.
 //! * [`salting`]: key salting, the driver half: which skewed joins and
@@ -21,7 +26,10 @@
 //! * [`service`]: the gRPC service.
 
 pub mod cluster;
+pub mod ids;
 pub mod job;
+pub mod job_counters;
+pub mod map_output_tracker;
 pub mod results;
 pub mod salting;
 pub mod scheduler;

@@ -8,16 +8,18 @@ use minispark_planner::exchange::MapOutput;
 use minispark_planner::ipc::decode_chunk_stream;
 use minispark_proto::ShuffleBlock;
 
+use crate::ids::{JobId, StageId};
+
 /// Streams the batches of the result blocks, partition after partition.
 pub fn read_result(
-    job_id: String,
-    stage_id: usize,
+    job_id: JobId,
+    stage_id: StageId,
     outputs: Vec<MapOutput>,
 ) -> BoxStream<'static, Result<RecordBatch>> {
     let blocks: Vec<(String, ShuffleBlock)> = outputs
         .into_iter()
         .flat_map(|o| {
-            let job_id = job_id.clone();
+            let job_id = job_id.to_string();
             o.blocks
                 .into_iter()
                 .filter(|b| b.rows > 0)
@@ -26,7 +28,7 @@ pub fn read_result(
                         o.address.clone(),
                         ShuffleBlock {
                             job_id: job_id.clone(),
-                            stage_id: stage_id as u32,
+                            stage_id: stage_id.0 as u32,
                             map_partition: o.map_partition as u32,
                             reduce_partition: b.reduce_partition as u32,
                         },

@@ -158,6 +158,7 @@ async fn run_script(
         }))
         .await?;
         let mut rows = 0u64;
+        let counters = result.counters.map(|c| c.to_proto());
         let mut stream = result.stream;
         while let Some(batch) = stream.next().await {
             let batch = batch?;
@@ -173,6 +174,7 @@ async fn run_script(
             index: index as u32,
             rows,
             elapsed_ms: start.elapsed().as_millis() as u64,
+            counters,
         }))
         .await?;
     }

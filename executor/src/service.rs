@@ -11,7 +11,7 @@ use datafusion::execution::TaskContext;
 use futures::Stream;
 use minispark_planner::codec::decode_plan;
 use minispark_planner::config::minispark_config;
-use minispark_planner::exchange::{ShuffleRuntimeExt, ShuffleWriterExec};
+use minispark_planner::exchange::{FetchFailed, ShuffleRuntimeExt, ShuffleWriterExec};
 use minispark_planner::session::{session_config, session_state};
 use minispark_proto::executor_server::Executor;
 use minispark_proto::{
@@ -21,10 +21,10 @@ use minispark_proto::{
 use tokio::io::AsyncReadExt;
 use tokio::task::AbortHandle;
 use tonic::{Request, Response, Status};
-use tracing::{info, warn};
+use tracing::{Instrument, info, info_span, warn};
 
 use crate::shuffle::{
-    ExecutorShuffleRuntime, FETCH_FAILED, MapOutputSpec, block_path, stage_dir, write_map_output,
+    ExecutorShuffleRuntime, MapOutputSpec, block_path, stage_dir, write_map_output,
 };
 
 /// State shared by every request the executor serves.
@@ -136,17 +136,21 @@ fn scanned_rows(plan: &Arc<dyn datafusion::physical_plan::ExecutionPlan>) -> u64
     plan.children().into_iter().map(scanned_rows).sum()
 }
 
+/// The task's error for the driver. A [`FetchFailed`] anywhere in the
+/// error's chain of causes (found by type, never by message text) is
+/// reported as such, with the executor and block it could not read.
 fn failure(err: &DataFusionError) -> TaskFailure {
-    let message = err.to_string();
-    // "FetchFailed(<executor id>): ..." anywhere in the message chain.
-    let failed_executor_id = message.find(&format!("{FETCH_FAILED}(")).and_then(|i| {
-        let rest = &message[i + FETCH_FAILED.len() + 1..];
-        rest.find(')').map(|j| rest[..j].to_string())
-    });
+    let fetch = FetchFailed::find(err);
     TaskFailure {
-        message,
-        fetch_failed: failed_executor_id.is_some(),
-        failed_executor_id: failed_executor_id.unwrap_or_default(),
+        message: err.to_string(),
+        fetch_failed: fetch.is_some(),
+        failed_executor_id: fetch.map(|f| f.executor_id.clone()).unwrap_or_default(),
+        failed_block: fetch.map(|f| ShuffleBlock {
+            job_id: f.block.job_id.clone(),
+            stage_id: f.block.stage_id as u32,
+            map_partition: f.block.map_partition as u32,
+            reduce_partition: f.block.reduce_partition as u32,
+        }),
     }
 }
 
@@ -166,14 +170,28 @@ impl Executor for ExecutorService {
     ) -> Result<Response<TaskStatus>, Status> {
         let task = request.into_inner();
         let job_id = task.job_id.clone();
+        // Every log line of the task, here and in the operators it runs,
+        // carries the ids the driver gave it (the driver's task span has
+        // the same partition and attempt).
+        let span = info_span!(
+            "task",
+            job_id = %task.job_id,
+            stage = task.stage_id,
+            partition = task.partition,
+            attempt = task.attempt,
+            executor_id = %self.executor_id,
+        );
         self.active_tasks.fetch_add(1, Ordering::SeqCst);
         let guard = ActiveGuard(Arc::clone(&self.active_tasks));
-        let handle = self.tasks.spawn(Self::run_task(
-            self.executor_id.clone(),
-            self.work_dir.clone(),
-            Arc::clone(&self.runtime),
-            task,
-        ));
+        let handle = self.tasks.spawn(
+            Self::run_task(
+                self.executor_id.clone(),
+                self.work_dir.clone(),
+                Arc::clone(&self.runtime),
+                task,
+            )
+            .instrument(span.clone()),
+        );
         self.running
             .lock()
             .expect("running lock")
@@ -188,7 +206,7 @@ impl Executor for ExecutorService {
         let status = match result {
             Ok(Ok(output)) => task_status::Status::Completed(output),
             Ok(Err(err)) => {
-                warn!(executor_id = self.executor_id, job_id, error = %err, "task failed");
+                span.in_scope(|| warn!(error = %err, "task failed"));
                 task_status::Status::Failed(failure(&err))
             }
             Err(join_err) if join_err.is_cancelled() => task_status::Status::Failed(TaskFailure {

@@ -28,7 +28,7 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use futures::{StreamExt, TryStreamExt};
 use minispark_planner::config::ShuffleCompression;
 use minispark_planner::exchange::{
-    BlockLocation, BlockStats, ExchangeKind, HotKey, HotKeySampler, ShuffleRuntime,
+    BlockLocation, BlockStats, ExchangeKind, FetchFailed, HotKey, HotKeySampler, ShuffleRuntime,
 };
 use minispark_planner::hash::spark_murmur3::partition_ids;
 use minispark_planner::ipc::{ChunkDecoder, decode_chunk_stream, write_options};
@@ -38,10 +38,6 @@ use tonic::transport::Channel;
 
 /// Rows per batch written to a block.
 const BLOCK_BATCH_ROWS: usize = 8192;
-
-/// Marker that starts the message of an error reading another executor's
-/// output: the driver must recompute that output rather than blame the task.
-pub const FETCH_FAILED: &str = "FetchFailed";
 
 /// The directory of one stage's blocks.
 pub fn stage_dir(work_dir: &Path, job_id: &str, stage_id: usize) -> PathBuf {
@@ -262,16 +258,11 @@ impl ExecutorShuffleRuntime {
     }
 }
 
+/// An error reading another executor's output (or a local block file): a
+/// typed [`FetchFailed`], so the driver recomputes that output rather than
+/// blame the task.
 fn fetch_failed(block: &BlockLocation, msg: impl std::fmt::Display) -> DataFusionError {
-    exec_datafusion_err!(
-        "{FETCH_FAILED}({}): cannot read block stage {} map {} reduce {} from executor {} at {}: {msg}",
-        block.executor_id,
-        block.stage_id,
-        block.map_partition,
-        block.reduce_partition,
-        block.executor_id,
-        block.address
-    )
+    FetchFailed::new(block, msg).into()
 }
 
 fn block_proto(b: &BlockLocation) -> ShuffleBlock {

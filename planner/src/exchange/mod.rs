@@ -26,10 +26,12 @@
 //! [`ShuffleRuntime`] that the executor (or driver) installs in the task's
 //! session config; writing is done by the executor's task runner.
 
+mod fetch_failed;
 pub mod hot_keys;
 mod reader;
 mod writer;
 
+pub use fetch_failed::FetchFailed;
 pub use hot_keys::{HotKey, HotKeySampler, merge_hot_keys};
 pub use reader::ShuffleReaderExec;
 pub use writer::ShuffleWriterExec;
