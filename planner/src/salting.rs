@@ -453,7 +453,7 @@ pub fn spread_salts(
     others: &[(Vec<ScalarValue>, f64)],
     partitions: usize,
 ) -> Result<()> {
-    use crate::hash::spark_murmur3::partition_ids;
+    use minispark_functions::hash::spark_murmur3::partition_ids;
     const TRIES_PER_PARTITION: i32 = 16;
     let n = partitions.max(1);
     let mut load = vec![0.0f64; n];
@@ -562,12 +562,12 @@ fn case_over_hot(
 }
 
 /// One of a hot key's salts per row: `salt_pick([s0, s1, ..], index)`
-/// ([`crate::functions::salt`]), at random when `index` is `None`.
+/// ([`minispark_functions::salt`]), at random when `index` is `None`.
 fn pick_salt(hot: &HotValue, index: Option<Expr>) -> Result<Expr> {
     let salts = make_array(hot.salts.iter().copied().map(lit).collect());
     let mut args = vec![salts];
     args.extend(index);
-    Ok(crate::functions::salt::salt_pick_udf().call(args))
+    Ok(minispark_functions::salt::salt_pick_udf().call(args))
 }
 
 /// `plan` with one more column, `expr AS name`.
@@ -933,7 +933,7 @@ pub fn salt_aggregate(
     let index = |_: &HotValue| {
         distinct_arg.as_ref().map(|x| {
             cast(
-                crate::hash::spark_murmur3::spark_hash_udf().call(vec![x.clone()]),
+                minispark_functions::hash::spark_murmur3::spark_hash_udf().call(vec![x.clone()]),
                 DataType::Int64,
             )
         })
@@ -1019,7 +1019,7 @@ pub fn salt_aggregate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hash::spark_murmur3::partition_ids;
+    use minispark_functions::hash::spark_murmur3::partition_ids;
 
     fn hints_of(sql: &str) -> Result<Vec<SkewHint>> {
         let statements = datafusion::sql::parser::DFParser::parse_sql(sql)?;
