@@ -57,9 +57,10 @@
 //!
 //! The crates underneath, in dependency order:
 //! * [`proto`]: the gRPC contract.
-//! * [`planner`]: stage cutting, exchange nodes, Spark-compatible hashing,
-//!   join hints, the built-in `tpch` and `netflix` catalogs, statistical
-//!   SQL functions, settings.
+//! * [`functions`]: the SQL functions of every session: Spark's Murmur3
+//!   `hash` and partition ids, statistical functions, `salt_pick`.
+//! * [`planner`]: stage cutting, exchange nodes, join hints, the built-in
+//!   `tpch` and `netflix` catalogs, settings.
 //! * [`executor`]: task runner and shuffle storage.
 //! * [`driver`]: cluster registry, scheduler, sessions.
 
@@ -78,5 +79,6 @@ pub use session::{Master, Session, SessionBuilder};
 pub use minispark_datagen as datagen;
 pub use minispark_driver as driver;
 pub use minispark_executor as executor;
+pub use minispark_functions as functions;
 pub use minispark_planner as planner;
 pub use minispark_proto as proto;

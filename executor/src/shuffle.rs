@@ -26,11 +26,11 @@ use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use futures::{StreamExt, TryStreamExt};
+use minispark_functions::hash::spark_murmur3::partition_ids;
 use minispark_planner::config::ShuffleCompression;
 use minispark_planner::exchange::{
     BlockLocation, BlockStats, ExchangeKind, FetchFailed, HotKey, HotKeySampler, ShuffleRuntime,
 };
-use minispark_planner::hash::spark_murmur3::partition_ids;
 use minispark_planner::ipc::{ChunkDecoder, decode_chunk_stream, write_options};
 use minispark_proto::ShuffleBlock;
 use minispark_proto::executor_client::ExecutorClient;

@@ -18,10 +18,10 @@
 //! * [`exchange`]: shuffle writer and reader nodes, block locations.
 //! * [`codec`]: serializing minispark's nodes with datafusion-proto.
 //! * [`logical_codec`]: serializing DataFrame plans for a remote driver.
-//! * [`hash`]: Spark-compatible Murmur3, for partitioning and `hash(...)`.
 //! * [`hints`]: join strategy hints (broadcast, shuffle, merge), in SQL and DataFrames.
 //! * [`join_strategy`]: broadcast thresholds, and why each join got its strategy.
-//! * [`functions`]: statistical SQL functions (`student_t_cdf`, ...) for A/B test readouts.
+//! * [`functions`] (the `minispark-functions` crate, re-exported): Spark's
+//!   Murmur3 `hash` and partition ids, statistical and salting SQL functions.
 //! * [`config`]: every `minispark.*` setting, declared once, with its default.
 //! * [`skew`]: when a shuffle partition counts as skewed.
 //! * [`salting`]: key salting, the planner half: the `SKEW` hint, and
@@ -36,8 +36,6 @@ pub mod codec;
 pub mod config;
 pub mod exchange;
 pub mod explain;
-pub mod functions;
-pub mod hash;
 pub mod hints;
 pub mod ipc;
 pub mod join_strategy;
@@ -46,3 +44,7 @@ pub mod salting;
 pub mod session;
 pub mod skew;
 pub mod stages;
+
+// The functions moved to their own crate; these keep the old paths working.
+pub use minispark_functions as functions;
+pub use minispark_functions::hash;

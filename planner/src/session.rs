@@ -13,7 +13,6 @@ use datafusion::execution::context::SessionState;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::config::MinisparkConfig;
-use crate::hash::spark_murmur3::spark_hash_udf;
 use crate::hints::MinisparkQueryPlanner;
 
 /// DataFusion settings minispark fixes, and why.
@@ -79,9 +78,10 @@ pub fn session_state(config: SessionConfig) -> SessionState {
         .with_query_planner(Arc::new(MinisparkQueryPlanner))
         .build();
     let ctx = SessionContext::new_with_state(state);
-    ctx.register_udf(spark_hash_udf());
-    ctx.register_udf(crate::functions::salt::salt_pick_udf());
-    crate::functions::register_stats_functions(&ctx);
+    if let Err(e) = minispark_functions::register_all(&ctx) {
+        // Registering into a SessionState does not fail today.
+        tracing::error!("registering minispark's SQL functions: {e}");
+    }
     // Spark spells `make_array` as `array`.
     let make_array = datafusion::functions_nested::make_array::make_array_udf();
     ctx.register_udf(make_array.as_ref().clone().with_aliases(["array"]));

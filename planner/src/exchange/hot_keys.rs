@@ -192,7 +192,7 @@ mod tests {
     use arrow::array::Int64Array;
 
     use super::*;
-    use crate::hash::spark_murmur3::partition_ids;
+    use minispark_functions::hash::spark_murmur3::partition_ids;
 
     fn sample(values: &[i64], partitions: usize, batch: usize) -> Vec<HotKey> {
         let mut sampler = HotKeySampler::new(vec!["title_id".into()], partitions);

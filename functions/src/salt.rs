@@ -1,6 +1,6 @@
 //! `salt_pick(salts [, index])`: one of a hot key's salts, per row.
 //!
-//! Key salting ([`crate::salting`]) gives each row of a hot key one of the
+//! Key salting (`minispark_planner::salting`) gives each row of a hot key one of the
 //! key's salt values. `salt_pick([20, 8, 32], NULL)` picks one at random;
 //! `salt_pick([20, 8, 32], i)` picks `salts[i mod 3]` (a GROUP BY with
 //! `COUNT(DISTINCT x)` passes a hash of `x`, so equal `x` get equal salts).
@@ -105,11 +105,11 @@ impl ScalarUDFImpl for SaltPick {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::session_context;
+    use crate::test_context;
 
     #[tokio::test]
     async fn picks_only_listed_salts_at_random_or_by_index() {
-        let ctx = session_context(&Default::default()).unwrap();
+        let ctx = test_context();
         let batches = ctx
             .sql(
                 "SELECT salt_pick(make_array(20, 8, 32)) AS r, \

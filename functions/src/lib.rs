@@ -1,12 +1,19 @@
-//! # Built-in SQL functions beyond DataFusion's own
+//! # minispark-functions: the SQL functions every minispark session has
 //!
-//! * [`salt`]: `salt_pick`, one of a hot key's salts per row (key salting).
-//! * [`stats`]: distribution functions for A/B test readouts:
-//!   `normal_cdf`, `normal_quantile`, `student_t_cdf`, `student_t_quantile`.
+//! Beyond DataFusion's own functions, every minispark session (the driver's
+//! and each executor's, so plans that use them serialize by name) has:
 //!
-//! They are registered in every session by [`register_stats_functions`]
-//! (see [`crate::session::session_state`]), so the driver plans with them and
-//! executors decode plans that use them.
+//! | module | SQL names | what for |
+//! |---|---|---|
+//! | [`hash`] | `hash(expr, ...)` | Spark's Murmur3 (seed 42): the same `INT` as Spark SQL's `hash`, and the shuffle's partition ids ([`hash::spark_murmur3::partition_ids`], `pmod(hash(keys), n)`) |
+//! | [`stats`] | `normal_cdf`, `normal_quantile`, `student_t_cdf`, `student_t_quantile` | p-values and confidence intervals of A/B tests (below) |
+//! | [`salt`] | `salt_pick(salts [, index])` | one of a hot key's salts per row, for key salting |
+//!
+//! [`register_all`] registers them all in a `SessionContext`; the planner's
+//! session does it for every minispark process.
+//!
+//! This crate depends on no other minispark crate (only DataFusion, Arrow and
+//! the maths crates), so the planner, executor and driver all build on it.
 //!
 //! # A/B test readouts in SQL
 //!
@@ -67,7 +74,29 @@
 //! a probability outside `[0, 1]`, or `df <= 0`. See [`stats`] for the exact
 //! domains, the accuracy and how each is computed.
 
+pub mod hash;
 pub mod salt;
 pub mod stats;
 
 pub use stats::{register_stats_functions, stats_udfs};
+
+use datafusion::common::Result;
+use datafusion::prelude::SessionContext;
+
+/// Registers every function of this crate in `ctx`: `hash`, `salt_pick` and
+/// the statistical functions.
+pub fn register_all(ctx: &SessionContext) -> Result<()> {
+    ctx.register_udf(hash::spark_murmur3::spark_hash_udf());
+    ctx.register_udf(salt::salt_pick_udf());
+    register_stats_functions(ctx);
+    Ok(())
+}
+
+/// A plain DataFusion context with [`register_all`] applied, for the unit
+/// tests (the planner's session is not available below the planner).
+#[cfg(test)]
+pub(crate) fn test_context() -> SessionContext {
+    let ctx = SessionContext::new();
+    register_all(&ctx).unwrap();
+    ctx
+}

@@ -7,7 +7,7 @@
 //! | `student_t_cdf(t, df)` | [`student_t_cdf`] | P(T <= t), T Student's t with `df` degrees of freedom |
 //! | `student_t_quantile(p, df)` | [`student_t_quantile`] | the t with P(T <= t) = p |
 //!
-//! See [the module above](super) for how they make an A/B test readout.
+//! See [the crate docs](crate#ab-test-readouts-in-sql) for how they make an A/B test readout.
 //!
 //! # Domains
 //!
@@ -695,12 +695,11 @@ impl ScalarUDFImpl for StudentTQuantile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
     use std::f64::consts::PI;
 
     use arrow::array::{Array, RecordBatch};
 
-    use crate::session::session_context;
+    use crate::test_context;
 
     #[track_caller]
     fn assert_close(got: f64, want: f64, tol: f64) {
@@ -959,7 +958,7 @@ mod tests {
     }
 
     async fn query(sql: &str) -> Vec<RecordBatch> {
-        let ctx = session_context(&HashMap::new()).unwrap();
+        let ctx = test_context();
         ctx.sql(sql).await.unwrap().collect().await.unwrap()
     }
 
