@@ -55,14 +55,45 @@
 //! * [`client`]: running job scripts (the CLI's `submit`).
 //! * [`demo`]: `minispark demo shuffle`, a shuffle shown map task by map task.
 //!
-//! The crates underneath, in dependency order:
+//! The crates underneath, in dependency order (each crate's docs are a tour
+//! of it):
 //! * [`proto`]: the gRPC contract.
-//! * [`functions`]: the SQL functions of every session: Spark's Murmur3
-//!   `hash` and partition ids, statistical functions, `salt_pick`.
-//! * [`planner`]: stage cutting, exchange nodes, join hints, the built-in
-//!   `tpch` and `netflix` catalogs, settings.
+//! * [`functions`]: Spark-compatible SQL functions: Murmur3 `hash` and
+//!   partition ids, the statistical functions, `salt_pick`.
+//! * [`datagen`]: the built-in `tpch` and `netflix` catalogs, generated
+//!   inside each task.
+//! * [`planner`]: stage cutting, exchange nodes, join strategies and hints,
+//!   adaptive execution, salting, settings.
 //! * [`executor`]: task runner and shuffle storage.
 //! * [`driver`]: cluster registry, scheduler, sessions.
+//!
+//! # Spark concept → file
+//!
+//! For readers who know Spark: where each of its ideas lives here.
+//!
+//! | Spark | minispark |
+//! |---|---|
+//! | `SparkSession`, `DataFrame` | `src/session.rs`, `src/dataframe.rs` |
+//! | `spark-submit`, `local[N]` | `src/client.rs`, `src/local.rs`, `src/bin/minispark.rs` |
+//! | `SQLConf` (`spark.sql.*` settings) | `planner/src/config.rs` |
+//! | Catalyst parsing and optimizing | DataFusion; `planner/src/session.rs` sets it up |
+//! | Query stages cut at exchanges (`DAGScheduler`'s stages) | `planner/src/stages.rs` |
+//! | `ShuffleExchangeExec`, shuffle write / read | `planner/src/exchange/{writer,reader}.rs`, `executor/src/shuffle.rs` |
+//! | `HashPartitioning` with Murmur3, `hash()`, `pmod` | `functions/src/hash/spark_murmur3.rs` |
+//! | `JoinSelection`: broadcast vs shuffled joins | `planner/src/join_strategy.rs` |
+//! | Join hints (`BROADCAST`, `SHUFFLE_HASH`, `MERGE`) | `planner/src/hints.rs` |
+//! | AQE `CoalesceShufflePartitions` | `planner/src/adaptive/coalesce.rs` |
+//! | AQE `OptimizeSkewedJoin` | `planner/src/adaptive/skew_join.rs` |
+//! | AQE switch to a broadcast join | `planner/src/adaptive/switch_to_broadcast.rs` |
+//! | AQE `OptimizeShuffleWithLocalRead` | `planner/src/adaptive/local_shuffle_read.rs` |
+//! | Skewed partition (factor × median and threshold) | `planner/src/skew.rs` |
+//! | Key salting: the rewrite / when to salt | `planner/src/salting/`, `driver/src/salting/` |
+//! | `DAGScheduler` + `TaskScheduler`: stages, tasks, retries | `driver/src/scheduler.rs` |
+//! | `MapOutputTracker` | `driver/src/map_output_tracker.rs` |
+//! | Standalone master: executors, heartbeats | `driver/src/cluster.rs` |
+//! | `Executor`, `BlockManager` serving shuffle blocks | `executor/src/service.rs`, `executor/src/shuffle.rs` |
+//! | Task serialization | `planner/src/codec.rs` (physical), `planner/src/logical_codec.rs` (DataFrames) |
+//! | `EXPLAIN`, the Spark UI's stage metrics | `planner/src/explain.rs`, `driver/src/job.rs` |
 
 pub mod client;
 pub mod dataframe;

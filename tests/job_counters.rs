@@ -3,7 +3,7 @@
 
 use minispark::prelude::*;
 
-use crate::common::{cluster, normalized_rows, remote_session, timed};
+use crate::common::{cluster, remote_session, row_count, timed};
 
 /// A broadcast join collected through a remote driver: the counters come
 /// back with the rows, and the session keeps them.
@@ -32,7 +32,7 @@ async fn counters_reach_a_remote_client() {
     )
     .await
     .unwrap();
-    assert!(!normalized_rows(&batches).is_empty());
+    assert!(row_count(&batches) > 0);
     // One attempt per task, none failed: no executor died.
     assert!(counters.task_attempts >= 3, "{counters}");
     assert_eq!(counters.failed_attempts, 0, "{counters}");
