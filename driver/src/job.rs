@@ -201,9 +201,10 @@ impl JobSession {
     /// Skewed joins are salted first (see [`crate::salting`]).
     pub async fn plan_stages(&self, plan: LogicalPlan) -> Result<StageGraph> {
         self.configure_planner();
-        let (plan, salting) = self.salt(plan).await?;
+        let (plan, salting, salted_sites) = self.salt(plan).await?;
         let mut graph = self.plan_stages_unsalted(plan).await?;
         graph.join_strategies.extend(salting);
+        graph.salted_sites = salted_sites;
         Ok(graph)
     }
 
@@ -273,7 +274,7 @@ impl JobSession {
             broadcast_threshold: u64::try_from(config.auto_broadcast_join_threshold).ok(),
         });
         let mut counters = JobCounters {
-            salted_sites: salted_sites(graph),
+            salted_sites: graph.salted_sites as u64,
             ..Default::default()
         };
         let output = run_job(
@@ -357,22 +358,6 @@ pub struct JobRun {
     pub metrics: Vec<minispark_planner::explain::StageMetrics>,
     pub elapsed: std::time::Duration,
     pub counters: JobCounters,
-}
-
-/// Joins and GROUP BYs salted in `graph`: salting reports each site it
-/// looked at as one `salting:` line of the graph's join strategies, and a
-/// site it salted as one that names the salted hot keys (see
-/// [`crate::salting`]).
-fn salted_sites(graph: &StageGraph) -> u64 {
-    graph
-        .join_strategies
-        .iter()
-        .filter(|line| {
-            line.starts_with("salting:")
-                && (line.contains("; salted hot keys of ")
-                    || line.contains("; hot keys aggregated in pieces"))
-        })
-        .count() as u64
 }
 
 /// Cancels a job's tasks and removes its files on every executor when dropped:

@@ -115,6 +115,9 @@ pub struct StageGraph {
     /// Which strategy each join got and why, for EXPLAIN (set by the driver,
     /// which still sees the hints and size estimates).
     pub join_strategies: Vec<String>,
+    /// Joins and GROUP BYs key salting rewrote before this graph was cut
+    /// (set by the driver, which decides what to salt).
+    pub salted_sites: usize,
 }
 
 impl StageGraph {
@@ -150,6 +153,7 @@ pub fn plan_stages(plan: Arc<dyn ExecutionPlan>, shuffle_partitions: usize) -> R
     Ok(StageGraph {
         join_strategies: vec![],
         stages: cutter.stages,
+        salted_sites: 0,
     })
 }
 

@@ -64,13 +64,16 @@ use minispark_planner::salting::{
 use crate::job::JobSession;
 
 impl JobSession {
-    /// `plan` with its skewed joins salted, and one EXPLAIN line per join
-    /// looked at. Without `SKEW` hints or `minispark.skew.salting = auto`,
-    /// `plan` is returned as it is.
-    pub(crate) async fn salt(&self, plan: LogicalPlan) -> Result<(LogicalPlan, Vec<String>)> {
+    /// `plan` with its skewed joins and GROUP BYs salted, one EXPLAIN line
+    /// per site looked at, and how many sites were salted. Without `SKEW`
+    /// hints or `minispark.skew.salting = auto`, `plan` is returned as it is.
+    pub(crate) async fn salt(
+        &self,
+        plan: LogicalPlan,
+    ) -> Result<(LogicalPlan, Vec<String>, usize)> {
         let config = minispark_config(self.context().state().config().options());
         if !config.salting_auto && !has_skew_hints(&plan)? {
-            return Ok((plan, vec![]));
+            return Ok((plan, vec![], 0));
         }
         let plan = self.context().state().optimize(&plan)?;
         let mut lines = vec![];
@@ -80,6 +83,7 @@ impl JobSession {
                 salted.push(s);
             }
         }
+        let mut sites = salted.len();
         let plan = salt_joins(plan, &salted)?;
         // Then GROUP BYs (a salted GROUP BY adds aggregates, not joins).
         let mut salted = vec![];
@@ -88,7 +92,8 @@ impl JobSession {
                 salted.push(s);
             }
         }
+        sites += salted.len();
         let plan = strip_skew_nodes(salt_aggregates(plan, &salted)?)?;
-        Ok((plan, lines))
+        Ok((plan, lines, sites))
     }
 }
