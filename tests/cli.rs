@@ -88,6 +88,19 @@ fn formats_and_settings() {
     ]));
     assert!(json.starts_with("{\"r\":0,\"c\":5}\n"), "{json}");
     assert!(json.ends_with("{\"one\":1}\n"), "{json}");
+    let array = stdout_ok(&minispark(&[
+        "submit",
+        &s,
+        "--master",
+        "local[1]",
+        "--format",
+        "json-array",
+    ]));
+    assert!(
+        array.starts_with("[{\"r\":0,\"c\":5},{\"r\":1,\"c\":5}"),
+        "{array}"
+    );
+    assert!(array.ends_with("}]\n[{\"one\":1}]\n"), "{array}");
     let bad = minispark(&["submit", &s, "--conf", "minispark.shuffle.partitions=many"]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("minispark.shuffle.partitions"));
@@ -428,4 +441,32 @@ fn settings_lists_every_setting() {
     }
     let help = stdout_ok(&minispark(&["--help"]));
     assert!(help.contains("settings"), "{help}");
+}
+
+/// An empty result still shows its columns: a table's header, CSV's header
+/// line, `[]` for a JSON array; JSON lines print nothing (no header exists).
+#[test]
+fn empty_results_show_their_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    // Zero rows out of a shuffle (GROUP BY) and out of a plain projection.
+    let s = script(
+        &dir,
+        "q.sql",
+        "SELECT n_regionkey AS r, count(*) AS c FROM tpch.sf0_01.nation WHERE n_nationkey < 0 GROUP BY 1 ORDER BY 1;
+         SELECT n_name AS name FROM tpch.sf0_01.nation WHERE n_nationkey > 1000;",
+    );
+    let run = |format: &str| {
+        stdout_ok(&minispark(&[
+            "submit", &s, "--master", "local[1]", "--format", format,
+        ]))
+    };
+    assert_eq!(
+        run("table"),
+        "+---+---+\n| r | c |\n+---+---+\n+---+---+\n\n+------+\n| name |\n+------+\n+------+\n"
+    );
+    assert_eq!(run("csv"), "r,c\nname\n");
+    assert_eq!(run("json-array"), "[]\n[]\n");
+    // JSON lines have no header: an empty result is no lines at all.
+    assert_eq!(run("json"), "");
+    assert_eq!(run("ndjson"), "");
 }

@@ -15,4 +15,5 @@ mod readme;
 mod salting;
 mod skew;
 mod slt;
+mod spark_hash;
 mod tpch;

@@ -83,10 +83,10 @@ pub use stats::{register_stats_functions, stats_udfs};
 use datafusion::common::Result;
 use datafusion::prelude::SessionContext;
 
-/// Registers every function of this crate in `ctx`: `hash`, `salt_pick` and
-/// the statistical functions.
+/// Registers every function of this crate in `ctx`: `hash` (with its Spark
+/// literal typing), `salt_pick` and the statistical functions.
 pub fn register_all(ctx: &SessionContext) -> Result<()> {
-    ctx.register_udf(hash::spark_murmur3::spark_hash_udf());
+    hash::spark_murmur3::register_spark_hash(ctx)?;
     ctx.register_udf(salt::salt_pick_udf());
     register_stats_functions(ctx);
     Ok(())

@@ -11,7 +11,7 @@ use datafusion::common::{DataFusionError, Result};
 use minispark::Master;
 use minispark::client::{StatementOutput, run_script_in_session, run_script_remote};
 use minispark::local::{LocalCluster, LocalClusterOptions, default_slots};
-use minispark::output::{Format, write_batches};
+use minispark::output::{Format, write_result};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -225,7 +225,7 @@ async fn run(cli: Cli) -> Result<()> {
                         write!(lock, "{text}")?;
                     }
                 } else {
-                    write_batches(&mut lock, &out.batches, format)?;
+                    write_result(&mut lock, &out.schema, &out.batches, format)?;
                 }
                 lock.flush()?;
                 Ok(())

@@ -57,14 +57,18 @@ use arrow::datatypes::{
     TimeUnit, TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
     TimestampSecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type, i256,
 };
-use datafusion::common::{Result, ScalarValue, exec_err, not_impl_err, plan_err};
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::{DFSchema, Result, ScalarValue, exec_err, not_impl_err, plan_err};
 use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::logical_expr::expr_rewriter::FunctionRewrite;
+use datafusion::logical_expr::registry::FunctionRegistry;
 use datafusion::logical_expr::scalar_doc_sections::DOC_SECTION_HASHING;
-use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, Expr, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF,
     ScalarUDFImpl, Signature, Volatility,
 };
+use datafusion::prelude::SessionContext;
 
 /// The seed Spark's `Murmur3Hash` expression (and therefore `HashPartitioning`)
 /// starts from. It is an arbitrary constant; it matters only because Spark uses it.
@@ -778,40 +782,75 @@ fn spark_literal_value(value: &ScalarValue) -> Option<ScalarValue> {
     }
 }
 
-/// Spark's typing of a literal argument expression: a literal value (see
-/// [`spark_literal_value`]), or an unfolded `make_array(...)` whose arguments
-/// are all literals. `None` when the expression is not a literal or nothing
-/// changes.
-fn spark_literal_expr(expr: &Expr) -> Option<Expr> {
-    match expr {
-        Expr::Literal(value, metadata) => {
-            spark_literal_value(value).map(|v| Expr::Literal(v, metadata.clone()))
+/// Spark's typing of the integer literals in a `hash` argument: every
+/// literal that [`spark_literal_value`] retypes, anywhere in the expression
+/// (`1 + 2`, `CASE .. THEN 1 ..`, `make_array(1, 2)`), except under an explicit
+/// `CAST` / `TRY_CAST`, whose type is the user's choice (`CAST(42 AS BIGINT)`
+/// is a `BIGINT`, as in Spark).
+fn spark_typed_literals(expr: Expr) -> Result<Transformed<Expr>> {
+    expr.transform_down(|expr| match expr {
+        Expr::Cast(_) | Expr::TryCast(_) => {
+            Ok(Transformed::new(expr, false, TreeNodeRecursion::Jump))
         }
-        Expr::ScalarFunction(ScalarFunction { func, args })
-            if func.name() == "make_array" && !args.is_empty() =>
-        {
-            // Every element must be retyped (or be NULL) so that the array
-            // keeps a single element type.
-            let mut changed = false;
-            let new_args = args
-                .iter()
-                .map(|arg| match arg {
-                    Expr::Literal(ScalarValue::Null, _) => Some(arg.clone()),
-                    Expr::Literal(ScalarValue::Int64(None), m) => {
-                        Some(Expr::Literal(ScalarValue::Int32(None), m.clone()))
-                    }
-                    Expr::Literal(value, m) => {
-                        changed = true;
-                        spark_literal_value(value).map(|v| Expr::Literal(v, m.clone()))
-                    }
-                    _ => None,
-                })
-                .collect::<Option<Vec<_>>>()?;
-            changed
-                .then(|| Expr::ScalarFunction(ScalarFunction::new_udf(Arc::clone(func), new_args)))
-        }
-        _ => None,
+        Expr::Literal(value, metadata) => Ok(match spark_literal_value(&value) {
+            Some(value) => Transformed::yes(Expr::Literal(value, metadata)),
+            None => Transformed::no(Expr::Literal(value, metadata)),
+        }),
+        other => Ok(Transformed::no(other)),
+    })
+}
+
+/// Types the integer literals in the arguments of `hash(...)` the way Spark
+/// does (see [`SparkHashFunc`]). Registered in the session's analyzer by
+/// [`register_spark_hash`]; it must run before DataFusion's type coercion and
+/// constant folding, which is where function rewrites run.
+#[derive(Debug, Default)]
+pub struct SparkHashLiteralTyping;
+
+impl FunctionRewrite for SparkHashLiteralTyping {
+    fn name(&self) -> &str {
+        "spark_hash_literal_typing"
     }
+
+    fn rewrite(
+        &self,
+        expr: Expr,
+        _schema: &DFSchema,
+        _config: &ConfigOptions,
+    ) -> Result<Transformed<Expr>> {
+        let Expr::ScalarFunction(ScalarFunction { func, args }) = expr else {
+            return Ok(Transformed::no(expr));
+        };
+        if !func.inner().is::<SparkHashFunc>() {
+            return Ok(Transformed::no(Expr::ScalarFunction(ScalarFunction {
+                func,
+                args,
+            })));
+        }
+        let mut changed = false;
+        let args = args
+            .into_iter()
+            .map(|arg| {
+                let typed = spark_typed_literals(arg)?;
+                changed |= typed.transformed;
+                Ok(typed.data)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Transformed::new_transformed(
+            Expr::ScalarFunction(ScalarFunction { func, args }),
+            changed,
+        ))
+    }
+}
+
+/// Registers `hash(...)` ([`spark_hash_udf`]) and its literal typing
+/// ([`SparkHashLiteralTyping`]) in `ctx`. Without the rewrite `hash(1)` would
+/// hash the literal as a `BIGINT`.
+pub fn register_spark_hash(ctx: &SessionContext) -> Result<()> {
+    ctx.register_udf(spark_hash_udf());
+    ctx.state_ref()
+        .write()
+        .register_function_rewrite(Arc::new(SparkHashLiteralTyping))
 }
 
 /// The SQL function `hash(expr, ...)`: Spark's `Murmur3Hash`, returning `INT`.
@@ -824,27 +863,22 @@ fn spark_literal_expr(expr: &Expr) -> Option<Expr> {
 ///
 /// Spark types an integer literal as `INT` when it fits in 32 bits, DataFusion
 /// as `Int64`, and the two hash differently (`hashInt` vs `hashLong`). So that
-/// `SELECT hash(1)` and `hash('Spark', make_array(123), 2)` return what Spark
-/// returns, **literal** arguments are retyped the Spark way: an `Int64` literal
-/// that fits becomes `Int32`, and a literal list/struct whose `Int64` values
-/// all fit becomes the same list/struct of `Int32`. Columns are never retyped:
-/// an `Int64` column is a Spark `BIGINT` and hashes with `hashLong`.
+/// `SELECT hash(1)` and `hash('Spark', array(123), 2)` return what Spark
+/// returns, the integer literals in `hash`'s arguments are retyped the Spark
+/// way before DataFusion types the plan: an `Int64` literal that fits becomes
+/// `Int32` (also inside expressions: `hash(a + 1)` with an `INT` column `a`
+/// is an `INT`, as in Spark), and a literal list/struct whose `Int64` values
+/// all fit becomes the same list/struct of `Int32`. Columns are never retyped
+/// (an `Int64` column is a Spark `BIGINT` and hashes with `hashLong`), and
+/// neither is anything under an explicit cast: `hash(CAST(42 AS BIGINT))` is
+/// Spark's `hash(42L)`.
 ///
-/// This happens in two places, because DataFusion's expression simplifier
-/// constant-folds a call whose arguments are all literals *before* it offers
-/// the call to [`ScalarUDFImpl::simplify`]:
-///
-/// * [`ScalarUDFImpl::simplify`] rewrites literal arguments of calls that also
-///   have column arguments (`hash(1, a)` becomes `hash(Int32(1), a)`, visible in
-///   `EXPLAIN`); it also handles an unfolded `make_array` of literals.
-/// * [`ScalarUDFImpl::invoke_with_args`] applies the same retyping to
-///   `ColumnarValue::Scalar` arguments, which is how literals (and constant
-///   expressions folded into literals) arrive at execution and during
-///   constant folding. Array arguments, i.e. columns, are hashed as they are.
-///
-/// A consequence (shared with any plan-time approach, since folding runs
-/// first) is that a constant `CAST(1 AS BIGINT)` argument is seen as the
-/// literal `1` and hashed as an `INT`.
+/// This is [`SparkHashLiteralTyping`], a function rewrite of the analyzer
+/// (see [`register_spark_hash`]). It has to run there, on the plan as the SQL
+/// planner built it: afterwards DataFusion's simplifier folds
+/// `CAST(42 AS BIGINT)` into the literal `42`, which can no longer be told
+/// apart from a bare `42`. Execution hashes values at the type they arrive
+/// with, scalars included.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SparkHashFunc {
     signature: Signature,
@@ -925,9 +959,7 @@ impl ScalarUDFImpl for SparkHashFunc {
             .into_iter()
             .map(|arg| match arg {
                 ColumnarValue::Array(array) => Ok(array),
-                ColumnarValue::Scalar(value) => spark_literal_value(&value)
-                    .unwrap_or(value)
-                    .to_array_of_size(num_rows),
+                ColumnarValue::Scalar(value) => value.to_array_of_size(num_rows),
             })
             .collect::<Result<Vec<_>>>()?;
         let hashes = spark_hash_columns(&columns, num_rows)?;
@@ -945,22 +977,6 @@ impl ScalarUDFImpl for SparkHashFunc {
         }
     }
 
-    fn simplify(&self, args: Vec<Expr>, _info: &SimplifyContext) -> Result<ExprSimplifyResult> {
-        let retyped: Vec<Option<Expr>> = args.iter().map(spark_literal_expr).collect();
-        if retyped.iter().all(Option::is_none) {
-            return Ok(ExprSimplifyResult::Original(args));
-        }
-        let new_args = retyped
-            .into_iter()
-            .zip(args)
-            .map(|(new, old)| new.unwrap_or(old))
-            .collect();
-        let func = Arc::new(ScalarUDF::new_from_impl(self.clone()));
-        Ok(ExprSimplifyResult::Simplified(Expr::ScalarFunction(
-            ScalarFunction::new_udf(func, new_args),
-        )))
-    }
-
     fn documentation(&self) -> Option<&Documentation> {
         Some(&DOCUMENTATION)
     }
@@ -976,7 +992,6 @@ mod tests {
         ListArray, MapArray, StringArray, StructArray,
     };
     use arrow::datatypes::Int32Type;
-    use datafusion::prelude::SessionContext;
 
     fn pmod(h: u32, n: i32) -> u32 {
         let h = h as i32;
@@ -1265,7 +1280,7 @@ mod tests {
 
     fn context() -> SessionContext {
         let ctx = SessionContext::new();
-        ctx.register_udf(spark_hash_udf());
+        register_spark_hash(&ctx).unwrap();
         ctx
     }
 
@@ -1341,27 +1356,38 @@ mod tests {
     }
 
     #[test]
-    fn simplify_retypes_literals_only() {
-        let udf = SparkHashFunc::default();
-        let info = SimplifyContext::default();
+    fn rewrite_retypes_literals_outside_casts() {
+        let udf = Arc::new(spark_hash_udf());
+        let rewrite = |args: Vec<Expr>| {
+            let call = Expr::ScalarFunction(ScalarFunction::new_udf(Arc::clone(&udf), args));
+            SparkHashLiteralTyping
+                .rewrite(call, &DFSchema::empty(), &ConfigOptions::default())
+                .unwrap()
+        };
         let column = datafusion::prelude::col("a");
         let make_array = datafusion::functions_nested::expr_fn::make_array(vec![
             datafusion::prelude::lit(1i64),
             datafusion::prelude::lit(2i64),
         ]);
-        let args = vec![
+        let list = datafusion::prelude::lit(ScalarValue::List(ScalarValue::new_list_nullable(
+            &[ScalarValue::Int64(Some(7))],
+            &DataType::Int64,
+        )));
+        let cast = datafusion::prelude::cast(datafusion::prelude::lit(5i64), DataType::Int64);
+        let sum = column.clone() + datafusion::prelude::lit(1i64);
+        let big = datafusion::prelude::lit(3_000_000_000i64);
+        let typed = rewrite(vec![
             datafusion::prelude::lit(5i64),
             column.clone(),
             make_array,
-            datafusion::prelude::lit(ScalarValue::List(ScalarValue::new_list_nullable(
-                &[ScalarValue::Int64(Some(7))],
-                &DataType::Int64,
-            ))),
-        ];
-        let ExprSimplifyResult::Simplified(Expr::ScalarFunction(call)) =
-            udf.simplify(args, &info).unwrap()
-        else {
-            panic!("expected a simplified call");
+            list,
+            cast.clone(),
+            sum,
+            big.clone(),
+        ]);
+        assert!(typed.transformed);
+        let Expr::ScalarFunction(call) = typed.data else {
+            panic!("expected a call");
         };
         assert_eq!(call.args[0], datafusion::prelude::lit(5i32));
         assert_eq!(call.args[1], column);
@@ -1373,12 +1399,127 @@ mod tests {
             panic!("list literal expected");
         };
         assert_eq!(list.value_type(), DataType::Int32);
+        // An explicit cast is the user's type: left alone.
+        assert_eq!(call.args[4], cast);
+        assert_eq!(
+            call.args[5],
+            column.clone() + datafusion::prelude::lit(1i32)
+        );
+        // Too large for an INT: a BIGINT in Spark too.
+        assert_eq!(call.args[6], big);
 
-        // Nothing to do: the arguments come back unchanged.
-        let args = vec![column, datafusion::prelude::lit(1i32)];
-        assert!(matches!(
-            udf.simplify(args, &info).unwrap(),
-            ExprSimplifyResult::Original(_)
-        ));
+        // Nothing to do: unchanged.
+        let typed = rewrite(vec![column.clone(), datafusion::prelude::lit(1i32)]);
+        assert!(!typed.transformed);
+        // Other functions are not touched.
+        let other = datafusion::functions::math::expr_fn::abs(datafusion::prelude::lit(1i64));
+        let typed = SparkHashLiteralTyping
+            .rewrite(other.clone(), &DFSchema::empty(), &ConfigOptions::default())
+            .unwrap();
+        assert!(!typed.transformed);
+        assert_eq!(typed.data, other);
+    }
+
+    /// Spark's `hash(v)` for a `BIGINT` `v`: Murmur3 x86_32 with seed 42 over
+    /// its 8 little-endian bytes (a whole number of blocks, so the standard
+    /// algorithm of the `murmur3` crate agrees with Spark's).
+    fn spark_hash_of_long(v: i64) -> i32 {
+        murmur3::murmur3_32(&mut Cursor::new(v.to_le_bytes()), 42).unwrap() as i32
+    }
+
+    /// The same for an `INT`: 4 little-endian bytes.
+    fn spark_hash_of_int(v: i32) -> i32 {
+        murmur3::murmur3_32(&mut Cursor::new(v.to_le_bytes()), 42).unwrap() as i32
+    }
+
+    #[tokio::test]
+    async fn explicit_bigint_casts_hash_as_bigint() {
+        let ctx = context();
+        // Spark: SELECT hash(42L) = 1316951768.
+        assert_eq!(spark_hash_of_long(42), 1316951768);
+        assert_eq!(
+            query_i32(&ctx, "SELECT hash(CAST(42 AS BIGINT))").await,
+            1316951768
+        );
+        assert_eq!(
+            query_i32(&ctx, "SELECT hash(TRY_CAST(42 AS BIGINT))").await,
+            1316951768
+        );
+        for v in [
+            -7i64,
+            0,
+            1,
+            -1,
+            2_147_483_647,
+            -2_147_483_648,
+            3_000_000_000,
+        ] {
+            let sql = format!("SELECT hash(CAST({v} AS BIGINT))");
+            assert_eq!(query_i32(&ctx, &sql).await, spark_hash_of_long(v), "{sql}");
+        }
+        // Bare literals that fit are INTs, as in Spark.
+        for v in [42i32, -7, 0] {
+            let sql = format!("SELECT hash({v})");
+            assert_eq!(query_i32(&ctx, &sql).await, spark_hash_of_int(v), "{sql}");
+        }
+        assert_ne!(spark_hash_of_int(-7), spark_hash_of_long(-7));
+        // Several arguments: each keeps its own type.
+        assert_eq!(
+            query_i32(&ctx, "SELECT hash(1, CAST(-7 AS BIGINT))").await,
+            hash_long(-7, hash_int(1, 42)) as i32
+        );
+        assert_eq!(
+            query_i32(&ctx, "SELECT hash(CAST(-7 AS BIGINT), 1)").await,
+            hash_int(1, hash_long(-7, 42)) as i32
+        );
+        // Constant expressions are typed like Spark types them too.
+        assert_eq!(
+            query_i32(&ctx, "SELECT hash(40 + 2)").await,
+            spark_hash_of_int(42)
+        );
+        assert_eq!(
+            query_i32(&ctx, "SELECT hash(CAST(40 AS BIGINT) + 2)").await,
+            spark_hash_of_long(42)
+        );
+
+        ctx.sql("CREATE TABLE ab (a INT, b INT) AS VALUES (1, -7), (NULL, 42), (-3, NULL)")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let batches = ctx
+            .sql("SELECT hash(a, CAST(b AS BIGINT)) AS h1, hash(a, b) AS h2, hash(a + 1) AS h3 FROM ab")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let batch = arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap();
+        let column = |i: usize| {
+            let c = batch.column(i).as_primitive::<Int32Type>();
+            (0..c.len()).map(|r| c.value(r)).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            column(0),
+            [
+                hash_long(-7, hash_int(1, 42)) as i32,
+                hash_long(42, 42) as i32,
+                hash_int(-3, 42) as i32,
+            ]
+        );
+        assert_eq!(
+            column(1),
+            [
+                hash_int(-7, hash_int(1, 42)) as i32,
+                hash_int(42, 42) as i32,
+                hash_int(-3, 42) as i32,
+            ]
+        );
+        // `a + 1` with an INT column is an INT in Spark.
+        assert_eq!(
+            column(2),
+            [hash_int(2, 42) as i32, 42, hash_int(-2, 42) as i32]
+        );
     }
 }
