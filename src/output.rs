@@ -25,21 +25,6 @@ pub enum Format {
     JsonArray,
 }
 
-/// Writes `batches` to `out` in `format`. The schema is taken from the first
-/// batch; with no batches nothing is known of the columns, so prefer
-/// [`write_result`], which prints an empty result's header too.
-pub fn write_batches(out: &mut dyn Write, batches: &[RecordBatch], format: Format) -> Result<()> {
-    match batches.first() {
-        Some(first) => write_result(out, &first.schema(), batches, format),
-        None => write_result(
-            out,
-            &std::sync::Arc::new(arrow::datatypes::Schema::empty()),
-            batches,
-            format,
-        ),
-    }
-}
-
 /// Writes a statement's result, `batches` of `schema`, to `out` in `format`.
 pub fn write_result(
     out: &mut dyn Write,

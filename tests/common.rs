@@ -111,6 +111,41 @@ pub fn row_count(batches: &[RecordBatch]) -> usize {
     batches.iter().map(|b| b.num_rows()).sum()
 }
 
+/// Column `name` of `batches`, cast to `as_type` (of Arrow type `T`), as values.
+pub fn column<T: arrow::datatypes::ArrowPrimitiveType>(
+    batches: &[RecordBatch],
+    name: &str,
+    as_type: &arrow::datatypes::DataType,
+) -> Vec<T::Native> {
+    use arrow::array::AsArray;
+    batches
+        .iter()
+        .flat_map(|b| {
+            let c = arrow::compute::cast(b.column_by_name(name).unwrap(), as_type).unwrap();
+            c.as_primitive::<T>().values().to_vec()
+        })
+        .collect()
+}
+
+/// Column `name` of `batches` as strings (cast to `Utf8`; no NULLs expected).
+pub fn column_strings(batches: &[RecordBatch], name: &str) -> Vec<String> {
+    use arrow::array::{Array, AsArray};
+    batches
+        .iter()
+        .flat_map(|b| {
+            let c = arrow::compute::cast(
+                b.column_by_name(name).unwrap(),
+                &arrow::datatypes::DataType::Utf8,
+            )
+            .unwrap();
+            let c = c.as_string::<i32>();
+            (0..c.len())
+                .map(|i| c.value(i).to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 /// The one value of a one-row, one-column result.
 pub fn single_value(batches: &[RecordBatch]) -> datafusion::common::ScalarValue {
     assert_eq!(row_count(batches), 1, "one row expected: {batches:?}");

@@ -15,5 +15,6 @@ mod readme;
 mod salting;
 mod skew;
 mod slt;
+mod spark_functions;
 mod spark_hash;
 mod tpch;

@@ -39,3 +39,50 @@ fn readme_settings_table_is_the_declared_settings() {
     }
     assert_eq!(rows.len(), expected.len(), "extra rows\n{fix}");
 }
+
+/// The backquoted names in README.md between `<!-- {list}:begin -->` and
+/// `<!-- {list}:end -->`.
+fn readme_names(readme: &str, list: &str) -> Vec<String> {
+    let begin = format!("<!-- {list}:begin -->");
+    let end = format!("<!-- {list}:end -->");
+    let start = readme
+        .find(&begin)
+        .unwrap_or_else(|| panic!("README.md has {begin}"))
+        + begin.len();
+    let stop = readme
+        .find(&end)
+        .unwrap_or_else(|| panic!("README.md has {end}"));
+    readme[start..stop]
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
+}
+
+/// README.md's lists of Spark functions (section "### Spark SQL functions")
+/// are what a session registers from `datafusion-spark`, and what it keeps
+/// of its own. On a mismatch the message holds the lists to paste.
+#[test]
+fn readme_spark_function_lists_are_the_registration() {
+    use datafusion::prelude::SessionContext;
+    use minispark_functions::{register_minispark_functions, spark::register_spark_functions};
+
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+    let readme = std::fs::read_to_string(path).unwrap();
+    let ctx = SessionContext::new();
+    register_minispark_functions(&ctx).unwrap();
+    let done = register_spark_functions(&ctx);
+    for (list, names) in [
+        ("spark-functions-registered", &done.registered),
+        ("spark-functions-kept", &done.kept),
+    ] {
+        let shown: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+        assert_eq!(
+            &readme_names(&readme, list),
+            names,
+            "README.md's {list} list differs from the registration; replace it with:\n\n{}",
+            shown.join(", ")
+        );
+    }
+}

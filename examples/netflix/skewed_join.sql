@@ -37,13 +37,13 @@ JOIN netflix.small.titles t ON v.title_id = t.title_id
 GROUP BY t.title;
 
 -- The partition sizes themselves: events per shuffle partition of title_id
--- (Spark's hash partitioning: pmod(hash(key), partitions), written
--- with % since SQL's % keeps the sign).
-SELECT ((hash(title_id) % 8) + 8) % 8 AS partition,
+-- (Spark's hash partitioning: pmod(hash(key), partitions); pmod, not %,
+-- since % keeps the sign of a negative hash).
+SELECT pmod(hash(title_id), 8) AS partition,
        COUNT(*) AS events,
        ROUND(100.0 * COUNT(*) / SUM(COUNT(*)) OVER (), 1) AS share_pct
 FROM netflix.small.viewing_events
-GROUP BY ((hash(title_id) % 8) + 8) % 8
+GROUP BY pmod(hash(title_id), 8)
 ORDER BY partition;
 
 -- Statement 4: the remedy at run time. Adaptive execution (on by default)

@@ -8,6 +8,7 @@
 //! | [`hash`] | `hash(expr, ...)` | Spark's Murmur3 (seed 42): the same `INT` as Spark SQL's `hash`, and the shuffle's partition ids ([`hash::spark_murmur3::partition_ids`], `pmod(hash(keys), n)`) |
 //! | [`stats`] | `normal_cdf`, `normal_quantile`, `student_t_cdf`, `student_t_quantile` | p-values and confidence intervals of A/B tests (below) |
 //! | [`salt`] | `salt_pick(salts [, index])` | one of a hot key's salts per row, for key salting |
+//! | [`spark`] | `pmod`, `date_add`, `last_day`, `soundex`, `sha2`, ... (listed there) | Spark's own functions from the `datafusion-spark` crate, where they do not clash with DataFusion's or minispark's |
 //!
 //! [`register_all`] registers them all in a `SessionContext`; the planner's
 //! session does it for every minispark process.
@@ -76,6 +77,7 @@
 
 pub mod hash;
 pub mod salt;
+pub mod spark;
 pub mod stats;
 
 pub use stats::{register_stats_functions, stats_udfs};
@@ -84,8 +86,16 @@ use datafusion::common::Result;
 use datafusion::prelude::SessionContext;
 
 /// Registers every function of this crate in `ctx`: `hash` (with its Spark
-/// literal typing), `salt_pick` and the statistical functions.
+/// literal typing), `salt_pick`, the statistical functions, then the
+/// `datafusion-spark` functions that do not clash ([`spark`]).
 pub fn register_all(ctx: &SessionContext) -> Result<()> {
+    register_minispark_functions(ctx)?;
+    spark::register_spark_functions(ctx);
+    Ok(())
+}
+
+/// minispark's own functions only: [`register_all`] without [`spark`].
+pub fn register_minispark_functions(ctx: &SessionContext) -> Result<()> {
     hash::spark_murmur3::register_spark_hash(ctx)?;
     ctx.register_udf(salt::salt_pick_udf());
     register_stats_functions(ctx);

@@ -44,7 +44,3 @@ pub mod salting;
 pub mod session;
 pub mod skew;
 pub mod stages;
-
-// The functions moved to their own crate; these keep the old paths working.
-pub use minispark_functions as functions;
-pub use minispark_functions::hash;

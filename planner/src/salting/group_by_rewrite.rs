@@ -225,7 +225,7 @@ pub fn salt_aggregate(
     let index = |_: &HotValue| {
         distinct_arg.as_ref().map(|x| {
             cast(
-                crate::hash::spark_murmur3::spark_hash_udf().call(vec![x.clone()]),
+                minispark_functions::hash::spark_murmur3::spark_hash_udf().call(vec![x.clone()]),
                 DataType::Int64,
             )
         })

@@ -68,7 +68,7 @@ pub fn spread_salts(
     others: &[(Vec<ScalarValue>, f64)],
     partitions: usize,
 ) -> Result<()> {
-    use crate::hash::spark_murmur3::partition_ids;
+    use minispark_functions::hash::spark_murmur3::partition_ids;
     const TRIES_PER_PARTITION: i32 = 16;
     let n = partitions.max(1);
     let mut load = vec![0.0f64; n];
@@ -135,18 +135,18 @@ pub(super) fn case_over_hot(
 }
 
 /// One of a hot key's salts per row: `salt_pick([s0, s1, ..], index)`
-/// ([`crate::functions::salt`]), at random when `index` is `None`.
+/// ([`minispark_functions::salt`]), at random when `index` is `None`.
 pub(super) fn pick_salt(hot: &HotValue, index: Option<Expr>) -> Result<Expr> {
     let salts = make_array(hot.salts.iter().copied().map(lit).collect());
     let mut args = vec![salts];
     args.extend(index);
-    Ok(crate::functions::salt::salt_pick_udf().call(args))
+    Ok(minispark_functions::salt::salt_pick_udf().call(args))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hash::spark_murmur3::partition_ids;
+    use minispark_functions::hash::spark_murmur3::partition_ids;
 
     /// Salts are picked so a hot key's pieces hash to different partitions,
     /// and two hot keys avoid each other's partitions while they can.
