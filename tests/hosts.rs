@@ -60,7 +60,10 @@ fn ip(args: &[&str]) -> Result<(), String> {
             _ => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!("`ip {}` did not finish in {IP_TIMEOUT:?}", args.join(" ")));
+                return Err(format!(
+                    "`ip {}` did not finish in {IP_TIMEOUT:?}",
+                    args.join(" ")
+                ));
             }
         }
     }
@@ -108,7 +111,8 @@ fn remove_stale_namespaces() {
 /// A free /24 of 10.77.0.0/16 in this namespace (no address or route of
 /// this host in it), so parallel tests and runs do not collide.
 fn free_subnet(k: usize) -> u8 {
-    let used = ip_output(&["-4", "-o", "route", "show"]) + &ip_output(&["-4", "-o", "addr", "show"]);
+    let used =
+        ip_output(&["-4", "-o", "route", "show"]) + &ip_output(&["-4", "-o", "addr", "show"]);
     let start = (std::process::id() as usize * 7 + k * 31) % 250;
     (0..250)
         .map(|i| ((start + i) % 250 + 1) as u8)
@@ -205,7 +209,15 @@ impl Lab {
             ])?;
             ip(&["-n", &switch, "link", "set", &port, "master", "br0", "up"])?;
             let address = Ipv4Addr::new(10, 77, n, 10 + i as u8);
-            ip(&["-n", &ns, "addr", "add", &format!("{address}/24"), "dev", "eth0"])?;
+            ip(&[
+                "-n",
+                &ns,
+                "addr",
+                "add",
+                &format!("{address}/24"),
+                "dev",
+                "eth0",
+            ])?;
             ip(&["-n", &ns, "link", "set", "eth0", "up"])?;
             ip(&["-n", &ns, "link", "set", "lo", "up"])?;
             let etc = Path::new("/etc/netns").join(&ns);
@@ -321,7 +333,7 @@ impl Lab {
     }
 
     /// Starts an executor in `host` as the README says, with `driver_url`
-    /// and `extra` flags, and waits until the driver (process `driver`)
+    /// and `extra` flags (its own `--listen` replaces 0.0.0.0:0), and waits until the driver (process `driver`)
     /// logs its registration at an address containing `expect_address`.
     async fn start_executor(
         &mut self,
@@ -334,17 +346,11 @@ impl Lab {
     ) -> usize {
         let work = self.work_dir(host);
         let work = work.to_str().unwrap().to_string();
-        let mut args = vec![
-            "executor",
-            "--driver",
-            driver_url,
-            "--listen",
-            "0.0.0.0:0",
-            "--slots",
-            "2",
-            "--work-dir",
-            &work,
-        ];
+        let mut args = vec!["executor", "--driver", driver_url];
+        if !extra.contains(&"--listen") {
+            args.extend(["--listen", "0.0.0.0:0"]);
+        }
+        args.extend(["--slots", "2", "--work-dir", &work]);
         args.extend_from_slice(extra);
         let e = self.spawn(host, &args, env);
         let wanted = format!("address={expect_address}");
@@ -552,7 +558,7 @@ async fn an_executor_joins_and_one_dies_mid_job_across_hosts() {
             "host-b",
             "http://driver-host:7077",
             &[],
-            &[],
+            &[("RUST_LOG", "info")],
             &format!("{b}:"),
         )
         .await;
@@ -561,7 +567,9 @@ async fn an_executor_joins_and_one_dies_mid_job_across_hosts() {
         .session(
             &url,
             &[
-                ("minispark.shuffle.partitions", "8"),
+                // Many short map tasks: host-b finishes some while most
+                // are still to run.
+                ("minispark.shuffle.partitions", "16"),
                 ("minispark.sql.autoBroadcastJoinThreshold", "-1"),
             ],
         )
@@ -591,25 +599,33 @@ async fn an_executor_joins_and_one_dies_mid_job_across_hosts() {
         let mut seen = 0;
         for _ in 0..=started_before {
             let (at, _) = lab
-                .wait_for_line(driver, seen, "the job's start", |l| l.contains("job started"))
+                .wait_for_line(driver, seen, "the job's start", |l| {
+                    l.contains("job started")
+                })
                 .await;
             seen = at + 1;
         }
-        // A newcomer on a fourth host, advertised by name: the driver and
-        // the other executor resolve host-c to reach it.
+        // A newcomer on a fourth host, bound and advertised by name: the
+        // driver and the other executor resolve host-c to reach it.
         let exec_c = lab
             .start_executor(
                 driver,
                 "host-c",
                 "http://driver-host:7077",
-                &["--advertise", "host-c"],
+                &["--listen", "host-c:0", "--advertise", "host-c"],
                 &[("RUST_LOG", "info")],
                 "host-c:",
             )
             .await;
+        // host-b dies once it holds shuffle output of the job, which the
+        // job then recomputes elsewhere.
+        lab.wait_for_line(exec_b, 0, "a task finished on host-b", |l| {
+            l.contains("task finished")
+        })
+        .await;
         assert!(
             !done.load(Ordering::SeqCst),
-            "the job ended before host-c joined: make it longer"
+            "the job ended before host-c joined and host-b was killed: make it longer"
         );
         lab.kill(exec_b);
         exec_c
@@ -623,8 +639,12 @@ async fn an_executor_joins_and_one_dies_mid_job_across_hosts() {
         "a job across hosts with an executor joining and one killed",
     );
     // The kill landed while the job ran: the job saw it and recovered.
-    assert!(counters.had_failures(), "the kill missed the job: {counters}");
+    assert!(
+        counters.had_failures(),
+        "the kill missed the job: {counters}"
+    );
     assert!(counters.executors_lost >= 1, "{counters}");
+    assert!(counters.recomputed_map_outputs >= 1, "{counters}");
     assert!(
         counters.task_attempts > counters.failed_attempts,
         "{counters}"
@@ -634,9 +654,23 @@ async fn an_executor_joins_and_one_dies_mid_job_across_hosts() {
         .iter()
         .filter(|l| l.contains("task finished"))
         .count();
-    assert!(ran >= 1, "host-c joined but ran no task: {:?}", lab.log(exec_c));
+    assert!(
+        ran >= 1,
+        "host-c joined but ran no task: {:?}",
+        lab.log(exec_c)
+    );
     let lost = lab.log(driver).join("\n");
     assert!(lost.contains("executor lost"), "{lost}");
+    // The timeline, shown with --nocapture.
+    for line in lab.log(driver) {
+        if ["registered", "job started", "lost", "job complete"]
+            .iter()
+            .any(|w| line.contains(w))
+        {
+            println!("{line}");
+        }
+    }
+    println!("{counters}; host-c ran {ran} tasks");
 
     // The cluster of host-a and host-c (by name) serves the next job.
     let skewed = &skewed_joins()[0];

@@ -12,6 +12,9 @@
 //!  client ◀──────── JobEvent stream (Arrow IPC) ─────┘
 //! ```
 //!
+//! Its URL ([`Driver::url`]) is its advertised address: bound to 0.0.0.0, an
+//! address of its host others reach (`minispark_proto::advertised_address`).
+//!
 //! * [`cluster`]: live executors, slots, heartbeat expiry.
 //! * [`scheduler`]: stages in dependency order, retries, lost executors.
 //! * [`map_output_tracker`]: where each finished map task's output is

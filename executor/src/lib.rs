@@ -15,6 +15,10 @@
 //!         ◀──────────── TaskStatus (rows and bytes of each block) ──────
 //! ```
 //!
+//! It registers at an address the driver and the other executors can reach:
+//! `--advertise`, the bound address, or, bound to 0.0.0.0, the local address
+//! of its connection to the driver (`minispark_proto::advertised_address`).
+//!
 //! * [`service`]: the gRPC service (task runner, block server).
 //! * [`shuffle`]: block files, the map-side partitioner, the block reader.
 

@@ -300,7 +300,10 @@ fn url_host_port(url: &str) -> Result<(String, u16), DataFusionError> {
     let host = uri
         .host()
         .ok_or_else(|| DataFusionError::Configuration(format!("no host in '{url}'")))?;
-    let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
     let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
         Some("https") => 443,
         _ => 80,
@@ -341,7 +344,9 @@ fn interface_addresses() -> Vec<IpAddr> {
             let family = i32::from(unsafe { (*ifa.ifa_addr).sa_family });
             if family == libc::AF_INET {
                 let sin = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
-                out.push(IpAddr::V4(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr))));
+                out.push(IpAddr::V4(Ipv4Addr::from(u32::from_be(
+                    sin.sin_addr.s_addr,
+                ))));
             } else if family == libc::AF_INET6 {
                 let sin6 = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in6) };
                 out.push(IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr)));
@@ -434,14 +439,8 @@ mod tests {
             interface_addresses: vec![ip("10.0.0.9")],
             ..Default::default()
         };
-        assert_eq!(
-            choose(sa("127.0.0.1:4100"), None, &facts),
-            "127.0.0.1:4100"
-        );
-        assert_eq!(
-            choose(sa("[fd00::1]:4100"), None, &facts),
-            "[fd00::1]:4100"
-        );
+        assert_eq!(choose(sa("127.0.0.1:4100"), None, &facts), "127.0.0.1:4100");
+        assert_eq!(choose(sa("[fd00::1]:4100"), None, &facts), "[fd00::1]:4100");
     }
 
     #[test]
@@ -541,7 +540,11 @@ mod tests {
     #[tokio::test]
     async fn on_this_machine() {
         let bound = sa("0.0.0.0:4100");
-        for url in ["http://127.0.0.1:7077", "http://localhost:7077", "localhost:7077"] {
+        for url in [
+            "http://127.0.0.1:7077",
+            "http://localhost:7077",
+            "localhost:7077",
+        ] {
             assert_eq!(
                 executor_address(bound, None, url).await.unwrap(),
                 "127.0.0.1:4100",
