@@ -276,6 +276,51 @@ impl Lab {
         self.processes.len() - 1
     }
 
+    /// Runs `minispark args...` in host `name` to completion (bounded).
+    fn run(&self, name: &str, args: &[&str]) -> std::process::Output {
+        let ns = &self.host(name).namespace;
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", ns, BIN])
+            .args(args)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start minispark in {ns}: {e}"));
+        // Drain both pipes while waiting, so a large output never blocks it.
+        let mut stdout = child.stdout.take().unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let out = std::thread::spawn(move || {
+            let mut v = vec![];
+            std::io::Read::read_to_end(&mut stdout, &mut v).map(|_| v)
+        });
+        let err = std::thread::spawn(move || {
+            let mut v = vec![];
+            std::io::Read::read_to_end(&mut stderr, &mut v).map(|_| v)
+        });
+        let deadline = Instant::now() + WAIT;
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "`minispark {}` in {name} took over {WAIT:?}",
+                    args.join(" ")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        std::process::Output {
+            status,
+            stdout: out.join().unwrap().unwrap_or_default(),
+            stderr: err.join().unwrap().unwrap_or_default(),
+        }
+    }
+
     /// The lines process `i` has written to stderr so far.
     fn log(&self, i: usize) -> Vec<String> {
         self.processes[i].log.lock().unwrap().clone()
@@ -526,6 +571,61 @@ async fn three_hosts_run_tpch_and_skewed_joins() {
             assert!(counters.salted_sites >= 1, "{counters}");
         }
     }
+    // The README's submit, from another host, with the driver by name:
+    // the same rows as the DataFrame session's (itself checked above
+    // against DataFusion).
+    let sql = "SELECT c_mktsegment, count(*) AS n, sum(o_totalprice) AS total \
+               FROM customer JOIN orders ON c_custkey = o_custkey GROUP BY 1 ORDER BY 1";
+    let script = lab.work.path().join("job.sql");
+    let ddl: String = ["customer", "orders"]
+        .iter()
+        .map(|t| {
+            format!(
+                "CREATE EXTERNAL TABLE {t} STORED AS PARQUET LOCATION '{}/';\n",
+                tpch_dir().join(t).display()
+            )
+        })
+        .collect();
+    std::fs::write(
+        &script,
+        format!("SET minispark.sql.autoBroadcastJoinThreshold = -1;\n{ddl}{sql};\n"),
+    )
+    .unwrap();
+    let out = lab.run(
+        "host-a",
+        &[
+            "submit",
+            script.to_str().unwrap(),
+            "--master",
+            "http://driver-host:7077",
+            "--format",
+            "csv",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "submit across hosts: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let batches = timed("the same job by the session", async {
+        session.sql(sql).await?.collect().await
+    })
+    .await
+    .unwrap();
+    let mut expected = vec![];
+    minispark::output::write_result(
+        &mut expected,
+        &batches[0].schema(),
+        &batches,
+        minispark::output::Format::Csv,
+    )
+    .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&expected)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 6);
+
     // No executor advertised an unspecified address.
     let registered: Vec<String> = lab
         .log(driver)
