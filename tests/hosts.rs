@@ -15,7 +15,8 @@
 //!
 //! Host names resolve inside the namespaces through `/etc/netns/<ns>/hosts`
 //! (which `ip netns exec` mounts over `/etc/hosts`). Needs root and
-//! iproute2's `ip`; without them the tests fail and say so.
+//! iproute2's `ip`; without them the tests fail and say so. A last test,
+//! without namespaces, uses `localhost` for every address on one host.
 
 use std::io::{BufRead, BufReader};
 use std::net::Ipv4Addr;
@@ -784,4 +785,132 @@ async fn an_executor_joins_and_one_dies_mid_job_across_hosts() {
         "a skewed join on host-a and host-c",
     );
     assert_eq!(counters.executors_lost, 0, "{counters}");
+}
+
+/// Host names on one host, no namespaces: a driver bound to 0.0.0.0 never
+/// prints 0.0.0.0, and `localhost` works for `--listen`, `--driver` and
+/// `--master`.
+#[test]
+fn localhost_by_name_and_a_driver_on_every_interface() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut procs = Processes(vec![]);
+    // Bound to every interface, port 0: the URL names a real address.
+    let (url, _) = procs.driver(&["--listen", "0.0.0.0:0"]);
+    let host = url
+        .strip_prefix("http://")
+        .and_then(|a| a.rsplit_once(':'))
+        .map(|(h, _)| h.trim_matches(['[', ']']).to_string())
+        .unwrap_or_else(|| panic!("not a URL: {url}"));
+    let ip: std::net::IpAddr = host.parse().unwrap_or_else(|_| panic!("{url}"));
+    assert!(!ip.is_unspecified(), "{url}");
+    assert!(!url.ends_with(":0"), "{url}");
+
+    let (url, log) = procs.driver(&["--listen", "localhost:0"]);
+    let port = url.rsplit(':').next().unwrap().to_string();
+    let by_name = format!("http://localhost:{port}");
+    let work = dir.path().join("e");
+    procs.0.push(
+        Command::new(BIN)
+            .args(["executor", "--driver", &by_name, "--listen", "localhost:0"])
+            .args(["--slots", "2", "--work-dir"])
+            .arg(&work)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + WAIT;
+    while !log
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l.contains("executor registered"))
+    {
+        assert!(Instant::now() < deadline, "no executor registered: {log:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let script = dir.path().join("q.sql");
+    std::fs::write(
+        &script,
+        "SELECT n_regionkey, count(*) FROM tpch.sf0_01.nation GROUP BY 1 ORDER BY 1",
+    )
+    .unwrap();
+    let mut child = Command::new(BIN)
+        .args(["submit", script.to_str().unwrap(), "--master", &by_name])
+        .args(["--format", "csv"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + WAIT;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("submit to {by_name} took over {WAIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Five regions of five nations each.
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "n_regionkey,count(*)\n0,5\n1,5\n2,5\n3,5\n4,5\n"
+    );
+}
+
+/// Processes on this host, killed when dropped.
+struct Processes(Vec<Child>);
+
+impl Processes {
+    /// Starts a driver; returns the URL it prints and its log so far and to come.
+    fn driver(&mut self, args: &[&str]) -> (String, Arc<Mutex<Vec<String>>>) {
+        let mut child = Command::new(BIN)
+            .arg("driver")
+            .args(args)
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        self.0.push(child);
+        let log = Arc::new(Mutex::new(vec![]));
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let prefix = "minispark driver listening on ";
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let url = log
+                .lock()
+                .unwrap()
+                .iter()
+                .find_map(|l| l.strip_prefix(prefix).map(|u| u.trim().to_string()));
+            if let Some(url) = url {
+                return (url, log);
+            }
+            assert!(Instant::now() < deadline, "no URL printed: {log:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Processes {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+        }
+        for c in &mut self.0 {
+            let _ = c.wait();
+        }
+    }
 }
