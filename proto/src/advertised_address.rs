@@ -15,7 +15,9 @@
 //!    `10.0.0.5:41234`, or `127.0.0.1:...` on a single machine).
 //! 3. For an executor: the local address of its connection to the driver,
 //!    the interface the kernel routes driver traffic through, which hosts on
-//!    the driver's network reach it at.
+//!    the driver's network reach it at. Unless that is loopback (a driver
+//!    on this host): executors on other hosts fetch its shuffle blocks too,
+//!    so an address of the next rules, which this host reaches as well.
 //! 4. The address the host's name resolves to, if an interface of this host
 //!    has it (a name that resolves to a loopback address, as many
 //!    `/etc/hosts` files make it, is skipped).
@@ -145,6 +147,7 @@ pub fn choose(bound: SocketAddr, advertise: Option<&HostPort>, facts: &HostFacts
     let at = |ip: IpAddr| SocketAddr::new(ip, port).to_string();
     if let Some(ip) = facts.route_to_driver
         && !ip.is_unspecified()
+        && !ip.is_loopback()
         && fits(&ip)
     {
         return at(ip);
@@ -451,12 +454,19 @@ mod tests {
             interface_addresses: vec![ip("127.0.0.1"), ip("192.168.1.4"), ip("10.77.0.3")],
         };
         assert_eq!(choose(sa("0.0.0.0:4100"), None, &facts), "10.77.0.3:4100");
-        // A driver on this host: loopback is right.
+        // A driver on this host, reached over loopback: an address other
+        // hosts' executors reach too (this one reaches it as well).
         let local = HostFacts {
             route_to_driver: Some(ip("127.0.0.1")),
             ..facts.clone()
         };
-        assert_eq!(choose(sa("0.0.0.0:4100"), None, &local), "127.0.0.1:4100");
+        assert_eq!(choose(sa("0.0.0.0:4100"), None, &local), "192.168.1.4:4100");
+        let alone = HostFacts {
+            route_to_driver: Some(ip("127.0.0.1")),
+            host_name_addresses: vec![],
+            interface_addresses: vec![ip("127.0.0.1")],
+        };
+        assert_eq!(choose(sa("0.0.0.0:4100"), None, &alone), "127.0.0.1:4100");
         // An IPv6 route does not fit an IPv4-only socket.
         let v6 = HostFacts {
             route_to_driver: Some(ip("fd00::3")),
@@ -534,23 +544,32 @@ mod tests {
         assert!(url_host_port("http://").is_err());
     }
 
-    /// The real gatherers on this machine: a driver on loopback is reached
-    /// from loopback, by IP and by the name `localhost`; an unspecified bind
-    /// never advertises an unspecified address.
+    /// The real gatherers on this machine: with the driver on loopback (by
+    /// IP or by the name `localhost`), an executor on every interface
+    /// advertises an address that really reaches it, the same whatever
+    /// the URL's spelling; an unspecified bind never advertises an
+    /// unspecified address.
     #[tokio::test]
     async fn on_this_machine() {
-        let bound = sa("0.0.0.0:4100");
+        let listener = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+        let bound = listener.local_addr().unwrap();
+        let mut seen = vec![];
         for url in [
             "http://127.0.0.1:7077",
             "http://localhost:7077",
             "localhost:7077",
         ] {
-            assert_eq!(
-                executor_address(bound, None, url).await.unwrap(),
-                "127.0.0.1:4100",
-                "{url}"
-            );
+            let address = executor_address(bound, None, url).await.unwrap();
+            let at: SocketAddr = address.parse().unwrap();
+            assert!(!at.ip().is_unspecified(), "{url}: {address}");
+            assert_eq!(at.port(), bound.port(), "{url}: {address}");
+            std::net::TcpStream::connect_timeout(&at, std::time::Duration::from_secs(5))
+                .unwrap_or_else(|e| panic!("{url}: {address} does not reach this host: {e}"));
+            seen.push(address);
         }
+        seen.dedup();
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        let bound = sa("0.0.0.0:4100");
         let driver = driver_address(sa("0.0.0.0:7077"), None).await.unwrap();
         let ip: SocketAddr = driver.parse().unwrap();
         assert!(!ip.ip().is_unspecified(), "{driver}");
