@@ -57,7 +57,7 @@
 //!
 //! The crates underneath, in dependency order (each crate's docs are a tour
 //! of it):
-//! * [`proto`]: the gRPC contract.
+//! * [`proto`]: the gRPC contract, and the address a process advertises.
 //! * [`functions`]: Spark-compatible SQL functions: Murmur3 `hash` and
 //!   partition ids, the statistical functions, `salt_pick`.
 //! * [`datagen`]: the built-in `tpch` and `netflix` catalogs, generated
@@ -91,6 +91,7 @@
 //! | `DAGScheduler` + `TaskScheduler`: stages, tasks, retries | `driver/src/scheduler.rs` |
 //! | `MapOutputTracker` | `driver/src/map_output_tracker.rs` |
 //! | Standalone master: executors, heartbeats | `driver/src/cluster.rs` |
+//! | `spark.driver.host` / an executor's advertised host (vs. the bind address) | `proto/src/advertised_address.rs` |
 //! | `Executor`, `BlockManager` serving shuffle blocks | `executor/src/service.rs`, `executor/src/shuffle.rs` |
 //! | Task serialization | `planner/src/codec.rs` (physical), `planner/src/logical_codec.rs` (DataFrames) |
 //! | `EXPLAIN`, the Spark UI's stage metrics | `planner/src/explain.rs`, `driver/src/job.rs` |

@@ -1,6 +1,7 @@
 //! minispark's end-to-end tests, in one binary (every test binary links all
 //! of DataFusion). Clusters are real: the driver runs in the test process,
-//! executors are child processes of the `minispark` binary on loopback.
+//! executors are child processes of the `minispark` binary on loopback (and,
+//! in `hosts`, in network namespaces of their own).
 
 mod adaptive;
 mod cli;
@@ -9,6 +10,7 @@ mod compare;
 mod dataframe;
 mod errors;
 mod examples;
+mod hosts;
 mod job_counters;
 mod join_strategies;
 mod readme;

@@ -12,6 +12,9 @@
 //!  client ◀──────── JobEvent stream (Arrow IPC) ─────┘
 //! ```
 //!
+//! Its URL ([`Driver::url`]) is its advertised address: bound to 0.0.0.0, an
+//! address of its host others reach (`minispark_proto::advertised_address`).
+//!
 //! * [`cluster`]: live executors, slots, heartbeat expiry.
 //! * [`scheduler`]: stages in dependency order, retries, lost executors.
 //! * [`map_output_tracker`]: where each finished map task's output is
@@ -53,6 +56,11 @@ use crate::service::DriverService;
 pub struct DriverOptions {
     /// Where to listen, e.g. "0.0.0.0:7077" or "127.0.0.1:0".
     pub listen: String,
+    /// The address executors and clients are told to use, `HOST[:PORT]`
+    /// (the port defaults to the bound one). When `None`: the bound address,
+    /// or, bound to 0.0.0.0 / [::], an address of this host others can reach
+    /// (see `minispark_proto::advertised_address`).
+    pub advertise: Option<String>,
     pub heartbeat_interval: Duration,
     /// An executor silent for this long is declared lost.
     pub heartbeat_timeout: Duration,
@@ -62,6 +70,7 @@ impl Default for DriverOptions {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:7077".into(),
+            advertise: None,
             heartbeat_interval: Duration::from_millis(500),
             heartbeat_timeout: Duration::from_secs(10),
         }
@@ -72,7 +81,10 @@ impl Default for DriverOptions {
 #[derive(Debug)]
 pub struct Driver {
     pub cluster: Arc<Cluster>,
+    /// The bound address.
     pub address: SocketAddr,
+    /// The address handed to others, `host:port` ([`DriverOptions::advertise`]).
+    pub advertised: String,
     /// Settings every session of this driver starts with (a session's own
     /// settings override them).
     pub default_settings: std::collections::HashMap<String, String>,
@@ -90,6 +102,11 @@ impl Driver {
             ))
         })?;
         let address = listener.local_addr()?;
+        let advertised = minispark_proto::advertised_address::driver_address(
+            address,
+            options.advertise.as_deref(),
+        )
+        .await?;
         let cluster = Arc::new(Cluster::new(
             options.heartbeat_interval,
             options.heartbeat_timeout,
@@ -120,10 +137,11 @@ impl Driver {
                 expiry_cluster.expire_silent();
             }
         });
-        info!(%address, "driver listening");
+        info!(%address, %advertised, "driver listening");
         Ok(Self {
             cluster,
             address,
+            advertised,
             default_settings: Default::default(),
             server,
             expiry,
@@ -132,7 +150,7 @@ impl Driver {
 
     /// The URL executors and clients use to reach this driver.
     pub fn url(&self) -> String {
-        format!("http://{}", self.address)
+        format!("http://{}", self.advertised)
     }
 
     /// A new client session on this driver.

@@ -15,6 +15,10 @@
 //!         ◀──────────── TaskStatus (rows and bytes of each block) ──────
 //! ```
 //!
+//! It registers at an address the driver and the other executors can reach:
+//! `--advertise`, the bound address, or, bound to 0.0.0.0, the local address
+//! of its connection to the driver (`minispark_proto::advertised_address`).
+//!
 //! * [`service`]: the gRPC service (task runner, block server).
 //! * [`shuffle`]: block files, the map-side partitioner, the block reader.
 
@@ -42,8 +46,10 @@ pub struct ExecutorOptions {
     pub driver_url: String,
     /// Where to listen, e.g. "127.0.0.1:0" (port 0 picks a free port).
     pub listen: String,
-    /// Address other processes use to reach this executor; defaults to the
-    /// bound address.
+    /// Address other processes use to reach this executor, `HOST[:PORT]`
+    /// (the port defaults to the bound one). When `None`: the bound address,
+    /// or, bound to 0.0.0.0 / [::], the local address of its connection to
+    /// the driver (see `minispark_proto::advertised_address`).
     pub advertise: Option<String>,
     /// Tasks run concurrently.
     pub slots: usize,
@@ -70,11 +76,15 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<()> {
         DataFusionError::Configuration(format!("executor cannot listen on {}: {e}", options.listen))
     })?;
     let local: SocketAddr = listener.local_addr()?;
-    let address = options
-        .advertise
-        .clone()
-        .unwrap_or_else(|| local.to_string());
-    info!(executor_id = id, %address, "executor listening");
+    // What the driver, other executors (shuffle fetches) and the driver's
+    // result reader connect to: never 0.0.0.0.
+    let address = minispark_proto::advertised_address::executor_address(
+        local,
+        options.advertise.as_deref(),
+        &options.driver_url,
+    )
+    .await?;
+    info!(executor_id = id, bound = %local, %address, "executor listening");
 
     // Tasks get a runtime of their own (one worker per slot), so a busy task
     // never delays a heartbeat.

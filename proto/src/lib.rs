@@ -15,6 +15,8 @@
 //!
 //! This crate also maps errors between DataFusion and gRPC so that a failure
 //! deep inside an executor reaches the user with its original message.
+//! And [`advertised_address`] chooses the `host:port` a driver or executor
+//! hands to others (never `0.0.0.0`): the address side of the contract.
 
 #![allow(clippy::large_enum_variant)]
 
@@ -24,6 +26,8 @@ pub mod pb {
 }
 
 pub use pb::*;
+
+pub mod advertised_address;
 
 use datafusion::error::DataFusionError;
 

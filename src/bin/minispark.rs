@@ -44,20 +44,31 @@ enum Command {
     },
     /// Start a driver.
     Driver {
+        /// Address to bind, HOST:PORT (a name, an IP, 0.0.0.0 for every
+        /// interface; port 0 picks a free one).
         #[arg(long, default_value = "0.0.0.0:7077")]
         listen: String,
+        /// Address executors and clients are told to use, HOST[:PORT]
+        /// (default: the bound address, or for 0.0.0.0 an address of this
+        /// host that other hosts can reach).
+        #[arg(long)]
+        advertise: Option<String>,
         /// Seconds without a heartbeat after which an executor is lost.
         #[arg(long, default_value_t = 10)]
         heartbeat_timeout: u64,
     },
     /// Start an executor and register it with a driver.
     Executor {
-        /// The driver, e.g. http://127.0.0.1:7077.
+        /// The driver, e.g. http://127.0.0.1:7077 or http://drivername:7077.
         #[arg(long)]
         driver: String,
+        /// Address to bind, HOST:PORT (0.0.0.0:0: every interface, a free port).
         #[arg(long, default_value = "0.0.0.0:0")]
         listen: String,
-        /// Address other processes reach this executor at (default: the bound address).
+        /// Address the driver and other executors reach this executor at,
+        /// HOST[:PORT] (default: the bound address, or for 0.0.0.0 the local
+        /// address of its connection to the driver; the port defaults to the
+        /// bound one).
         #[arg(long)]
         advertise: Option<String>,
         /// Tasks run at once.
@@ -250,11 +261,13 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Driver {
             listen,
+            advertise,
             heartbeat_timeout,
         } => {
             init_tracing("info");
             let driver = minispark::driver::Driver::start(minispark::driver::DriverOptions {
                 listen,
+                advertise,
                 heartbeat_timeout: std::time::Duration::from_secs(heartbeat_timeout),
                 ..Default::default()
             })
