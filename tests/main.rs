@@ -3,6 +3,7 @@
 //! executors are child processes of the `minispark` binary on loopback.
 
 mod adaptive;
+mod auth;
 mod cli;
 mod common;
 mod compare;

@@ -40,6 +40,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use datafusion::common::{DataFusionError, Result};
+use minispark_proto::Security;
 use minispark_proto::driver_server::DriverServer;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -56,6 +57,10 @@ pub struct DriverOptions {
     pub heartbeat_interval: Duration,
     /// An executor silent for this long is declared lost.
     pub heartbeat_timeout: Duration,
+    /// The cluster secret every request must prove, and TLS.
+    pub security: Security,
+    /// Listen on a non-loopback address without a secret (`--insecure`).
+    pub insecure: bool,
 }
 
 impl Default for DriverOptions {
@@ -64,6 +69,8 @@ impl Default for DriverOptions {
             listen: "127.0.0.1:7077".into(),
             heartbeat_interval: Duration::from_millis(500),
             heartbeat_timeout: Duration::from_secs(10),
+            security: Security::default(),
+            insecure: false,
         }
     }
 }
@@ -76,6 +83,8 @@ pub struct Driver {
     /// Settings every session of this driver starts with (a session's own
     /// settings override them).
     pub default_settings: std::collections::HashMap<String, String>,
+    /// This driver's secret and TLS settings.
+    pub security: Security,
     server: JoinHandle<()>,
     expiry: JoinHandle<()>,
 }
@@ -90,25 +99,29 @@ impl Driver {
             ))
         })?;
         let address = listener.local_addr()?;
+        minispark_proto::security::check_listen(
+            address,
+            &options.security,
+            options.insecure,
+            "driver",
+        )?;
         let cluster = Arc::new(Cluster::new(
             options.heartbeat_interval,
             options.heartbeat_timeout,
+            options.security.clone(),
         ));
         let service = DriverService {
             cluster: Arc::clone(&cluster),
         };
+        let routes = tonic::service::Routes::new(
+            DriverServer::new(service)
+                .max_decoding_message_size(minispark_proto::MAX_MESSAGE_SIZE)
+                .max_encoding_message_size(minispark_proto::MAX_MESSAGE_SIZE),
+        );
+        let security = options.security.clone();
         let server = tokio::spawn(async move {
-            let result = tonic::transport::Server::builder()
-                .add_service(
-                    DriverServer::new(service)
-                        .max_decoding_message_size(minispark_proto::MAX_MESSAGE_SIZE)
-                        .max_encoding_message_size(minispark_proto::MAX_MESSAGE_SIZE),
-                )
-                .serve_with_incoming(
-                    // No Nagle: small task and status messages must not wait for ACKs.
-                    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
-                )
-                .await;
+            // Authentication (and TLS) in front of every service.
+            let result = minispark_proto::security::serve(routes, listener, &security).await;
             if let Err(e) = result {
                 tracing::error!(error = %e, "driver server stopped");
             }
@@ -125,6 +138,7 @@ impl Driver {
             cluster,
             address,
             default_settings: Default::default(),
+            security: options.security,
             server,
             expiry,
         })
@@ -132,7 +146,7 @@ impl Driver {
 
     /// The URL executors and clients use to reach this driver.
     pub fn url(&self) -> String {
-        format!("http://{}", self.address)
+        format!("{}://{}", self.security.scheme(), self.address)
     }
 
     /// A new client session on this driver.

@@ -29,7 +29,9 @@ use std::time::Duration;
 
 use datafusion::common::{DataFusionError, Result};
 use minispark_proto::executor_server::ExecutorServer;
-use minispark_proto::{ExecutorInfo, HeartbeatRequest, RegisterExecutorRequest};
+use minispark_proto::{
+    AuthChannel, ExecutorInfo, HeartbeatRequest, RegisterExecutorRequest, Security,
+};
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
@@ -51,6 +53,10 @@ pub struct ExecutorOptions {
     pub work_dir: PathBuf,
     /// Executor id; a random one when `None`.
     pub id: Option<String>,
+    /// The cluster secret every request must prove (served and sent), and TLS.
+    pub security: Security,
+    /// Listen on a non-loopback address without a secret (`--insecure`).
+    pub insecure: bool,
 }
 
 /// Starts an executor and serves until the process is stopped or the driver
@@ -70,6 +76,12 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<()> {
         DataFusionError::Configuration(format!("executor cannot listen on {}: {e}", options.listen))
     })?;
     let local: SocketAddr = listener.local_addr()?;
+    minispark_proto::security::check_listen(
+        local,
+        &options.security,
+        options.insecure,
+        "executor",
+    )?;
     let address = options
         .advertise
         .clone()
@@ -86,18 +98,21 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<()> {
         .map_err(|e| DataFusionError::Execution(format!("cannot start the task runtime: {e}")))?;
     let task_handle = runtime.handle().clone();
     let _task_runtime = TaskRuntime(Some(runtime));
-    let service = ExecutorService::new(id.clone(), options.work_dir.clone(), task_handle);
+    let service = ExecutorService::new(
+        id.clone(),
+        options.work_dir.clone(),
+        task_handle,
+        options.security.clone(),
+    );
     let active = Arc::clone(&service.active_tasks);
-    let server = tonic::transport::Server::builder()
-        .add_service(
-            ExecutorServer::new(service)
-                .max_decoding_message_size(minispark_proto::MAX_MESSAGE_SIZE)
-                .max_encoding_message_size(minispark_proto::MAX_MESSAGE_SIZE),
-        )
-        .serve_with_incoming(
-            // No Nagle: small task and status messages must not wait for ACKs.
-            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
-        );
+    let routes = tonic::service::Routes::new(
+        ExecutorServer::new(service)
+            .max_decoding_message_size(minispark_proto::MAX_MESSAGE_SIZE)
+            .max_encoding_message_size(minispark_proto::MAX_MESSAGE_SIZE),
+    );
+    let security = options.security.clone();
+    // Authentication (and TLS) in front of every service.
+    let server = async move { minispark_proto::security::serve(routes, listener, &security).await };
     // Stopping this future (an executor inside another process, e.g. a
     // DataFrame session's `local[N]`) stops its server and its tasks too.
     let server = AbortOnDrop(tokio::spawn(server));
@@ -107,7 +122,7 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<()> {
         address,
         slots: options.slots.max(1) as u32,
     };
-    let mut driver = minispark_proto::driver_client(&options.driver_url)?;
+    let mut driver = minispark_proto::driver_client(&options.driver_url, &options.security)?;
     let interval = register(&mut driver, &info, &options.driver_url).await?;
 
     // Heartbeat until the driver is gone for good.
@@ -149,7 +164,7 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<()> {
 /// Registers with the driver, retrying for a while: the driver may still be
 /// starting.
 async fn register(
-    driver: &mut minispark_proto::driver_client::DriverClient<tonic::transport::Channel>,
+    driver: &mut minispark_proto::driver_client::DriverClient<AuthChannel>,
     info: &ExecutorInfo,
     driver_url: &str,
 ) -> Result<Duration> {
