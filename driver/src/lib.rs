@@ -23,7 +23,9 @@
 //! * [`results`]: reading result blocks back.
 //! * [`salting`]: key salting, the driver half: which skewed joins and
 //!   GROUP BYs to salt, from a sampling pass (the rewrites are the planner's).
-//! * [`service`]: the gRPC service.
+//! * [`service`]: the gRPC service, behind the cluster's authentication
+//!   (and TLS) layer: [`DriverOptions::security`], see
+//!   `minispark_proto::security`.
 
 pub mod cluster;
 pub mod ids;

@@ -15,7 +15,10 @@
 //!         ◀──────────── TaskStatus (rows and bytes of each block) ──────
 //! ```
 //!
-//! * [`service`]: the gRPC service (task runner, block server).
+//! * [`service`]: the gRPC service (task runner, block server), behind the
+//!   cluster's authentication (and TLS) layer: [`ExecutorOptions::security`],
+//!   see `minispark_proto::security`. Shuffle fetches from other executors
+//!   prove the same secret.
 //! * [`shuffle`]: block files, the map-side partitioner, the block reader.
 
 pub mod service;
@@ -180,6 +183,13 @@ async fn register(
                 let ms = resp.into_inner().heartbeat_interval_ms.max(10);
                 info!(executor_id = info.id, driver_url, "registered with driver");
                 return Ok(Duration::from_millis(ms));
+            }
+            // A wrong or missing secret will not get better by retrying.
+            Err(status) if status.code() == tonic::Code::Unauthenticated => {
+                return Err(DataFusionError::Execution(format!(
+                    "the driver at {driver_url} refused this executor: {}",
+                    status.message()
+                )));
             }
             Err(status) => {
                 last_err = status.message().to_string();
