@@ -381,8 +381,7 @@ fn an_executor_without_the_secret_cannot_register() {
     assert!(!status.success());
     let log = executor.log();
     assert!(
-        log.contains("refused this executor")
-            && log.contains("wrong proof of the cluster secret"),
+        log.contains("refused this executor") && log.contains("wrong proof of the cluster secret"),
         "{log}"
     );
 }

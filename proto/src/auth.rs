@@ -199,24 +199,25 @@ impl Interceptor for ClientAuth {
     }
 }
 
-/// Nonces of accepted proofs still inside the clock window.
+/// Nonces of accepted proofs still inside the clock window (a proof older
+/// than the window is refused anyway), with their timestamps.
 #[derive(Debug, Default)]
 struct ReplayCache {
-    seen: HashMap<String, u64>,
-    /// Accepted proofs since the last sweep of expired nonces.
-    since_sweep: usize,
+    seen: HashMap<u128, u64>,
+    /// When expired nonces were last swept out (unix ms).
+    last_sweep: u64,
 }
 
 impl ReplayCache {
     /// Records `nonce`; false if it was seen before.
-    fn insert(&mut self, nonce: &str, millis: u64, now: u64) -> bool {
-        self.since_sweep += 1;
-        if self.since_sweep >= 4096 {
+    fn insert(&mut self, nonce: u128, millis: u64, now: u64) -> bool {
+        // At most one sweep a second: O(nonces) each, whatever the RPC rate.
+        if now.saturating_sub(self.last_sweep) >= 1000 {
             let horizon = now.saturating_sub(MAX_CLOCK_SKEW.as_millis() as u64);
             self.seen.retain(|_, &mut t| t >= horizon);
-            self.since_sweep = 0;
+            self.last_sweep = now;
         }
-        self.seen.insert(nonce.to_string(), millis).is_none()
+        self.seen.insert(nonce, millis).is_none()
     }
 }
 
@@ -258,9 +259,10 @@ impl ServerAuth {
             return Err("unknown version of the proof of the cluster secret");
         }
         let millis: u64 = millis.parse().map_err(|_| malformed)?;
-        if nonce.len() != 2 * NONCE_BYTES || unhex(nonce).is_none() {
-            return Err(malformed);
-        }
+        let nonce_value = match unhex(nonce).map(<[u8; NONCE_BYTES]>::try_from) {
+            Some(Ok(bytes)) => u128::from_be_bytes(bytes),
+            _ => return Err(malformed),
+        };
         let mac = unhex(mac).ok_or(malformed)?;
         hmac::verify(&secret.key, message(millis, nonce).as_bytes(), &mac)
             .map_err(|_| "wrong proof of the cluster secret (a different secret?)")?;
@@ -274,7 +276,7 @@ impl ServerAuth {
             .replays
             .lock()
             .map_err(|_| "replay cache unavailable")?
-            .insert(nonce, millis, now);
+            .insert(nonce_value, millis, now);
         if !fresh {
             return Err("replayed proof of the cluster secret");
         }
