@@ -608,6 +608,22 @@ async fn a_tls_cluster_runs_tpch() {
     timed("another CA", remote(&cluster.url, &other_ca, "SELECT 1"))
         .await
         .expect_err("a client verifies the driver's certificate");
+    // A DataFrame session on the https:// master.
+    let session = timed(
+        "a DataFrame session over TLS",
+        minispark::Session::builder()
+            .master(cluster.url.clone())
+            .security(client.clone())
+            .build(),
+    )
+    .await
+    .unwrap();
+    let df = session
+        .sql("SELECT count(*) FROM tpch.sf0_01.nation")
+        .await
+        .unwrap();
+    let got = timed("collect over TLS", df.collect()).await.unwrap();
+    assert_eq!(crate::common::single_value(&got).to_string(), "25");
     // The cluster still serves.
     let got = timed(
         "after refusals",
