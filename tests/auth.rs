@@ -703,6 +703,38 @@ fn a_plaintext_client_of_a_tls_driver_gets_a_clear_error() {
     assert!(err.contains("--tls-ca"), "{err}");
 }
 
+/// A TLS client of a plaintext driver is told that the driver does not
+/// speak TLS.
+#[test]
+fn a_tls_client_of_a_plaintext_driver_gets_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = certificates(dir.path());
+    let driver = spawn(&["driver", "--listen", "127.0.0.1:0"], &[]);
+    let line = driver.wait_for_line("minispark driver listening on ");
+    let url = line
+        .split("listening on ")
+        .nth(1)
+        .unwrap()
+        .trim()
+        .to_string();
+    let _procs = Procs(vec![driver.child]);
+    let tls_url = url.replace("http://", "https://");
+    assert_ne!(tls_url, url);
+    let script = write(dir.path(), "q.sql", "SELECT 1");
+    let mut submit = spawn(
+        &[
+            "submit", &script, "--master", &tls_url, "--tls-ca", &certs.ca,
+        ],
+        &[],
+    );
+    assert!(!submit.wait_exit().success());
+    let err = submit.log();
+    assert!(
+        err.contains(&tls_url) && err.contains("the peer does not speak TLS"),
+        "{err}"
+    );
+}
+
 /// A driver or executor on a non-loopback address needs a secret or
 /// `--insecure`, and says why.
 #[test]

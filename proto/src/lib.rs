@@ -53,7 +53,18 @@ pub const DATA_CHUNK_SIZE: usize = 1 << 20;
 pub fn from_status(status: tonic::Status, peer: &str) -> DataFusionError {
     let unreachable = status.code() == tonic::Code::Unavailable
         || (status.code() == tonic::Code::Unknown && status.message().contains("transport"));
-    if unreachable {
+    // rustls's word for a peer that answered a TLS handshake with something else.
+    let plaintext_peer = status.message().contains("InvalidContentType");
+    if unreachable && plaintext_peer {
+        DataFusionError::External(
+            format!(
+                "cannot reach {peer}: {}: the peer does not speak TLS (use an http:// address, \
+                 or start it with --tls-cert and --tls-key)",
+                status.message()
+            )
+            .into(),
+        )
+    } else if unreachable {
         DataFusionError::External(format!("cannot reach {peer}: {}", status.message()).into())
     } else {
         DataFusionError::External(status.message().to_string().into())
