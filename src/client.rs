@@ -13,7 +13,7 @@ use minispark_driver::job::{JobSession, parse_script};
 use minispark_driver::job_counters::JobCounters;
 use minispark_planner::ipc::ChunkDecoder;
 use minispark_planner::logical_codec::encode_logical_plan;
-use minispark_proto::{SubmitJobRequest, job_event};
+use minispark_proto::{Security, SubmitJobRequest, job_event};
 
 /// The result of one statement of a script.
 #[derive(Debug, Clone)]
@@ -83,9 +83,11 @@ pub async fn run_script_in_session(
     Ok(())
 }
 
-/// Submits `script` to a driver over gRPC.
+/// Submits `script` to a driver over gRPC, proving `security`'s secret
+/// (and with TLS for an `https://` master).
 pub async fn run_script_remote(
     master: &str,
+    security: &Security,
     script: &str,
     settings: HashMap<String, String>,
     on_result: &mut dyn FnMut(StatementOutput) -> Result<()>,
@@ -95,13 +97,14 @@ pub async fn run_script_remote(
         settings,
         logical_plan: vec![],
     };
-    submit_remote(master, request, on_result).await
+    submit_remote(master, security, request, on_result).await
 }
 
 /// Submits a DataFrame's logical plan to a driver over gRPC and returns its
 /// result. `label` names the job in results and the driver's logs.
 pub async fn run_plan_remote(
     master: &str,
+    security: &Security,
     plan: &LogicalPlan,
     label: &str,
     settings: HashMap<String, String>,
@@ -112,7 +115,7 @@ pub async fn run_plan_remote(
         logical_plan: encode_logical_plan(plan)?,
     };
     let mut output = None;
-    submit_remote(master, request, &mut |out| {
+    submit_remote(master, security, request, &mut |out| {
         output = Some(out);
         Ok(())
     })
@@ -131,10 +134,11 @@ pub async fn run_plan_remote(
 /// Sends one SubmitJob request and collects its statements' results.
 async fn submit_remote(
     master: &str,
+    security: &Security,
     request: SubmitJobRequest,
     on_result: &mut dyn FnMut(StatementOutput) -> Result<()>,
 ) -> Result<()> {
-    let mut client = minispark_proto::driver_client(master)?;
+    let mut client = minispark_proto::driver_client(master, security)?;
     let response = client
         .submit_job(request)
         .await

@@ -92,6 +92,7 @@
 //! | `MapOutputTracker` | `driver/src/map_output_tracker.rs` |
 //! | Standalone master: executors, heartbeats | `driver/src/cluster.rs` |
 //! | `spark.driver.host` / an executor's advertised host (vs. the bind address) | `proto/src/advertised_address.rs` |
+//! | `SecurityManager` (`spark.authenticate`, SSL) | `proto/src/security.rs`, `proto/src/auth.rs`, `proto/src/tls.rs` |
 //! | `Executor`, `BlockManager` serving shuffle blocks | `executor/src/service.rs`, `executor/src/shuffle.rs` |
 //! | Task serialization | `planner/src/codec.rs` (physical), `planner/src/logical_codec.rs` (DataFrames) |
 //! | `EXPLAIN`, the Spark UI's stage metrics | `planner/src/explain.rs`, `driver/src/job.rs` |

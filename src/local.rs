@@ -1,5 +1,11 @@
 //! An embedded cluster: the driver in this process, executors as child
 //! processes of the same binary, all on loopback.
+//!
+//! The cluster makes a random secret of its own (`proto::auth`): every
+//! request between its processes proves it, so even its loopback ports are
+//! closed to other users of the machine. Child executors get it through
+//! their environment (`MINISPARK_SECRET`, readable only by the same user),
+//! never on their command line, which `ps` shows to everyone.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -8,6 +14,8 @@ use std::time::Duration;
 use datafusion::common::{DataFusionError, Result};
 use minispark_driver::{Driver, DriverOptions};
 use minispark_executor::ExecutorOptions;
+use minispark_proto::Security;
+use minispark_proto::auth::{SECRET_ENV, Secret};
 
 /// How to start a [`LocalCluster`].
 #[derive(Debug, Clone)]
@@ -52,10 +60,11 @@ pub fn default_slots(executors: usize) -> usize {
 
 /// A driver plus executor processes; dropping it stops the executors and
 /// removes their work dirs.
-#[derive(Debug)]
 pub struct LocalCluster {
     pub driver: Driver,
     children: Vec<Child>,
+    /// The cluster's own secret, as text (what child executors get).
+    secret: String,
     /// Executors running inside this process (`in_process`).
     tasks: Vec<tokio::task::JoinHandle<Result<()>>>,
     work_dir: tempfile::TempDir,
@@ -68,9 +77,12 @@ impl LocalCluster {
                 "a local cluster needs at least one executor: use local[N] with N >= 1".into(),
             ));
         }
+        let (secret, secret_text) = Secret::random()?;
+        let security = Security::with_secret(secret);
         let driver = Driver::start(DriverOptions {
             listen: "127.0.0.1:0".into(),
             heartbeat_timeout: options.heartbeat_timeout,
+            security: security.clone(),
             ..Default::default()
         })
         .await?;
@@ -88,6 +100,7 @@ impl LocalCluster {
         let mut cluster = Self {
             driver,
             children: vec![],
+            secret: secret_text,
             tasks: vec![],
             work_dir,
         };
@@ -101,6 +114,8 @@ impl LocalCluster {
                     slots: options.slots,
                     work_dir: dir,
                     id: Some(format!("exec-{i}")),
+                    security: security.clone(),
+                    insecure: false,
                 });
                 cluster.tasks.push(tokio::spawn(executor));
                 continue;
@@ -117,6 +132,8 @@ impl LocalCluster {
                 .arg(&dir)
                 .arg("--id")
                 .arg(format!("exec-{i}"))
+                // The secret through the environment: `ps` shows arguments.
+                .env(SECRET_ENV, &cluster.secret)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::inherit())
@@ -144,6 +161,17 @@ impl LocalCluster {
         Ok(cluster)
     }
 
+    /// The cluster's secret, for clients of its driver in other processes
+    /// (`MINISPARK_SECRET`); never log it.
+    pub fn secret(&self) -> &str {
+        &self.secret
+    }
+
+    /// The secret and TLS settings of a client of this cluster's driver.
+    pub fn security(&self) -> &Security {
+        &self.driver.security
+    }
+
     /// The folder holding every executor's work dir (`executor-<i>/`).
     pub fn work_dir(&self) -> &std::path::Path {
         self.work_dir.path()
@@ -164,6 +192,18 @@ impl LocalCluster {
             .map_err(|e| DataFusionError::Execution(format!("cannot kill executor {i}: {e}")))?;
         let _ = child.wait();
         Ok(())
+    }
+}
+
+// Not derived: the secret must not reach a log.
+impl std::fmt::Debug for LocalCluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalCluster")
+            .field("driver", &self.driver)
+            .field("children", &self.children)
+            .field("tasks", &self.tasks)
+            .field("work_dir", &self.work_dir)
+            .finish_non_exhaustive()
     }
 }
 

@@ -34,6 +34,7 @@ use minispark_planner::session::{changed_settings, session_context};
 use crate::client::{StatementOutput, run_plan_remote};
 use crate::dataframe::DataFrame;
 use crate::local::{LocalCluster, LocalClusterOptions};
+use minispark_proto::Security;
 
 /// The file formats a session reads.
 #[derive(Debug, Clone, Copy)]
@@ -101,9 +102,19 @@ pub struct SessionBuilder {
     master: String,
     settings: Vec<(String, String)>,
     executor_binary: Option<std::path::PathBuf>,
+    security: Option<Security>,
 }
 
 impl SessionBuilder {
+    /// For a remote master: the cluster secret and TLS settings to connect
+    /// with (see `minispark_proto::security`). Without it, the secret of
+    /// the `MINISPARK_SECRET` environment variable, if set, and no TLS. An
+    /// embedded `local[N]` cluster makes a secret of its own.
+    pub fn security(mut self, security: Security) -> Self {
+        self.security = Some(security);
+        self
+    }
+
     /// `local[N]` (an embedded cluster of N executors) or `http://host:port`
     /// (a running `minispark driver`). Defaults to `local[2]`.
     pub fn master(mut self, master: impl Into<String>) -> Self {
@@ -152,10 +163,14 @@ impl SessionBuilder {
             }
             Master::Remote(url) => {
                 let ctx = session_context(&settings)?;
-                check_reachable(&url).await?;
+                let security = match self.security {
+                    Some(s) => s,
+                    None => Security::from_env()?,
+                };
+                check_reachable(&url, &security).await?;
                 SessionInner {
                     ctx,
-                    backend: Backend::Remote { url },
+                    backend: Backend::Remote { url, security },
                     last_job: Mutex::default(),
                 }
             }
@@ -168,10 +183,9 @@ impl SessionBuilder {
 
 /// Fails now, with the address, when no driver answers at `url`, rather
 /// than at the first action.
-async fn check_reachable(url: &str) -> Result<()> {
-    let endpoint = tonic::transport::Endpoint::from_shared(url.to_string())
-        .map_err(|e| DataFusionError::Configuration(format!("invalid master '{url}': {e}")))?
-        .connect_timeout(std::time::Duration::from_secs(5));
+async fn check_reachable(url: &str, security: &Security) -> Result<()> {
+    let endpoint = minispark_proto::endpoint(url, security)
+        .map_err(|e| DataFusionError::Configuration(format!("invalid master '{url}': {e}")))?;
     endpoint.connect().await.map_err(|e| {
         DataFusionError::Execution(format!("cannot reach the driver at {url}: {e}"))
     })?;
@@ -228,7 +242,7 @@ enum Backend {
         job: JobSession,
     },
     /// Plans travel to a remote driver as datafusion-proto bytes.
-    Remote { url: String },
+    Remote { url: String, security: Security },
 }
 
 impl fmt::Debug for Session {
@@ -237,7 +251,7 @@ impl fmt::Debug for Session {
             Backend::Embedded { cluster, .. } => {
                 format!("embedded driver at {}", cluster.driver.url())
             }
-            Backend::Remote { url } => url.clone(),
+            Backend::Remote { url, .. } => url.clone(),
         };
         f.debug_struct("Session")
             .field("master", &master)
@@ -252,6 +266,7 @@ impl Session {
             master: "local[2]".into(),
             settings: vec![],
             executor_binary: None,
+            security: None,
         }
     }
 
@@ -446,9 +461,9 @@ impl Session {
                     counters,
                 })
             }
-            Backend::Remote { url } => {
+            Backend::Remote { url, security } => {
                 let settings = changed_settings(&self.inner.ctx);
-                run_plan_remote(url, &plan, label, settings).await
+                run_plan_remote(url, security, &plan, label, settings).await
             }
         }
     }

@@ -255,6 +255,7 @@ fn client_disconnect_cancels_the_job() {
     let s = script(&dir, "long.sql", "SELECT count(*) FROM tpch.sf10.lineitem");
     let mut client = Command::new(BIN)
         .args(["submit", &s, "--master", &cluster.driver.url()])
+        .env("MINISPARK_SECRET", cluster.secret())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

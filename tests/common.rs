@@ -160,7 +160,9 @@ pub async fn remote_session(
     cluster: &LocalCluster,
     settings: &[(&str, &str)],
 ) -> minispark::Session {
-    let mut builder = minispark::Session::builder().master(cluster.driver.url());
+    let mut builder = minispark::Session::builder()
+        .master(cluster.driver.url())
+        .security(cluster.security().clone());
     for (k, v) in settings {
         builder = builder.config(*k, *v);
     }

@@ -97,6 +97,7 @@ async fn errors_are_clear_and_the_cluster_survives() {
 async fn unreachable_driver_and_busy_port() {
     let msg = minispark::client::run_script_remote(
         "http://127.0.0.1:1",
+        &Default::default(),
         "SELECT 1",
         Default::default(),
         &mut |_| Ok(()),

@@ -35,6 +35,10 @@ use crate::common::{
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_minispark");
+/// The cluster secret every process of these tests is given (a driver or
+/// executor listening on 0.0.0.0 refuses to start without one), through
+/// `MINISPARK_SECRET` as the README's commands do.
+const SECRET: &str = "hosts-test-secret-6b1f0c0e2d9a4e57";
 
 /// Prefix of every namespace these tests create (stale ones, of a test
 /// process that died, are removed by the next run).
@@ -251,6 +255,7 @@ impl Lab {
             .args(["netns", "exec", &ns, BIN])
             .args(args)
             .env("NO_COLOR", "1")
+            .env("MINISPARK_SECRET", SECRET)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -284,6 +289,7 @@ impl Lab {
             .args(["netns", "exec", ns, BIN])
             .args(args)
             .env("NO_COLOR", "1")
+            .env("MINISPARK_SECRET", SECRET)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -423,7 +429,10 @@ impl Lab {
     /// A DataFrame session of this process on the driver at `url` (over the
     /// bridge), with `settings`.
     async fn session(&self, url: &str, settings: &[(&str, &str)]) -> Session {
-        let mut builder = Session::builder().master(url);
+        let secret = minispark_proto::auth::Secret::new(SECRET.as_bytes(), "the test").unwrap();
+        let mut builder = Session::builder()
+            .master(url)
+            .security(minispark_proto::Security::with_secret(secret));
         for (k, v) in settings {
             builder = builder.config(*k, *v);
         }
@@ -811,6 +820,7 @@ fn localhost_by_name_and_a_driver_on_every_interface() {
     let work = dir.path().join("e");
     procs.0.push(
         Command::new(BIN)
+            .env("MINISPARK_SECRET", SECRET)
             .args(["executor", "--driver", &by_name, "--listen", "localhost:0"])
             .args(["--slots", "2", "--work-dir"])
             .arg(&work)
@@ -836,6 +846,7 @@ fn localhost_by_name_and_a_driver_on_every_interface() {
     )
     .unwrap();
     let mut child = Command::new(BIN)
+        .env("MINISPARK_SECRET", SECRET)
         .args(["submit", script.to_str().unwrap(), "--master", &by_name])
         .args(["--format", "csv"])
         .stdout(Stdio::piped())
@@ -870,6 +881,7 @@ impl Processes {
     /// Starts a driver; returns the URL it prints and its log so far and to come.
     fn driver(&mut self, args: &[&str]) -> (String, Arc<Mutex<Vec<String>>>) {
         let mut child = Command::new(BIN)
+            .env("MINISPARK_SECRET", SECRET)
             .arg("driver")
             .args(args)
             .env("NO_COLOR", "1")

@@ -4,6 +4,7 @@
 //! in `hosts`, in network namespaces of their own).
 
 mod adaptive;
+mod auth;
 mod cli;
 mod common;
 mod compare;

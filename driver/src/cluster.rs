@@ -5,10 +5,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use minispark_proto::ExecutorInfo;
 use minispark_proto::executor_client::ExecutorClient;
+use minispark_proto::{AuthChannel, ExecutorInfo, Security};
 use tokio::sync::Notify;
-use tonic::transport::Channel;
 use tracing::{info, warn};
 
 /// A live executor.
@@ -16,7 +15,7 @@ use tracing::{info, warn};
 pub struct ExecutorHandle {
     pub id: String,
     pub address: String,
-    pub client: ExecutorClient<Channel>,
+    pub client: ExecutorClient<AuthChannel>,
 }
 
 #[derive(Debug)]
@@ -37,21 +36,29 @@ pub struct Cluster {
     pub changed: Notify,
     pub heartbeat_interval: Duration,
     pub heartbeat_timeout: Duration,
+    /// The cluster secret and TLS settings of the driver's connections to
+    /// executors.
+    pub security: Security,
 }
 
 impl Cluster {
-    pub fn new(heartbeat_interval: Duration, heartbeat_timeout: Duration) -> Self {
+    pub fn new(
+        heartbeat_interval: Duration,
+        heartbeat_timeout: Duration,
+        security: Security,
+    ) -> Self {
         Self {
             executors: Mutex::default(),
             changed: Notify::new(),
             heartbeat_interval,
             heartbeat_timeout,
+            security,
         }
     }
 
     /// Adds (or re-adds) an executor.
     pub fn register(&self, info: &ExecutorInfo) -> datafusion::common::Result<()> {
-        let client = minispark_proto::executor_client(&info.address)?;
+        let client = minispark_proto::executor_client(&info.address, &self.security)?;
         let slots = info.slots.max(1) as usize;
         let mut executors = self.executors.lock().expect("cluster lock");
         executors.insert(

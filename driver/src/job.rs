@@ -291,8 +291,12 @@ impl JobSession {
         let output = output?;
         let elapsed = start.elapsed();
         let final_stage = graph.final_stage();
-        let stream =
-            crate::results::read_result(job_id.clone(), StageId(final_stage.id), output.result);
+        let stream = crate::results::read_result(
+            job_id.clone(),
+            StageId(final_stage.id),
+            output.result,
+            self.cluster.security.clone(),
+        );
         // Files are removed once the result has been read (or dropped).
         let stream =
             futures::stream::unfold((stream, Some(cleanup)), |(mut s, mut cleanup)| async move {

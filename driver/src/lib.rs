@@ -26,7 +26,9 @@
 //! * [`results`]: reading result blocks back.
 //! * [`salting`]: key salting, the driver half: which skewed joins and
 //!   GROUP BYs to salt, from a sampling pass (the rewrites are the planner's).
-//! * [`service`]: the gRPC service.
+//! * [`service`]: the gRPC service, behind the cluster's authentication
+//!   (and TLS) layer: [`DriverOptions::security`], see
+//!   `minispark_proto::security`.
 
 pub mod cluster;
 pub mod ids;
@@ -43,6 +45,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use datafusion::common::{DataFusionError, Result};
+use minispark_proto::Security;
 use minispark_proto::driver_server::DriverServer;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -64,6 +67,10 @@ pub struct DriverOptions {
     pub heartbeat_interval: Duration,
     /// An executor silent for this long is declared lost.
     pub heartbeat_timeout: Duration,
+    /// The cluster secret every request must prove, and TLS.
+    pub security: Security,
+    /// Listen on a non-loopback address without a secret (`--insecure`).
+    pub insecure: bool,
 }
 
 impl Default for DriverOptions {
@@ -73,6 +80,8 @@ impl Default for DriverOptions {
             advertise: None,
             heartbeat_interval: Duration::from_millis(500),
             heartbeat_timeout: Duration::from_secs(10),
+            security: Security::default(),
+            insecure: false,
         }
     }
 }
@@ -88,6 +97,8 @@ pub struct Driver {
     /// Settings every session of this driver starts with (a session's own
     /// settings override them).
     pub default_settings: std::collections::HashMap<String, String>,
+    /// This driver's secret and TLS settings.
+    pub security: Security,
     server: JoinHandle<()>,
     expiry: JoinHandle<()>,
 }
@@ -102,6 +113,12 @@ impl Driver {
             ))
         })?;
         let address = listener.local_addr()?;
+        minispark_proto::security::check_listen(
+            address,
+            &options.security,
+            options.insecure,
+            "driver",
+        )?;
         let advertised = minispark_proto::advertised_address::driver_address(
             address,
             options.advertise.as_deref(),
@@ -110,22 +127,20 @@ impl Driver {
         let cluster = Arc::new(Cluster::new(
             options.heartbeat_interval,
             options.heartbeat_timeout,
+            options.security.clone(),
         ));
         let service = DriverService {
             cluster: Arc::clone(&cluster),
         };
+        let routes = tonic::service::Routes::new(
+            DriverServer::new(service)
+                .max_decoding_message_size(minispark_proto::MAX_MESSAGE_SIZE)
+                .max_encoding_message_size(minispark_proto::MAX_MESSAGE_SIZE),
+        );
+        let security = options.security.clone();
         let server = tokio::spawn(async move {
-            let result = tonic::transport::Server::builder()
-                .add_service(
-                    DriverServer::new(service)
-                        .max_decoding_message_size(minispark_proto::MAX_MESSAGE_SIZE)
-                        .max_encoding_message_size(minispark_proto::MAX_MESSAGE_SIZE),
-                )
-                .serve_with_incoming(
-                    // No Nagle: small task and status messages must not wait for ACKs.
-                    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
-                )
-                .await;
+            // Authentication (and TLS) in front of every service.
+            let result = minispark_proto::security::serve(routes, listener, &security).await;
             if let Err(e) = result {
                 tracing::error!(error = %e, "driver server stopped");
             }
@@ -143,6 +158,7 @@ impl Driver {
             address,
             advertised,
             default_settings: Default::default(),
+            security: options.security,
             server,
             expiry,
         })
@@ -150,7 +166,7 @@ impl Driver {
 
     /// The URL executors and clients use to reach this driver.
     pub fn url(&self) -> String {
-        format!("http://{}", self.advertised)
+        format!("{}://{}", self.security.scheme(), self.advertised)
     }
 
     /// A new client session on this driver.

@@ -6,7 +6,7 @@ use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use minispark_planner::exchange::MapOutput;
 use minispark_planner::ipc::decode_chunk_stream;
-use minispark_proto::ShuffleBlock;
+use minispark_proto::{Security, ShuffleBlock};
 
 use crate::ids::{JobId, StageId};
 
@@ -15,6 +15,7 @@ pub fn read_result(
     job_id: JobId,
     stage_id: StageId,
     outputs: Vec<MapOutput>,
+    security: Security,
 ) -> BoxStream<'static, Result<RecordBatch>> {
     let blocks: Vec<(String, ShuffleBlock)> = outputs
         .into_iter()
@@ -38,7 +39,7 @@ pub fn read_result(
         })
         .collect();
     futures::stream::iter(blocks)
-        .map(|(address, block)| fetch_block(address, block))
+        .map(move |(address, block)| fetch_block(address, block, security.clone()))
         .flatten()
         .boxed()
 }
@@ -47,9 +48,10 @@ pub fn read_result(
 pub fn fetch_block(
     address: String,
     block: ShuffleBlock,
+    security: Security,
 ) -> BoxStream<'static, Result<RecordBatch>> {
     let fut = async move {
-        let mut client = minispark_proto::executor_client(&address)?;
+        let mut client = minispark_proto::executor_client(&address, &security)?;
         let chunks = client
             .fetch_partition(block)
             .await

@@ -19,7 +19,10 @@
 //! `--advertise`, the bound address, or, bound to 0.0.0.0, the local address
 //! of its connection to the driver (`minispark_proto::advertised_address`).
 //!
-//! * [`service`]: the gRPC service (task runner, block server).
+//! * [`service`]: the gRPC service (task runner, block server), behind the
+//!   cluster's authentication (and TLS) layer: [`ExecutorOptions::security`],
+//!   see `minispark_proto::security`. Shuffle fetches from other executors
+//!   prove the same secret.
 //! * [`shuffle`]: block files, the map-side partitioner, the block reader.
 
 pub mod service;
@@ -33,7 +36,9 @@ use std::time::Duration;
 
 use datafusion::common::{DataFusionError, Result};
 use minispark_proto::executor_server::ExecutorServer;
-use minispark_proto::{ExecutorInfo, HeartbeatRequest, RegisterExecutorRequest};
+use minispark_proto::{
+    AuthChannel, ExecutorInfo, HeartbeatRequest, RegisterExecutorRequest, Security,
+};
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
@@ -57,6 +62,10 @@ pub struct ExecutorOptions {
     pub work_dir: PathBuf,
     /// Executor id; a random one when `None`.
     pub id: Option<String>,
+    /// The cluster secret every request must prove (served and sent), and TLS.
+    pub security: Security,
+    /// Listen on a non-loopback address without a secret (`--insecure`).
+    pub insecure: bool,
 }
 
 /// Starts an executor and serves until the process is stopped or the driver
@@ -76,6 +85,12 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<()> {
         DataFusionError::Configuration(format!("executor cannot listen on {}: {e}", options.listen))
     })?;
     let local: SocketAddr = listener.local_addr()?;
+    minispark_proto::security::check_listen(
+        local,
+        &options.security,
+        options.insecure,
+        "executor",
+    )?;
     // What the driver, other executors (shuffle fetches) and the driver's
     // result reader connect to: never 0.0.0.0.
     let address = minispark_proto::advertised_address::executor_address(
@@ -96,18 +111,21 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<()> {
         .map_err(|e| DataFusionError::Execution(format!("cannot start the task runtime: {e}")))?;
     let task_handle = runtime.handle().clone();
     let _task_runtime = TaskRuntime(Some(runtime));
-    let service = ExecutorService::new(id.clone(), options.work_dir.clone(), task_handle);
+    let service = ExecutorService::new(
+        id.clone(),
+        options.work_dir.clone(),
+        task_handle,
+        options.security.clone(),
+    );
     let active = Arc::clone(&service.active_tasks);
-    let server = tonic::transport::Server::builder()
-        .add_service(
-            ExecutorServer::new(service)
-                .max_decoding_message_size(minispark_proto::MAX_MESSAGE_SIZE)
-                .max_encoding_message_size(minispark_proto::MAX_MESSAGE_SIZE),
-        )
-        .serve_with_incoming(
-            // No Nagle: small task and status messages must not wait for ACKs.
-            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
-        );
+    let routes = tonic::service::Routes::new(
+        ExecutorServer::new(service)
+            .max_decoding_message_size(minispark_proto::MAX_MESSAGE_SIZE)
+            .max_encoding_message_size(minispark_proto::MAX_MESSAGE_SIZE),
+    );
+    let security = options.security.clone();
+    // Authentication (and TLS) in front of every service.
+    let server = async move { minispark_proto::security::serve(routes, listener, &security).await };
     // Stopping this future (an executor inside another process, e.g. a
     // DataFrame session's `local[N]`) stops its server and its tasks too.
     let server = AbortOnDrop(tokio::spawn(server));
@@ -117,7 +135,7 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<()> {
         address,
         slots: options.slots.max(1) as u32,
     };
-    let mut driver = minispark_proto::driver_client(&options.driver_url)?;
+    let mut driver = minispark_proto::driver_client(&options.driver_url, &options.security)?;
     let interval = register(&mut driver, &info, &options.driver_url).await?;
 
     // Heartbeat until the driver is gone for good.
@@ -159,7 +177,7 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<()> {
 /// Registers with the driver, retrying for a while: the driver may still be
 /// starting.
 async fn register(
-    driver: &mut minispark_proto::driver_client::DriverClient<tonic::transport::Channel>,
+    driver: &mut minispark_proto::driver_client::DriverClient<AuthChannel>,
     info: &ExecutorInfo,
     driver_url: &str,
 ) -> Result<Duration> {
@@ -175,6 +193,13 @@ async fn register(
                 let ms = resp.into_inner().heartbeat_interval_ms.max(10);
                 info!(executor_id = info.id, driver_url, "registered with driver");
                 return Ok(Duration::from_millis(ms));
+            }
+            // A wrong or missing secret will not get better by retrying.
+            Err(status) if status.code() == tonic::Code::Unauthenticated => {
+                return Err(DataFusionError::Execution(format!(
+                    "the driver at {driver_url} refused this executor: {}",
+                    status.message()
+                )));
             }
             Err(status) => {
                 last_err = status.message().to_string();

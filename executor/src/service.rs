@@ -43,10 +43,16 @@ pub struct ExecutorService {
 }
 
 impl ExecutorService {
-    pub fn new(executor_id: String, work_dir: PathBuf, tasks: tokio::runtime::Handle) -> Self {
+    pub fn new(
+        executor_id: String,
+        work_dir: PathBuf,
+        tasks: tokio::runtime::Handle,
+        security: minispark_proto::Security,
+    ) -> Self {
         let runtime = Arc::new(ExecutorShuffleRuntime::new(
             executor_id.clone(),
             work_dir.clone(),
+            security,
         ));
         Self {
             executor_id,

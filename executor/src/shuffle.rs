@@ -32,9 +32,8 @@ use minispark_planner::exchange::{
     BlockLocation, BlockStats, ExchangeKind, FetchFailed, HotKey, HotKeySampler, ShuffleRuntime,
 };
 use minispark_planner::ipc::{ChunkDecoder, decode_chunk_stream, write_options};
-use minispark_proto::ShuffleBlock;
 use minispark_proto::executor_client::ExecutorClient;
-use tonic::transport::Channel;
+use minispark_proto::{AuthChannel, Security, ShuffleBlock};
 
 /// Rows per batch written to a block.
 const BLOCK_BATCH_ROWS: usize = 8192;
@@ -235,24 +234,27 @@ pub struct ExecutorShuffleRuntime {
     /// Empty in the driver, which has no blocks of its own.
     pub executor_id: String,
     pub work_dir: PathBuf,
-    clients: Mutex<HashMap<String, ExecutorClient<Channel>>>,
+    clients: Mutex<HashMap<String, ExecutorClient<AuthChannel>>>,
+    /// The secret and TLS settings of fetches from other executors.
+    security: Security,
 }
 
 impl ExecutorShuffleRuntime {
-    pub fn new(executor_id: String, work_dir: PathBuf) -> Self {
+    pub fn new(executor_id: String, work_dir: PathBuf, security: Security) -> Self {
         Self {
             executor_id,
             work_dir,
             clients: Mutex::default(),
+            security,
         }
     }
 
-    fn client(&self, address: &str) -> Result<ExecutorClient<Channel>> {
+    fn client(&self, address: &str) -> Result<ExecutorClient<AuthChannel>> {
         let mut clients = self.clients.lock().expect("client cache lock");
         if let Some(c) = clients.get(address) {
             return Ok(c.clone());
         }
-        let client = minispark_proto::executor_client(address)?;
+        let client = minispark_proto::executor_client(address, &self.security)?;
         clients.insert(address.to_string(), client.clone());
         Ok(client)
     }

@@ -14,9 +14,17 @@
 //! ```
 //!
 //! This crate also maps errors between DataFusion and gRPC so that a failure
-//! deep inside an executor reaches the user with its original message.
-//! And [`advertised_address`] chooses the `host:port` a driver or executor
-//! hands to others (never `0.0.0.0`): the address side of the contract.
+//! deep inside an executor reaches the user with its original message, says
+//! where a process can be reached and secures every connection:
+//!
+//! * [`advertised_address`]: the `host:port` a driver or executor hands to
+//!   others (never `0.0.0.0`).
+//! * [`auth`]: the cluster secret; a proof of it on every request, checked
+//!   by every server before any service runs.
+//! * [`tls`]: certificates, keys and CAs for TLS (rustls).
+//! * [`security`]: both together for one process; the one way servers are
+//!   started ([`security::serve`]) and clients made ([`driver_client`],
+//!   [`executor_client`]).
 
 #![allow(clippy::large_enum_variant)]
 
@@ -28,6 +36,11 @@ pub mod pb {
 pub use pb::*;
 
 pub mod advertised_address;
+pub mod auth;
+pub mod security;
+pub mod tls;
+
+pub use security::Security;
 
 use datafusion::error::DataFusionError;
 
@@ -43,43 +56,84 @@ pub const DATA_CHUNK_SIZE: usize = 1 << 20;
 pub fn from_status(status: tonic::Status, peer: &str) -> DataFusionError {
     let unreachable = status.code() == tonic::Code::Unavailable
         || (status.code() == tonic::Code::Unknown && status.message().contains("transport"));
-    if unreachable {
+    // rustls's word for a peer that answered a TLS handshake with something else.
+    let plaintext_peer = status.message().contains("InvalidContentType");
+    if unreachable && plaintext_peer {
+        DataFusionError::External(
+            format!(
+                "cannot reach {peer}: {}: the peer does not speak TLS (use an http:// address, \
+                 or start it with --tls-cert and --tls-key)",
+                status.message()
+            )
+            .into(),
+        )
+    } else if unreachable {
         DataFusionError::External(format!("cannot reach {peer}: {}", status.message()).into())
     } else {
         DataFusionError::External(status.message().to_string().into())
     }
 }
 
-/// Connects a lazily-established gRPC channel to `address` ("host:port" or a URL).
-pub fn channel(address: &str) -> Result<tonic::transport::Channel, DataFusionError> {
-    let url = if address.starts_with("http://") || address.starts_with("https://") {
-        address.to_string()
-    } else {
-        format!("http://{address}")
-    };
-    let endpoint = tonic::transport::Endpoint::from_shared(url.clone())
+/// A channel whose every request carries a proof of the cluster secret.
+pub type AuthChannel =
+    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, auth::ClientAuth>;
+
+/// The endpoint of `address` ("host:port" or a URL; bare addresses use TLS
+/// when `security` does), with TLS for `https://`.
+pub fn endpoint(
+    address: &str,
+    security: &Security,
+) -> Result<tonic::transport::Endpoint, DataFusionError> {
+    let url = security.url(address);
+    let mut endpoint = tonic::transport::Endpoint::from_shared(url.clone())
         .map_err(|e| DataFusionError::Configuration(format!("invalid address '{address}': {e}")))?
         .connect_timeout(std::time::Duration::from_secs(5))
         .tcp_nodelay(true)
         .http2_keep_alive_interval(std::time::Duration::from_secs(10))
         .keep_alive_while_idle(true);
-    Ok(endpoint.connect_lazy())
+    if url.starts_with("https://") {
+        let Some(tls) = &security.tls else {
+            return Err(DataFusionError::Configuration(format!(
+                "{url} is a TLS address: give --tls-ca (the CA that signed the cluster's \
+                 certificates) to connect to it"
+            )));
+        };
+        endpoint = endpoint
+            .tls_config(tls.client.clone())
+            .map_err(|e| DataFusionError::Configuration(format!("TLS for {url}: {e}")))?;
+    }
+    Ok(endpoint)
+}
+
+/// A lazily-connected gRPC channel to `address` whose requests carry a proof
+/// of `security`'s secret.
+pub fn channel(address: &str, security: &Security) -> Result<AuthChannel, DataFusionError> {
+    Ok(tonic::service::interceptor::InterceptedService::new(
+        endpoint(address, security)?.connect_lazy(),
+        security.client_auth(),
+    ))
 }
 
 /// A driver client with minispark's message limits.
 pub fn driver_client(
     address: &str,
-) -> Result<driver_client::DriverClient<tonic::transport::Channel>, DataFusionError> {
-    Ok(driver_client::DriverClient::new(channel(address)?)
-        .max_decoding_message_size(MAX_MESSAGE_SIZE)
-        .max_encoding_message_size(MAX_MESSAGE_SIZE))
+    security: &Security,
+) -> Result<driver_client::DriverClient<AuthChannel>, DataFusionError> {
+    Ok(
+        driver_client::DriverClient::new(channel(address, security)?)
+            .max_decoding_message_size(MAX_MESSAGE_SIZE)
+            .max_encoding_message_size(MAX_MESSAGE_SIZE),
+    )
 }
 
 /// An executor client with minispark's message limits.
 pub fn executor_client(
     address: &str,
-) -> Result<executor_client::ExecutorClient<tonic::transport::Channel>, DataFusionError> {
-    Ok(executor_client::ExecutorClient::new(channel(address)?)
-        .max_decoding_message_size(MAX_MESSAGE_SIZE)
-        .max_encoding_message_size(MAX_MESSAGE_SIZE))
+    security: &Security,
+) -> Result<executor_client::ExecutorClient<AuthChannel>, DataFusionError> {
+    Ok(
+        executor_client::ExecutorClient::new(channel(address, security)?)
+            .max_decoding_message_size(MAX_MESSAGE_SIZE)
+            .max_encoding_message_size(MAX_MESSAGE_SIZE),
+    )
 }

@@ -41,6 +41,9 @@ enum Command {
         /// `minispark settings` lists minispark's.
         #[arg(long = "conf", value_name = "KEY=VALUE")]
         conf: Vec<String>,
+        /// For an http(s):// master: its secret and TLS.
+        #[command(flatten)]
+        security: SecurityArgs,
     },
     /// Start a driver.
     Driver {
@@ -56,6 +59,13 @@ enum Command {
         /// Seconds without a heartbeat after which an executor is lost.
         #[arg(long, default_value_t = 10)]
         heartbeat_timeout: u64,
+        #[command(flatten)]
+        security: SecurityArgs,
+        /// Listen on a non-loopback address without a cluster secret: anyone
+        /// who can reach the port can run code as this user. Only on a
+        /// network you trust.
+        #[arg(long)]
+        insecure: bool,
     },
     /// Start an executor and register it with a driver.
     Executor {
@@ -79,6 +89,13 @@ enum Command {
         work_dir: Option<PathBuf>,
         #[arg(long)]
         id: Option<String>,
+        #[command(flatten)]
+        security: SecurityArgs,
+        /// Listen on a non-loopback address without a cluster secret: anyone
+        /// who can reach the port can run code as this user. Only on a
+        /// network you trust.
+        #[arg(long)]
+        insecure: bool,
     },
     /// Generate a data set as Parquet.
     Gen {
@@ -96,6 +113,46 @@ enum Command {
         #[arg(long)]
         markdown: bool,
     },
+}
+
+/// The cluster secret and TLS of a driver, an executor or a client (README:
+/// "Securing a cluster").
+#[derive(clap::Args, Debug, Clone, Default)]
+struct SecurityArgs {
+    /// A file holding the cluster secret (at least 16 bytes; else the
+    /// MINISPARK_SECRET environment variable). Every process of a cluster
+    /// needs the same one.
+    #[arg(long, value_name = "PATH")]
+    secret_file: Option<PathBuf>,
+    /// This process's TLS certificate chain (PEM). A driver or executor with
+    /// one serves only TLS, and presents it to the processes it connects to.
+    #[arg(long, value_name = "PATH", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "PATH", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// The CA (PEM) that signed the certificates of the processes this one
+    /// connects to; needed for https:// addresses.
+    #[arg(long, value_name = "PATH")]
+    tls_ca: Option<PathBuf>,
+    /// A server requires client certificates signed by this CA (PEM):
+    /// mutual TLS.
+    #[arg(long, value_name = "PATH")]
+    tls_client_ca: Option<PathBuf>,
+}
+
+impl SecurityArgs {
+    fn resolve(&self) -> Result<minispark::proto::Security> {
+        minispark::proto::Security::resolve(
+            self.secret_file.as_deref(),
+            &minispark::proto::tls::TlsOptions {
+                cert: self.tls_cert.clone(),
+                key: self.tls_key.clone(),
+                ca: self.tls_ca.clone(),
+                client_ca: self.tls_client_ca.clone(),
+            },
+        )
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -213,6 +270,7 @@ async fn run(cli: Cli) -> Result<()> {
             master,
             format,
             conf,
+            security,
         } => {
             init_tracing("warn");
             let text = std::fs::read_to_string(&script).map_err(|e| {
@@ -250,7 +308,8 @@ async fn run(cli: Cli) -> Result<()> {
                         run_script_in_session(&session, &text, &mut print).await
                     }
                     Master::Remote(url) => {
-                        run_script_remote(&url, &text, settings, &mut print).await
+                        let security = security.resolve()?;
+                        run_script_remote(&url, &security, &text, settings, &mut print).await
                     }
                 }
             };
@@ -263,12 +322,16 @@ async fn run(cli: Cli) -> Result<()> {
             listen,
             advertise,
             heartbeat_timeout,
+            security,
+            insecure,
         } => {
             init_tracing("info");
             let driver = minispark::driver::Driver::start(minispark::driver::DriverOptions {
                 listen,
                 advertise,
                 heartbeat_timeout: std::time::Duration::from_secs(heartbeat_timeout),
+                security: security.resolve()?,
+                insecure,
                 ..Default::default()
             })
             .await?;
@@ -290,6 +353,8 @@ async fn run(cli: Cli) -> Result<()> {
             slots,
             work_dir,
             id,
+            security,
+            insecure,
         } => {
             init_tracing("warn");
             let work_dir =
@@ -301,6 +366,8 @@ async fn run(cli: Cli) -> Result<()> {
                 slots: slots.unwrap_or_else(|| default_slots(1)),
                 work_dir,
                 id,
+                security: security.resolve()?,
+                insecure,
             })
             .await
         }
