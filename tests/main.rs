@@ -9,6 +9,7 @@ mod compare;
 mod dataframe;
 mod errors;
 mod examples;
+mod hostile_inputs;
 mod job_counters;
 mod join_strategies;
 mod readme;

@@ -24,12 +24,18 @@
 //! * [`salting`]: key salting, the driver half: which skewed joins and
 //!   GROUP BYs to salt, from a sampling pass (the rewrites are the planner's).
 //! * [`service`]: the gRPC service.
+//! * [`registration`]: who may register as an executor (ids, slots,
+//!   duplicates).
+//! * [`deep_work`]: parsing, decoding and planning what arrives over the
+//!   wire on threads with room for deep plans, and the nesting limit.
 
 pub mod cluster;
+pub mod deep_work;
 pub mod ids;
 pub mod job;
 pub mod job_counters;
 pub mod map_output_tracker;
+pub mod registration;
 pub mod results;
 pub mod salting;
 pub mod scheduler;
@@ -99,10 +105,12 @@ impl Driver {
         };
         let server = tokio::spawn(async move {
             let result = tonic::transport::Server::builder()
+                .max_concurrent_streams(minispark_proto::limits::MAX_CONCURRENT_STREAMS)
                 .add_service(
+                    // Requests carry plans (SubmitJob); answers carry results.
                     DriverServer::new(service)
-                        .max_decoding_message_size(minispark_proto::MAX_MESSAGE_SIZE)
-                        .max_encoding_message_size(minispark_proto::MAX_MESSAGE_SIZE),
+                        .max_decoding_message_size(minispark_proto::limits::PLAN_MESSAGE_LIMIT)
+                        .max_encoding_message_size(minispark_proto::limits::RESULT_MESSAGE_LIMIT),
                 )
                 .serve_with_incoming(
                     // No Nagle: small task and status messages must not wait for ACKs.

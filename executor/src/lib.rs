@@ -17,9 +17,14 @@
 //!
 //! * [`service`]: the gRPC service (task runner, block server).
 //! * [`shuffle`]: block files, the map-side partitioner, the block reader.
+//! * [`work_dir`]: where ids from the wire become paths, checked; a job's
+//!   files are removed only by the executor that wrote them.
+//! * [`task_definition`]: checks on a `LaunchTask` request before it runs.
 
 pub mod service;
 pub mod shuffle;
+pub mod task_definition;
+pub mod work_dir;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -60,6 +65,9 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<()> {
         .id
         .clone()
         .unwrap_or_else(|| format!("exec-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]));
+    minispark_proto::limits::check_executor_id(&id).map_err(DataFusionError::Configuration)?;
+    minispark_proto::limits::check_slots(options.slots.max(1) as u64)
+        .map_err(DataFusionError::Configuration)?;
     std::fs::create_dir_all(&options.work_dir).map_err(|e| {
         DataFusionError::Configuration(format!(
             "cannot create work dir {}: {e}",
@@ -81,6 +89,8 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(options.slots.max(1))
         .thread_name("minispark-task")
+        // Deep plans and expressions recurse: room for them (address space only).
+        .thread_stack_size(minispark_proto::limits::DEEP_WORK_STACK_BYTES)
         .enable_all()
         .build()
         .map_err(|e| DataFusionError::Execution(format!("cannot start the task runtime: {e}")))?;
@@ -89,10 +99,12 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<()> {
     let service = ExecutorService::new(id.clone(), options.work_dir.clone(), task_handle);
     let active = Arc::clone(&service.active_tasks);
     let server = tonic::transport::Server::builder()
+        .max_concurrent_streams(minispark_proto::limits::MAX_CONCURRENT_STREAMS)
         .add_service(
+            // Requests carry plans (LaunchTask); answers are block chunks.
             ExecutorServer::new(service)
-                .max_decoding_message_size(minispark_proto::MAX_MESSAGE_SIZE)
-                .max_encoding_message_size(minispark_proto::MAX_MESSAGE_SIZE),
+                .max_decoding_message_size(minispark_proto::limits::PLAN_MESSAGE_LIMIT)
+                .max_encoding_message_size(minispark_proto::limits::BLOCK_MESSAGE_LIMIT),
         )
         .serve_with_incoming(
             // No Nagle: small task and status messages must not wait for ACKs.
@@ -106,6 +118,7 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<()> {
         id: id.clone(),
         address,
         slots: options.slots.max(1) as u32,
+        instance: uuid::Uuid::new_v4().simple().to_string(),
     };
     let mut driver = minispark_proto::driver_client(&options.driver_url)?;
     let interval = register(&mut driver, &info, &options.driver_url).await?;

@@ -25,11 +25,14 @@ pub mod pb {
 
 pub use pb::*;
 
+pub mod limits;
+
 use datafusion::error::DataFusionError;
 
 /// The largest gRPC message minispark sends or accepts (plans with huge
-/// IN-lists or many unions exceed tonic's 4 MiB default).
-pub const MAX_MESSAGE_SIZE: usize = 1 << 30;
+/// IN-lists or many unions exceed tonic's 4 MiB default). Each RPC kind has
+/// its own, smaller or equal, limit in [`limits`].
+pub const MAX_MESSAGE_SIZE: usize = limits::PLAN_MESSAGE_LIMIT;
 
 /// Size of the chunks shuffle bytes are streamed in.
 pub const DATA_CHUNK_SIZE: usize = 1 << 20;
@@ -62,20 +65,22 @@ pub fn channel(address: &str) -> Result<tonic::transport::Channel, DataFusionErr
     Ok(endpoint.connect_lazy())
 }
 
-/// A driver client with minispark's message limits.
+/// A driver client with minispark's message limits: it sends plans
+/// (SubmitJob) and receives results.
 pub fn driver_client(
     address: &str,
 ) -> Result<driver_client::DriverClient<tonic::transport::Channel>, DataFusionError> {
     Ok(driver_client::DriverClient::new(channel(address)?)
-        .max_decoding_message_size(MAX_MESSAGE_SIZE)
-        .max_encoding_message_size(MAX_MESSAGE_SIZE))
+        .max_decoding_message_size(limits::RESULT_MESSAGE_LIMIT)
+        .max_encoding_message_size(limits::PLAN_MESSAGE_LIMIT))
 }
 
-/// An executor client with minispark's message limits.
+/// An executor client with minispark's message limits: it sends plans
+/// (LaunchTask) and receives task statuses and shuffle block chunks.
 pub fn executor_client(
     address: &str,
 ) -> Result<executor_client::ExecutorClient<tonic::transport::Channel>, DataFusionError> {
     Ok(executor_client::ExecutorClient::new(channel(address)?)
-        .max_decoding_message_size(MAX_MESSAGE_SIZE)
-        .max_encoding_message_size(MAX_MESSAGE_SIZE))
+        .max_decoding_message_size(limits::BLOCK_MESSAGE_LIMIT)
+        .max_encoding_message_size(limits::PLAN_MESSAGE_LIMIT))
 }
