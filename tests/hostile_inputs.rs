@@ -767,76 +767,81 @@ async fn hostile_requests_leave_every_process_alive_and_jobs_right() {
     );
 }
 
-/// Runs `f` on a thread with a 1 GiB stack (encoding and dropping deep
-/// protobuf messages recurses).
-fn on_big_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    std::thread::Builder::new()
-        .stack_size(1 << 30)
-        .spawn(f)
-        .unwrap()
-        .join()
-        .unwrap()
+/// A NOT(NOT(...)) expression node `depth` levels deep, as protobuf bytes,
+/// built in linear time (prost's own encoder takes quadratic time on deep
+/// messages). `not_tag` is the NOT variant's field number in the expression
+/// node; the NOT message holds its operand in field 1.
+fn not_chain(depth: usize, not_tag: u32) -> Vec<u8> {
+    use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint, key_len};
+    // node[k]: bytes of the expression node k levels deep; not[k]: of its NOT message.
+    let mut node = vec![0usize];
+    let mut not = vec![0usize];
+    for k in 1..=depth {
+        let inner = key_len(1) + encoded_len_varint(node[k - 1] as u64) + node[k - 1];
+        not.push(inner);
+        node.push(key_len(not_tag) + encoded_len_varint(inner as u64) + inner);
+    }
+    let mut out = Vec::with_capacity(node[depth]);
+    for k in (1..=depth).rev() {
+        encode_key(not_tag, WireType::LengthDelimited, &mut out);
+        encode_varint(not[k] as u64, &mut out);
+        encode_key(1, WireType::LengthDelimited, &mut out);
+        encode_varint(node[k - 1] as u64, &mut out);
+    }
+    assert_eq!(out.len(), node[depth]);
+    out
+}
+
+/// `prefix`, then field `tag` holding `bytes` as a nested message.
+fn with_field(mut prefix: Vec<u8>, tag: u32, bytes: &[u8]) -> Vec<u8> {
+    use prost::encoding::{WireType, encode_key, encode_varint};
+    encode_key(tag, WireType::LengthDelimited, &mut prefix);
+    encode_varint(bytes.len() as u64, &mut prefix);
+    prefix.extend_from_slice(bytes);
+    prefix
 }
 
 /// A stage plan whose filter is NOT(NOT(...)) `depth` levels deep, as
-/// datafusion-proto bytes.
+/// datafusion-proto bytes: PhysicalPlanNode { filter (12): FilterExecNode
+/// { input (1): EmptyExec, expr (2): the chain } }.
 fn deep_physical_plan(depth: usize) -> Vec<u8> {
-    use datafusion_proto::protobuf::physical_expr_node::ExprType;
     use datafusion_proto::protobuf::physical_plan_node::PhysicalPlanType;
-    use datafusion_proto::protobuf::{
-        EmptyExecNode, FilterExecNode, PhysicalExprNode, PhysicalNot, PhysicalPlanNode,
-    };
-    on_big_stack(move || {
-        let mut expr = PhysicalExprNode::default();
-        for _ in 0..depth {
-            expr = PhysicalExprNode {
-                expr_type: Some(ExprType::NotExpr(Box::new(PhysicalNot {
-                    expr: Some(Box::new(expr)),
-                }))),
-                ..Default::default()
-            };
-        }
-        let plan = PhysicalPlanNode {
-            physical_plan_type: Some(PhysicalPlanType::Filter(Box::new(FilterExecNode {
-                input: Some(Box::new(PhysicalPlanNode {
-                    physical_plan_type: Some(PhysicalPlanType::Empty(EmptyExecNode::default())),
-                })),
-                expr: Some(expr),
-                ..Default::default()
-            }))),
-        };
-        plan.encode_to_vec()
-    })
+    use datafusion_proto::protobuf::{EmptyExecNode, PhysicalPlanNode};
+    let empty = PhysicalPlanNode {
+        physical_plan_type: Some(PhysicalPlanType::Empty(EmptyExecNode::default())),
+    }
+    .encode_to_vec();
+    let filter = with_field(with_field(vec![], 1, &empty), 2, &not_chain(depth, 7));
+    with_field(vec![], 12, &filter)
 }
 
-/// A DataFrame plan whose filter is NOT(NOT(...)) `depth` levels deep.
+/// A DataFrame plan whose filter is NOT(NOT(...)) `depth` levels deep:
+/// LogicalPlanNode { selection (4): SelectionNode { input (1): one empty
+/// row, expr (2): the chain } }.
 fn deep_logical_plan(depth: usize) -> Vec<u8> {
-    use datafusion_proto::protobuf::logical_expr_node::ExprType;
     use datafusion_proto::protobuf::logical_plan_node::LogicalPlanType;
-    use datafusion_proto::protobuf::{
-        EmptyRelationNode, LogicalExprNode, LogicalPlanNode, Not, SelectionNode,
-    };
-    on_big_stack(move || {
-        let mut expr = LogicalExprNode::default();
-        for _ in 0..depth {
-            expr = LogicalExprNode {
-                expr_type: Some(ExprType::NotExpr(Box::new(Not {
-                    expr: Some(Box::new(expr)),
-                }))),
-            };
-        }
-        let plan = LogicalPlanNode {
-            logical_plan_type: Some(LogicalPlanType::Selection(Box::new(SelectionNode {
-                input: Some(Box::new(LogicalPlanNode {
-                    logical_plan_type: Some(LogicalPlanType::EmptyRelation(EmptyRelationNode {
-                        produce_one_row: true,
-                    })),
-                })),
-                expr: Some(Box::new(expr)),
-            }))),
-        };
-        plan.encode_to_vec()
-    })
+    use datafusion_proto::protobuf::{EmptyRelationNode, LogicalPlanNode};
+    let empty = LogicalPlanNode {
+        logical_plan_type: Some(LogicalPlanType::EmptyRelation(EmptyRelationNode {
+            produce_one_row: true,
+        })),
+    }
+    .encode_to_vec();
+    let selection = with_field(with_field(vec![], 1, &empty), 2, &not_chain(depth, 8));
+    with_field(vec![], 4, &selection)
+}
+
+/// The chain decodes as what it claims to be (checked at a depth prost
+/// accepts), so the deep ones are refused for their depth, not their bytes.
+#[test]
+fn deep_plan_bytes_decode_when_shallow() {
+    use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
+    let physical = PhysicalPlanNode::decode(deep_physical_plan(20).as_slice()).unwrap();
+    assert_eq!(physical.encode_to_vec(), deep_physical_plan(20));
+    let logical = LogicalPlanNode::decode(deep_logical_plan(20).as_slice()).unwrap();
+    assert_eq!(logical.encode_to_vec(), deep_logical_plan(20));
+    let err = PhysicalPlanNode::decode(deep_physical_plan(5_000).as_slice()).unwrap_err();
+    assert!(err.to_string().contains("recursion limit"), "{err}");
 }
 
 /// `SELECT 1+1+...+1` with 5 000 and 100 000 terms sent to a standalone

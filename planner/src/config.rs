@@ -149,7 +149,7 @@ pub fn show_size(bytes: u64) -> String {
     SIZE_UNITS
         .iter()
         .rev()
-        .find(|(_, unit)| bytes > 0 && bytes % unit == 0)
+        .find(|(_, unit)| bytes > 0 && bytes.is_multiple_of(*unit))
         .map_or_else(
             || bytes.to_string(),
             |(suffix, unit)| format!("{}{suffix}", bytes / unit),
