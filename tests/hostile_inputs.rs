@@ -276,6 +276,34 @@ fn hostile(rng: &mut StdRng, driver: bool, canary: &Path, n: usize) -> Hostile {
         body,
         expect: Expect::Answer,
     };
+    // Every 500th request is deep: SQL past the nesting limit to the
+    // driver, a 100 000-deep stage plan to the executor.
+    if n % 500 == 1 {
+        return if driver {
+            let request = SubmitJobRequest {
+                script: format!("SELECT {}", vec!["1"; 20_000].join("+")),
+                ..Default::default()
+            };
+            Hostile {
+                kind: "deep SQL",
+                path: DRIVER_METHODS[2].into(),
+                body: message_frame(&request),
+                expect: Expect::Code(3),
+            }
+        } else {
+            Hostile {
+                kind: "deep stage plan",
+                path: EXECUTOR_METHODS[0].into(),
+                body: message_frame(&TaskDefinition {
+                    job_id: random_job_id(rng),
+                    plan: deep_physical_plan(100_000),
+                    ..Default::default()
+                }),
+                // Answered with a failed task naming the limit.
+                expect: Expect::Code(0),
+            }
+        };
+    }
     match rng.random_range(0..16) {
         0 => any("random bytes", random_bytes(rng, 300)),
         1 => {
@@ -394,11 +422,6 @@ fn hostile_driver_message(rng: &mut StdRng, canary: &Path, n: usize) -> Hostile 
                 3 => {
                     request.script = format!("SELECT * FROM no_such_table_{n}");
                     Expect::Refused
-                }
-                4 if n % 400 == 0 => {
-                    // Deeper than the nesting limit: refused quickly by name.
-                    request.script = format!("SELECT {}", vec!["1"; 20_000].join("+"));
-                    Expect::Code(3)
                 }
                 _ => {
                     request.script = "SELECT ((((((((((1))))))))))".repeat(3);
@@ -701,6 +724,7 @@ async fn hostile_requests_leave_every_process_alive_and_jobs_right() {
         .unwrap_or(10u64);
     let driver_address = cluster.url.trim_start_matches("http://").to_string();
     let deadline = Duration::from_secs(900);
+    let barrage_started = Instant::now();
     let (driver, executor) = tokio::time::timeout(deadline, async {
         futures::join!(
             barrage(&driver_address, true, count, seed, &canary),
@@ -709,7 +733,7 @@ async fn hostile_requests_leave_every_process_alive_and_jobs_right() {
     })
     .await
     .expect("the hostile requests finish within 15 minutes");
-    let barrage_time = started.elapsed();
+    let barrage_time = barrage_started.elapsed();
     for (name, tally) in [("driver", &driver), ("executor", &executor)] {
         eprintln!(
             "hostile requests to the {name}: {} sent; kinds {:?}; outcomes {:?}",
@@ -759,7 +783,7 @@ async fn hostile_requests_leave_every_process_alive_and_jobs_right() {
     cluster.processes.assert_alive();
     eprintln!(
         "hostile inputs: {count} requests per service (driver, executor), seed {seed}; \
-         processes alive: {} of {}; job after: correct; wall time {:.1}s (requests {:.1}s)",
+         processes alive: {} of {}; job after: correct; wall time {:.1}s (the requests {:.1}s)",
         cluster.processes.0.len(),
         cluster.processes.0.len(),
         started.elapsed().as_secs_f64(),

@@ -14,7 +14,10 @@
 //! ```
 //!
 //! This crate also maps errors between DataFusion and gRPC so that a failure
-//! deep inside an executor reaches the user with its original message.
+//! deep inside an executor reaches the user with its original message, and
+//! holds the bounds every process checks on what arrives over the wire
+//! ([`limits`]: id formats, slots, partitions, message sizes per RPC kind,
+//! nesting).
 
 #![allow(clippy::large_enum_variant)]
 
