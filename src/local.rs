@@ -68,6 +68,8 @@ impl LocalCluster {
                 "a local cluster needs at least one executor: use local[N] with N >= 1".into(),
             ));
         }
+        minispark_proto::limits::check_slots(options.slots.max(1) as u64)
+            .map_err(DataFusionError::Configuration)?;
         let driver = Driver::start(DriverOptions {
             listen: "127.0.0.1:0".into(),
             heartbeat_timeout: options.heartbeat_timeout,
