@@ -89,8 +89,8 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(options.slots.max(1))
         .thread_name("minispark-task")
-        // Deep plans and expressions recurse: room for them (address space only).
-        .thread_stack_size(minispark_proto::limits::DEEP_WORK_STACK_BYTES)
+        // Plans and expressions recurse: room for them (address space only).
+        .thread_stack_size(minispark_proto::limits::TASK_STACK_BYTES)
         .enable_all()
         .build()
         .map_err(|e| DataFusionError::Execution(format!("cannot start the task runtime: {e}")))?;

@@ -54,6 +54,12 @@ pub const MAX_PLAN_DEPTH: usize = 8_000;
 /// wire (reserved address space, touched only as deep as a plan goes).
 pub const DEEP_WORK_STACK_BYTES: usize = 512 << 20;
 
+/// Stack of an executor's task threads. Stage plans arrive as protobuf,
+/// whose decoder refuses nesting beyond [`PROTOBUF_NESTING_LIMIT`], so tasks
+/// need far less than [`DEEP_WORK_STACK_BYTES`]; this leaves a wide margin
+/// over tokio's 2 MiB default for operators that recurse.
+pub const TASK_STACK_BYTES: usize = 64 << 20;
+
 /// How deep protobuf messages may nest when decoded (prost's recursion
 /// limit): a serialized plan deeper than this is refused while decoding.
 pub const PROTOBUF_NESTING_LIMIT: usize = 100;
