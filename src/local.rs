@@ -77,6 +77,8 @@ impl LocalCluster {
                 "a local cluster needs at least one executor: use local[N] with N >= 1".into(),
             ));
         }
+        minispark_proto::limits::check_slots(options.slots.max(1) as u64)
+            .map_err(DataFusionError::Configuration)?;
         let (secret, secret_text) = Secret::random()?;
         let security = Security::with_secret(secret);
         let driver = Driver::start(DriverOptions {

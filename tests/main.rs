@@ -11,6 +11,7 @@ mod compare;
 mod dataframe;
 mod errors;
 mod examples;
+mod hostile_inputs;
 mod hosts;
 mod job_counters;
 mod join_strategies;

@@ -5,10 +5,13 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use datafusion::common::DataFusionError;
 use minispark_proto::executor_client::ExecutorClient;
 use minispark_proto::{AuthChannel, ExecutorInfo, Security};
 use tokio::sync::Notify;
 use tracing::{info, warn};
+
+use crate::registration::{LiveExecutor, check_registration};
 
 /// A live executor.
 #[derive(Debug, Clone)]
@@ -24,6 +27,8 @@ struct Entry {
     slots: usize,
     free: usize,
     last_seen: Instant,
+    /// The registering process's token (see [`crate::registration`]).
+    instance: String,
     /// Tasks running on the executor, as of its last heartbeat.
     running_tasks: usize,
 }
@@ -56,11 +61,15 @@ impl Cluster {
         }
     }
 
-    /// Adds (or re-adds) an executor.
+    /// Adds (or re-adds) an executor, once [`check_registration`] accepts it.
     pub fn register(&self, info: &ExecutorInfo) -> datafusion::common::Result<()> {
-        let client = minispark_proto::executor_client(&info.address, &self.security)?;
-        let slots = info.slots.max(1) as usize;
         let mut executors = self.executors.lock().expect("cluster lock");
+        let live = executors.get(&info.id).map(|e| LiveExecutor {
+            address: &e.handle.address,
+            instance: &e.instance,
+        });
+        let slots = check_registration(info, live).map_err(DataFusionError::Configuration)?;
+        let client = minispark_proto::executor_client(&info.address, &self.security)?;
         executors.insert(
             info.id.clone(),
             Entry {
@@ -72,6 +81,7 @@ impl Cluster {
                 slots,
                 free: slots,
                 last_seen: Instant::now(),
+                instance: info.instance.clone(),
                 running_tasks: 0,
             },
         );

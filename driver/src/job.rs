@@ -113,7 +113,11 @@ impl JobSession {
         if configured > 0 {
             configured
         } else {
-            self.cluster.size().1.max(1)
+            // Many executors of many slots still make a bounded count.
+            self.cluster
+                .size()
+                .1
+                .clamp(1, minispark_proto::limits::MAX_SHUFFLE_PARTITIONS)
         }
     }
 
@@ -289,6 +293,7 @@ impl JobSession {
         .await;
         *self.last_job.lock().expect("last job lock") = Some(counters);
         let output = output?;
+        crate::results::check_result_size(&output.result, config.max_result_size)?;
         let elapsed = start.elapsed();
         let final_stage = graph.final_stage();
         let stream = crate::results::read_result(

@@ -29,12 +29,18 @@
 //! * [`service`]: the gRPC service, behind the cluster's authentication
 //!   (and TLS) layer: [`DriverOptions::security`], see
 //!   `minispark_proto::security`.
+//! * [`registration`]: who may register as an executor (ids, slots,
+//!   duplicates).
+//! * [`deep_work`]: parsing, decoding and planning what arrives over the
+//!   wire on threads with room for deep plans, and the nesting limit.
 
 pub mod cluster;
+pub mod deep_work;
 pub mod ids;
 pub mod job;
 pub mod job_counters;
 pub mod map_output_tracker;
+pub mod registration;
 pub mod results;
 pub mod salting;
 pub mod scheduler;
@@ -133,9 +139,10 @@ impl Driver {
             cluster: Arc::clone(&cluster),
         };
         let routes = tonic::service::Routes::new(
+            // Requests carry plans (SubmitJob); answers carry results.
             DriverServer::new(service)
-                .max_decoding_message_size(minispark_proto::MAX_MESSAGE_SIZE)
-                .max_encoding_message_size(minispark_proto::MAX_MESSAGE_SIZE),
+                .max_decoding_message_size(minispark_proto::limits::PLAN_MESSAGE_LIMIT)
+                .max_encoding_message_size(minispark_proto::limits::RESULT_MESSAGE_LIMIT),
         );
         let security = options.security.clone();
         let server = tokio::spawn(async move {

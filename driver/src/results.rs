@@ -1,4 +1,5 @@
-//! Reading a finished job's result blocks back to the driver.
+//! Reading a finished job's result blocks back to the driver, once their
+//! total size is within `minispark.driver.maxResultSize`.
 
 use arrow::array::RecordBatch;
 use datafusion::common::{DataFusionError, Result};
@@ -9,6 +10,28 @@ use minispark_planner::ipc::decode_chunk_stream;
 use minispark_proto::{Security, ShuffleBlock};
 
 use crate::ids::{JobId, StageId};
+
+/// Fails when the result blocks of a job hold more than `limit` bytes
+/// (`minispark.driver.maxResultSize`; 0 is no limit), as Spark fails a job
+/// whose results exceed `spark.driver.maxResultSize`.
+pub fn check_result_size(outputs: &[MapOutput], limit: u64) -> Result<()> {
+    let blocks = outputs
+        .iter()
+        .flat_map(|o| o.blocks.iter())
+        .filter(|b| b.rows > 0);
+    let (count, bytes) = blocks.fold((0u64, 0u64), |(n, total), b| {
+        (n + 1, total.saturating_add(b.bytes))
+    });
+    if limit > 0 && bytes > limit {
+        return Err(DataFusionError::Execution(format!(
+            "the job's result ({bytes} bytes in {count} blocks) is bigger than \
+             minispark.driver.maxResultSize ({}): raise it (SET minispark.driver.maxResultSize = ...) \
+             or write the result to files with COPY (...) TO",
+            minispark_planner::config::show_size(limit)
+        )));
+    }
+    Ok(())
+}
 
 /// Streams the batches of the result blocks, partition after partition.
 pub fn read_result(

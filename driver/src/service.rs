@@ -16,12 +16,13 @@ use minispark_proto::{
     HeartbeatRequest, HeartbeatResponse, JobEnd, JobEvent, RegisterExecutorRequest,
     RegisterExecutorResponse, StatementEnd, StatementStart, SubmitJobRequest, job_event,
 };
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tonic::{Request, Response, Status};
 use tracing::warn;
 
 use crate::cluster::Cluster;
-use crate::job::{JobSession, parse_script};
+use crate::deep_work;
+use crate::job::JobSession;
 
 #[derive(Debug)]
 pub struct DriverService {
@@ -69,36 +70,67 @@ impl DriverRpc for DriverService {
         let request = request.into_inner();
         let session = JobSession::new(Arc::clone(&self.cluster), &request.settings)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
-        let statements = if request.logical_plan.is_empty() {
-            parse_script(&request.script)
-                .map_err(|e| Status::invalid_argument(e.to_string()))?
-                .into_iter()
-                .map(Work::Statement)
-                .collect()
-        } else {
-            let plan = decode_logical_plan(&request.logical_plan, &session.context().task_ctx())
-                .map_err(|e| {
-                    Status::invalid_argument(format!("cannot decode the DataFrame's plan: {e}"))
-                })?;
-            vec![Work::Plan(request.script, Box::new(plan))]
-        };
         let (tx, rx) = mpsc::channel::<Result<JobEvent, Status>>(4);
-        // The job runs in its own task; when the client goes away, `tx`
-        // fails and the task ends, dropping (and so cancelling) the job.
-        tokio::spawn(async move {
-            // The script runs in a task of its own so that even a panic
-            // reaches the client as an error instead of a silently ended stream.
-            let job_tx = tx.clone();
-            let job = tokio::spawn(async move { run_script(session, statements, &job_tx).await });
-            let error = match job.await {
-                Ok(Ok(())) => return,
-                Ok(Err(e)) => e.to_string(),
-                Err(e) => format!("internal error: the job task failed: {e}"),
+        let (ready_tx, ready_rx) = oneshot::channel::<Result<(), Status>>();
+        let panic_tx = tx.clone();
+        // Parsing, decoding, planning and running happen on a thread with a
+        // deep stack (see `deep_work`): a deep expression cannot overflow a
+        // runtime worker and abort the driver. When the client goes away,
+        // `tx` fails and the job ends, dropping (and so cancelling) it.
+        let job = async move {
+            let statements = match read_work(&request, &session) {
+                Ok(statements) => statements,
+                Err(status) => {
+                    let _ = ready_tx.send(Err(status));
+                    return;
+                }
             };
-            let _ = tx.send(Err(Status::internal(error))).await;
-        });
+            let _ = ready_tx.send(Ok(()));
+            if let Err(e) = run_script(session, statements, &tx).await {
+                let _ = tx.send(Err(Status::internal(e.to_string()))).await;
+            }
+        };
+        // Even a panic reaches the client as an error instead of a silently
+        // ended stream.
+        deep_work::spawn_job("minispark-job", job, move |message| {
+            let _ = panic_tx.blocking_send(Err(Status::internal(format!(
+                "internal error: the job task failed: {message}"
+            ))));
+        })
+        .map_err(|e| Status::resource_exhausted(e.to_string()))?;
+        match ready_rx.await {
+            Ok(Ok(())) => {}
+            Ok(Err(status)) => return Err(status),
+            Err(_) => {
+                return Err(Status::internal(
+                    "internal error: the job failed before it started",
+                ));
+            }
+        }
         let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
         Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+/// The statements of a submitted job: its script parsed and measured (see
+/// [`deep_work::parse_checked`]), or its DataFrame plan decoded. Runs on
+/// the job's deep-stack thread.
+fn read_work(request: &SubmitJobRequest, session: &JobSession) -> Result<Vec<Work>, Status> {
+    if request.logical_plan.is_empty() {
+        Ok(deep_work::parse_checked(&request.script)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?
+            .into_iter()
+            .map(Work::Statement)
+            .collect())
+    } else {
+        let plan = decode_logical_plan(&request.logical_plan, &session.context().task_ctx())
+            .map_err(|e| {
+                Status::invalid_argument(format!(
+                    "cannot decode the DataFrame's plan: {}",
+                    minispark_proto::limits::explain_decode_error(&e.to_string())
+                ))
+            })?;
+        Ok(vec![Work::Plan(request.script.clone(), Box::new(plan))])
     }
 }
 

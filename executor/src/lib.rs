@@ -24,9 +24,14 @@
 //!   see `minispark_proto::security`. Shuffle fetches from other executors
 //!   prove the same secret.
 //! * [`shuffle`]: block files, the map-side partitioner, the block reader.
+//! * [`work_dir`]: where ids from the wire become paths, checked; a job's
+//!   files are removed only by the executor that wrote them.
+//! * [`task_definition`]: checks on a `LaunchTask` request before it runs.
 
 pub mod service;
 pub mod shuffle;
+pub mod task_definition;
+pub mod work_dir;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -75,6 +80,9 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<()> {
         .id
         .clone()
         .unwrap_or_else(|| format!("exec-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]));
+    minispark_proto::limits::check_executor_id(&id).map_err(DataFusionError::Configuration)?;
+    minispark_proto::limits::check_slots(options.slots.max(1) as u64)
+        .map_err(DataFusionError::Configuration)?;
     std::fs::create_dir_all(&options.work_dir).map_err(|e| {
         DataFusionError::Configuration(format!(
             "cannot create work dir {}: {e}",
@@ -106,6 +114,8 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(options.slots.max(1))
         .thread_name("minispark-task")
+        // Plans and expressions recurse: room for them (address space only).
+        .thread_stack_size(minispark_proto::limits::TASK_STACK_BYTES)
         .enable_all()
         .build()
         .map_err(|e| DataFusionError::Execution(format!("cannot start the task runtime: {e}")))?;
@@ -119,9 +129,10 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<()> {
     );
     let active = Arc::clone(&service.active_tasks);
     let routes = tonic::service::Routes::new(
+        // Requests carry plans (LaunchTask); answers are block chunks.
         ExecutorServer::new(service)
-            .max_decoding_message_size(minispark_proto::MAX_MESSAGE_SIZE)
-            .max_encoding_message_size(minispark_proto::MAX_MESSAGE_SIZE),
+            .max_decoding_message_size(minispark_proto::limits::PLAN_MESSAGE_LIMIT)
+            .max_encoding_message_size(minispark_proto::limits::BLOCK_MESSAGE_LIMIT),
     );
     let security = options.security.clone();
     // Authentication (and TLS) in front of every service.
@@ -134,6 +145,7 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<()> {
         id: id.clone(),
         address,
         slots: options.slots.max(1) as u32,
+        instance: uuid::Uuid::new_v4().simple().to_string(),
     };
     let mut driver = minispark_proto::driver_client(&options.driver_url, &options.security)?;
     let interval = register(&mut driver, &info, &options.driver_url).await?;

@@ -23,15 +23,16 @@ use tokio::task::AbortHandle;
 use tonic::{Request, Response, Status};
 use tracing::{Instrument, info, info_span, warn};
 
-use crate::shuffle::{
-    ExecutorShuffleRuntime, MapOutputSpec, block_path, stage_dir, write_map_output,
-};
+use crate::shuffle::{ExecutorShuffleRuntime, MapOutputSpec, write_map_output};
+use crate::work_dir::WorkDir;
 
 /// State shared by every request the executor serves.
 #[derive(Debug)]
 pub struct ExecutorService {
     pub executor_id: String,
     pub work_dir: PathBuf,
+    /// Where ids from the wire become paths, checked.
+    dirs: Arc<WorkDir>,
     runtime: Arc<ExecutorShuffleRuntime>,
     /// Running tasks by job, so a job can be cancelled as a whole.
     running: Arc<Mutex<HashMap<String, Vec<AbortHandle>>>>,
@@ -56,6 +57,7 @@ impl ExecutorService {
         ));
         Self {
             executor_id,
+            dirs: Arc::new(WorkDir::new(work_dir.clone())),
             work_dir,
             runtime,
             running: Arc::default(),
@@ -68,7 +70,7 @@ impl ExecutorService {
     /// write its blocks.
     async fn run_task(
         executor_id: String,
-        work_dir: PathBuf,
+        work_dir: Arc<WorkDir>,
         runtime: Arc<ExecutorShuffleRuntime>,
         task: TaskDefinition,
     ) -> Result<MapOutput> {
@@ -77,7 +79,12 @@ impl ExecutorService {
             session_config(&task.settings)?.with_extension(Arc::new(ShuffleRuntimeExt(runtime)));
         let state = session_state(config);
         let ctx = Arc::new(TaskContext::from(&state));
-        let plan = decode_plan(&task.plan, &ctx)?;
+        let plan = decode_plan(&task.plan, &ctx).map_err(|e| {
+            DataFusionError::Plan(format!(
+                "cannot decode the stage plan: {}",
+                minispark_proto::limits::explain_decode_error(&e.to_string())
+            ))
+        })?;
         let decoded = start.elapsed();
         let Some(writer) = plan.downcast_ref::<ShuffleWriterExec>() else {
             return internal_err!(
@@ -93,7 +100,7 @@ impl ExecutorService {
             compression: minispark_config(state.config().options()).shuffle_compression,
         };
         let stream = writer.input().execute(partition, Arc::clone(&ctx))?;
-        let dir = stage_dir(&work_dir, &task.job_id, task.stage_id as usize);
+        let dir = work_dir.create_stage_dir(&task.job_id, task.stage_id as u64)?;
         let (blocks, hot_keys) = write_map_output(stream, &spec, &dir, partition).await?;
         let input_rows = scanned_rows(writer.input());
         let elapsed = start.elapsed();
@@ -175,6 +182,8 @@ impl Executor for ExecutorService {
         request: Request<TaskDefinition>,
     ) -> Result<Response<TaskStatus>, Status> {
         let task = request.into_inner();
+        // Ids become paths: checked before anything else happens.
+        crate::task_definition::check_task(&task).map_err(Status::invalid_argument)?;
         let job_id = task.job_id.clone();
         // Every log line of the task, here and in the operators it runs,
         // carries the ids the driver gave it (the driver's task span has
@@ -192,7 +201,7 @@ impl Executor for ExecutorService {
         let handle = self.tasks.spawn(
             Self::run_task(
                 self.executor_id.clone(),
-                self.work_dir.clone(),
+                Arc::clone(&self.dirs),
                 Arc::clone(&self.runtime),
                 task,
             )
@@ -209,6 +218,16 @@ impl Executor for ExecutorService {
         let _abort_on_drop = scopeguard(move || abort.abort());
         let result = handle.await;
         drop(guard);
+        // Forget finished tasks, so ids of jobs that are over do not pile up.
+        {
+            let mut running = self.running.lock().expect("running lock");
+            if let Some(handles) = running.get_mut(&job_id) {
+                handles.retain(|h| !h.is_finished());
+                if handles.is_empty() {
+                    running.remove(&job_id);
+                }
+            }
+        }
         let status = match result {
             Ok(Ok(output)) => task_status::Status::Completed(output),
             Ok(Err(err)) => {
@@ -234,6 +253,7 @@ impl Executor for ExecutorService {
         request: Request<JobRef>,
     ) -> Result<Response<CancelJobResponse>, Status> {
         let job_id = request.into_inner().job_id;
+        minispark_proto::limits::check_job_id(&job_id).map_err(Status::invalid_argument)?;
         let handles = self
             .running
             .lock()
@@ -255,20 +275,14 @@ impl Executor for ExecutorService {
         request: Request<JobRef>,
     ) -> Result<Response<RemoveJobDataResponse>, Status> {
         let job_id = request.into_inner().job_id;
+        minispark_proto::limits::check_job_id(&job_id).map_err(Status::invalid_argument)?;
         self.running.lock().expect("running lock").remove(&job_id);
-        let probe = ShuffleBlock {
-            job_id: job_id.clone(),
-            ..Default::default()
-        };
-        // Validates the id (no path tricks) before touching the disk.
-        block_path(&self.work_dir, &probe).map_err(|e| Status::invalid_argument(e.to_string()))?;
-        let dir = self.work_dir.join(&job_id);
-        let bytes_removed = dir_size(&dir);
-        if dir.exists() {
-            tokio::fs::remove_dir_all(&dir)
-                .await
-                .map_err(|e| Status::internal(format!("cannot remove {}: {e}", dir.display())))?;
-        }
+        // Only the directory of this job, and only when this executor made it.
+        let bytes_removed = self
+            .dirs
+            .remove_job(&job_id)
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?;
         Ok(Response::new(RemoveJobDataResponse { bytes_removed }))
     }
 
@@ -280,7 +294,9 @@ impl Executor for ExecutorService {
         request: Request<ShuffleBlock>,
     ) -> Result<Response<Self::FetchPartitionStream>, Status> {
         let block = request.into_inner();
-        let path = block_path(&self.work_dir, &block)
+        let path = self
+            .dirs
+            .block_path(&block)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
         let file = tokio::fs::File::open(&path)
             .await
@@ -306,19 +322,6 @@ impl Executor for ExecutorService {
         });
         Ok(Response::new(Box::pin(stream)))
     }
-}
-
-fn dir_size(dir: &std::path::Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|e| match e.file_type() {
-            Ok(t) if t.is_dir() => dir_size(&e.path()),
-            _ => e.metadata().map(|m| m.len()).unwrap_or(0),
-        })
-        .sum()
 }
 
 /// Runs `f` when dropped.

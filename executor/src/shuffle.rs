@@ -1,7 +1,7 @@
 //! Shuffle storage on the executor: writing map output, reading it back
 //! locally or from another executor.
 //!
-//! Layout of the work dir:
+//! Layout of the work dir (ids are checked in [`crate::work_dir`]):
 //!
 //! ```text
 //! <work-dir>/<job-id>/stage-<s>/map-<m>-reduce-<r>.arrow   one Arrow IPC stream per block
@@ -37,29 +37,6 @@ use minispark_proto::{AuthChannel, Security, ShuffleBlock};
 
 /// Rows per batch written to a block.
 const BLOCK_BATCH_ROWS: usize = 8192;
-
-/// The directory of one stage's blocks.
-pub fn stage_dir(work_dir: &Path, job_id: &str, stage_id: usize) -> PathBuf {
-    work_dir.join(job_id).join(format!("stage-{stage_id}"))
-}
-
-/// The file of one block.
-pub fn block_path(work_dir: &Path, block: &ShuffleBlock) -> Result<PathBuf> {
-    if block.job_id.is_empty()
-        || block
-            .job_id
-            .chars()
-            .any(|c| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
-    {
-        return Err(exec_datafusion_err!("invalid job id '{}'", block.job_id));
-    }
-    Ok(
-        stage_dir(work_dir, &block.job_id, block.stage_id as usize).join(format!(
-            "map-{}-reduce-{}.arrow",
-            block.map_partition, block.reduce_partition
-        )),
-    )
-}
 
 /// How a map task splits its rows into blocks.
 pub struct MapOutputSpec {
@@ -283,7 +260,7 @@ impl ExecutorShuffleRuntime {
         block: BlockLocation,
     ) -> Result<futures::stream::BoxStream<'static, Result<RecordBatch>>> {
         if block.executor_id == self.executor_id {
-            let path = block_path(&self.work_dir, &block_proto(&block))?;
+            let path = crate::work_dir::block_path(&self.work_dir, &block_proto(&block))?;
             let fut = async move {
                 let bytes = tokio::fs::read(&path)
                     .await

@@ -115,6 +115,47 @@ fn number<T: FromStr>(text: &str) -> Option<T> {
     text.parse().ok()
 }
 
+/// Size suffixes as Spark spells them (`512m`, `1g`, `10kb`), in bytes.
+const SIZE_UNITS: &[(&str, u64)] = &[
+    ("k", 1 << 10),
+    ("m", 1 << 20),
+    ("g", 1 << 30),
+    ("t", 1 << 40),
+    ("p", 1 << 50),
+];
+
+/// A size as Spark spells it: a number of bytes, or a number with a
+/// suffix k, m, g, t or p (optionally followed by b), case-insensitively.
+pub fn parse_size(text: &str) -> Option<u64> {
+    let lower = text.trim().to_ascii_lowercase();
+    let digits_end = lower
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(lower.len());
+    let (digits, suffix) = lower.split_at(digits_end);
+    let value: u64 = digits.parse().ok()?;
+    let suffix = suffix.trim();
+    let unit = match suffix {
+        "" | "b" => 1,
+        _ => {
+            let letter = suffix.strip_suffix('b').unwrap_or(suffix);
+            SIZE_UNITS.iter().find(|(u, _)| *u == letter)?.1
+        }
+    };
+    value.checked_mul(unit)
+}
+
+/// A size in the largest unit that divides it: `1g`, `512m`, `1000`.
+pub fn show_size(bytes: u64) -> String {
+    SIZE_UNITS
+        .iter()
+        .rev()
+        .find(|(_, unit)| bytes > 0 && bytes.is_multiple_of(*unit))
+        .map_or_else(
+            || bytes.to_string(),
+            |(suffix, unit)| format!("{}{suffix}", bytes / unit),
+        )
+}
+
 /// The value named `text` (case-insensitively) in `names`.
 fn keyword<T: Copy>(names: &[(&str, T)], text: &str) -> Option<T> {
     names
@@ -154,8 +195,8 @@ settings! {
     shuffle_partitions: usize {
         key: "shuffle.partitions",
         default: "0",
-        accepts: "a non-negative integer",
-        parse: number,
+        accepts: "a non-negative integer up to 100000",
+        parse: |t| number(t).filter(|v| *v <= minispark_proto::limits::MAX_SHUFFLE_PARTITIONS),
         description: "Partitions of every shuffle (Spark's spark.sql.shuffle.partitions). \
                       0 means the total task slots of the cluster's executors.",
     }
@@ -248,6 +289,16 @@ settings! {
                       to run whole), a sampling pass finds the hot keys; their rows on the big side get a salt in [0, S) and the other \
                       side's rows for them are replicated S times, so one hot key spreads over S partitions. \
                       The hint /*+ SKEW('t', 'col') */ asks for it on one relation whatever this setting says.",
+    }
+    max_result_size: u64 {
+        key: "driver.maxResultSize",
+        default: "1g",
+        accepts: "a size such as 512m or 1g (k, m, g, t; bytes without a suffix), or 0 for no limit",
+        parse: parse_size,
+        show: |v| show_size(*v),
+        description: "Most bytes of a query's result (its result blocks, as the executors wrote them) \
+                      the driver returns to a client; a larger result fails the job with an error \
+                      naming this setting (Spark's spark.driver.maxResultSize, 1g). 0 means no limit.",
     }
     salt_buckets: usize {
         key: "skew.saltBuckets",
@@ -391,6 +442,35 @@ mod tests {
                 && err.contains("minispark.skew.saltBuckets"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn sizes_are_spelled_as_in_spark() {
+        assert_eq!(parse_size("1g"), Some(1 << 30));
+        assert_eq!(parse_size("512M"), Some(512 << 20));
+        assert_eq!(parse_size("10kb"), Some(10 << 10));
+        assert_eq!(parse_size("2048"), Some(2048));
+        assert_eq!(parse_size("0"), Some(0));
+        for bad in ["", "g", "1x", "-1g", "1.5g", "99999999999p"] {
+            assert_eq!(parse_size(bad), None, "{bad}");
+        }
+        assert_eq!(show_size(1 << 30), "1g");
+        assert_eq!(show_size(1536 << 20), "1536m");
+        assert_eq!(show_size(1000), "1000");
+        assert_eq!(show_size(0), "0");
+        let mut config = MinisparkConfig::default();
+        assert_eq!(config.max_result_size, 1 << 30);
+        config.set("driver.maxResultSize", "2m").unwrap();
+        assert_eq!(config.max_result_size, 2 << 20);
+        let err = config.set("driver.maxResultSize", "lots").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("minispark.driver.maxResultSize expects a size")
+        );
+        // shuffle.partitions is bounded.
+        config.set("shuffle.partitions", "100000").unwrap();
+        let err = config.set("shuffle.partitions", "100001").unwrap_err();
+        assert!(err.to_string().contains("up to 100000"), "{err}");
     }
 
     #[test]

@@ -16,6 +16,7 @@ use futures::stream::BoxStream;
 use futures::{Stream, StreamExt, TryStreamExt};
 
 use crate::config::ShuffleCompression;
+use crate::ipc_limits::{IpcFramer, IpcLimits};
 
 /// IPC write options for a codec.
 pub fn write_options(compression: ShuffleCompression) -> Result<IpcWriteOptions> {
@@ -27,9 +28,12 @@ pub fn write_options(compression: ShuffleCompression) -> Result<IpcWriteOptions>
     Ok(IpcWriteOptions::default().try_with_compression(codec)?)
 }
 
-/// Incrementally decodes an Arrow IPC stream that arrives in chunks of any size.
+/// Incrementally decodes an Arrow IPC stream that arrives in chunks of any
+/// size. Each message's declared sizes are checked against [`IpcLimits`]
+/// before it is decoded (see [`crate::ipc_limits`]).
 #[derive(Debug, Default)]
 pub struct ChunkDecoder {
+    framer: IpcFramer,
     decoder: StreamDecoder,
 }
 
@@ -38,13 +42,22 @@ impl ChunkDecoder {
         Self::default()
     }
 
+    /// A decoder with other limits than the defaults.
+    pub fn with_limits(limits: IpcLimits) -> Self {
+        Self {
+            framer: IpcFramer::new(limits),
+            decoder: StreamDecoder::default(),
+        }
+    }
+
     /// Feeds one chunk; returns the batches it completed.
     pub fn push(&mut self, chunk: bytes::Bytes) -> Result<Vec<RecordBatch>> {
-        let mut buffer = Buffer::from(chunk);
         let mut out = vec![];
-        while !buffer.is_empty() {
-            if let Some(batch) = self.decoder.decode(&mut buffer)? {
-                out.push(batch);
+        for mut message in self.framer.push(Buffer::from(chunk))? {
+            while !message.is_empty() {
+                if let Some(batch) = self.decoder.decode(&mut message)? {
+                    out.push(batch);
+                }
             }
         }
         Ok(out)
@@ -52,6 +65,11 @@ impl ChunkDecoder {
 
     /// Checks the stream ended on a message boundary.
     pub fn finish(&mut self) -> Result<()> {
+        if !self.framer.at_message_boundary() {
+            return Err(DataFusionError::Execution(
+                "Arrow IPC stream ended in the middle of a message".into(),
+            ));
+        }
         Ok(self.decoder.finish()?)
     }
 }
@@ -77,11 +95,14 @@ pub fn encode_stream(
     Ok(out)
 }
 
-/// Decodes a complete IPC stream.
+/// Decodes a complete IPC stream (checked like any other, see [`ChunkDecoder`]).
 pub fn decode_stream(bytes: &[u8]) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-    let reader = arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes), None)?;
-    let schema = reader.schema();
-    let batches = reader.collect::<std::result::Result<Vec<_>, _>>()?;
+    let mut decoder = ChunkDecoder::new();
+    let batches = decoder.push(bytes::Bytes::copy_from_slice(bytes))?;
+    decoder.finish()?;
+    let schema = decoder
+        .schema()
+        .ok_or_else(|| DataFusionError::Execution("Arrow IPC stream without a schema".into()))?;
     Ok((schema, batches))
 }
 

@@ -29,6 +29,8 @@
 //!   salt is the driver's half).
 //! * [`session`]: the DataFusion session every process uses.
 //! * [`ipc`]: Arrow IPC encoding of shuffle blocks.
+//! * [`ipc_limits`]: the size checks on IPC data from other processes,
+//!   made before anything is allocated for it.
 //! * [`explain`]: printing a stage graph.
 
 pub mod adaptive;
@@ -38,6 +40,7 @@ pub mod exchange;
 pub mod explain;
 pub mod hints;
 pub mod ipc;
+pub mod ipc_limits;
 pub mod join_strategy;
 pub mod logical_codec;
 pub mod salting;

@@ -15,7 +15,8 @@
 //!
 //! This crate also maps errors between DataFusion and gRPC so that a failure
 //! deep inside an executor reaches the user with its original message, says
-//! where a process can be reached and secures every connection:
+//! where a process can be reached, secures every connection and bounds what
+//! arrives over the wire:
 //!
 //! * [`advertised_address`]: the `host:port` a driver or executor hands to
 //!   others (never `0.0.0.0`).
@@ -25,6 +26,8 @@
 //! * [`security`]: both together for one process; the one way servers are
 //!   started ([`security::serve`]) and clients made ([`driver_client`],
 //!   [`executor_client`]).
+//! * [`limits`]: the bounds every process checks on what arrives over the
+//!   wire: id formats, slots, partitions, message sizes per RPC kind, nesting.
 
 #![allow(clippy::large_enum_variant)]
 
@@ -37,6 +40,7 @@ pub use pb::*;
 
 pub mod advertised_address;
 pub mod auth;
+pub mod limits;
 pub mod security;
 pub mod tls;
 
@@ -45,8 +49,9 @@ pub use security::Security;
 use datafusion::error::DataFusionError;
 
 /// The largest gRPC message minispark sends or accepts (plans with huge
-/// IN-lists or many unions exceed tonic's 4 MiB default).
-pub const MAX_MESSAGE_SIZE: usize = 1 << 30;
+/// IN-lists or many unions exceed tonic's 4 MiB default). Each RPC kind has
+/// its own, smaller or equal, limit in [`limits`].
+pub const MAX_MESSAGE_SIZE: usize = limits::PLAN_MESSAGE_LIMIT;
 
 /// Size of the chunks shuffle bytes are streamed in.
 pub const DATA_CHUNK_SIZE: usize = 1 << 20;
@@ -114,26 +119,28 @@ pub fn channel(address: &str, security: &Security) -> Result<AuthChannel, DataFu
     ))
 }
 
-/// A driver client with minispark's message limits.
+/// A driver client with minispark's message limits: it sends plans
+/// (SubmitJob) and receives results.
 pub fn driver_client(
     address: &str,
     security: &Security,
 ) -> Result<driver_client::DriverClient<AuthChannel>, DataFusionError> {
     Ok(
         driver_client::DriverClient::new(channel(address, security)?)
-            .max_decoding_message_size(MAX_MESSAGE_SIZE)
-            .max_encoding_message_size(MAX_MESSAGE_SIZE),
+            .max_decoding_message_size(limits::RESULT_MESSAGE_LIMIT)
+            .max_encoding_message_size(limits::PLAN_MESSAGE_LIMIT),
     )
 }
 
-/// An executor client with minispark's message limits.
+/// An executor client with minispark's message limits: it sends plans
+/// (LaunchTask) and receives task statuses and shuffle block chunks.
 pub fn executor_client(
     address: &str,
     security: &Security,
 ) -> Result<executor_client::ExecutorClient<AuthChannel>, DataFusionError> {
     Ok(
         executor_client::ExecutorClient::new(channel(address, security)?)
-            .max_decoding_message_size(MAX_MESSAGE_SIZE)
-            .max_encoding_message_size(MAX_MESSAGE_SIZE),
+            .max_decoding_message_size(limits::BLOCK_MESSAGE_LIMIT)
+            .max_encoding_message_size(limits::PLAN_MESSAGE_LIMIT),
     )
 }

@@ -124,6 +124,7 @@ pub async fn serve(
     let auth = InterceptorLayer::new(ServerAuth::new(security.secret.clone()));
     let Some(server_tls) = security.tls.as_ref().and_then(|t| t.server.clone()) else {
         return Server::builder()
+            .max_concurrent_streams(crate::limits::MAX_CONCURRENT_STREAMS)
             .layer(auth)
             .serve_with_incoming(
                 routes,
@@ -173,11 +174,15 @@ pub async fn serve(
             });
         }
     };
-    let secure = Server::builder().layer(auth).serve_with_incoming(
-        routes.clone(),
-        tokio_stream::wrappers::ReceiverStream::new(tls_rx),
-    );
+    let secure = Server::builder()
+        .max_concurrent_streams(crate::limits::MAX_CONCURRENT_STREAMS)
+        .layer(auth)
+        .serve_with_incoming(
+            routes.clone(),
+            tokio_stream::wrappers::ReceiverStream::new(tls_rx),
+        );
     let refuse = Server::builder()
+        .max_concurrent_streams(crate::limits::MAX_CONCURRENT_STREAMS)
         .layer(InterceptorLayer::new(refuse_plaintext))
         .serve_with_incoming(
             routes,
