@@ -11,6 +11,7 @@ mod errors;
 mod examples;
 mod job_counters;
 mod join_strategies;
+mod object_store;
 mod readme;
 mod salting;
 mod skew;
