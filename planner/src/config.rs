@@ -618,11 +618,18 @@ mod tests {
         assert!(!format!("{config:?}").contains("abc123"));
         assert_eq!(
             secret_settings(&config),
-            vec![("minispark.s3.secretAccessKey".to_string(), "abc123".to_string())]
+            vec![(
+                "minispark.s3.secretAccessKey".to_string(),
+                "abc123".to_string()
+            )]
         );
         let err = config.set("s3.allowHttp", "yes").unwrap_err().to_string();
         assert!(err.contains("true, false or empty"), "{err}");
-        let secrets: Vec<_> = SETTINGS.iter().filter(|s| s.is_secret()).map(|s| s.key).collect();
+        let secrets: Vec<_> = SETTINGS
+            .iter()
+            .filter(|s| s.is_secret())
+            .map(|s| s.key)
+            .collect();
         assert_eq!(
             secrets,
             [

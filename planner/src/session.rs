@@ -217,7 +217,9 @@ mod tests {
         assert!(!debug.contains("hunter2"), "{debug}");
         let changed = changed_settings(&ctx);
         assert_eq!(
-            changed.get("minispark.s3.secretAccessKey").map(String::as_str),
+            changed
+                .get("minispark.s3.secretAccessKey")
+                .map(String::as_str),
             Some("hunter2-secret")
         );
         assert_eq!(

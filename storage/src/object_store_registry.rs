@@ -129,7 +129,10 @@ mod tests {
         assert!(Arc::ptr_eq(&a, &again));
         // Another session with the same settings shares it.
         let other = StoreRegistry::new(settings.clone());
-        assert!(Arc::ptr_eq(&a, &other.get_store(&url("s3://one/")).unwrap()));
+        assert!(Arc::ptr_eq(
+            &a,
+            &other.get_store(&url("s3://one/")).unwrap()
+        ));
         let b = registry.get_store(&url("s3://two/x")).unwrap();
         assert!(!Arc::ptr_eq(&a, &b));
         // New settings, new store.

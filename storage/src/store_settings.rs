@@ -108,11 +108,13 @@ pub fn build_store(url: &Url, settings: &StoreSettings) -> Result<Arc<dyn Object
         // Plain web servers; ObjectStoreScheme would route some hosts
         // (*.amazonaws.com, ...) to the cloud clients, whose paths differ.
         "http" | "https" => ObjectStoreScheme::Http,
-        _ => ObjectStoreScheme::parse(&parsed).map(|(scheme, _)| scheme).map_err(|_| {
-            DataFusionError::Configuration(format!(
-                "no object store for '{root}': minispark reads local paths, file://, {SCHEMES}"
-            ))
-        })?,
+        _ => ObjectStoreScheme::parse(&parsed)
+            .map(|(scheme, _)| scheme)
+            .map_err(|_| {
+                DataFusionError::Configuration(format!(
+                    "no object store for '{root}': minispark reads local paths, file://, {SCHEMES}"
+                ))
+            })?,
     };
     let built: object_store::Result<Arc<dyn ObjectStore>> = match scheme {
         ObjectStoreScheme::AmazonS3 => s3(&root, settings).build().map(|s| Arc::new(s) as _),
@@ -233,8 +235,7 @@ mod tests {
             "http://127.0.0.1:9/x",
             "https://example.com/x",
         ] {
-            build_store(&url(location), &settings)
-                .unwrap_or_else(|e| panic!("{location}: {e}"));
+            build_store(&url(location), &settings).unwrap_or_else(|e| panic!("{location}: {e}"));
         }
     }
 
@@ -243,7 +244,10 @@ mod tests {
         let err = build_store(&url("hdfs://nn:8020/x"), &StoreSettings::default())
             .unwrap_err()
             .to_string();
-        assert!(err.contains("hdfs://nn:8020") && err.contains("s3://"), "{err}");
+        assert!(
+            err.contains("hdfs://nn:8020") && err.contains("s3://"),
+            "{err}"
+        );
     }
 
     #[test]
