@@ -64,6 +64,8 @@
 //!   inside each task.
 //! * [`planner`]: stage cutting, exchange nodes, join strategies and hints,
 //!   adaptive execution, salting, settings.
+//! * [`storage`]: object stores (`s3://`, `gs://`, `az://`, `http(s)://`)
+//!   built per bucket from a session's settings and the environment.
 //! * [`executor`]: task runner and shuffle storage.
 //! * [`driver`]: cluster registry, scheduler, sessions.
 //!
@@ -94,6 +96,7 @@
 //! | `spark.driver.host` / an executor's advertised host (vs. the bind address) | `proto/src/advertised_address.rs` |
 //! | `SecurityManager` (`spark.authenticate`, SSL) | `proto/src/security.rs`, `proto/src/auth.rs`, `proto/src/tls.rs` |
 //! | `Executor`, `BlockManager` serving shuffle blocks | `executor/src/service.rs`, `executor/src/shuffle.rs` |
+//! | Hadoop `FileSystem`s (`s3a://`, `gs://`, `abfs://`) and their `spark.hadoop.fs.*` settings | `storage/src/object_store_registry.rs`, `storage/src/store_settings.rs` |
 //! | Task serialization | `planner/src/codec.rs` (physical), `planner/src/logical_codec.rs` (DataFrames) |
 //! | `EXPLAIN`, the Spark UI's stage metrics | `planner/src/explain.rs`, `driver/src/job.rs` |
 
@@ -115,3 +118,4 @@ pub use minispark_executor as executor;
 pub use minispark_functions as functions;
 pub use minispark_planner as planner;
 pub use minispark_proto as proto;
+pub use minispark_storage as storage;

@@ -29,7 +29,7 @@ use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 use minispark_driver::job::{JobSession, parse_script, plan_statement, reject_driver_side_queries};
 use minispark_driver::job_counters::JobCounters;
-use minispark_planner::session::{changed_settings, session_context};
+use minispark_planner::session::changed_settings;
 
 use crate::client::{StatementOutput, run_plan_remote};
 use crate::dataframe::DataFrame;
@@ -162,7 +162,7 @@ impl SessionBuilder {
                 }
             }
             Master::Remote(url) => {
-                let ctx = session_context(&settings)?;
+                let ctx = minispark_storage::session_context(&settings)?;
                 let security = match self.security {
                     Some(s) => s,
                     None => Security::from_env()?,
@@ -314,6 +314,8 @@ impl Session {
         }
         let plan = plan_statement(&self.inner.ctx, statements.remove(0)).await?;
         reject_driver_side_queries(&plan)?;
+        // CREATE EXTERNAL TABLE reads its location now, with today's settings.
+        minispark_storage::sync_settings(&self.inner.ctx);
         let df = self.inner.ctx.execute_logical_plan(plan).await?;
         Ok(self.wrap(df))
     }
@@ -382,6 +384,7 @@ impl Session {
     /// A table over files, with partition columns inferred from the folder
     /// names, as `CREATE EXTERNAL TABLE` does.
     async fn file_table(&self, path: &str, kind: FileKind) -> Result<Arc<dyn TableProvider>> {
+        minispark_storage::sync_settings(&self.inner.ctx);
         let read = async {
             let state = self.inner.ctx.state();
             let url = ListingTableUrl::parse(path)?;

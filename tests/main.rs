@@ -15,6 +15,7 @@ mod hostile_inputs;
 mod hosts;
 mod job_counters;
 mod join_strategies;
+mod object_store;
 mod readme;
 mod salting;
 mod skew;

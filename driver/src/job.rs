@@ -31,7 +31,7 @@ use minispark_planner::explain::format_stage_graph;
 use minispark_planner::hints::{apply_hints, sql_hints};
 use minispark_planner::join_strategy::{broadcast_thresholds, describe_joins};
 use minispark_planner::salting::{apply_skew_hints, skew_hints};
-use minispark_planner::session::{changed_settings, session_context};
+use minispark_planner::session::changed_settings;
 use minispark_planner::skew::SkewRule;
 use minispark_planner::stages::{StageGraph, plan_stages};
 use tracing::info;
@@ -88,7 +88,7 @@ impl JobSession {
     pub fn new(cluster: Arc<Cluster>, settings: &HashMap<String, String>) -> Result<Self> {
         Ok(Self {
             cluster,
-            ctx: session_context(settings)?,
+            ctx: minispark_storage::session_context(settings)?,
             last_job: Arc::default(),
         })
     }
@@ -135,6 +135,8 @@ impl JobSession {
     /// Runs a logical plan: session changes locally, queries on the cluster.
     pub async fn execute_logical_plan(&self, plan: LogicalPlan) -> Result<StatementResult> {
         reject_driver_side_queries(&plan)?;
+        // Object stores follow the settings as they are now (after any SET).
+        minispark_storage::sync_settings(&self.ctx);
         match plan {
             LogicalPlan::Ddl(DdlStatement::CreateExternalTable(cmd)) => {
                 let context = format!(

@@ -12,7 +12,7 @@ use futures::Stream;
 use minispark_planner::codec::decode_plan;
 use minispark_planner::config::minispark_config;
 use minispark_planner::exchange::{FetchFailed, ShuffleRuntimeExt, ShuffleWriterExec};
-use minispark_planner::session::{session_config, session_state};
+use minispark_planner::session::session_config;
 use minispark_proto::executor_server::Executor;
 use minispark_proto::{
     CancelJobResponse, DataChunk, JobRef, MapOutput, PartitionStats, RemoveJobDataResponse,
@@ -77,7 +77,7 @@ impl ExecutorService {
         let start = Instant::now();
         let config =
             session_config(&task.settings)?.with_extension(Arc::new(ShuffleRuntimeExt(runtime)));
-        let state = session_state(config);
+        let state = minispark_storage::session_state(config)?;
         let ctx = Arc::new(TaskContext::from(&state));
         let plan = decode_plan(&task.plan, &ctx).map_err(|e| {
             DataFusionError::Plan(format!(

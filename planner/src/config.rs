@@ -26,14 +26,24 @@ pub struct Setting {
     /// Stores a value's text in its [`MinisparkConfig`] field; `None` when
     /// the text is not one of the accepted values.
     set: fn(&mut MinisparkConfig, &str) -> Option<()>,
-    /// The field's value as text, as `SHOW` prints it.
+    /// The field's value as text, as `SHOW` prints it (`********` for a
+    /// set secret).
     get: fn(&MinisparkConfig) -> String,
+    /// For a secret (a password, a key): its value, which only
+    /// [`secret_settings`] reads, to send it to the tasks that need it.
+    raw: Option<fn(&MinisparkConfig) -> String>,
 }
 
 impl Setting {
     /// The full key, `minispark.<key>`.
     pub fn name(&self) -> String {
         format!("minispark.{}", self.key)
+    }
+
+    /// Whether the value is a secret: `SHOW`, `information_schema`, EXPLAIN
+    /// and `Debug` print `********` for it.
+    pub fn is_secret(&self) -> bool {
+        self.raw.is_some()
     }
 }
 
@@ -47,6 +57,7 @@ impl Setting {
 ///     accepts: "what error messages say it accepts",
 ///     parse: |text| -> Option<Type>,
 ///     show: |&Type| -> String,      // optional; to_string() otherwise
+///     secret: true,                 // optional: a [`Secret`] field, never shown
 ///     description: "for docs, SHOW and the README",
 /// }
 /// ```
@@ -58,6 +69,12 @@ macro_rules! settings {
         let show: fn(&$ty) -> String = $show;
         show(&$value)
     }};
+    (@raw $field:ident) => {
+        None
+    };
+    (@raw $field:ident, $secret:literal) => {
+        Some(|config: &MinisparkConfig| config.$field.expose().to_string())
+    };
     ($(
         $field:ident: $ty:ty {
             key: $key:literal,
@@ -65,6 +82,7 @@ macro_rules! settings {
             accepts: $accepts:literal,
             parse: $parse:expr,
             $(show: $show:expr,)?
+            $(secret: $secret:literal,)?
             description: $description:literal,
         }
     )*) => {
@@ -91,6 +109,7 @@ macro_rules! settings {
                     Some(())
                 },
                 get: |config: &MinisparkConfig| settings!(@show config.$field, $ty $(, $show)?),
+                raw: settings!(@raw $field $(, $secret)?),
             },
         )*];
 
@@ -190,6 +209,70 @@ const COMPRESSIONS: &[(&str, ShuffleCompression)] = &[
 /// `minispark.skew.salting`'s values: is it `auto`?
 const SALTING: &[(&str, bool)] = &[("off", false), ("auto", true)];
 const BOOLEAN: &[(&str, bool)] = &[("true", true), ("false", false)];
+
+/// Any text; empty means "not set".
+fn text(text: &str) -> Option<String> {
+    Some(text.to_string())
+}
+
+/// `true`, `false`, or empty: not set (the environment decides).
+fn optional_bool(text: &str) -> Option<Option<bool>> {
+    if text.is_empty() {
+        return Some(None);
+    }
+    keyword(BOOLEAN, text).map(Some)
+}
+
+/// An optional boolean as `SHOW` prints it: empty when not set.
+fn show_optional_bool(value: &Option<bool>) -> String {
+    value.map(|v| v.to_string()).unwrap_or_default()
+}
+
+/// A secret setting's value (a key, a password): empty when not set.
+/// `Debug`, `Display` and `SHOW` print `********` for a set secret, so the
+/// value cannot reach a log, an error message or a query result by accident;
+/// [`Secret::expose`] reads it.
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value itself, for the code that authenticates with it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Display for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            f.write_str(REDACTED)
+        }
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Secret({self})")
+    }
+}
+
+/// What a set secret shows as.
+pub const REDACTED: &str = "********";
+
+/// A secret setting's value.
+fn secret(text: &str) -> Option<Secret> {
+    Some(Secret::new(text))
+}
 
 settings! {
     shuffle_partitions: usize {
@@ -309,6 +392,111 @@ settings! {
                       enough that each piece is about half a typical partition, 2sN/(1-s) for N partitions, \
                       between 2 and N.",
     }
+    s3_endpoint: String {
+        key: "s3.endpoint",
+        default: "",
+        accepts: "a URL, or empty",
+        parse: text,
+        description: "Endpoint of s3:// locations, for S3-compatible servers (MinIO, moto, ...), e.g. \
+                      http://host:9000. Empty: AWS_ENDPOINT_URL, else AWS itself. Like every object store \
+                      setting, it travels with the job: the driver and every executor build the same store.",
+    }
+    s3_region: String {
+        key: "s3.region",
+        default: "",
+        accepts: "a region name, or empty",
+        parse: text,
+        description: "Region of s3:// buckets. Empty: AWS_REGION (or AWS_DEFAULT_REGION), else us-east-1.",
+    }
+    s3_access_key_id: String {
+        key: "s3.accessKeyId",
+        default: "",
+        accepts: "an access key id, or empty",
+        parse: text,
+        description: "Access key id for s3:// locations. Empty: AWS_ACCESS_KEY_ID of each process \
+                      (or the instance's credentials).",
+    }
+    s3_secret_access_key: Secret {
+        key: "s3.secretAccessKey",
+        default: "",
+        accepts: "a secret access key, or empty",
+        parse: secret,
+        secret: true,
+        description: "Secret access key for s3:// locations (shown as ********). Empty: \
+                      AWS_SECRET_ACCESS_KEY of each process.",
+    }
+    s3_session_token: Secret {
+        key: "s3.sessionToken",
+        default: "",
+        accepts: "a session token, or empty",
+        parse: secret,
+        secret: true,
+        description: "Session token of temporary s3:// credentials (shown as ********). Empty: AWS_SESSION_TOKEN.",
+    }
+    s3_allow_http: Option<bool> {
+        key: "s3.allowHttp",
+        default: "",
+        accepts: "true, false or empty",
+        parse: optional_bool,
+        show: show_optional_bool,
+        description: "Whether an http:// (unencrypted) s3.endpoint is allowed. Empty: AWS_ALLOW_HTTP, else false.",
+    }
+    gcs_service_account_path: String {
+        key: "gcs.serviceAccountPath",
+        default: "",
+        accepts: "a file path, or empty",
+        parse: text,
+        description: "Service account JSON file for gs:// locations, on every process's file system. \
+                      Empty: GOOGLE_SERVICE_ACCOUNT (or GOOGLE_APPLICATION_CREDENTIALS).",
+    }
+    gcs_service_account_key: Secret {
+        key: "gcs.serviceAccountKey",
+        default: "",
+        accepts: "a service account JSON, or empty",
+        parse: secret,
+        secret: true,
+        description: "Service account JSON itself for gs:// locations (shown as ********). Empty: \
+                      GOOGLE_SERVICE_ACCOUNT_KEY.",
+    }
+    azure_account_name: String {
+        key: "azure.accountName",
+        default: "",
+        accepts: "a storage account name, or empty",
+        parse: text,
+        description: "Storage account of az://, azure://, abfs(s):// and adl:// locations. Empty: AZURE_STORAGE_ACCOUNT_NAME.",
+    }
+    azure_access_key: Secret {
+        key: "azure.accessKey",
+        default: "",
+        accepts: "a storage account key, or empty",
+        parse: secret,
+        secret: true,
+        description: "Storage account key for Azure locations (shown as ********). Empty: AZURE_STORAGE_ACCOUNT_KEY.",
+    }
+    azure_sas_token: Secret {
+        key: "azure.sasToken",
+        default: "",
+        accepts: "a SAS token, or empty",
+        parse: secret,
+        secret: true,
+        description: "Shared access signature for Azure locations (shown as ********). Empty: AZURE_STORAGE_SAS_TOKEN.",
+    }
+    azure_endpoint: String {
+        key: "azure.endpoint",
+        default: "",
+        accepts: "a URL, or empty",
+        parse: text,
+        description: "Endpoint of Azure locations (e.g. an Azurite emulator). Empty: AZURE_STORAGE_ENDPOINT, \
+                      else Azure itself.",
+    }
+    azure_allow_http: Option<bool> {
+        key: "azure.allowHttp",
+        default: "",
+        accepts: "true, false or empty",
+        parse: optional_bool,
+        show: show_optional_bool,
+        description: "Whether an http:// azure.endpoint is allowed. Empty: AZURE_ALLOW_HTTP, else false.",
+    }
 }
 
 impl ExtensionOptions for MinisparkConfig {
@@ -335,9 +523,10 @@ impl ExtensionOptions for MinisparkConfig {
         match (setting.set)(self, value) {
             Some(()) => Ok(()),
             None => plan_err!(
-                "setting {} expects {}, got '{value}'",
+                "setting {} expects {}, got '{}'",
                 setting.name(),
-                setting.accepts
+                setting.accepts,
+                if setting.is_secret() { REDACTED } else { value }
             ),
         }
     }
@@ -358,6 +547,16 @@ impl ConfigExtension for MinisparkConfig {
     const PREFIX: &'static str = "minispark";
 }
 
+/// The secret settings that are set, with their values: what a task needs
+/// besides the shown settings (whose secrets read `********`).
+pub fn secret_settings(config: &MinisparkConfig) -> Vec<(String, String)> {
+    SETTINGS
+        .iter()
+        .filter_map(|s| Some((s.name(), (s.raw?)(config))))
+        .filter(|(_, value)| !value.is_empty())
+        .collect()
+}
+
 /// Reads the minispark settings of a session config (defaults when unset).
 pub fn minispark_config(options: &datafusion::common::config::ConfigOptions) -> MinisparkConfig {
     options
@@ -373,10 +572,14 @@ pub fn minispark_config(options: &datafusion::common::config::ConfigOptions) -> 
 pub fn settings_markdown() -> String {
     let mut table = String::from("| setting | default | meaning |\n|---|---|---|\n");
     for s in SETTINGS {
+        // An empty default (not set) is an empty cell.
+        let default = match s.default {
+            "" => String::new(),
+            d => format!("`{d}`"),
+        };
         table.push_str(&format!(
-            "| `{}` | `{}` | {} |\n",
+            "| `{}` | {default} | {} |\n",
             s.name(),
-            s.default,
             s.description.replace('|', "\\|")
         ));
     }
@@ -471,6 +674,52 @@ mod tests {
         config.set("shuffle.partitions", "100000").unwrap();
         let err = config.set("shuffle.partitions", "100001").unwrap_err();
         assert!(err.to_string().contains("up to 100000"), "{err}");
+    }
+
+    #[test]
+    fn secrets_show_as_stars_and_optional_booleans_as_empty() {
+        let mut config = MinisparkConfig::default();
+        config.set("s3.secretAccessKey", "abc123").unwrap();
+        config.set("s3.allowHttp", "TRUE").unwrap();
+        assert_eq!(config.s3_secret_access_key.expose(), "abc123");
+        assert_eq!(config.s3_allow_http, Some(true));
+        let shown: Vec<_> = config.entries();
+        let value = |key: &str| {
+            shown
+                .iter()
+                .find(|e| e.key == key)
+                .and_then(|e| e.value.clone())
+                .unwrap()
+        };
+        assert_eq!(value("minispark.s3.secretAccessKey"), REDACTED);
+        assert_eq!(value("minispark.s3.sessionToken"), "");
+        assert_eq!(value("minispark.s3.allowHttp"), "true");
+        assert_eq!(value("minispark.azure.allowHttp"), "");
+        assert!(!format!("{config:?}").contains("abc123"));
+        assert_eq!(
+            secret_settings(&config),
+            vec![(
+                "minispark.s3.secretAccessKey".to_string(),
+                "abc123".to_string()
+            )]
+        );
+        let err = config.set("s3.allowHttp", "yes").unwrap_err().to_string();
+        assert!(err.contains("true, false or empty"), "{err}");
+        let secrets: Vec<_> = SETTINGS
+            .iter()
+            .filter(|s| s.is_secret())
+            .map(|s| s.key)
+            .collect();
+        assert_eq!(
+            secrets,
+            [
+                "s3.secretAccessKey",
+                "s3.sessionToken",
+                "gcs.serviceAccountKey",
+                "azure.accessKey",
+                "azure.sasToken"
+            ]
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ use datafusion::common::Result;
 use datafusion::common::config::ConfigOptions;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::SessionState;
+use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::config::MinisparkConfig;
@@ -70,10 +71,24 @@ pub fn session_config(settings: &HashMap<String, String>) -> Result<SessionConfi
     Ok(config)
 }
 
-/// A session state with minispark's functions and catalogs.
+/// A session state with minispark's functions and catalogs, reading local
+/// files only (`file://` and paths).
 pub fn session_state(config: SessionConfig) -> SessionState {
-    let state = SessionStateBuilder::new()
-        .with_config(config)
+    session_state_with_runtime(config, None)
+}
+
+/// [`session_state`] with its own runtime environment: what the processes
+/// that read object stores give it, with their object store registry (the
+/// `minispark-storage` crate builds both; the planner opens no sockets).
+pub fn session_state_with_runtime(
+    config: SessionConfig,
+    runtime: Option<Arc<RuntimeEnv>>,
+) -> SessionState {
+    let mut builder = SessionStateBuilder::new().with_config(config);
+    if let Some(runtime) = runtime {
+        builder = builder.with_runtime_env(runtime);
+    }
+    let state = builder
         .with_default_features()
         .with_query_planner(Arc::new(MinisparkQueryPlanner))
         .build();
@@ -105,21 +120,28 @@ pub fn session_context(settings: &HashMap<String, String>) -> Result<SessionCont
 }
 
 /// Every setting of `ctx` that differs from a fresh session, as key/values:
-/// what a task needs to run a plan the way the driver planned it.
+/// what a task needs to run a plan the way the driver planned it. Secret
+/// settings (object store keys) are included with their values: a task
+/// reads its data with the credentials of the session that submitted it.
 pub fn changed_settings(ctx: &SessionContext) -> HashMap<String, String> {
     let fresh = session_config(&HashMap::new())
         .map(|c| c.options().entries())
         .unwrap_or_default();
     let fresh: HashMap<String, Option<String>> =
         fresh.into_iter().map(|e| (e.key, e.value)).collect();
-    ctx.state()
-        .config()
-        .options()
+    let state = ctx.state();
+    let options = state.config().options();
+    let mut changed: HashMap<String, String> = options
         .entries()
         .into_iter()
         .filter(|e| fresh.get(&e.key) != Some(&e.value))
         .filter_map(|e| e.value.map(|v| (e.key, v)))
-        .collect()
+        .collect();
+    // The entries show secrets as `********`.
+    changed.extend(crate::config::secret_settings(
+        &crate::config::minispark_config(options),
+    ));
+    changed
 }
 
 #[cfg(test)]
@@ -169,6 +191,48 @@ mod tests {
         let a = collect_partitioned(plan, ctx.task_ctx()).await.unwrap();
         let b = collect_partitioned(decoded, task).await.unwrap();
         assert_eq!(a, b);
+    }
+
+    /// A secret setting shows as `********` in SHOW, information_schema and
+    /// Debug, yet travels to the tasks with its value.
+    #[tokio::test]
+    async fn secrets_are_hidden_but_travel() {
+        let ctx = session_context(&settings(&[
+            ("minispark.s3.secretAccessKey", "hunter2-secret"),
+            ("minispark.s3.accessKeyId", "AKID"),
+        ]))
+        .unwrap();
+        for sql in [
+            "SHOW ALL",
+            "SELECT value FROM information_schema.df_settings WHERE name = 'minispark.s3.secretAccessKey'",
+        ] {
+            let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+            let text = arrow::util::pretty::pretty_format_batches(&batches)
+                .unwrap()
+                .to_string();
+            assert!(!text.contains("hunter2"), "{sql}: {text}");
+            assert!(text.contains("********"), "{sql}: {text}");
+        }
+        let debug = format!("{:?}", ctx.state().config().options());
+        assert!(!debug.contains("hunter2"), "{debug}");
+        let changed = changed_settings(&ctx);
+        assert_eq!(
+            changed
+                .get("minispark.s3.secretAccessKey")
+                .map(String::as_str),
+            Some("hunter2-secret")
+        );
+        assert_eq!(
+            changed.get("minispark.s3.accessKeyId").map(String::as_str),
+            Some("AKID")
+        );
+        // What travels rebuilds the same session.
+        let task = session_context(&changed).unwrap();
+        let config = crate::config::minispark_config(task.state().config().options());
+        assert_eq!(config.s3_secret_access_key.expose(), "hunter2-secret");
+        // Unset secrets do not travel.
+        let fresh = session_context(&HashMap::new()).unwrap();
+        assert!(changed_settings(&fresh).is_empty());
     }
 
     #[test]
