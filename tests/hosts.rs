@@ -754,7 +754,13 @@ async fn an_executor_joins_and_one_dies_mid_job_across_hosts() {
         "the kill missed the job: {counters}"
     );
     assert!(counters.executors_lost >= 1, "{counters}");
-    assert!(counters.recomputed_map_outputs >= 1, "{counters}");
+    // Whether host-b's map outputs are recomputed or its running tasks only
+    // retried depends on which stage it held work of when the kill landed
+    // (both seen); either shows in the counters.
+    assert!(
+        counters.recomputed_map_outputs + counters.failed_attempts >= 1,
+        "{counters}"
+    );
     assert!(
         counters.task_attempts > counters.failed_attempts,
         "{counters}"
