@@ -28,7 +28,7 @@
 //! the names kept; a test checks the lists against [`register_spark_functions`],
 //! so they stay current when `datafusion-spark` is upgraded.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use datafusion::prelude::SessionContext;
 #[cfg(test)]
@@ -70,12 +70,21 @@ fn names(name: &str, aliases: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// Whether `ctx` already has a scalar, aggregate or window function `name`.
-fn taken(ctx: &SessionContext, name: &str) -> bool {
+/// The names of every scalar, aggregate and window function `ctx` has.
+/// (`ctx.state()` copies the whole session state: take it once, not per
+/// name; every task's session registers these functions.)
+fn taken_names(ctx: &SessionContext) -> HashSet<String> {
     let state = ctx.state();
-    state.scalar_functions().contains_key(name)
-        || state.aggregate_functions().contains_key(name)
-        || state.window_functions().contains_key(name)
+    let scalars = state.scalar_functions().keys();
+    let aggregates = state.aggregate_functions().keys();
+    let windows = state.window_functions().keys();
+    scalars.chain(aggregates).chain(windows).cloned().collect()
+}
+
+/// Whether `ctx` already has a scalar, aggregate or window function `name`.
+#[cfg(test)]
+fn taken(ctx: &SessionContext, name: &str) -> bool {
+    taken_names(ctx).contains(name)
 }
 
 /// What [`register_spark_functions`] did: every name (aliases included) of
@@ -94,8 +103,10 @@ pub struct SparkRegistration {
 pub fn register_spark_functions(ctx: &SessionContext) -> SparkRegistration {
     let never = |n: &str| NOT_REGISTERED.iter().any(|(m, _)| *m == n);
     let spark_wins = |n: &str| SPARK_WINS.iter().any(|(m, _)| *m == n);
+    let taken = taken_names(ctx);
     let register = |name: &str, all: &[String]| {
-        !all.iter().any(|n| never(n)) && (spark_wins(name) || !all.iter().any(|n| taken(ctx, n)))
+        !all.iter().any(|n| never(n))
+            && (spark_wins(name) || !all.iter().any(|n| taken.contains(n)))
     };
     let mut registered = BTreeSet::new();
     for f in datafusion_spark::all_default_scalar_functions() {
