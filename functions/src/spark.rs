@@ -87,20 +87,11 @@ fn taken(ctx: &SessionContext, name: &str) -> bool {
     taken_names(ctx).contains(name)
 }
 
-/// What [`register_spark_functions`] did: every name (aliases included) of
-/// `datafusion-spark`'s scalar and aggregate functions, sorted, in one list.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SparkRegistration {
-    /// Registered from `datafusion-spark`.
-    pub registered: Vec<String>,
-    /// Not registered: the session's own function of that name is kept.
-    pub kept: Vec<String>,
-}
-
 /// Registers `datafusion-spark`'s functions in `ctx` under the rules of the
 /// module docs. Call it after the session's own functions, so that they are
-/// seen as taken.
-pub fn register_spark_functions(ctx: &SessionContext) -> SparkRegistration {
+/// seen as taken. Returns the names registered (aliases included), sorted.
+/// Every task's session calls it: it does nothing else.
+pub fn register_spark_functions(ctx: &SessionContext) -> Vec<String> {
     let never = |n: &str| NOT_REGISTERED.iter().any(|(m, _)| *m == n);
     let spark_wins = |n: &str| SPARK_WINS.iter().any(|(m, _)| *m == n);
     let taken = taken_names(ctx);
@@ -123,15 +114,19 @@ pub fn register_spark_functions(ctx: &SessionContext) -> SparkRegistration {
             registered.extend(all);
         }
     }
-    let kept = spark_function_names()
+    registered.into_iter().collect()
+}
+
+/// The names of `datafusion-spark`'s functions (aliases included) not in
+/// `registered`, sorted: where the session's own function is kept. For the
+/// README's list and its test.
+pub fn kept_names(registered: &[String]) -> Vec<String> {
+    let kept: BTreeSet<String> = spark_function_names()
         .into_iter()
         .flat_map(|(_, all)| all)
         .filter(|n| !registered.contains(n))
-        .collect::<BTreeSet<_>>();
-    SparkRegistration {
-        registered: registered.into_iter().collect(),
-        kept: kept.into_iter().collect(),
-    }
+        .collect();
+    kept.into_iter().collect()
 }
 
 #[cfg(test)]
@@ -144,21 +139,22 @@ mod tests {
         let ctx = SessionContext::new();
         crate::register_minispark_functions(&ctx).unwrap();
         let hash_before = ctx.udf("hash").unwrap();
-        let done = register_spark_functions(&ctx);
+        let registered = register_spark_functions(&ctx);
+        let kept = kept_names(&registered);
         // minispark's hash (not datafusion-spark's, should it ever get one).
         assert!(Arc::ptr_eq(&hash_before, &ctx.udf("hash").unwrap()));
-        assert!(!done.registered.iter().any(|n| n == "hash" || n == "array"));
+        assert!(!registered.iter().any(|n| n == "hash" || n == "array"));
         // Spark's functions that DataFusion lacks are registered...
         for name in ["pmod", "date_add", "last_day", "soundex"] {
-            assert!(done.registered.iter().any(|n| n == name), "{name}");
+            assert!(registered.iter().any(|n| n == name), "{name}");
             assert!(taken(&ctx, name), "{name}");
         }
         // ... and DataFusion's own are kept where both exist.
-        let kept_somewhere = done.kept.iter().any(|n| taken(&SessionContext::new(), n));
-        assert!(kept_somewhere, "{done:?}");
+        let kept_somewhere = kept.iter().any(|n| taken(&SessionContext::new(), n));
+        assert!(kept_somewhere, "{kept:?}");
         // Nothing is in both lists, and a second registration adds nothing.
-        assert!(done.registered.iter().all(|n| !done.kept.contains(n)));
-        assert!(register_spark_functions(&ctx).registered.is_empty());
+        assert!(registered.iter().all(|n| !kept.contains(n)));
+        assert!(register_spark_functions(&ctx).is_empty());
     }
 
     #[tokio::test]
