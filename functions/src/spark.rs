@@ -14,9 +14,8 @@
 //!   (not replaced either: see [`NOT_REGISTERED`]).
 //! * **DataFusion's built-ins win**, except the names in [`SPARK_WINS`].
 //!   Queries and tests already rely on DataFusion's `avg`, `round`,
-//!   `substring`, `date_trunc`, ... and most differ from Spark's only at the
-//!   edges (ANSI overflow errors, decimal result types). The names kept this
-//!   way are listed below.
+//!   `substring`, `date_trunc`, ...; how far each differs from Spark's
+//!   version has not been checked. README.md lists the names kept this way.
 //! * Spark's expression planner (`EXTRACT` as Spark's `date_part`) is not
 //!   installed: `EXTRACT` keeps DataFusion's meaning.
 //!
