@@ -18,8 +18,16 @@ pub const MAX_EXECUTOR_ID_LEN: usize = 128;
 pub const MAX_ADDRESS_LEN: usize = 512;
 
 /// Largest request carrying a plan (SubmitJob, LaunchTask): plans with huge
-/// IN-lists or many unions exceed tonic's 4 MiB default.
+/// IN-lists or many unions exceed tonic's 4 MiB default. It is also the
+/// bound tonic applies to a whole service; [`crate::request_limits`] holds
+/// every other RPC to [`SMALL_MESSAGE_LIMIT`].
 pub const PLAN_MESSAGE_LIMIT: usize = 1 << 30;
+
+/// Largest request message of every RPC that carries no plan: executor
+/// registrations, heartbeats, job references (CancelJob, RemoveJobData) and
+/// shuffle block ids (FetchPartition) are a few hundred bytes at most.
+/// Enforced per RPC by [`crate::request_limits`].
+pub const SMALL_MESSAGE_LIMIT: usize = 64 << 10;
 
 /// Largest answer of an executor: a chunk of a shuffle block stream (one
 /// `DataChunk`, [`crate::DATA_CHUNK_SIZE`] bytes plus framing) or a task's

@@ -23,6 +23,7 @@ use tonic::service::{InterceptorLayer, Routes};
 use tonic::transport::Server;
 
 use crate::auth::{ClientAuth, Secret, ServerAuth};
+use crate::request_limits::RequestLimitLayer;
 use crate::tls::{Tls, TlsOptions};
 
 /// How long a new connection may take to send its first byte and finish
@@ -113,7 +114,8 @@ pub fn check_listen(
 }
 
 /// Serves `routes` on `listener` until the listener fails: every request
-/// passes the authentication layer first; with a certificate, connections
+/// passes the authentication layer first, then the per-RPC size limits of
+/// [`crate::request_limits`]; with a certificate, connections
 /// are TLS, and a plaintext client gets a clear `Unavailable` error instead
 /// of a broken connection.
 pub async fn serve(
@@ -126,6 +128,7 @@ pub async fn serve(
         return Server::builder()
             .max_concurrent_streams(crate::limits::MAX_CONCURRENT_STREAMS)
             .layer(auth)
+            .layer(RequestLimitLayer)
             .serve_with_incoming(
                 routes,
                 // No Nagle: small task and status messages must not wait for ACKs.
@@ -177,6 +180,7 @@ pub async fn serve(
     let secure = Server::builder()
         .max_concurrent_streams(crate::limits::MAX_CONCURRENT_STREAMS)
         .layer(auth)
+        .layer(RequestLimitLayer)
         .serve_with_incoming(
             routes.clone(),
             tokio_stream::wrappers::ReceiverStream::new(tls_rx),
