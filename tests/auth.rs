@@ -22,24 +22,13 @@ use minispark::proto::{self as pb, Security};
 use tonic::Code;
 
 use crate::common::{TPCH_TABLES, assert_result, oracle_sql, timed, tpch_ddl, tpch_dir};
+use crate::processes::Processes;
 
 const BIN: &str = env!("CARGO_BIN_EXE_minispark");
 const SECRET: &str = "auth-test-secret-0123456789abcdef";
 const WRONG_SECRET: &str = "auth-test-secret-not-the-right-one";
 /// How long a process may take to start, register or exit.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Kills its processes when dropped (also on a failed assertion).
-struct Procs(Vec<Child>);
-
-impl Drop for Procs {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
 
 /// A process of the `minispark` binary with its stderr collected.
 struct Spawned {
@@ -121,7 +110,7 @@ struct Cluster {
     url: String,
     executor_addresses: Vec<String>,
     logs: Vec<Arc<Mutex<String>>>,
-    _procs: Procs,
+    _procs: Processes,
     _work: tempfile::TempDir,
 }
 
@@ -146,7 +135,7 @@ impl Cluster {
             .trim()
             .to_string();
         let mut logs = vec![Arc::clone(&driver.log)];
-        let mut procs = Procs(vec![driver.child]);
+        let mut procs = Processes::of("driver", driver.child);
         let mut executor_addresses = vec![];
         for i in 0..executors {
             let dir = work.path().join(format!("e{i}"));
@@ -176,7 +165,7 @@ impl Cluster {
             executor.wait_for_line("registered with driver");
             executor_addresses.push(address);
             logs.push(Arc::clone(&executor.log));
-            procs.0.push(executor.child);
+            procs.push("executor", executor.child);
         }
         Self {
             url,
@@ -363,7 +352,7 @@ fn an_executor_without_the_secret_cannot_register() {
         .unwrap()
         .trim()
         .to_string();
-    let _procs = Procs(vec![driver.child]);
+    let _procs = Processes::of("driver", driver.child);
     let work = dir.path().join("e");
     let mut executor = spawn(
         &[
@@ -664,7 +653,7 @@ fn a_plaintext_client_of_a_tls_driver_gets_a_clear_error() {
         .unwrap()
         .trim()
         .to_string();
-    let _procs = Procs(vec![driver.child]);
+    let _procs = Processes::of("driver", driver.child);
     let plain = url.replace("https://", "http://");
     assert_ne!(plain, url);
     let script = write(dir.path(), "q.sql", "SELECT 1");
@@ -717,7 +706,7 @@ fn a_tls_client_of_a_plaintext_driver_gets_a_clear_error() {
         .unwrap()
         .trim()
         .to_string();
-    let _procs = Procs(vec![driver.child]);
+    let _procs = Processes::of("driver", driver.child);
     let tls_url = url.replace("http://", "https://");
     assert_ne!(tls_url, url);
     let script = write(dir.path(), "q.sql", "SELECT 1");
@@ -776,7 +765,7 @@ fn a_non_loopback_listen_needs_a_secret() {
         args.extend(extra);
         let driver = spawn(&args, &[]);
         driver.wait_for_line("minispark driver listening on ");
-        drop(Procs(vec![driver.child]));
+        drop(Processes::of("driver", driver.child));
     }
     // The secret from the environment counts too.
     let driver = spawn(
@@ -784,5 +773,5 @@ fn a_non_loopback_listen_needs_a_secret() {
         &[(SECRET_ENV, SECRET)],
     );
     driver.wait_for_line("minispark driver listening on ");
-    drop(Procs(vec![driver.child]));
+    drop(Processes::of("driver", driver.child));
 }

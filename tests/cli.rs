@@ -1,23 +1,12 @@
 //! The `minispark` command line, end to end: output formats, EXPLAIN
 //! ANALYZE, COPY ... PARTITIONED BY, and a standalone cluster started by hand.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::processes::{Processes, collect_lines, output_bounded, wait_for_line};
+
 const BIN: &str = env!("CARGO_BIN_EXE_minispark");
-
-/// Kills the processes it holds when dropped.
-struct Processes(Vec<Child>);
-
-impl Drop for Processes {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
 
 /// Runs the CLI with a timeout.
 fn minispark(args: &[&str]) -> Output {
@@ -29,23 +18,11 @@ fn minispark(args: &[&str]) -> Output {
 fn minispark_with(args: &[&str], setup: impl FnOnce(&mut Command)) -> Output {
     let mut command = Command::new(BIN);
     setup(&mut command);
-    let mut child = command
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("minispark {args:?} timed out");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    output_bounded(
+        command.args(args),
+        Duration::from_secs(300),
+        &format!("minispark {args:?}"),
+    )
 }
 
 fn script(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
@@ -169,23 +146,19 @@ fn standalone_cluster() {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let stderr = driver.stderr.take().unwrap();
-    let mut procs = Processes(vec![driver]);
-    let mut url = None;
-    let mut lines = BufReader::new(stderr).lines();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if let Some(rest) = line.strip_prefix("minispark driver listening on ") {
-            url = Some(rest.trim().to_string());
-            break;
-        }
-    }
-    let url = url.expect("driver prints its URL");
-    // Keep draining the driver's log so it never writes to a closed pipe.
-    std::thread::spawn(move || for _ in lines {});
+    let log = collect_lines(driver.stderr.take().unwrap());
+    let mut procs = Processes::default();
+    procs.push("driver", driver);
+    let prefix = "minispark driver listening on ";
+    let url = wait_for_line(&log, Duration::from_secs(60), "the driver's URL", |l| {
+        l.starts_with(prefix)
+    })[prefix.len()..]
+        .trim()
+        .to_string();
     for i in 0..2 {
         let work = dir.path().join(format!("e{i}"));
-        procs.0.push(
+        procs.push(
+            format!("executor {i}"),
             Command::new(BIN)
                 .args([
                     "executor",

@@ -10,7 +10,6 @@
 //! 2 000); `MINISPARK_HOSTILE_SEED` the seed (default 10).
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -27,36 +26,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::common::{assert_result, oracle_sql, tpch_ddl};
+use crate::processes::{Processes, collect_lines, wait_for_line};
 
 const BIN: &str = env!("CARGO_BIN_EXE_minispark");
-
-/// Kills the processes it holds when dropped (also on panic).
-struct Processes(Vec<(String, Child)>);
-
-impl Processes {
-    /// Panics naming every process that has exited.
-    fn assert_alive(&mut self) {
-        let dead: Vec<String> = self
-            .0
-            .iter_mut()
-            .filter_map(|(name, c)| match c.try_wait() {
-                Ok(None) => None,
-                Ok(Some(status)) => Some(format!("{name} exited: {status}")),
-                Err(e) => Some(format!("{name}: {e}")),
-            })
-            .collect();
-        assert!(dead.is_empty(), "processes died: {dead:?}");
-    }
-}
-
-impl Drop for Processes {
-    fn drop(&mut self) {
-        for (_, c) in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
 
 /// Starts a process and waits (at most a minute) for a line of its stderr
 /// containing `marker`; returns the rest of that line. Its stderr keeps
@@ -68,24 +40,12 @@ fn spawn_and_wait(command: &mut Command, marker: &str) -> (Child, String) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start minispark");
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let wanted = marker.to_string();
-    std::thread::spawn(move || {
-        let mut tx = Some(tx);
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if let Some(at) = line.find(&wanted)
-                && let Some(tx) = tx.take()
-            {
-                let _ = tx.send(line[at + wanted.len()..].to_string());
-            }
-        }
+    let log = collect_lines(child.stderr.take().unwrap());
+    let line = wait_for_line(&log, Duration::from_secs(60), marker, |l| {
+        l.contains(marker)
     });
-    let found = rx
-        .recv_timeout(Duration::from_secs(60))
-        .unwrap_or_else(|_| panic!("no line with '{marker}' within 60s"));
-    (child, found)
+    let rest = line[line.find(marker).unwrap() + marker.len()..].to_string();
+    (child, rest)
 }
 
 /// A standalone cluster started as the README says: a driver process and
@@ -111,7 +71,8 @@ fn standalone(executors: usize) -> Standalone {
         "minispark driver listening on ",
     );
     let url = url.trim().to_string();
-    let mut processes = Processes(vec![("driver".into(), driver)]);
+    let mut processes = Processes::default();
+    processes.push("driver", driver);
     let mut addresses = vec![];
     for i in 0..executors {
         let (child, rest) = spawn_and_wait(
@@ -134,7 +95,7 @@ fn standalone(executors: usize) -> Standalone {
             "address=",
         );
         let address = rest.split_whitespace().next().unwrap().to_string();
-        processes.0.push((format!("executor exec-h{i}"), child));
+        processes.push(format!("executor exec-h{i}"), child);
         addresses.push(address);
     }
     Standalone {
@@ -307,7 +268,7 @@ fn hostile(rng: &mut StdRng, driver: bool, canary: &Path, n: usize) -> Hostile {
             }
         };
     }
-    match rng.random_range(0..16) {
+    match rng.random_range(0..17) {
         0 => any("random bytes", random_bytes(rng, 300)),
         1 => {
             let payload = random_bytes(rng, 300);
@@ -343,6 +304,27 @@ fn hostile(rng: &mut StdRng, driver: bool, canary: &Path, n: usize) -> Hostile {
                 path: method,
                 body: frame(true, payload.len() as u32, &payload),
                 expect: Expect::Refused,
+            }
+        }
+        // A message header declaring more than its RPC takes (but less than
+        // a plan may be) to an RPC that carries no plan: refused from the
+        // header with ResourceExhausted, before the message is buffered.
+        7 => {
+            let small: &[&str] = if driver {
+                &DRIVER_METHODS[..2]
+            } else {
+                &EXECUTOR_METHODS[1..]
+            };
+            let limit = minispark::proto::limits::SMALL_MESSAGE_LIMIT as u32;
+            Hostile {
+                kind: "over its RPC's size limit",
+                path: small[rng.random_range(0..small.len())].to_string(),
+                body: frame(
+                    false,
+                    rng.random_range(limit + 1..1 << 30),
+                    &random_bytes(rng, 64),
+                ),
+                expect: Expect::Code(8),
             }
         }
         5 => Hostile {

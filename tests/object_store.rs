@@ -4,9 +4,10 @@
 //!
 //! The server requires signed requests with a key it generates at setup, and
 //! the test passes that key only as session settings: the executors cannot
-//! have read it from any environment. The server listens on
-//! `MINISPARK_TEST_S3_HOST` (default 127.0.0.1), so a test whose executors
-//! live on other hosts can pass an address they reach.
+//! have read it from any environment. The TPC-H test runs its driver and
+//! executors on hosts of their own (network namespaces) and the server on
+//! this process's bridge address; the others use loopback, or
+//! `MINISPARK_TEST_S3_HOST` when set.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -21,6 +22,8 @@ use crate::common::{
     TPCH_TABLES, assert_result, cluster, oracle_sql, remote_session, row_count, run_sql, session,
     single_value, timed, tpch_dir,
 };
+use crate::network_lab::Lab;
+use crate::processes::output_bounded;
 
 /// Creates a user with an access key allowed everything, a bucket, and
 /// uploads a folder into it (boto3: a client independent of minispark's);
@@ -82,7 +85,8 @@ struct Credentials {
 struct MotoServer {
     child: Child,
     endpoint: String,
-    dir: tempfile::TempDir,
+    /// Holds the server's log (read while it starts).
+    _log_dir: tempfile::TempDir,
 }
 
 impl Drop for MotoServer {
@@ -116,7 +120,7 @@ impl MotoServer {
         let mut server = MotoServer {
             child,
             endpoint: String::new(),
-            dir,
+            _log_dir: dir,
         };
         // werkzeug prints " * Running on http://HOST:PORT" once it listens.
         let deadline = Instant::now() + SERVER_TIMEOUT;
@@ -147,35 +151,22 @@ impl MotoServer {
     /// requests, unless `auth` is false.
     fn setup(&self, bucket: &str, src: &Path, prefix: &str, auth: bool) -> Credentials {
         let python = moto_venv().join("bin/python");
-        let out_path = self.dir.path().join("setup.out");
-        let err_path = self.dir.path().join("setup.err");
-        let mut child = Command::new(&python)
-            .args(["-c", SETUP_SCRIPT, &self.endpoint, bucket])
-            .arg(src)
-            .arg(prefix)
-            .arg(if auth { "auth" } else { "open" })
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&out_path).unwrap())
-            .stderr(std::fs::File::create(&err_path).unwrap())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
-        let deadline = Instant::now() + SERVER_TIMEOUT;
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("the bucket setup did not finish within {SERVER_TIMEOUT:?}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let out = std::fs::read_to_string(&out_path).unwrap_or_default();
-        let err = std::fs::read_to_string(&err_path).unwrap_or_default();
+        let output = output_bounded(
+            Command::new(&python)
+                .args(["-c", SETUP_SCRIPT, &self.endpoint, bucket])
+                .arg(src)
+                .arg(prefix)
+                .arg(if auth { "auth" } else { "open" })
+                .stdin(Stdio::null()),
+            SERVER_TIMEOUT,
+            "the bucket setup",
+        );
+        let out = String::from_utf8_lossy(&output.stdout);
         assert!(
-            status.success(),
-            "the bucket setup failed ({status}):\n{err}"
+            output.status.success(),
+            "the bucket setup failed ({}):\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
         );
         let field = |name: &str| {
             let start = out
@@ -244,47 +235,93 @@ async fn oracle_context(dir: &Path, partitions: usize) -> SessionContext {
     ctx
 }
 
-/// The 22 TPC-H queries over s3:// on two executor processes equal
-/// single-node DataFusion over the local files; COPY writes partitioned
-/// Parquet back to the bucket, and the DataFrame API (a remote session:
-/// plans over gRPC) reads it again, as does `write_parquet`'s output.
+/// The 22 TPC-H queries over s3:// on two executor processes on two other
+/// hosts (network namespaces, see `network_lab.rs`; the driver on a third)
+/// equal single-node DataFusion over the local files. The bucket's server
+/// runs in this process's namespace, on its bridge address, and the store's
+/// endpoint and key reach the driver and the executors only as session
+/// settings. COPY, submitted from a host with `minispark submit`, writes
+/// partitioned Parquet back to the bucket; the DataFrame API reads it
+/// again, as does `write_parquet`'s output.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tpch_in_an_s3_bucket() {
+async fn tpch_in_an_s3_bucket_read_by_executors_on_other_hosts() {
     let local = tpch_sf0_1_dir();
-    let server = MotoServer::start(&server_host());
+    let mut lab = Lab::new(&["driver-host", "host-a", "host-b"]);
+    let server = MotoServer::start(&lab.root_address().to_string());
     let key = server.setup("warehouse", local, "tpch/sf0_1/", true);
     let settings = server.settings(&key.id, &key.secret);
+    let (driver, url) = lab.start_driver("driver-host", &[]).await;
+    for host in ["host-a", "host-b"] {
+        let address = format!("{}:", lab.host(host).address);
+        lab.start_executor(driver, host, &url, &[], &[], &address)
+            .await;
+    }
     let mut pairs = as_pairs(&settings);
     pairs.push(("minispark.shuffle.partitions", "4"));
-
-    let cluster = cluster(2).await;
-    let job = session(&cluster, &pairs);
-    timed(
-        "registering the tables",
-        run_sql(&job, &s3_ddl("s3://warehouse/tpch/sf0_1")),
-    )
-    .await
-    .unwrap();
+    let session = lab.session(&url, &pairs).await;
+    for t in TPCH_TABLES {
+        timed(
+            &format!("registering {t}"),
+            session.register_parquet(t, &format!("s3://warehouse/tpch/sf0_1/{t}/")),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("registering s3://warehouse/tpch/sf0_1/{t}/: {e}"));
+    }
     let oracle = oracle_context(local, 4).await;
+    let mut attempts = 0;
     for q in 1..=22 {
         let sql = tpch_query(q);
-        let got = timed(&format!("q{q}"), run_sql(&job, &sql))
+        let df = session.sql(&sql).await.unwrap();
+        let (got, counters) = timed(&format!("q{q}"), df.collect_with_counters())
             .await
-            .unwrap_or_else(|e| panic!("q{q} over s3://: {e}"));
+            .unwrap_or_else(|e| panic!("q{q} over s3:// across hosts: {e}"));
         let expected = oracle_sql(&oracle, &sql).await;
         assert_result(
             &got,
             &expected,
-            format!("q{q} over s3:// differs from DataFusion"),
+            format!("q{q} over s3:// across hosts differs from DataFusion"),
         );
+        assert!(!counters.had_failures(), "q{q}: {counters}");
+        attempts += counters.task_attempts;
     }
+    assert!(attempts > 22, "the queries ran as tasks: {attempts}");
 
-    // COPY, partitioned, back into the bucket: the executors write it.
+    // COPY, partitioned, back into the bucket, by a job script submitted on
+    // host-a: the driver (on its host) plans it and the executors write.
     let copy = "COPY (SELECT l_orderkey, l_linenumber, l_quantity, l_extendedprice, \
                 l_returnflag, l_linestatus FROM lineitem WHERE l_orderkey < 100000) \
                 TO 's3://warehouse/out/lineitem/' STORED AS PARQUET \
                 PARTITIONED BY (l_returnflag, l_linestatus)";
-    let written = timed("COPY to s3://", run_sql(&job, copy)).await.unwrap();
+    let script: String = settings
+        .iter()
+        .map(|(k, v)| format!("SET {k} = '{v}';\n"))
+        .chain(std::iter::once(
+            "CREATE EXTERNAL TABLE lineitem STORED AS PARQUET \
+             LOCATION 's3://warehouse/tpch/sf0_1/lineitem/';\n"
+                .to_string(),
+        ))
+        .chain(std::iter::once(format!("{copy};\n")))
+        .collect();
+    let script_path = lab.work.path().join("copy.sql");
+    std::fs::write(&script_path, script).unwrap();
+    let out = lab.run(
+        "host-a",
+        &[
+            "submit",
+            script_path.to_str().unwrap(),
+            "--master",
+            "http://driver-host:7077",
+            "--format",
+            "csv",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "COPY submitted on host-a: {stderr}");
+    assert!(
+        !stderr.contains(&key.secret),
+        "submit logs the secret: {stderr}"
+    );
     let expected_rows = oracle
         .sql("SELECT count(*) FROM lineitem WHERE l_orderkey < 100000")
         .await
@@ -293,25 +330,24 @@ async fn tpch_in_an_s3_bucket() {
         .await
         .unwrap();
     assert_eq!(
-        single_value(&written).to_string(),
+        stdout.lines().last().unwrap_or_default().trim(),
         single_value(&expected_rows).to_string(),
-        "rows COPY wrote"
+        "rows COPY wrote: {stdout}"
     );
 
     // The DataFrame API reads the partitioned folders again.
-    let df_session = remote_session(&cluster, &as_pairs(&settings)).await;
     let copied = timed(
         "read_parquet",
-        df_session.read_parquet("s3://warehouse/out/lineitem/"),
+        session.read_parquet("s3://warehouse/out/lineitem/"),
     )
     .await
     .unwrap();
-    df_session.register_view("copied", &copied).unwrap();
+    session.register_view("copied", &copied).unwrap();
     let summary = "SELECT CAST(l_returnflag AS VARCHAR) AS f, CAST(l_linestatus AS VARCHAR) AS s, \
                    count(*) AS n, sum(l_quantity) AS q, sum(l_extendedprice) AS p, \
                    sum(l_orderkey * 10 + l_linenumber) AS k FROM {t} {where} GROUP BY 1, 2 ORDER BY 1, 2";
     let got = timed("reading the copy", async {
-        df_session
+        session
             .sql(&summary.replace("{t}", "copied").replace("{where}", ""))
             .await?
             .collect()
@@ -330,10 +366,7 @@ async fn tpch_in_an_s3_bucket() {
     assert_eq!(row_count(&got), 4, "four (returnflag, linestatus) folders");
 
     // write_parquet to the bucket, and back.
-    let orders = df_session
-        .read_parquet("s3://warehouse/tpch/sf0_1/orders/")
-        .await
-        .unwrap();
+    let orders = session.table("orders").await.unwrap();
     let rows = timed(
         "write_parquet",
         orders.write_parquet("s3://warehouse/out/orders/", &[]),
@@ -341,12 +374,17 @@ async fn tpch_in_an_s3_bucket() {
     .await
     .unwrap();
     assert_eq!(rows, 150_000);
-    let again = df_session
+    let again = session
         .read_parquet("s3://warehouse/out/orders/")
         .await
         .unwrap();
     assert_eq!(timed("count", again.count()).await.unwrap(), 150_000);
-    drop(cluster);
+    for i in 0..3 {
+        assert!(
+            lab.log(i).iter().all(|l| !l.contains(&key.secret)),
+            "a process of the cluster logged the secret"
+        );
+    }
 }
 
 /// Runs `sql` in `job` and returns its error, which must name `location`
