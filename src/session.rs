@@ -466,8 +466,36 @@ impl Session {
             }
             Backend::Remote { url, security } => {
                 let settings = changed_settings(&self.inner.ctx);
+                // datafusion-proto cannot serialize the outer references of a
+                // correlated subquery (TPC-H q2, q4, q17...). DataFusion's
+                // optimizer rewrites subqueries into joins, so a plan with one
+                // travels optimized, with this session's settings (the same
+                // the driver is sent); the driver's optimizer runs on it again.
+                let plan = if has_subquery(&plan)? {
+                    self.inner.ctx.state().optimize(&plan)?
+                } else {
+                    plan
+                };
                 run_plan_remote(url, security, &plan, label, settings).await
             }
         }
     }
+}
+
+/// Whether `plan` has a subquery expression anywhere (`EXISTS`, `IN
+/// (SELECT ...)`, a scalar subquery).
+fn has_subquery(plan: &LogicalPlan) -> Result<bool> {
+    use datafusion::common::tree_node::TreeNode;
+    use datafusion::logical_expr::Expr;
+    plan.exists(|node| {
+        Ok(node.expressions().iter().any(|e| {
+            e.exists(|e| {
+                Ok(matches!(
+                    e,
+                    Expr::ScalarSubquery(_) | Expr::Exists(_) | Expr::InSubquery(_)
+                ))
+            })
+            .unwrap_or(false)
+        }) || matches!(node, LogicalPlan::Subquery(_)))
+    })
 }

@@ -171,6 +171,31 @@ async fn dataframe_on_a_remote_driver() {
         .unwrap();
     assert_eq!(row_count(&per_flag), 3, "{per_flag:?}");
 
+    // Correlated subqueries (EXISTS, IN, scalar): their outer references
+    // cannot travel as datafusion-proto, so such plans travel decorrelated.
+    let oracle = minispark_planner::session::session_context(&Default::default()).unwrap();
+    for sql in [
+        "SELECT o_orderpriority, count(*) AS n FROM tpch.sf0_01.orders WHERE EXISTS \
+         (SELECT 1 FROM tpch.sf0_01.lineitem WHERE l_orderkey = o_orderkey \
+         AND l_commitdate < l_receiptdate) GROUP BY 1 ORDER BY 1",
+        "SELECT p_brand, sum(l_extendedprice) AS total FROM tpch.sf0_01.lineitem \
+         JOIN tpch.sf0_01.part ON p_partkey = l_partkey WHERE l_quantity < \
+         (SELECT 0.5 * avg(l2.l_quantity) FROM tpch.sf0_01.lineitem l2 \
+         WHERE l2.l_partkey = p_partkey) GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 5",
+        "SELECT count(*) AS n FROM tpch.sf0_01.customer WHERE c_custkey NOT IN \
+         (SELECT o_custkey FROM tpch.sf0_01.orders WHERE o_totalprice > 300000)",
+    ] {
+        let df = session.sql(sql).await.unwrap();
+        let got = timed("a correlated subquery", df.collect())
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        assert_result(
+            &got,
+            &crate::common::oracle_sql(&oracle, sql).await,
+            format!("remote DataFrame: {sql}"),
+        );
+    }
+
     // Bad input fails where it is written, with a clear message, and the
     // session keeps working.
     let err = session

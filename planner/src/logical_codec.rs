@@ -11,7 +11,10 @@
 //! ```
 //!
 //! DataFusion serializes its own nodes, file scans (Parquet, CSV, JSON) and
-//! the file formats of `COPY`. The only tables it cannot serialize are
+//! the file formats of `COPY`, but not the outer references of a
+//! correlated subquery: a session sends a plan with a subquery after
+//! DataFusion's optimizer has rewritten its subqueries into joins
+//! (`minispark::Session`). The only tables it cannot serialize are
 //! minispark's built-in catalogs, which travel here as their name and scale:
 //! the driver generates them, never the client.
 
