@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The embedded cluster's fixed costs, for two builds of `minispark` side by side.
 
-    benches/local_overhead.py BASE_LABEL=BASE_BINARY NEW_LABEL=NEW_BINARY [--reps N]
+    benches/local_overhead.py BASE_LABEL=BASE_BINARY NEW_LABEL=NEW_BINARY [--reps N] [--jobs J]
 
 Measures, for each binary, alternating the order every repetition so that
 neither always runs first on a warm page cache:
@@ -10,10 +10,13 @@ neither always runs first on a warm page cache:
   whole command: start the driver and two executor processes, register them,
   run one trivial job (a GROUP BY over the 25 nations: a scan, a shuffle and
   a reduce), print the result, stop;
-* warm job: (time of the same command with 51 copies of the job - time with
-  one) / 50, the time of one trivial job on a running cluster.
+* warm job: (time of the same command with J + 1 copies of the job - time
+  with one) / J, the time of one trivial job on a running cluster. The
+  cold start's spread (about 0.1 s here) is divided by J, so J = 200 (the
+  default) resolves a warm job to about half a millisecond.
 
-Prints a Markdown table: medians and minimums over the repetitions. The
+Prints a Markdown table: medians, minimums and the spread (25th to 75th
+percentile) over the repetitions. The
 issue that added authentication and input limits (issue 10) requires both
 to stay within 10% of the build before it.
 """
@@ -46,6 +49,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("builds", nargs=2, metavar="LABEL=BINARY")
     parser.add_argument("--reps", type=int, default=10)
+    parser.add_argument("--jobs", type=int, default=200)
     args = parser.parse_args()
     builds = [tuple(b.split("=", 1)) for b in args.builds]
     with tempfile.TemporaryDirectory() as tmp:
@@ -54,7 +58,7 @@ def main():
         with open(one, "w") as f:
             f.write(JOB)
         with open(many, "w") as f:
-            f.write(JOB * 51)
+            f.write(JOB * (args.jobs + 1))
         times = {label: {"one": [], "many": []} for label, _ in builds}
         for rep in range(args.reps):
             order = builds if rep % 2 == 0 else builds[::-1]
@@ -64,12 +68,14 @@ def main():
             print(f"repetition {rep + 1}/{args.reps} done", file=sys.stderr)
     print(f"`{' '.join(sys.argv)}`, {args.reps} repetitions, on {platform.node()} "
           f"({os.cpu_count()} cores, {platform.machine()})\n")
-    print("| build | cold submit, median | cold submit, min | warm job, median | warm job, min |")
-    print("|---|---|---|---|---|")
+    print("| build | cold submit, median | cold submit, min | warm job, median | warm job, min "
+          "| warm job, 25th-75th |")
+    print("|---|---|---|---|---|---|")
     base_cold = base_warm = None
     for label, _ in builds:
         cold = times[label]["one"]
-        warm = [(m - o) / 50 for m, o in zip(times[label]["many"], cold)]
+        warm = [(m - o) / args.jobs for m, o in zip(times[label]["many"], cold)]
+        q = statistics.quantiles(warm, n=4)
         cold_med, warm_med = statistics.median(cold), statistics.median(warm)
         vs = ""
         if base_cold is None:
@@ -77,7 +83,8 @@ def main():
         else:
             vs = f" ({cold_med / base_cold:.2f}x / {warm_med / base_warm:.2f}x)"
         print(f"| {label}{vs} | {cold_med * 1000:.0f} ms | {min(cold) * 1000:.0f} ms | "
-              f"{warm_med * 1000:.1f} ms | {min(warm) * 1000:.1f} ms |")
+              f"{warm_med * 1000:.1f} ms | {min(warm) * 1000:.1f} ms | "
+              f"{q[0] * 1000:.1f}-{q[2] * 1000:.1f} ms |")
 
 
 if __name__ == "__main__":
