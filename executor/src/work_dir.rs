@@ -9,6 +9,16 @@
 //! before a path is made from it, so no request can name a file outside the
 //! work dir. A job's directory is removed only when this executor created
 //! it: `RemoveJobData` for any other job removes nothing.
+//!
+//! A process killed mid-job leaves its job directories behind. When an
+//! executor starts it takes a lock in its work dir
+//! (`.executor-<instance>.lock`, an OS file lock held while it runs, see
+//! [`WorkDirLock`]) and then removes the job directories there
+//! ([`remove_stale_job_dirs`]): only directories named like job ids
+//! (`job-` and 12 hex digits), and only when no other live executor holds a
+//! lock in the same work dir (two executors sharing the default work dir
+//! leave each other's jobs alone). Locks of dead processes are not held any
+//! more and are removed with their jobs.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -88,6 +98,127 @@ impl WorkDir {
             ))),
         }
     }
+}
+
+/// Marks a work dir as used by a live executor: a lock file holding an OS
+/// lock (`flock`) for as long as this value lives. The OS releases it when
+/// the process dies, however it dies.
+#[derive(Debug)]
+pub struct WorkDirLock {
+    path: PathBuf,
+    _file: std::fs::File,
+}
+
+/// Lock files are `.executor-<instance>.lock`: never a job id.
+const LOCK_PREFIX: &str = ".executor-";
+const LOCK_SUFFIX: &str = ".lock";
+
+impl WorkDirLock {
+    /// Creates and locks this process's lock file in `root`.
+    pub fn acquire(root: &Path, instance: &str) -> Result<Self> {
+        let path = root.join(format!("{LOCK_PREFIX}{instance}{LOCK_SUFFIX}"));
+        let file = std::fs::File::create(&path)
+            .and_then(|f| f.try_lock().map(|()| f).map_err(std::io::Error::from))
+            .map_err(|e| {
+                DataFusionError::Execution(format!(
+                    "cannot lock the work dir {}: {e}",
+                    path.display()
+                ))
+            })?;
+        Ok(Self { path, _file: file })
+    }
+}
+
+impl Drop for WorkDirLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// What [`remove_stale_job_dirs`] did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct StaleCleanup {
+    /// Job directories removed.
+    pub removed: usize,
+    /// Bytes they held.
+    pub bytes: u64,
+    /// Other live executors found using the work dir (then nothing is
+    /// removed).
+    pub live_executors: usize,
+}
+
+/// Removes the job directories a previous executor process left in `root`,
+/// unless another live executor uses it too (see the module docs). Call it
+/// after taking this process's [`WorkDirLock`]. Problems are logged, never
+/// fatal: a stale directory only costs disk space.
+pub fn remove_stale_job_dirs(root: &Path, executor_id: &str) -> StaleCleanup {
+    let mut cleanup = StaleCleanup::default();
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return cleanup;
+    };
+    let mut jobs = vec![];
+    let mut dead_locks = vec![];
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_dir() && check_job_id(&name).is_ok() {
+            jobs.push(entry.path());
+        } else if kind.is_file() && name.starts_with(LOCK_PREFIX) && name.ends_with(LOCK_SUFFIX)
+        {
+            // Locked by a live process (this one included: a second open
+            // file conflicts with its own lock).
+            let held = std::fs::File::open(entry.path()).map(|f| f.try_lock().is_err());
+            match held {
+                Ok(false) => dead_locks.push(entry.path()),
+                Ok(true) => cleanup.live_executors += 1,
+                Err(_) => {}
+            }
+        }
+    }
+    // This process holds one of the locks.
+    cleanup.live_executors = cleanup.live_executors.saturating_sub(1);
+    if cleanup.live_executors > 0 {
+        if !jobs.is_empty() {
+            tracing::info!(
+                executor_id,
+                work_dir = %root.display(),
+                job_dirs = jobs.len(),
+                other_executors = cleanup.live_executors,
+                "the work dir is shared with live executors: its job directories are left alone"
+            );
+        }
+        return cleanup;
+    }
+    for lock in dead_locks {
+        let _ = std::fs::remove_file(lock);
+    }
+    for dir in jobs {
+        let bytes = dir_size(&dir);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => {
+                cleanup.removed += 1;
+                cleanup.bytes += bytes;
+            }
+            Err(e) => tracing::warn!(
+                executor_id,
+                dir = %dir.display(),
+                error = %e,
+                "cannot remove a stale job directory"
+            ),
+        }
+    }
+    if cleanup.removed > 0 {
+        tracing::info!(
+            executor_id,
+            work_dir = %root.display(),
+            removed = cleanup.removed,
+            bytes = cleanup.bytes,
+            "removed job directories left by a previous executor"
+        );
+    }
+    cleanup
 }
 
 /// The directory of one stage's blocks under `root`, once the ids are checked.
@@ -175,6 +306,53 @@ mod tests {
         std::fs::write(dir.join("map-0-reduce-0.arrow"), b"12345").unwrap();
         assert_eq!(work.remove_job("job-0000000000aa").await.unwrap(), 5);
         assert!(!root.join("job-0000000000aa").exists());
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn stale_job_dirs_go_unless_a_live_executor_shares_the_work_dir() {
+        let base = std::env::temp_dir().join(format!("minispark-stale-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(&base).unwrap();
+        let root = base.as_path();
+        let stale = root.join("job-0123456789ab");
+        std::fs::create_dir_all(stale.join("stage-0")).unwrap();
+        std::fs::write(stale.join("stage-0/map-0-reduce-0.arrow"), b"1234").unwrap();
+        // Not job directories: kept.
+        for keep in ["job-XYZ", "job-0123456789abc", "notes"] {
+            std::fs::create_dir_all(root.join(keep)).unwrap();
+        }
+        std::fs::write(root.join("job-00000000000f"), b"a file").unwrap();
+        // The lock file of a dead process: unlocked.
+        std::fs::write(root.join(".executor-dead.lock"), b"").unwrap();
+
+        // Another live executor uses the dir: nothing is removed.
+        let other = WorkDirLock::acquire(root, "other").unwrap();
+        let me = WorkDirLock::acquire(root, "me").unwrap();
+        let cleanup = remove_stale_job_dirs(root, "exec-test");
+        assert_eq!(cleanup.live_executors, 1);
+        assert_eq!(cleanup.removed, 0);
+        assert!(stale.exists());
+
+        // Alone: the stale job directory and the dead lock go, the rest stays.
+        drop(other);
+        assert!(!root.join(".executor-other.lock").exists());
+        let cleanup = remove_stale_job_dirs(root, "exec-test");
+        assert_eq!(
+            cleanup,
+            StaleCleanup {
+                removed: 1,
+                bytes: 4,
+                live_executors: 0
+            }
+        );
+        assert!(!stale.exists());
+        assert!(!root.join(".executor-dead.lock").exists());
+        assert!(root.join(".executor-me.lock").exists());
+        for keep in ["job-XYZ", "job-0123456789abc", "notes", "job-00000000000f"] {
+            assert!(root.join(keep).exists(), "{keep}");
+        }
+        drop(me);
         std::fs::remove_dir_all(&base).unwrap();
     }
 }

@@ -1,0 +1,143 @@
+//! The kill loop: TPC-H jobs, one executor SIGKILLed at a random point of
+//! each (a seeded RNG picks the query order, the victim and the moment), a
+//! replacement executor started each time; every answer equals single-node
+//! DataFusion's, and the job counters show the kills landed.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+
+use crate::common::{Expected, assert_result, run_sql, timed, tpch_ddl};
+use crate::process_cluster::ProcessCluster;
+use crate::tpch::{oracle, query};
+
+/// Jobs whose kill must have landed (the job saw an executor lost).
+const LANDED: usize = 20;
+/// At most this many jobs with a kill are run to get there.
+const MAX_JOBS: usize = 40;
+const EXECUTORS: usize = 3;
+const PARTITIONS: usize = 4;
+const SEED: u64 = 0x5eed_0011;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn executors_sigkilled_at_random_points_of_tpch_jobs() {
+    let start = Instant::now();
+    let mut rng = StdRng::seed_from_u64(SEED);
+    // A silent executor is lost after 2 s: a victim that ran nothing is
+    // noticed before the next job.
+    let mut cluster = ProcessCluster::start(Duration::from_secs(2)).await;
+    let mut live: Vec<String> = (0..EXECUTORS)
+        .map(|_| cluster.spawn_executor(2, &[]))
+        .collect();
+    cluster.wait_for_executors(&live).await;
+    let partitions = PARTITIONS.to_string();
+    let session = cluster.session(&[("minispark.shuffle.partitions", &partitions)]);
+    timed("registering tables", run_sql(&session, &tpch_ddl()))
+        .await
+        .unwrap();
+
+    // Each query once without a kill: its answer is checked, and how long
+    // it takes bounds the moment of its kill (a kill after the job's last
+    // task would be a kill between jobs).
+    let mut queries: Vec<usize> = (1..=22).collect();
+    queries.shuffle(&mut rng);
+    let mut expected: HashMap<usize, Expected> = HashMap::new();
+    let mut clean_time: HashMap<usize, Duration> = HashMap::new();
+    for &q in &queries {
+        let sql = query(q);
+        let begun = Instant::now();
+        let got = timed(&format!("q{q}"), run_sql(&session, &sql))
+            .await
+            .unwrap_or_else(|e| panic!("q{q} without a kill: {e}"));
+        clean_time.insert(q, begun.elapsed());
+        let want = oracle(&sql, PARTITIONS).await;
+        assert_result(&got, &want, format!("q{q} without a kill"));
+        expected.insert(q, want);
+    }
+
+    let (mut jobs, mut landed, mut missed) = (0, 0, 0);
+    while landed < LANDED {
+        assert!(
+            jobs < MAX_JOBS,
+            "only {landed} of {jobs} kills landed in a job (missed: {missed})"
+        );
+        let q = queries[jobs % queries.len()];
+        jobs += 1;
+        let sql = query(q);
+        let victim = live.remove(rng.random_range(0..live.len()));
+        // Somewhere in the first 80% of the job's clean run time.
+        let clean = clean_time[&q];
+        let at = clean.mul_f64(rng.random_range(0.0..0.8));
+
+        // The job runs until its result is ready (not read yet: the result
+        // blocks are read below, once the kill is done).
+        let statement = minispark::driver::job::parse_script(&sql)
+            .unwrap()
+            .remove(0);
+        let s = session.clone();
+        let job = tokio::spawn(async move { s.execute_statement(statement).await });
+        tokio::time::sleep(at).await;
+        let killed = !job.is_finished();
+        if killed {
+            cluster.kill(&victim);
+            // The replacement starts while the job runs: it may get tasks.
+            live.push(cluster.spawn_executor(2, &[]));
+        } else {
+            missed += 1;
+            live.push(victim.clone());
+        }
+        let result = timed(&format!("q{q} (job {jobs})"), job)
+            .await
+            .unwrap()
+            .unwrap_or_else(|e| {
+                panic!("q{q} (job {jobs}) with {victim} killed at {at:?} of {clean:?}: {e}")
+            });
+        let mut batches = vec![];
+        let mut stream = result.stream;
+        while let Some(b) = futures::StreamExt::next(&mut stream).await {
+            batches.push(b.unwrap_or_else(|e| {
+                panic!("q{q} (job {jobs}): reading the result after killing {victim}: {e}")
+            }));
+        }
+        assert_result(
+            &batches,
+            &expected[&q],
+            format!("q{q} (job {jobs}) with {victim} killed at {at:?}"),
+        );
+        let counters = session.last_job_counters().expect("the job's counters");
+        if killed {
+            if counters.executors_lost >= 1 {
+                landed += 1;
+                // The lost executor's work was redone, not skipped.
+                assert!(
+                    counters.task_attempts > counters.failed_attempts,
+                    "q{q} (job {jobs}): {counters}"
+                );
+            } else {
+                missed += 1;
+            }
+        } else {
+            assert!(!counters.had_failures(), "q{q} (job {jobs}): {counters}");
+        }
+        eprintln!(
+            "kill loop: job {jobs} q{q} {} {victim} at {at:?}: {counters}",
+            if killed { "killed" } else { "did not kill" }
+        );
+        // Before the next job: the victim is gone from the driver's view,
+        // and the replacement registered.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while cluster.driver.cluster.live_ids().contains(&victim) && killed {
+            assert!(Instant::now() < deadline, "{victim} was never declared lost");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        cluster.wait_for_executors(&live).await;
+    }
+    assert_eq!(cluster.running_executors(), EXECUTORS);
+    eprintln!(
+        "kill loop: {jobs} jobs, {landed} kills landed, {missed} missed, {:?}",
+        start.elapsed()
+    );
+}

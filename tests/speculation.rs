@@ -1,0 +1,135 @@
+//! Stragglers and hung tasks: speculative execution beats a slow task, and
+//! `minispark.task.timeout` fails and retries one. The straggler is a
+//! test-only sleep in the first attempt of one task
+//! (`minispark_executor::straggler_faults`), set in the environment of this
+//! test's own executor processes only.
+
+use std::time::{Duration, Instant};
+
+use minispark::executor::straggler_faults::STRAGGLER_ENV;
+
+use crate::common::{assert_result, oracle_sql, run_sql, timed};
+use crate::process_cluster::ProcessCluster;
+
+/// How long the straggler sleeps.
+const SLEEP: Duration = Duration::from_secs(16);
+
+/// A GROUP BY over 4 shuffle partitions (adaptive execution off, so the
+/// reduce stage keeps its 4 tasks): stage 1 is the reduce stage, and its
+/// partition 2 is the straggler.
+const SQL: &str = "SELECT o_orderpriority, count(*), sum(o_totalprice) \
+                   FROM tpch.sf0_01.orders GROUP BY o_orderpriority";
+
+fn straggler() -> String {
+    format!("1:2:{}", SLEEP.as_millis())
+}
+
+/// Two executors of 2 slots, both with the straggler in their environment
+/// (only attempt 0 of stage 1 partition 2 sleeps).
+async fn straggler_cluster() -> ProcessCluster {
+    let mut cluster = ProcessCluster::start(Duration::from_secs(10)).await;
+    let env = straggler();
+    let ids = [
+        cluster.spawn_executor(2, &[(STRAGGLER_ENV, &env)]),
+        cluster.spawn_executor(2, &[(STRAGGLER_ENV, &env)]),
+    ];
+    cluster.wait_for_executors(&ids).await;
+    cluster
+}
+
+const BASE: [(&str, &str); 2] = [
+    ("minispark.shuffle.partitions", "4"),
+    ("minispark.adaptive.enabled", "false"),
+];
+
+/// With speculation on, a second attempt of the straggler runs on the other
+/// executor and wins: the job ends in under half the straggler's sleep.
+/// With it off, the same job waits for the sleep. Both answers are right.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn speculation_beats_a_straggler() {
+    let cluster = straggler_cluster().await;
+    let oracle = minispark::planner::session::session_context(&Default::default()).unwrap();
+    let expected = oracle_sql(&oracle, SQL).await;
+
+    // The straggler really is stage 1 partition 2 of a 4-task stage.
+    let explain = cluster.session(&BASE);
+    let plan = timed("explain", run_sql(&explain, &format!("EXPLAIN {SQL}")))
+        .await
+        .unwrap();
+    let text = format!("{}", arrow::util::pretty::pretty_format_batches(&plan).unwrap());
+    assert!(text.contains("Stage 1 (4 tasks;"), "{text}");
+
+    let mut settings = BASE.to_vec();
+    settings.push(("minispark.speculation", "true"));
+    let on = cluster.session(&settings);
+    let start = Instant::now();
+    let got = timed("job with speculation", run_sql(&on, SQL))
+        .await
+        .unwrap();
+    let fast = start.elapsed();
+    assert_result(&got, &expected, "the job with speculation");
+    let counters = on.last_job_counters().unwrap();
+    assert!(
+        fast < SLEEP / 2,
+        "speculation did not beat the straggler: {fast:?} ({counters})"
+    );
+    assert!(counters.speculative_attempts >= 1, "{counters}");
+    // The loser was cancelled, not failed.
+    assert_eq!(counters.failed_attempts, 0, "{counters}");
+    assert_eq!(counters.executors_lost, 0, "{counters}");
+
+    let off = cluster.session(&BASE);
+    let start = Instant::now();
+    let got = timed("job without speculation", run_sql(&off, SQL))
+        .await
+        .unwrap();
+    let slow = start.elapsed();
+    assert_result(&got, &expected, "the job without speculation");
+    let counters = off.last_job_counters().unwrap();
+    assert!(slow >= SLEEP, "the straggler did not slow the job: {slow:?}");
+    assert_eq!(counters.speculative_attempts, 0, "{counters}");
+}
+
+/// A task attempt with no result within `minispark.task.timeout` is
+/// cancelled, counted as failed and timed out, and retried: the retry (a
+/// new attempt, which does not sleep) answers right, long before the
+/// sleep is over. With `maxFailures = 1` the timeout fails the job and the
+/// error names the setting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_past_its_timeout_is_retried() {
+    let cluster = straggler_cluster().await;
+    let oracle = minispark::planner::session::session_context(&Default::default()).unwrap();
+    let expected = oracle_sql(&oracle, SQL).await;
+
+    let mut settings = BASE.to_vec();
+    settings.push(("minispark.task.timeout", "2s"));
+    let s = cluster.session(&settings);
+    let start = Instant::now();
+    let got = timed("job with a timeout", run_sql(&s, SQL))
+        .await
+        .unwrap();
+    let took = start.elapsed();
+    assert_result(&got, &expected, "the job whose straggler timed out");
+    let counters = s.last_job_counters().unwrap();
+    assert!(
+        took >= Duration::from_secs(2) && took < SLEEP / 2,
+        "{took:?} ({counters})"
+    );
+    assert_eq!(counters.timed_out_attempts, 1, "{counters}");
+    assert_eq!(counters.failed_attempts, 1, "{counters}");
+    assert_eq!(counters.executors_lost, 0, "{counters}");
+
+    settings.push(("minispark.task.maxFailures", "1"));
+    let s = cluster.session(&settings);
+    let err = timed("job failed by its timeout", run_sql(&s, SQL))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("stage 1 partition 2 failed 1 times")
+            && err.contains("no result within minispark.task.timeout = 2s"),
+        "{err}"
+    );
+    // The executors live on: a job without the timeout still runs.
+    assert_eq!(cluster.driver.cluster.size().0, 2);
+}
