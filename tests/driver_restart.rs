@@ -52,7 +52,12 @@ fn start_driver(listen: &str) -> (Child, String) {
     let line = wait_for_line(&lines, START, "driver start", |l| {
         l.contains("minispark driver listening on ")
     });
-    let url = line.split("listening on ").nth(1).unwrap().trim().to_string();
+    let url = line
+        .split("listening on ")
+        .nth(1)
+        .unwrap()
+        .trim()
+        .to_string();
     (child, url)
 }
 
@@ -92,7 +97,6 @@ async fn executors_register_again_after_a_driver_restart() {
     std::fs::create_dir_all(stale.join("stage-0")).unwrap();
     std::fs::write(stale.join("stage-0/map-0-reduce-0.arrow"), b"stale").unwrap();
     std::fs::create_dir_all(work.path().join("job-not-an-id")).unwrap();
-    std::fs::write(work.path().join(".executor-dead.lock"), b"").unwrap();
 
     let (driver, url) = start_driver("127.0.0.1:0");
     let port = url.rsplit(':').next().unwrap().to_string();
@@ -119,7 +123,6 @@ async fn executors_register_again_after_a_driver_restart() {
     });
     assert!(!stale.exists(), "the stale job folder is still there");
     assert!(work.path().join("job-not-an-id").exists());
-    assert!(!work.path().join(".executor-dead.lock").exists());
     wait_for_line(&log, START, "stale folder removal logged", |l| {
         l.contains("removed job directories left by a previous executor")
     });

@@ -135,7 +135,10 @@ async fn executors_sigkilled_at_random_points_of_tpch_jobs() {
         // and the replacement registered.
         let deadline = Instant::now() + Duration::from_secs(30);
         while cluster.driver.cluster.live_ids().contains(&victim) && killed {
-            assert!(Instant::now() < deadline, "{victim} was never declared lost");
+            assert!(
+                Instant::now() < deadline,
+                "{victim} was never declared lost"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         cluster.wait_for_executors(&live).await;

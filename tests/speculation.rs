@@ -12,7 +12,7 @@ use crate::common::{assert_result, oracle_sql, run_sql, timed};
 use crate::process_cluster::ProcessCluster;
 
 /// How long the straggler sleeps in the speculation test.
-const SLEEP: Duration = Duration::from_secs(16);
+const SLEEP: Duration = Duration::from_secs(30);
 /// The timeout test's straggler sleeps longer, and its timeout is well
 /// above what a task of a loaded debug build takes.
 const HUNG: Duration = Duration::from_secs(40);
@@ -60,7 +60,10 @@ async fn speculation_beats_a_straggler() {
     let plan = timed("explain", run_sql(&explain, &format!("EXPLAIN {SQL}")))
         .await
         .unwrap();
-    let text = format!("{}", arrow::util::pretty::pretty_format_batches(&plan).unwrap());
+    let text = format!(
+        "{}",
+        arrow::util::pretty::pretty_format_batches(&plan).unwrap()
+    );
     assert!(text.contains("Stage 1 (4 tasks;"), "{text}");
 
     let mut settings = BASE.to_vec();
@@ -81,6 +84,13 @@ async fn speculation_beats_a_straggler() {
     // The loser was cancelled, not failed.
     assert_eq!(counters.failed_attempts, 0, "{counters}");
     assert_eq!(counters.executors_lost, 0, "{counters}");
+    // The loser does not sleep on: its executor runs nothing soon after
+    // (heartbeats report running tasks every 250 ms).
+    let deadline = Instant::now() + SLEEP / 4;
+    while cluster.driver.cluster.running_tasks() > 0 {
+        assert!(Instant::now() < deadline, "the losing attempt still runs");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     let off = cluster.session(&BASE);
     let start = Instant::now();
@@ -90,7 +100,10 @@ async fn speculation_beats_a_straggler() {
     let slow = start.elapsed();
     assert_result(&got, &expected, "the job without speculation");
     let counters = off.last_job_counters().unwrap();
-    assert!(slow >= SLEEP, "the straggler did not slow the job: {slow:?}");
+    assert!(
+        slow >= SLEEP,
+        "the straggler did not slow the job: {slow:?}"
+    );
     assert_eq!(counters.speculative_attempts, 0, "{counters}");
 }
 
@@ -109,9 +122,7 @@ async fn a_task_past_its_timeout_is_retried() {
     settings.push(("minispark.task.timeout", TIMEOUT));
     let s = cluster.session(&settings);
     let start = Instant::now();
-    let got = timed("job with a timeout", run_sql(&s, SQL))
-        .await
-        .unwrap();
+    let got = timed("job with a timeout", run_sql(&s, SQL)).await.unwrap();
     let took = start.elapsed();
     assert_result(&got, &expected, "the job whose straggler timed out");
     let counters = s.last_job_counters().unwrap();
@@ -121,7 +132,10 @@ async fn a_task_past_its_timeout_is_retried() {
     );
     // The straggler timed out (and nothing else failed).
     assert!(counters.timed_out_attempts >= 1, "{counters}");
-    assert_eq!(counters.failed_attempts, counters.timed_out_attempts, "{counters}");
+    assert_eq!(
+        counters.failed_attempts, counters.timed_out_attempts,
+        "{counters}"
+    );
     assert_eq!(counters.executors_lost, 0, "{counters}");
 
     settings.push(("minispark.task.maxFailures", "1"));

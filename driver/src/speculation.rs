@@ -53,7 +53,12 @@ impl SpeculationConfig {
     /// of its `num_tasks` tasks are done; `None` while too few are (or none
     /// has a duration yet). `finished` are the durations of the stage's
     /// finished attempts, `done` its tasks that have their output.
-    pub fn threshold(&self, num_tasks: usize, done: usize, finished: &[Duration]) -> Option<Duration> {
+    pub fn threshold(
+        &self,
+        num_tasks: usize,
+        done: usize,
+        finished: &[Duration],
+    ) -> Option<Duration> {
         let needed = ((self.quantile * num_tasks as f64).floor() as usize).max(1);
         if done < needed || finished.is_empty() {
             return None;

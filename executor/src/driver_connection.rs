@@ -3,18 +3,20 @@
 //!
 //! ```text
 //!   register ──▶ heartbeat every interval ──▶ known? ── no ──▶ register again
-//!      ▲                 │ fails                              (a restarted driver
-//!      │                 ▼                                     does not know us)
-//!      └──── retry with backoff (200 ms doubling up to 5 s), logging,
-//!            for at most DRIVER_GIVE_UP without an answer
+//!                        │ fails                               (a restarted driver
+//!                        ▼                                      does not know us)
+//!            heartbeat again after a backoff (200 ms doubling up to 5 s),
+//!            logging, for at most DRIVER_GIVE_UP without an answer
 //! ```
 //!
 //! A driver that goes away (killed, restarted, upgraded) does not take its
 //! executors with it: they keep trying at the same address, and register
 //! again, under the same id and instance token, as soon as a driver answers
 //! there. Only a driver silent for [`DRIVER_GIVE_UP`] (15 minutes, as
-//! Spark's standalone workers give up on their master after about as long)
-//! or one that refuses the cluster secret stops the executor. Spark's
+//! Spark's standalone workers give up on their master after about as long),
+//! one that refuses the cluster secret, or one that refuses the
+//! registration itself for a minute (the id is held by another live
+//! executor) stops the executor. Spark's
 //! executors die with their driver; its standalone *workers* re-register
 //! with a restarted master, which is what a minispark executor does.
 
@@ -23,9 +25,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use datafusion::common::{DataFusionError, Result};
+use minispark_proto::Security;
 use minispark_proto::driver_client::DriverClient;
 use minispark_proto::{AuthChannel, ExecutorInfo, HeartbeatRequest, RegisterExecutorRequest};
-use minispark_proto::Security;
 use tracing::{info, warn};
 
 /// How long an executor keeps trying to reach a silent driver before it
@@ -65,36 +67,83 @@ impl DriverLink {
 
     /// Registers, then heartbeats forever; registers again whenever the
     /// driver does not know this executor (it restarted, or declared it
-    /// lost). Returns an error only when the driver refuses the secret or
-    /// stays unreachable for [`DRIVER_GIVE_UP`].
+    /// lost). A failed heartbeat is retried with backoff. Returns an error
+    /// only when the driver refuses the secret or stays unreachable for
+    /// [`DRIVER_GIVE_UP`].
     pub async fn run(&self) -> Result<()> {
-        let id = &self.info.id;
+        let (id, url) = (&self.info.id, &self.driver_url);
         let mut client = self.client()?;
         let mut interval = self.register_patiently(&mut client).await?;
+        // Failed heartbeats in a row, and when the first of them failed.
+        let mut failures = 0u32;
+        let mut silent_since = Instant::now();
         loop {
-            tokio::time::sleep(interval).await;
+            let wait = if failures == 0 {
+                interval
+            } else {
+                backoff(failures)
+            };
+            tokio::time::sleep(wait).await;
             let beat = HeartbeatRequest {
                 executor_id: id.clone(),
                 running_tasks: self.active_tasks.load(Ordering::SeqCst) as u32,
             };
             match client.heartbeat(beat).await {
-                Ok(resp) if resp.get_ref().known => {}
-                Ok(_) => {
-                    warn!(
-                        executor_id = id,
-                        driver_url = self.driver_url,
-                        "the driver does not know this executor (restarted, or it declared us lost); registering again"
-                    );
-                    interval = self.register_patiently(&mut client).await?;
+                Ok(resp) => {
+                    if failures > 0 {
+                        info!(
+                            executor_id = id,
+                            driver_url = url,
+                            failures,
+                            "the driver answers again"
+                        );
+                    }
+                    failures = 0;
+                    if !resp.get_ref().known {
+                        warn!(
+                            executor_id = id,
+                            driver_url = url,
+                            "the driver does not know this executor (it restarted, or declared \
+                             this executor lost); registering again"
+                        );
+                        interval = self.register_patiently(&mut client).await?;
+                    }
+                }
+                Err(status) if status.code() == tonic::Code::Unauthenticated => {
+                    return Err(DataFusionError::Execution(format!(
+                        "the driver at {url} refused this executor's heartbeat: {}",
+                        status.message()
+                    )));
                 }
                 Err(status) => {
-                    warn!(
-                        executor_id = id,
-                        driver_url = self.driver_url,
-                        error = %status.message(),
-                        "heartbeat failed; waiting for the driver to answer again"
-                    );
-                    interval = self.register_patiently(&mut client).await?;
+                    if failures == 0 {
+                        silent_since = Instant::now();
+                    }
+                    failures += 1;
+                    let silent = silent_since.elapsed();
+                    if silent >= DRIVER_GIVE_UP {
+                        return Err(DataFusionError::Execution(format!(
+                            "the driver at {url} has not answered for {}s ({failures} heartbeats); \
+                             executor {id} stops: {}",
+                            silent.as_secs(),
+                            status.message()
+                        )));
+                    }
+                    if failures == 1 || failures % 10 == 0 {
+                        warn!(
+                            executor_id = id,
+                            driver_url = url,
+                            failures,
+                            silent_s = silent.as_secs(),
+                            retry_in_ms = backoff(failures).as_millis() as u64,
+                            give_up_after_s = DRIVER_GIVE_UP.as_secs(),
+                            error = %status.message(),
+                            "heartbeat failed; waiting for the driver to answer again"
+                        );
+                    }
+                    // A fresh channel: the old one may hold a dead
+                    // connection to the previous driver process.
+                    client = self.client()?;
                 }
             }
         }

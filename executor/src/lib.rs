@@ -99,13 +99,12 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<()> {
         ))
     })?;
     // This process's token: the driver knows it by it when it registers
-    // again; its lock in the work dir carries it too.
+    // again.
     let instance = uuid::Uuid::new_v4().simple().to_string();
     // Held while the executor runs: another executor starting on the same
     // work dir sees it is in use. Job directories a previous (dead) process
-    // left behind are removed now.
-    let _work_dir_lock = work_dir::WorkDirLock::acquire(&options.work_dir, &instance)?;
-    work_dir::remove_stale_job_dirs(&options.work_dir, &id);
+    // left behind are removed now, unless a live executor shares the dir.
+    let (_work_dir_lock, _) = work_dir::WorkDirLock::acquire(&options.work_dir, &id);
     let listener = TcpListener::bind(&options.listen).await.map_err(|e| {
         DataFusionError::Configuration(format!("executor cannot listen on {}: {e}", options.listen))
     })?;

@@ -11,14 +11,11 @@
 //! it: `RemoveJobData` for any other job removes nothing.
 //!
 //! A process killed mid-job leaves its job directories behind. When an
-//! executor starts it takes a lock in its work dir
-//! (`.executor-<instance>.lock`, an OS file lock held while it runs, see
-//! [`WorkDirLock`]) and then removes the job directories there
-//! ([`remove_stale_job_dirs`]): only directories named like job ids
-//! (`job-` and 12 hex digits), and only when no other live executor holds a
-//! lock in the same work dir (two executors sharing the default work dir
-//! leave each other's jobs alone). Locks of dead processes are not held any
-//! more and are removed with their jobs.
+//! executor starts it claims its work dir ([`WorkDirLock`]: a shared OS
+//! lock on the directory, held while it runs) and, when no other live
+//! executor holds one, first removes the job directories there: only
+//! directories named like job ids (`job-` and 12 hex digits). Two executors
+//! sharing the default work dir leave each other's jobs alone.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -100,101 +97,92 @@ impl WorkDir {
     }
 }
 
-/// Marks a work dir as used by a live executor: a lock file holding an OS
-/// lock (`flock`) for as long as this value lives. The OS releases it when
-/// the process dies, however it dies.
+/// A live executor's claim on its work dir: a shared OS lock (`flock`) on
+/// the directory itself, held for as long as this value lives and released
+/// by the OS when the process dies, however it dies. No file is added to
+/// the work dir.
 #[derive(Debug)]
 pub struct WorkDirLock {
-    path: PathBuf,
-    _file: std::fs::File,
+    _dir: Option<std::fs::File>,
 }
 
-/// Lock files are `.executor-<instance>.lock`: never a job id.
-const LOCK_PREFIX: &str = ".executor-";
-const LOCK_SUFFIX: &str = ".lock";
-
-impl WorkDirLock {
-    /// Creates and locks this process's lock file in `root`.
-    pub fn acquire(root: &Path, instance: &str) -> Result<Self> {
-        let path = root.join(format!("{LOCK_PREFIX}{instance}{LOCK_SUFFIX}"));
-        let file = std::fs::File::create(&path)
-            .and_then(|f| f.try_lock().map(|()| f).map_err(std::io::Error::from))
-            .map_err(|e| {
-                DataFusionError::Execution(format!(
-                    "cannot lock the work dir {}: {e}",
-                    path.display()
-                ))
-            })?;
-        Ok(Self { path, _file: file })
-    }
-}
-
-impl Drop for WorkDirLock {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
-}
-
-/// What [`remove_stale_job_dirs`] did.
+/// What [`WorkDirLock::acquire`] found and did.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct StaleCleanup {
     /// Job directories removed.
     pub removed: usize,
     /// Bytes they held.
     pub bytes: u64,
-    /// Other live executors found using the work dir (then nothing is
+    /// Whether another live executor uses the work dir (then nothing is
     /// removed).
-    pub live_executors: usize,
+    pub shared: bool,
 }
 
-/// Removes the job directories a previous executor process left in `root`,
-/// unless another live executor uses it too (see the module docs). Call it
-/// after taking this process's [`WorkDirLock`]. Problems are logged, never
-/// fatal: a stale directory only costs disk space.
-pub fn remove_stale_job_dirs(root: &Path, executor_id: &str) -> StaleCleanup {
+impl WorkDirLock {
+    /// Claims `root` for this executor. When no other live executor holds
+    /// it, the job directories a previous process left there are removed
+    /// first (see the module docs). Problems are logged, never fatal: a
+    /// stale directory only costs disk space.
+    pub fn acquire(root: &Path, executor_id: &str) -> (Self, StaleCleanup) {
+        let mut cleanup = StaleCleanup::default();
+        let dir = match std::fs::File::open(root) {
+            Ok(dir) => dir,
+            Err(e) => {
+                tracing::warn!(
+                    executor_id,
+                    work_dir = %root.display(),
+                    error = %e,
+                    "cannot lock the work dir: stale job directories are left alone"
+                );
+                return (Self { _dir: None }, cleanup);
+            }
+        };
+        // Exclusive only while no live executor holds its shared lock.
+        match dir.try_lock() {
+            Ok(()) => {
+                cleanup = remove_stale_job_dirs(root, executor_id);
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                cleanup.shared = true;
+                tracing::info!(
+                    executor_id,
+                    work_dir = %root.display(),
+                    "the work dir is shared with live executors: its job directories are left alone"
+                );
+            }
+            Err(std::fs::TryLockError::Error(e)) => tracing::warn!(
+                executor_id,
+                work_dir = %root.display(),
+                error = %e,
+                "cannot lock the work dir: stale job directories are left alone"
+            ),
+        }
+        // From now on shared: other executors may start on the same dir.
+        if let Err(e) = dir.lock_shared() {
+            tracing::warn!(
+                executor_id,
+                work_dir = %root.display(),
+                error = %e,
+                "cannot hold a shared lock on the work dir"
+            );
+        }
+        (Self { _dir: Some(dir) }, cleanup)
+    }
+}
+
+/// Removes the directories named like job ids in `root` (and nothing else).
+fn remove_stale_job_dirs(root: &Path, executor_id: &str) -> StaleCleanup {
     let mut cleanup = StaleCleanup::default();
     let Ok(entries) = std::fs::read_dir(root) else {
         return cleanup;
     };
-    let mut jobs = vec![];
-    let mut dead_locks = vec![];
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Ok(kind) = entry.file_type() else {
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        if !is_dir || check_job_id(&name).is_err() {
             continue;
-        };
-        if kind.is_dir() && check_job_id(&name).is_ok() {
-            jobs.push(entry.path());
-        } else if kind.is_file() && name.starts_with(LOCK_PREFIX) && name.ends_with(LOCK_SUFFIX)
-        {
-            // Locked by a live process (this one included: a second open
-            // file conflicts with its own lock).
-            let held = std::fs::File::open(entry.path()).map(|f| f.try_lock().is_err());
-            match held {
-                Ok(false) => dead_locks.push(entry.path()),
-                Ok(true) => cleanup.live_executors += 1,
-                Err(_) => {}
-            }
         }
-    }
-    // This process holds one of the locks.
-    cleanup.live_executors = cleanup.live_executors.saturating_sub(1);
-    if cleanup.live_executors > 0 {
-        if !jobs.is_empty() {
-            tracing::info!(
-                executor_id,
-                work_dir = %root.display(),
-                job_dirs = jobs.len(),
-                other_executors = cleanup.live_executors,
-                "the work dir is shared with live executors: its job directories are left alone"
-            );
-        }
-        return cleanup;
-    }
-    for lock in dead_locks {
-        let _ = std::fs::remove_file(lock);
-    }
-    for dir in jobs {
+        let dir = entry.path();
         let bytes = dir_size(&dir);
         match std::fs::remove_dir_all(&dir) {
             Ok(()) => {
@@ -323,35 +311,42 @@ mod tests {
             std::fs::create_dir_all(root.join(keep)).unwrap();
         }
         std::fs::write(root.join("job-00000000000f"), b"a file").unwrap();
-        // The lock file of a dead process: unlocked.
-        std::fs::write(root.join(".executor-dead.lock"), b"").unwrap();
 
-        // Another live executor uses the dir: nothing is removed.
-        let other = WorkDirLock::acquire(root, "other").unwrap();
-        let me = WorkDirLock::acquire(root, "me").unwrap();
-        let cleanup = remove_stale_job_dirs(root, "exec-test");
-        assert_eq!(cleanup.live_executors, 1);
-        assert_eq!(cleanup.removed, 0);
+        // Another live executor uses the dir: nothing is removed (flock
+        // locks of two open files conflict within one process too).
+        let (other, cleanup) = WorkDirLock::acquire(root, "exec-other");
+        assert_eq!(cleanup.removed, 1, "the first executor cleans up");
+        std::fs::create_dir_all(stale.join("stage-0")).unwrap();
+        let (me, cleanup) = WorkDirLock::acquire(root, "exec-me");
+        assert_eq!(
+            cleanup,
+            StaleCleanup {
+                removed: 0,
+                bytes: 0,
+                shared: true
+            }
+        );
         assert!(stale.exists());
+        drop(me);
 
-        // Alone: the stale job directory and the dead lock go, the rest stays.
+        // Alone: the stale job directory goes, the rest stays.
         drop(other);
-        assert!(!root.join(".executor-other.lock").exists());
-        let cleanup = remove_stale_job_dirs(root, "exec-test");
+        std::fs::write(stale.join("stage-0/map-0-reduce-0.arrow"), b"12345").unwrap();
+        let (me, cleanup) = WorkDirLock::acquire(root, "exec-me");
         assert_eq!(
             cleanup,
             StaleCleanup {
                 removed: 1,
-                bytes: 4,
-                live_executors: 0
+                bytes: 5,
+                shared: false
             }
         );
         assert!(!stale.exists());
-        assert!(!root.join(".executor-dead.lock").exists());
-        assert!(root.join(".executor-me.lock").exists());
         for keep in ["job-XYZ", "job-0123456789abc", "notes", "job-00000000000f"] {
             assert!(root.join(keep).exists(), "{keep}");
         }
+        // Nothing of the lock is in the work dir.
+        assert_eq!(std::fs::read_dir(root).unwrap().count(), 4);
         drop(me);
         std::fs::remove_dir_all(&base).unwrap();
     }

@@ -209,10 +209,15 @@ pub fn show_duration(duration: Duration) -> String {
     if ms == 0 {
         return "0".into();
     }
-    let (suffix, unit) = [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)]
-        .into_iter()
-        .find(|(_, unit)| ms.is_multiple_of(*unit))
-        .unwrap_or(("ms", 1));
+    let (suffix, unit) = [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+    ]
+    .into_iter()
+    .find(|(_, unit)| ms.is_multiple_of(*unit))
+    .unwrap_or(("ms", 1));
     format!("{}{suffix}", ms / unit)
 }
 
@@ -777,7 +782,10 @@ mod tests {
         config.set("task.timeout", "90s").unwrap();
         assert_eq!(config.task_timeout, ms(90_000));
         let err = config.set("task.timeout", "soon").unwrap_err().to_string();
-        assert!(err.contains("minispark.task.timeout expects a duration"), "{err}");
+        assert!(
+            err.contains("minispark.task.timeout expects a duration"),
+            "{err}"
+        );
         for (key, bad) in [
             ("speculation.multiplier", "0.5"),
             ("speculation.quantile", "1.5"),
