@@ -74,7 +74,7 @@ fn median(durations: &[Duration]) -> Duration {
     let mut sorted = durations.to_vec();
     sorted.sort();
     let mid = sorted.len() / 2;
-    if sorted.len() % 2 == 1 {
+    if !sorted.len().is_multiple_of(2) {
         sorted[mid]
     } else {
         (sorted[mid - 1] + sorted[mid]) / 2

@@ -129,7 +129,7 @@ impl DriverLink {
                             status.message()
                         )));
                     }
-                    if failures == 1 || failures % 10 == 0 {
+                    if failures == 1 || failures.is_multiple_of(10) {
                         warn!(
                             executor_id = id,
                             driver_url = url,
@@ -205,7 +205,7 @@ impl DriverLink {
                     let wait = backoff(failures);
                     // The first failures are normal while a driver starts:
                     // logged once, then every 10th.
-                    if failures == 3 || failures % 10 == 0 {
+                    if failures == 3 || failures.is_multiple_of(10) {
                         warn!(
                             executor_id = id,
                             driver_url = url,
