@@ -40,28 +40,36 @@ async fn executors_sigkilled_at_random_points_of_tpch_jobs() {
         .await
         .unwrap();
 
-    // Each query once without a kill: its answer is checked, and how long
-    // it takes bounds the moment of its kill (a kill after the job's last
-    // task would be a kill between jobs).
+    // Each query twice without a kill: its answer is checked, and its
+    // shorter run time bounds the moment of its kill. A kill must land
+    // while the job's stages run: one after its result is ready would take
+    // result blocks the driver has not read yet with it (the driver reads
+    // the final stage's blocks from the executors that wrote them), a loss
+    // the scheduler cannot see and this test is not about.
     let mut queries: Vec<usize> = (1..=22).collect();
     queries.shuffle(&mut rng);
     let mut expected: HashMap<usize, Expected> = HashMap::new();
     let mut clean_time: HashMap<usize, Duration> = HashMap::new();
-    for &q in &queries {
-        let sql = query(q);
-        let statement = minispark::driver::job::parse_script(&sql)
-            .unwrap()
-            .remove(0);
-        let begun = Instant::now();
-        let result = timed(&format!("q{q}"), session.execute_statement(statement))
-            .await
-            .unwrap_or_else(|e| panic!("q{q} without a kill: {e}"));
-        // Until the result is ready: the part of the job a kill can hit.
-        clean_time.insert(q, begun.elapsed());
-        let got = read_all(result.stream, &format!("q{q} without a kill")).await;
-        let want = oracle(&sql, PARTITIONS).await;
-        assert_result(&got, &want, format!("q{q} without a kill"));
-        expected.insert(q, want);
+    for pass in 0..2 {
+        for &q in &queries {
+            let sql = query(q);
+            let statement = minispark::driver::job::parse_script(&sql)
+                .unwrap()
+                .remove(0);
+            let begun = Instant::now();
+            let result = timed(&format!("q{q}"), session.execute_statement(statement))
+                .await
+                .unwrap_or_else(|e| panic!("q{q} without a kill: {e}"));
+            // Until the result is ready: the part of the job a kill can hit.
+            let took = begun.elapsed();
+            let shortest = clean_time.entry(q).or_insert(took);
+            *shortest = took.min(*shortest);
+            let got = read_all(result.stream, &format!("q{q} without a kill")).await;
+            if pass == 0 {
+                expected.insert(q, oracle(&sql, PARTITIONS).await);
+            }
+            assert_result(&got, &expected[&q], format!("q{q} without a kill"));
+        }
     }
 
     let (mut jobs, mut landed, mut missed) = (0, 0, 0);
@@ -74,10 +82,10 @@ async fn executors_sigkilled_at_random_points_of_tpch_jobs() {
         jobs += 1;
         let sql = query(q);
         let victim = live.remove(rng.random_range(0..live.len()));
-        // Somewhere in the first 70% of the job's clean run time (until its
-        // result is ready).
+        // Somewhere in the first 60% of the job's shortest clean run (until
+        // its result is ready).
         let clean = clean_time[&q];
-        let at = clean.mul_f64(rng.random_range(0.0..0.7));
+        let at = clean.mul_f64(rng.random_range(0.0..0.6));
 
         // The job runs until its result is ready (not read yet: the result
         // blocks are read below, once the kill is done).

@@ -14,9 +14,10 @@ use crate::process_cluster::ProcessCluster;
 /// How long the straggler sleeps in the speculation test.
 const SLEEP: Duration = Duration::from_secs(30);
 /// The timeout test's straggler sleeps longer, and its timeout is well
-/// above what a task of a loaded debug build takes.
-const HUNG: Duration = Duration::from_secs(40);
-const TIMEOUT: &str = "8s";
+/// above what a task of a debug build takes, even while the whole suite
+/// runs on two cores (tasks of 8 s were seen then).
+const HUNG: Duration = Duration::from_secs(90);
+const TIMEOUT: &str = "15s";
 
 /// A GROUP BY over 4 shuffle partitions (adaptive execution off, so the
 /// reduce stage keeps its 4 tasks): stage 1 is the reduce stage, and its
@@ -127,7 +128,7 @@ async fn a_task_past_its_timeout_is_retried() {
     assert_result(&got, &expected, "the job whose straggler timed out");
     let counters = s.last_job_counters().unwrap();
     assert!(
-        took >= Duration::from_secs(8) && took < HUNG / 2,
+        took >= Duration::from_secs(15) && took < HUNG / 2,
         "{took:?} ({counters})"
     );
     // The straggler timed out (and nothing else failed).
@@ -145,8 +146,8 @@ async fn a_task_past_its_timeout_is_retried() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("stage 1 partition 2 failed 1 times")
-            && err.contains("no result within minispark.task.timeout = 8s"),
+        err.contains("failed 1 times (minispark.task.maxFailures = 1)")
+            && err.contains("no result within minispark.task.timeout = 15s"),
         "{err}"
     );
     // The executors live on: a job without the timeout still runs.

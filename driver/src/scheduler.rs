@@ -254,7 +254,10 @@ impl<'a> JobRun<'a> {
         // The job's settings, as its tasks get them (the session checked them).
         let config = minispark_planner::session::session_config(&settings)
             .map(|c| minispark_planner::config::minispark_config(c.options()))
-            .unwrap_or_default();
+            .unwrap_or_else(|e| {
+                warn!(%job_id, error = %e, "the job's settings do not parse: speculation and task timeouts off");
+                Default::default()
+            });
         Self {
             cluster,
             job_id,
