@@ -12,7 +12,7 @@ use minispark::proto::Security;
 use minispark::proto::auth::{SECRET_ENV, Secret};
 
 use crate::common::{assert_result, oracle_sql, timed};
-use crate::processes::{Processes, wait_for_line};
+use crate::processes::{Processes, wait_bounded, wait_for_line};
 
 const BIN: &str = env!("CARGO_BIN_EXE_minispark");
 const SECRET: &str = "driver-restart-test-secret-0123456789";
@@ -165,4 +165,58 @@ async fn executors_register_again_after_a_driver_restart() {
     }
     assert_result(&answer(&url, sql).await, &expected, "after the restart");
     procs.assert_alive();
+}
+
+/// An executor does wait for its driver only so long: silent past
+/// `--driver-timeout`, the driver is gone for good and the executor exits
+/// saying so; one whose driver never answered gives up the same way.
+#[test]
+fn an_executor_gives_up_on_a_driver_silent_past_its_timeout() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().to_str().unwrap();
+    let (driver, url) = start_driver("127.0.0.1:0");
+    let mut procs = Processes::of("driver", driver);
+    let executor_args = |url: &str| {
+        [
+            "executor",
+            "--driver",
+            url,
+            "--listen",
+            "127.0.0.1:0",
+            "--work-dir",
+            dir,
+            "--driver-timeout",
+            "2",
+        ]
+        .map(String::from)
+    };
+    let args = executor_args(&url);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (executor, log) = spawn(&args, &[("RUST_LOG", "minispark_executor=info")]);
+    procs.push("executor", executor);
+    wait_for_line(&log, START, "executor registration", |l| {
+        l.contains("registered with driver")
+    });
+    let (_, driver) = &mut procs.0[0];
+    driver.kill().unwrap();
+    driver.wait().unwrap();
+    let status = wait_bounded(&mut procs.0[1].1, START, "the executor without its driver");
+    assert!(!status.success());
+    wait_for_line(&log, START, "the executor's last words", |l| {
+        l.contains("has not answered for") && l.contains(" stops: ")
+    });
+
+    // A driver that never answers: nobody listens on the port.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let nobody = format!("http://{}", free.local_addr().unwrap());
+    drop(free);
+    let args = executor_args(&nobody);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (executor, log) = spawn(&args, &[]);
+    procs.push("executor without a driver", executor);
+    let status = wait_bounded(&mut procs.0[2].1, START, "the executor with no driver");
+    assert!(!status.success());
+    wait_for_line(&log, START, "the executor's error", |l| {
+        l.contains(&format!("cannot reach the driver at {nobody}"))
+    });
 }

@@ -6,14 +6,17 @@
 //!                        │ fails                               (a restarted driver
 //!                        ▼                                      does not know us)
 //!            heartbeat again after a backoff (200 ms doubling up to 5 s),
-//!            logging, for at most DRIVER_GIVE_UP without an answer
+//!            logging, for at most `driver_timeout` without an answer
 //! ```
 //!
 //! A driver that goes away (killed, restarted, upgraded) does not take its
 //! executors with it: they keep trying at the same address, and register
 //! again, under the same id and instance token, as soon as a driver answers
-//! there. Only a driver silent for [`DRIVER_GIVE_UP`] (15 minutes, as
-//! Spark's standalone workers give up on their master after about as long),
+//! there. Only a driver silent for [`DriverLink::driver_timeout`]
+//! (`--driver-timeout`, by default [`DEFAULT_DRIVER_TIMEOUT`]: 15 minutes,
+//! as Spark's standalone workers give up on their master after about as
+//! long; an embedded `local[N]` cluster, whose driver never restarts, gives
+//! its executors 15 s),
 //! one that refuses the cluster secret, or one that refuses the
 //! registration itself for a minute (the id is held by another live
 //! executor) stops the executor. Spark's
@@ -31,8 +34,8 @@ use minispark_proto::{AuthChannel, ExecutorInfo, HeartbeatRequest, RegisterExecu
 use tracing::{info, warn};
 
 /// How long an executor keeps trying to reach a silent driver before it
-/// stops.
-pub const DRIVER_GIVE_UP: Duration = Duration::from_secs(15 * 60);
+/// stops, unless told otherwise (`--driver-timeout`).
+pub const DEFAULT_DRIVER_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
 /// The first wait after a failed call to the driver; it doubles after each
 /// further failure, up to [`MAX_BACKOFF`].
@@ -58,6 +61,8 @@ pub struct DriverLink {
     pub info: ExecutorInfo,
     /// Running tasks, reported in heartbeats.
     pub active_tasks: Arc<AtomicUsize>,
+    /// How long a silent driver is waited for before the executor stops.
+    pub driver_timeout: Duration,
 }
 
 impl DriverLink {
@@ -69,7 +74,7 @@ impl DriverLink {
     /// driver does not know this executor (it restarted, or declared it
     /// lost). A failed heartbeat is retried with backoff. Returns an error
     /// only when the driver refuses the secret or stays unreachable for
-    /// [`DRIVER_GIVE_UP`].
+    /// [`Self::driver_timeout`].
     pub async fn run(&self) -> Result<()> {
         let (id, url) = (&self.info.id, &self.driver_url);
         let mut client = self.client()?;
@@ -121,7 +126,7 @@ impl DriverLink {
                     }
                     failures += 1;
                     let silent = silent_since.elapsed();
-                    if silent >= DRIVER_GIVE_UP {
+                    if silent >= self.driver_timeout {
                         return Err(DataFusionError::Execution(format!(
                             "the driver at {url} has not answered for {}s ({failures} heartbeats); \
                              executor {id} stops: {}",
@@ -136,7 +141,7 @@ impl DriverLink {
                             failures,
                             silent_s = silent.as_secs(),
                             retry_in_ms = backoff(failures).as_millis() as u64,
-                            give_up_after_s = DRIVER_GIVE_UP.as_secs(),
+                            give_up_after_s = self.driver_timeout.as_secs(),
                             error = %status.message(),
                             "heartbeat failed; waiting for the driver to answer again"
                         );
@@ -194,7 +199,7 @@ impl DriverLink {
                 Err(status) => {
                     failures += 1;
                     let waited = start.elapsed();
-                    if waited >= DRIVER_GIVE_UP {
+                    if waited >= self.driver_timeout {
                         return Err(DataFusionError::Execution(format!(
                             "cannot reach the driver at {url} for {}s ({failures} tries); \
                              executor {id} stops: {}",
@@ -212,7 +217,7 @@ impl DriverLink {
                             failures,
                             waited_s = waited.as_secs(),
                             retry_in_ms = wait.as_millis() as u64,
-                            give_up_after_s = DRIVER_GIVE_UP.as_secs(),
+                            give_up_after_s = self.driver_timeout.as_secs(),
                             error = %status.message(),
                             "cannot reach the driver; trying again"
                         );

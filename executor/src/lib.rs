@@ -46,6 +46,7 @@ pub mod work_dir;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use datafusion::common::{DataFusionError, Result};
 use minispark_proto::executor_server::ExecutorServer;
@@ -78,10 +79,14 @@ pub struct ExecutorOptions {
     pub security: Security,
     /// Listen on a non-loopback address without a secret (`--insecure`).
     pub insecure: bool,
+    /// How long the executor waits for a silent driver (to come back after
+    /// a restart) before it stops (`--driver-timeout`; see
+    /// [`driver_connection`]).
+    pub driver_timeout: Duration,
 }
 
 /// Starts an executor and serves until the process is stopped or the driver
-/// is gone for good (silent for [`driver_connection::DRIVER_GIVE_UP`]; a
+/// is gone for good (silent for [`ExecutorOptions::driver_timeout`]; a
 /// driver restarting at the same address is waited for and registered
 /// with again).
 pub async fn run_executor(options: ExecutorOptions) -> Result<()> {
@@ -170,6 +175,7 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<()> {
         security: options.security.clone(),
         info,
         active_tasks: active,
+        driver_timeout: options.driver_timeout,
     };
     let mut server = server;
     tokio::select! {
