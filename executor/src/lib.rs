@@ -31,8 +31,8 @@
 //! * [`task_definition`]: checks on a `LaunchTask` request before it runs.
 //! * [`driver_connection`]: registration and heartbeats; a driver that
 //!   restarts at the same address is waited for (backoff up to 5 s, for
-//!   15 minutes) and registered with again, so executors outlive their
-//!   driver's restarts.
+//!   `--driver-timeout`, 15 minutes by default) and registered with again,
+//!   so executors outlive their driver's restarts.
 //! * [`straggler_faults`]: test-only: a sleep injected into one task
 //!   through an environment variable, to test speculation and task timeouts.
 
