@@ -49,7 +49,8 @@
 //!   `explain`, `write_parquet`) send it to the driver.
 //!   [`DataFrame::collect_with_counters`] and [`Session::last_job_counters`]
 //!   say what the job did ([`JobCounters`]: attempts, failures, executors
-//!   lost, map outputs recomputed, adaptive and salting decisions).
+//!   lost, map outputs recomputed, adaptive and salting decisions,
+//!   speculative copies, timed-out attempts).
 //! * [`prelude`]: the session types plus DataFusion's expression builders.
 //! * [`local`]: the embedded cluster behind `local[N]`.
 //! * [`client`]: running job scripts (the CLI's `submit`).
@@ -93,6 +94,9 @@
 //! | `DAGScheduler` + `TaskScheduler`: stages, tasks, retries | `driver/src/scheduler.rs` |
 //! | `MapOutputTracker` | `driver/src/map_output_tracker.rs` |
 //! | Standalone master: executors, heartbeats | `driver/src/cluster.rs` |
+//! | Speculative execution (`spark.speculation`, `TaskSetManager.checkSpeculatableTasks`) | `driver/src/speculation.rs` |
+//! | A task timeout (no Spark equivalent) | `driver/src/task_timeout.rs` |
+//! | A standalone worker re-registering with a restarted master | `executor/src/driver_connection.rs` |
 //! | `spark.driver.host` / an executor's advertised host (vs. the bind address) | `proto/src/advertised_address.rs` |
 //! | `SecurityManager` (`spark.authenticate`, SSL) | `proto/src/security.rs`, `proto/src/auth.rs`, `proto/src/tls.rs` |
 //! | `Executor`, `BlockManager` serving shuffle blocks | `executor/src/service.rs`, `executor/src/shuffle.rs` |

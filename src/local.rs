@@ -17,6 +17,11 @@ use minispark_executor::ExecutorOptions;
 use minispark_proto::Security;
 use minispark_proto::auth::{SECRET_ENV, Secret};
 
+/// How long an embedded cluster's executors wait for their silent driver
+/// before they exit: it lives in this process and never restarts, so
+/// executors left by a killed process go soon.
+const EXECUTOR_DRIVER_TIMEOUT: Duration = Duration::from_secs(15);
+
 /// How to start a [`LocalCluster`].
 #[derive(Debug, Clone)]
 pub struct LocalClusterOptions {
@@ -118,6 +123,7 @@ impl LocalCluster {
                     id: Some(format!("exec-{i}")),
                     security: security.clone(),
                     insecure: false,
+                    driver_timeout: EXECUTOR_DRIVER_TIMEOUT,
                 });
                 cluster.tasks.push(tokio::spawn(executor));
                 continue;
@@ -134,6 +140,8 @@ impl LocalCluster {
                 .arg(&dir)
                 .arg("--id")
                 .arg(format!("exec-{i}"))
+                .arg("--driver-timeout")
+                .arg(EXECUTOR_DRIVER_TIMEOUT.as_secs().to_string())
                 // The secret through the environment: `ps` shows arguments.
                 .env(SECRET_ENV, &cluster.secret)
                 .stdin(Stdio::null())

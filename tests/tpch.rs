@@ -8,12 +8,12 @@ use crate::common::{
 };
 use crate::compare::Order;
 
-fn query(n: usize) -> String {
+pub(crate) fn query(n: usize) -> String {
     let path = format!("{}/tests/tpch/queries/q{n}.sql", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-async fn oracle(sql: &str, partitions: usize) -> Expected {
+pub(crate) async fn oracle(sql: &str, partitions: usize) -> Expected {
     let ctx =
         SessionContext::new_with_config(SessionConfig::new().with_target_partitions(partitions));
     for t in TPCH_TABLES {

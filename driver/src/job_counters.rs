@@ -1,5 +1,6 @@
 //! What happened while a job ran: retries, lost executors, recomputed
-//! shuffle output, adaptive and salting decisions.
+//! shuffle output, adaptive and salting decisions, speculative copies and
+//! task timeouts.
 //!
 //! The answer of a job does not say whether an executor died under it or
 //! whether a skewed partition was split: these counters do. The scheduler
@@ -56,6 +57,15 @@ pub struct JobCounters {
     /// Joins and GROUP BYs whose hot keys were salted. No Spark equivalent
     /// (Spark users salt by hand).
     pub salted_sites: u64,
+    /// Second attempts launched for slow tasks by speculative execution
+    /// (`minispark.speculation`, see [`crate::speculation`]); also counted
+    /// in `task_attempts`. A cancelled loser is not a failed attempt.
+    /// Spark: speculative task attempts (`TaskInfo.speculative`).
+    pub speculative_attempts: u64,
+    /// Attempts cancelled because they had not finished within
+    /// `minispark.task.timeout` (see [`crate::task_timeout`]); also counted
+    /// in `failed_attempts`. No Spark equivalent.
+    pub timed_out_attempts: u64,
 }
 
 impl JobCounters {
@@ -77,6 +87,8 @@ impl JobCounters {
             broadcast_switches: self.broadcast_switches,
             broadcast_stages: self.broadcast_stages,
             salted_sites: self.salted_sites,
+            speculative_attempts: self.speculative_attempts,
+            timed_out_attempts: self.timed_out_attempts,
         }
     }
 
@@ -93,6 +105,8 @@ impl JobCounters {
             broadcast_switches: p.broadcast_switches,
             broadcast_stages: p.broadcast_stages,
             salted_sites: p.salted_sites,
+            speculative_attempts: p.speculative_attempts,
+            timed_out_attempts: p.timed_out_attempts,
         }
     }
 }
@@ -104,7 +118,7 @@ impl fmt::Display for JobCounters {
             f,
             "job: {} task attempts, {} failed, {} map outputs recomputed, {} executors lost, \
              {} stages re-bound, {} adaptive decisions ({} skew splits, {} broadcast switches), \
-             {} broadcast stages, {} salted sites",
+             {} broadcast stages, {} salted sites, {} speculative attempts, {} timed out",
             self.task_attempts,
             self.failed_attempts,
             self.recomputed_map_outputs,
@@ -114,7 +128,9 @@ impl fmt::Display for JobCounters {
             self.skew_splits,
             self.broadcast_switches,
             self.broadcast_stages,
-            self.salted_sites
+            self.salted_sites,
+            self.speculative_attempts,
+            self.timed_out_attempts
         )
     }
 }
@@ -136,6 +152,8 @@ mod tests {
             broadcast_switches: 8,
             broadcast_stages: 9,
             salted_sites: 10,
+            speculative_attempts: 11,
+            timed_out_attempts: 12,
         };
         assert_eq!(JobCounters::from_proto(&c.to_proto()), c);
         assert!(c.had_failures());
@@ -143,6 +161,10 @@ mod tests {
         assert!(
             c.to_string()
                 .starts_with("job: 1 task attempts, 2 failed, 3 map outputs")
+        );
+        assert!(
+            c.to_string()
+                .ends_with("10 salted sites, 11 speculative attempts, 12 timed out")
         );
     }
 }

@@ -17,6 +17,11 @@
 //!
 //! * [`cluster`]: live executors, slots, heartbeat expiry.
 //! * [`scheduler`]: stages in dependency order, retries, lost executors.
+//! * [`speculation`]: a second attempt of a straggler on another executor
+//!   (`minispark.speculation`, off by default as in Spark); the first
+//!   attempt to finish wins, the other is cancelled.
+//! * [`task_timeout`]: an attempt with no result within
+//!   `minispark.task.timeout` is cancelled and retried.
 //! * [`map_output_tracker`]: where each finished map task's output is
 //!   (Spark's MapOutputTracker): stage completeness, lost outputs.
 //! * [`ids`]: typed job, stage and task-attempt ids.
@@ -30,7 +35,9 @@
 //!   (and TLS) layer: [`DriverOptions::security`], see
 //!   `minispark_proto::security`.
 //! * [`registration`]: who may register as an executor (ids, slots,
-//!   duplicates).
+//!   duplicates). Executors outlive a driver restart: a new driver process
+//!   at the same address gets them back as they register again (see
+//!   `minispark_executor::driver_connection`).
 //! * [`deep_work`]: parsing, decoding and planning what arrives over the
 //!   wire on threads with room for deep plans, and the nesting limit.
 
@@ -45,6 +52,8 @@ pub mod results;
 pub mod salting;
 pub mod scheduler;
 pub mod service;
+pub mod speculation;
+pub mod task_timeout;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

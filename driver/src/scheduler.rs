@@ -21,8 +21,11 @@
 //!                               that are gone; unbind the stages reading them
 //!       final stage complete?   then the job is done
 //!       check_executors_left    no executor alive and no call under way: fail
+//!       expire_slow_attempts    cancel and fail attempts past minispark.task.timeout
 //!       launch_ready_tasks      bind each stage whose inputs are complete, launch
 //!                               its missing tasks on free slots
+//!       launch_speculative      with minispark.speculation: a second attempt of
+//!                               each straggler, on another executor's free slot
 //!       handle_one_event        a task call returned (record its output or apply
 //!                               the failure rules), the cluster changed, or 250 ms
 //!   }
@@ -41,11 +44,19 @@
 //!   recomputed, then the task runs again (at most `2 x maxFailures` times);
 //! * an executor that stops heartbeating, or that a task call cannot reach,
 //!   is declared lost: its running tasks are relaunched elsewhere and its
-//!   outputs recomputed.
+//!   outputs recomputed;
+//! * an attempt running longer than `minispark.task.timeout` is cancelled
+//!   and fails like any failed attempt ([`crate::task_timeout`]).
+//!
+//! A task may have two attempts running at once: a straggler and its
+//! speculative copy ([`crate::speculation`]). Every attempt of a task has its
+//! own number. The first attempt to finish wins: its output is recorded and
+//! the task's other attempts are cancelled; a result that still arrives from
+//! one of them is ignored, so a loser's output never replaces the winner's.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use datafusion::common::{DataFusionError, Result};
 use datafusion::physical_plan::ExecutionPlan;
@@ -60,13 +71,15 @@ use minispark_planner::exchange::{
 use minispark_planner::explain::StageMetrics;
 use minispark_planner::stages::{Stage, StageGraph, collect_readers, replace_readers};
 use minispark_proto::{TaskDefinition, TaskStatus, task_status};
-use tokio::task::JoinSet;
+use tokio::task::{AbortHandle, JoinSet};
 use tracing::{Instrument, Span, debug, info, info_span, warn};
 
 use crate::cluster::{Cluster, ExecutorHandle};
 use crate::ids::{JobId, StageId, TaskAttempt};
 use crate::job_counters::JobCounters;
 use crate::map_output_tracker::MapOutputTracker;
+use crate::speculation::SpeculationConfig;
+use crate::task_timeout::is_timed_out;
 
 /// How a job ended well: where its result blocks are, and what each stage did.
 #[derive(Debug)]
@@ -80,8 +93,14 @@ pub struct JobOutput {
 /// [`MapOutputTracker`].
 #[derive(Debug)]
 struct StageState {
-    /// The attempt running for each partition, and where.
-    running: HashMap<usize, RunningTask>,
+    /// The attempts running for each partition (two when one is a
+    /// speculative copy), and where. A partition has no entry when none runs.
+    running: HashMap<usize, Vec<RunningTask>>,
+    /// The number of the next attempt of each partition.
+    next_attempt: Vec<u32>,
+    /// How long each successful attempt took, as the driver saw it (for
+    /// speculation's median).
+    durations: Vec<Duration>,
     failures: Vec<u32>,
     fetch_failures: Vec<u32>,
     excluded: Vec<HashSet<String>>,
@@ -108,11 +127,14 @@ struct StageState {
     span: Span,
 }
 
-/// Where a task's current attempt runs.
-#[derive(Debug, PartialEq, Eq)]
+/// Where an attempt of a task runs, since when.
+#[derive(Debug)]
 struct RunningTask {
     executor_id: String,
     attempt: u32,
+    started: Instant,
+    /// Cancels the attempt: drops its call, which aborts it on its executor.
+    abort: AbortHandle,
 }
 
 impl StageState {
@@ -120,6 +142,8 @@ impl StageState {
         Self {
             span: info_span!(parent: job, "stage", stage = %id),
             running: HashMap::new(),
+            next_attempt: vec![0; num_tasks],
+            durations: vec![],
             failures: vec![0; num_tasks],
             fetch_failures: vec![0; num_tasks],
             excluded: vec![HashSet::new(); num_tasks],
@@ -136,6 +160,7 @@ impl StageState {
     /// Gives the stage `n` tasks that have not run yet (adaptive execution
     /// reshaped it).
     fn reset_tasks(&mut self, n: usize) {
+        self.next_attempt = vec![0; n];
         self.failures = vec![0; n];
         self.fetch_failures = vec![0; n];
         self.excluded = vec![HashSet::new(); n];
@@ -186,6 +211,10 @@ struct JobRun<'a> {
     settings: HashMap<String, String>,
     max_failures: u32,
     adaptive: Option<AdaptiveConfig>,
+    /// `minispark.speculation` and its settings, when on.
+    speculation: Option<SpeculationConfig>,
+    /// `minispark.task.timeout` (zero: none).
+    task_timeout: Duration,
     /// The final stage's id: the job is done when it is complete.
     final_id: StageId,
     /// Per stage: running tasks, failures, the bound plan, measurements.
@@ -222,6 +251,13 @@ impl<'a> JobRun<'a> {
             .iter()
             .filter(|s| s.writer().kind() == ExchangeKind::Broadcast)
             .count() as u64;
+        // The job's settings, as its tasks get them (the session checked them).
+        let config = minispark_planner::session::session_config(&settings)
+            .map(|c| minispark_planner::config::minispark_config(c.options()))
+            .unwrap_or_else(|e| {
+                warn!(%job_id, error = %e, "the job's settings do not parse: speculation and task timeouts off");
+                Default::default()
+            });
         Self {
             cluster,
             job_id,
@@ -229,6 +265,8 @@ impl<'a> JobRun<'a> {
             settings,
             max_failures,
             adaptive,
+            speculation: SpeculationConfig::from_config(&config),
+            task_timeout: config.task_timeout,
             final_id: StageId(graph.final_stage().id),
             stages,
             map_outputs: MapOutputTracker::new(graph.stages.iter().map(Stage::num_tasks)),
@@ -252,7 +290,9 @@ impl<'a> JobRun<'a> {
                 break;
             }
             self.check_executors_left()?;
+            self.expire_slow_attempts()?;
             self.launch_ready_tasks()?;
+            self.launch_speculative();
             self.handle_one_event().await?;
         }
         info!(job_id = %self.job_id, "job finished");
@@ -267,11 +307,12 @@ impl<'a> JobRun<'a> {
         self.counters.executors_lost += self.seen_live.difference(&live).count() as u64;
         self.seen_live.clone_from(&live);
         for state in &mut self.stages {
-            let before = state.running.len();
-            state
-                .running
-                .retain(|_, task| live.contains(&task.executor_id));
-            self.counters.failed_attempts += (before - state.running.len()) as u64;
+            for attempts in state.running.values_mut() {
+                let before = attempts.len();
+                attempts.retain(|task| live.contains(&task.executor_id));
+                self.counters.failed_attempts += (before - attempts.len()) as u64;
+            }
+            state.running.retain(|_, attempts| !attempts.is_empty());
         }
         let lost_outputs = self.map_outputs.remove_outputs_on_lost_executors(&live);
         self.counters.recomputed_map_outputs += lost_outputs.len() as u64;
@@ -330,7 +371,7 @@ impl<'a> JobRun<'a> {
                 let task = TaskAttempt {
                     stage: id,
                     partition: p,
-                    attempt: state.failures[p] + state.fetch_failures[p],
+                    attempt: state.next_attempt[p],
                 };
                 self.launch(task, executor);
             }
@@ -377,13 +418,8 @@ impl<'a> JobRun<'a> {
     fn launch(&mut self, task: TaskAttempt, executor: ExecutorHandle) {
         let state = &mut self.stages[task.stage.0];
         let p = task.partition;
-        state.running.insert(
-            p,
-            RunningTask {
-                executor_id: executor.id.clone(),
-                attempt: task.attempt,
-            },
-        );
+        state.next_attempt[p] = state.next_attempt[p].max(task.attempt + 1);
+        let executor_id = executor.id.clone();
         self.counters.task_attempts += 1;
         state.bytes_remote += remote_bytes(&state.reader_blocks, p, &executor.id);
         let definition = TaskDefinition {
@@ -423,7 +459,123 @@ impl<'a> JobRun<'a> {
                 result,
             }
         };
-        self.inflight.spawn(call.instrument(span));
+        let abort = self.inflight.spawn(call.instrument(span));
+        state.running.entry(p).or_default().push(RunningTask {
+            executor_id,
+            attempt: task.attempt,
+            started: Instant::now(),
+            abort,
+        });
+    }
+
+    /// Cancels and fails every attempt that has run longer than
+    /// `minispark.task.timeout` (see [`crate::task_timeout`]).
+    fn expire_slow_attempts(&mut self) -> Result<()> {
+        if self.task_timeout.is_zero() {
+            return Ok(());
+        }
+        let timeout = self.task_timeout;
+        for (s, state) in self.stages.iter_mut().enumerate() {
+            let mut expired = vec![];
+            for (&p, attempts) in &mut state.running {
+                attempts.retain(|t| {
+                    let late = is_timed_out(timeout, t.started.elapsed());
+                    if late {
+                        t.abort.abort();
+                        expired.push((p, t.executor_id.clone(), t.attempt));
+                    }
+                    !late
+                });
+            }
+            state.running.retain(|_, attempts| !attempts.is_empty());
+            for (p, executor_id, attempt) in expired {
+                self.counters.failed_attempts += 1;
+                self.counters.timed_out_attempts += 1;
+                state.failures[p] += 1;
+                state.excluded[p].insert(executor_id.clone());
+                let _span = state.span.clone().entered();
+                warn!(
+                    job_id = %self.job_id,
+                    stage = s,
+                    partition = p,
+                    attempt,
+                    executor_id,
+                    timeout_ms = timeout.as_millis() as u64,
+                    failures = state.failures[p],
+                    "task attempt timed out (minispark.task.timeout): cancelled"
+                );
+                if state.failures[p] >= self.max_failures {
+                    return Err(DataFusionError::Execution(format!(
+                        "job failed: stage {s} partition {p} failed {} times (minispark.task.maxFailures = {}); \
+                         last failure on executor {executor_id}: no result within minispark.task.timeout = {}",
+                        state.failures[p],
+                        self.max_failures,
+                        minispark_planner::config::show_duration(timeout)
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// With speculation on, launches a second attempt of each task that
+    /// runs much longer than its stage's finished ones (the rule is
+    /// [`SpeculationConfig::threshold`]), on a free slot of an executor that
+    /// is not running it.
+    fn launch_speculative(&mut self) {
+        let Some(speculation) = self.speculation else {
+            return;
+        };
+        let mut copies = vec![];
+        for (s, state) in self.stages.iter().enumerate() {
+            if state.running.is_empty() || state.plan_bytes.is_none() {
+                continue;
+            }
+            let id = StageId(s);
+            let num_tasks = self.map_outputs.num_tasks(id);
+            let done = (0..num_tasks)
+                .filter(|&p| self.map_outputs.has_output(id, p))
+                .count();
+            let Some(threshold) = speculation.threshold(num_tasks, done, &state.durations) else {
+                continue;
+            };
+            for (&p, attempts) in &state.running {
+                if let [only] = attempts.as_slice()
+                    && only.started.elapsed() > threshold
+                {
+                    copies.push((id, p, only.executor_id.clone(), threshold));
+                }
+            }
+        }
+        for (id, p, running_on, threshold) in copies {
+            let state = &self.stages[id.0];
+            let mut excluded = state.excluded[p].clone();
+            excluded.insert(running_on.clone());
+            let Some(executor) = self.cluster.try_acquire(None, &excluded) else {
+                // No free slot: try again at the next event.
+                return;
+            };
+            if executor.id == running_on {
+                // The only executor with a free slot runs the task already.
+                self.cluster.release(&executor.id);
+                continue;
+            }
+            let task = TaskAttempt {
+                stage: id,
+                partition: p,
+                attempt: state.next_attempt[p],
+            };
+            info!(
+                job_id = %self.job_id,
+                %task,
+                straggler_on = running_on,
+                executor_id = executor.id,
+                threshold_ms = threshold.as_millis() as u64,
+                "speculating a slow task: a second attempt"
+            );
+            self.counters.speculative_attempts += 1;
+            self.launch(task, executor);
+        }
     }
 
     /// Waits for one thing to happen: a task call returns (handled here),
@@ -433,8 +585,13 @@ impl<'a> JobRun<'a> {
         let changed = self.cluster.changed.notified();
         tokio::select! {
             Some(done) = self.inflight.join_next(), if !self.inflight.is_empty() => {
-                let done = done.map_err(|e| DataFusionError::Execution(format!("task call failed: {e}")))?;
-                self.handle_result(done)
+                match done {
+                    Ok(done) => self.handle_result(done),
+                    // An attempt this scheduler cancelled (a speculation
+                    // loser, a timed-out attempt): already accounted for.
+                    Err(e) if e.is_cancelled() => Ok(()),
+                    Err(e) => Err(DataFusionError::Execution(format!("task call failed: {e}"))),
+                }
             }
             _ = changed => Ok(()),
             _ = tokio::time::sleep(Duration::from_millis(250)) => Ok(()),
@@ -458,20 +615,36 @@ impl<'a> JobRun<'a> {
         let state = &mut self.stages[stage.0];
         let _span = state.span.clone().entered();
         // A result for an attempt we no longer track (its executor was
-        // declared lost meanwhile, and the attempt counted as failed then)
-        // is ignored.
-        let tracked = RunningTask {
-            executor_id: done.executor.id.clone(),
-            attempt: task.attempt,
-        };
-        if state.running.get(&p) != Some(&tracked) {
+        // declared lost meanwhile, and the attempt counted as failed then;
+        // it timed out; or another attempt of the task won) is ignored.
+        let Some(attempts) = state.running.get_mut(&p) else {
             return Ok(());
+        };
+        let Some(index) = attempts
+            .iter()
+            .position(|t| t.executor_id == done.executor.id && t.attempt == task.attempt)
+        else {
+            return Ok(());
+        };
+        let this = attempts.swap_remove(index);
+        if attempts.is_empty() {
+            state.running.remove(&p);
         }
-        state.running.remove(&p);
         let failure = match done.result {
             Ok(TaskStatus {
                 status: Some(task_status::Status::Completed(out)),
             }) => {
+                // The first attempt to finish wins: the others are cancelled.
+                for loser in state.running.remove(&p).into_iter().flatten() {
+                    loser.abort.abort();
+                    debug!(
+                        %task,
+                        loser_attempt = loser.attempt,
+                        loser_executor = loser.executor_id,
+                        "another attempt of the task finished first: cancelled"
+                    );
+                }
+                state.durations.push(this.started.elapsed());
                 state.task_times.push(Duration::from_micros(out.elapsed_us));
                 state.scanned_rows += out.input_rows;
                 let output = map_output(&done.executor, p, &out);

@@ -25,28 +25,36 @@
 //!   prove the same secret.
 //! * [`shuffle`]: block files, the map-side partitioner, the block reader.
 //! * [`work_dir`]: where ids from the wire become paths, checked; a job's
-//!   files are removed only by the executor that wrote them.
+//!   files are removed only by the executor that wrote them; job
+//!   directories a dead executor left behind are removed when the next one
+//!   starts on the same work dir (unless a live executor shares it).
 //! * [`task_definition`]: checks on a `LaunchTask` request before it runs.
+//! * [`driver_connection`]: registration and heartbeats; a driver that
+//!   restarts at the same address is waited for (backoff up to 5 s, for
+//!   `--driver-timeout`, 15 minutes by default) and registered with again,
+//!   so executors outlive their driver's restarts.
+//! * [`straggler_faults`]: test-only: a sleep injected into one task
+//!   through an environment variable, to test speculation and task timeouts.
 
+pub mod driver_connection;
 pub mod service;
 pub mod shuffle;
+pub mod straggler_faults;
 pub mod task_definition;
 pub mod work_dir;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use datafusion::common::{DataFusionError, Result};
 use minispark_proto::executor_server::ExecutorServer;
-use minispark_proto::{
-    AuthChannel, ExecutorInfo, HeartbeatRequest, RegisterExecutorRequest, Security,
-};
+use minispark_proto::{ExecutorInfo, Security};
 use tokio::net::TcpListener;
-use tracing::{info, warn};
+use tracing::info;
 
+use crate::driver_connection::DriverLink;
 use crate::service::ExecutorService;
 
 /// How to start an executor.
@@ -71,10 +79,16 @@ pub struct ExecutorOptions {
     pub security: Security,
     /// Listen on a non-loopback address without a secret (`--insecure`).
     pub insecure: bool,
+    /// How long the executor waits for a silent driver (to come back after
+    /// a restart) before it stops (`--driver-timeout`; see
+    /// [`driver_connection`]).
+    pub driver_timeout: Duration,
 }
 
 /// Starts an executor and serves until the process is stopped or the driver
-/// is gone for good.
+/// is gone for good (silent for [`ExecutorOptions::driver_timeout`]; a
+/// driver restarting at the same address is waited for and registered
+/// with again).
 pub async fn run_executor(options: ExecutorOptions) -> Result<()> {
     let id = options
         .id
@@ -89,6 +103,13 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<()> {
             options.work_dir.display()
         ))
     })?;
+    // This process's token: the driver knows it by it when it registers
+    // again.
+    let instance = uuid::Uuid::new_v4().simple().to_string();
+    // Held while the executor runs: another executor starting on the same
+    // work dir sees it is in use. Job directories a previous (dead) process
+    // left behind are removed now, unless a live executor shares the dir.
+    let (_work_dir_lock, _) = work_dir::WorkDirLock::acquire(&options.work_dir, &id);
     let listener = TcpListener::bind(&options.listen).await.map_err(|e| {
         DataFusionError::Configuration(format!("executor cannot listen on {}: {e}", options.listen))
     })?;
@@ -145,83 +166,29 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<()> {
         id: id.clone(),
         address,
         slots: options.slots.max(1) as u32,
-        instance: uuid::Uuid::new_v4().simple().to_string(),
+        instance,
     };
-    let mut driver = minispark_proto::driver_client(&options.driver_url, &options.security)?;
-    let interval = register(&mut driver, &info, &options.driver_url).await?;
-
-    // Heartbeat until the driver is gone for good.
-    let mut failures = 0u32;
-    loop {
-        if server.0.is_finished() {
-            return Err(DataFusionError::Execution("executor server stopped".into()));
-        }
-        tokio::time::sleep(interval).await;
-        let beat = HeartbeatRequest {
-            executor_id: id.clone(),
-            running_tasks: active.load(Ordering::SeqCst) as u32,
-        };
-        match driver.heartbeat(beat).await {
-            Ok(resp) => {
-                failures = 0;
-                if !resp.into_inner().known {
-                    warn!(
-                        executor_id = id,
-                        "driver does not know this executor; registering again"
-                    );
-                    register(&mut driver, &info, &options.driver_url).await?;
-                }
+    // Registers, heartbeats, and registers again after a driver restart,
+    // until the driver is gone for good or the server stops.
+    let link = DriverLink {
+        driver_url: options.driver_url.clone(),
+        security: options.security.clone(),
+        info,
+        active_tasks: active,
+        driver_timeout: options.driver_timeout,
+    };
+    let mut server = server;
+    tokio::select! {
+        stopped = link.run() => stopped,
+        served = &mut server.0 => Err(DataFusionError::Execution(format!(
+            "executor server stopped: {}",
+            match served {
+                Ok(Ok(())) => "it returned".to_string(),
+                Ok(Err(e)) => e.to_string(),
+                Err(e) => e.to_string(),
             }
-            Err(status) => {
-                failures += 1;
-                warn!(executor_id = id, error = %status.message(), "heartbeat failed");
-                if failures >= 30 {
-                    return Err(DataFusionError::Execution(format!(
-                        "driver at {} unreachable for {failures} heartbeats; executor {id} stops",
-                        options.driver_url
-                    )));
-                }
-            }
-        }
+        ))),
     }
-}
-
-/// Registers with the driver, retrying for a while: the driver may still be
-/// starting.
-async fn register(
-    driver: &mut minispark_proto::driver_client::DriverClient<AuthChannel>,
-    info: &ExecutorInfo,
-    driver_url: &str,
-) -> Result<Duration> {
-    let mut last_err = String::new();
-    for _ in 0..50 {
-        match driver
-            .register_executor(RegisterExecutorRequest {
-                executor: Some(info.clone()),
-            })
-            .await
-        {
-            Ok(resp) => {
-                let ms = resp.into_inner().heartbeat_interval_ms.max(10);
-                info!(executor_id = info.id, driver_url, "registered with driver");
-                return Ok(Duration::from_millis(ms));
-            }
-            // A wrong or missing secret will not get better by retrying.
-            Err(status) if status.code() == tonic::Code::Unauthenticated => {
-                return Err(DataFusionError::Execution(format!(
-                    "the driver at {driver_url} refused this executor: {}",
-                    status.message()
-                )));
-            }
-            Err(status) => {
-                last_err = status.message().to_string();
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        }
-    }
-    Err(DataFusionError::Execution(format!(
-        "cannot reach the driver at {driver_url}: {last_err}"
-    )))
 }
 
 /// The executor's task runtime; shut down without blocking when the

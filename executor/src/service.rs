@@ -93,6 +93,16 @@ impl ExecutorService {
             );
         };
         let partition = task.partition as usize;
+        // Test-only: a task made a straggler (see `straggler_faults`).
+        if let Some(delay) =
+            crate::straggler_faults::straggler_delay(task.stage_id, task.partition, task.attempt)
+        {
+            warn!(
+                delay_ms = delay.as_millis() as u64,
+                "test-only straggler: this attempt sleeps before it runs"
+            );
+            tokio::time::sleep(delay).await;
+        }
         let spec = MapOutputSpec {
             kind: writer.kind(),
             num_partitions: writer.num_partitions(),

@@ -9,6 +9,13 @@
 //! before a path is made from it, so no request can name a file outside the
 //! work dir. A job's directory is removed only when this executor created
 //! it: `RemoveJobData` for any other job removes nothing.
+//!
+//! A process killed mid-job leaves its job directories behind. When an
+//! executor starts it claims its work dir ([`WorkDirLock`]: a shared OS
+//! lock on the directory, held while it runs) and, when no other live
+//! executor holds one, first removes the job directories there: only
+//! directories named like job ids (`job-` and 12 hex digits). Two executors
+//! sharing the default work dir leave each other's jobs alone.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -88,6 +95,118 @@ impl WorkDir {
             ))),
         }
     }
+}
+
+/// A live executor's claim on its work dir: a shared OS lock (`flock`) on
+/// the directory itself, held for as long as this value lives and released
+/// by the OS when the process dies, however it dies. No file is added to
+/// the work dir.
+#[derive(Debug)]
+pub struct WorkDirLock {
+    _dir: Option<std::fs::File>,
+}
+
+/// What [`WorkDirLock::acquire`] found and did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct StaleCleanup {
+    /// Job directories removed.
+    pub removed: usize,
+    /// Bytes they held.
+    pub bytes: u64,
+    /// Whether another live executor uses the work dir (then nothing is
+    /// removed).
+    pub shared: bool,
+}
+
+impl WorkDirLock {
+    /// Claims `root` for this executor. When no other live executor holds
+    /// it, the job directories a previous process left there are removed
+    /// first (see the module docs). Problems are logged, never fatal: a
+    /// stale directory only costs disk space.
+    pub fn acquire(root: &Path, executor_id: &str) -> (Self, StaleCleanup) {
+        let mut cleanup = StaleCleanup::default();
+        let dir = match std::fs::File::open(root) {
+            Ok(dir) => dir,
+            Err(e) => {
+                tracing::warn!(
+                    executor_id,
+                    work_dir = %root.display(),
+                    error = %e,
+                    "cannot lock the work dir: stale job directories are left alone"
+                );
+                return (Self { _dir: None }, cleanup);
+            }
+        };
+        // Exclusive only while no live executor holds its shared lock.
+        match dir.try_lock() {
+            Ok(()) => {
+                cleanup = remove_stale_job_dirs(root, executor_id);
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                cleanup.shared = true;
+                tracing::info!(
+                    executor_id,
+                    work_dir = %root.display(),
+                    "the work dir is shared with live executors: its job directories are left alone"
+                );
+            }
+            Err(std::fs::TryLockError::Error(e)) => tracing::warn!(
+                executor_id,
+                work_dir = %root.display(),
+                error = %e,
+                "cannot lock the work dir: stale job directories are left alone"
+            ),
+        }
+        // From now on shared: other executors may start on the same dir.
+        if let Err(e) = dir.lock_shared() {
+            tracing::warn!(
+                executor_id,
+                work_dir = %root.display(),
+                error = %e,
+                "cannot hold a shared lock on the work dir"
+            );
+        }
+        (Self { _dir: Some(dir) }, cleanup)
+    }
+}
+
+/// Removes the directories named like job ids in `root` (and nothing else).
+fn remove_stale_job_dirs(root: &Path, executor_id: &str) -> StaleCleanup {
+    let mut cleanup = StaleCleanup::default();
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return cleanup;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        if !is_dir || check_job_id(&name).is_err() {
+            continue;
+        }
+        let dir = entry.path();
+        let bytes = dir_size(&dir);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => {
+                cleanup.removed += 1;
+                cleanup.bytes += bytes;
+            }
+            Err(e) => tracing::warn!(
+                executor_id,
+                dir = %dir.display(),
+                error = %e,
+                "cannot remove a stale job directory"
+            ),
+        }
+    }
+    if cleanup.removed > 0 {
+        tracing::info!(
+            executor_id,
+            work_dir = %root.display(),
+            removed = cleanup.removed,
+            bytes = cleanup.bytes,
+            "removed job directories left by a previous executor"
+        );
+    }
+    cleanup
 }
 
 /// The directory of one stage's blocks under `root`, once the ids are checked.
@@ -175,6 +294,60 @@ mod tests {
         std::fs::write(dir.join("map-0-reduce-0.arrow"), b"12345").unwrap();
         assert_eq!(work.remove_job("job-0000000000aa").await.unwrap(), 5);
         assert!(!root.join("job-0000000000aa").exists());
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn stale_job_dirs_go_unless_a_live_executor_shares_the_work_dir() {
+        let base = std::env::temp_dir().join(format!("minispark-stale-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(&base).unwrap();
+        let root = base.as_path();
+        let stale = root.join("job-0123456789ab");
+        std::fs::create_dir_all(stale.join("stage-0")).unwrap();
+        std::fs::write(stale.join("stage-0/map-0-reduce-0.arrow"), b"1234").unwrap();
+        // Not job directories: kept.
+        for keep in ["job-XYZ", "job-0123456789abc", "notes"] {
+            std::fs::create_dir_all(root.join(keep)).unwrap();
+        }
+        std::fs::write(root.join("job-00000000000f"), b"a file").unwrap();
+
+        // Another live executor uses the dir: nothing is removed (flock
+        // locks of two open files conflict within one process too).
+        let (other, cleanup) = WorkDirLock::acquire(root, "exec-other");
+        assert_eq!(cleanup.removed, 1, "the first executor cleans up");
+        std::fs::create_dir_all(stale.join("stage-0")).unwrap();
+        let (me, cleanup) = WorkDirLock::acquire(root, "exec-me");
+        assert_eq!(
+            cleanup,
+            StaleCleanup {
+                removed: 0,
+                bytes: 0,
+                shared: true
+            }
+        );
+        assert!(stale.exists());
+        drop(me);
+
+        // Alone: the stale job directory goes, the rest stays.
+        drop(other);
+        std::fs::write(stale.join("stage-0/map-0-reduce-0.arrow"), b"12345").unwrap();
+        let (me, cleanup) = WorkDirLock::acquire(root, "exec-me");
+        assert_eq!(
+            cleanup,
+            StaleCleanup {
+                removed: 1,
+                bytes: 5,
+                shared: false
+            }
+        );
+        assert!(!stale.exists());
+        for keep in ["job-XYZ", "job-0123456789abc", "notes", "job-00000000000f"] {
+            assert!(root.join(keep).exists(), "{keep}");
+        }
+        // Nothing of the lock is in the work dir.
+        assert_eq!(std::fs::read_dir(root).unwrap().count(), 4);
+        drop(me);
         std::fs::remove_dir_all(&base).unwrap();
     }
 }

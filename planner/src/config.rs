@@ -11,6 +11,7 @@
 
 use std::any::Any;
 use std::str::FromStr;
+use std::time::Duration;
 
 use datafusion::common::config::{ConfigEntry, ConfigExtension, ExtensionOptions};
 use datafusion::common::{Result, plan_err};
@@ -175,6 +176,51 @@ pub fn show_size(bytes: u64) -> String {
         )
 }
 
+/// Duration suffixes as Spark spells them (`500ms`, `30s`, `5m`/`5min`,
+/// `1h`, `1d`), in milliseconds.
+const DURATION_UNITS: &[(&str, u64)] = &[
+    ("ms", 1),
+    ("s", 1_000),
+    ("m", 60_000),
+    ("min", 60_000),
+    ("h", 3_600_000),
+    ("d", 86_400_000),
+];
+
+/// A duration as Spark spells one: a number with a suffix ms, s, m (or
+/// min), h or d, case-insensitively; a bare number is seconds.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let lower = text.trim().to_ascii_lowercase();
+    let digits_end = lower
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(lower.len());
+    let (digits, suffix) = lower.split_at(digits_end);
+    let value: u64 = digits.parse().ok()?;
+    let unit = match suffix.trim() {
+        "" => 1_000,
+        suffix => DURATION_UNITS.iter().find(|(u, _)| *u == suffix)?.1,
+    };
+    value.checked_mul(unit).map(Duration::from_millis)
+}
+
+/// A duration in the largest unit that divides it: `5m`, `30s`, `1500ms`, `0`.
+pub fn show_duration(duration: Duration) -> String {
+    let ms = duration.as_millis() as u64;
+    if ms == 0 {
+        return "0".into();
+    }
+    let (suffix, unit) = [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+    ]
+    .into_iter()
+    .find(|(_, unit)| ms.is_multiple_of(*unit))
+    .unwrap_or(("ms", 1));
+    format!("{}{suffix}", ms / unit)
+}
+
 /// The value named `text` (case-insensitively) in `names`.
 fn keyword<T: Copy>(names: &[(&str, T)], text: &str) -> Option<T> {
     names
@@ -290,6 +336,43 @@ settings! {
         parse: |t| number(t).filter(|v| *v >= 1),
         description: "How many times a task may fail before its job fails \
                       (Spark's spark.task.maxFailures). Retries go to another executor when there is one.",
+    }
+    speculation: bool {
+        key: "speculation",
+        default: "false",
+        accepts: "true or false",
+        parse: |t| keyword(BOOLEAN, t),
+        description: "Speculative execution (Spark's spark.speculation, off by default): once \
+                      speculation.quantile of a stage's tasks are done, a task running longer than \
+                      speculation.multiplier times their median (and at least 100 ms) gets a second \
+                      attempt on another executor; the first to finish wins, the other is cancelled \
+                      and its output never recorded.",
+    }
+    speculation_multiplier: f64 {
+        key: "speculation.multiplier",
+        default: "1.5",
+        accepts: "a number >= 1",
+        parse: |t| number(t).filter(|v: &f64| v.is_finite() && *v >= 1.0),
+        description: "How many times slower than the median of its stage's finished tasks a task must be \
+                      to be speculated (Spark's spark.speculation.multiplier, 1.5).",
+    }
+    speculation_quantile: f64 {
+        key: "speculation.quantile",
+        default: "0.75",
+        accepts: "a number from 0 to 1",
+        parse: |t| number(t).filter(|v: &f64| (0.0..=1.0).contains(v)),
+        description: "Fraction of a stage's tasks that must be done before its tasks are speculated \
+                      (Spark's spark.speculation.quantile, 0.75; at least one task).",
+    }
+    task_timeout: Duration {
+        key: "task.timeout",
+        default: "0",
+        accepts: "a duration such as 30s, 5m or 500ms (a bare number is seconds), or 0 for none",
+        parse: parse_duration,
+        show: |v| show_duration(*v),
+        description: "A task attempt that has not finished within this time is cancelled and counted as \
+                      a failure, then retried on another executor (up to task.maxFailures). 0: no timeout. \
+                      Spark has no such setting (a hung task waits for speculation or a cancel).",
     }
     shuffle_compression: ShuffleCompression {
         key: "shuffle.compression",
@@ -674,6 +757,43 @@ mod tests {
         config.set("shuffle.partitions", "100000").unwrap();
         let err = config.set("shuffle.partitions", "100001").unwrap_err();
         assert!(err.to_string().contains("up to 100000"), "{err}");
+    }
+
+    #[test]
+    fn durations_are_spelled_as_in_spark() {
+        let ms = Duration::from_millis;
+        assert_eq!(parse_duration("30"), Some(ms(30_000)));
+        assert_eq!(parse_duration("500ms"), Some(ms(500)));
+        assert_eq!(parse_duration("2S"), Some(ms(2_000)));
+        assert_eq!(parse_duration("5min"), Some(ms(300_000)));
+        assert_eq!(parse_duration("5m"), Some(ms(300_000)));
+        assert_eq!(parse_duration("1h"), Some(ms(3_600_000)));
+        assert_eq!(parse_duration("0"), Some(Duration::ZERO));
+        for bad in ["", "s", "1x", "-1s", "1.5s", "99999999999999999d"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+        for (d, shown) in [(0, "0"), (1500, "1500ms"), (30_000, "30s"), (300_000, "5m")] {
+            assert_eq!(show_duration(ms(d)), shown);
+            assert_eq!(parse_duration(shown), Some(ms(d)));
+        }
+        let mut config = MinisparkConfig::default();
+        assert_eq!(config.task_timeout, Duration::ZERO);
+        assert!(!config.speculation);
+        config.set("task.timeout", "90s").unwrap();
+        assert_eq!(config.task_timeout, ms(90_000));
+        let err = config.set("task.timeout", "soon").unwrap_err().to_string();
+        assert!(
+            err.contains("minispark.task.timeout expects a duration"),
+            "{err}"
+        );
+        for (key, bad) in [
+            ("speculation.multiplier", "0.5"),
+            ("speculation.quantile", "1.5"),
+            ("speculation", "yes"),
+        ] {
+            let err = config.set(key, bad).unwrap_err().to_string();
+            assert!(err.contains(&format!("minispark.{key} expects")), "{err}");
+        }
     }
 
     #[test]

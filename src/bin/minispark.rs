@@ -89,6 +89,10 @@ enum Command {
         work_dir: Option<PathBuf>,
         #[arg(long)]
         id: Option<String>,
+        /// Seconds it waits for a silent driver (one restarting at the same
+        /// address is registered with again) before it exits.
+        #[arg(long, default_value_t = 900)]
+        driver_timeout: u64,
         #[command(flatten)]
         security: SecurityArgs,
         /// Listen on a non-loopback address without a cluster secret: anyone
@@ -353,6 +357,7 @@ async fn run(cli: Cli) -> Result<()> {
             slots,
             work_dir,
             id,
+            driver_timeout,
             security,
             insecure,
         } => {
@@ -368,6 +373,7 @@ async fn run(cli: Cli) -> Result<()> {
                 id,
                 security: security.resolve()?,
                 insecure,
+                driver_timeout: std::time::Duration::from_secs(driver_timeout),
             })
             .await
         }
