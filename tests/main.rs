@@ -20,6 +20,7 @@ mod object_store;
 mod processes;
 mod readme;
 mod salting;
+mod shuffle;
 mod skew;
 mod slt;
 mod spark_functions;
