@@ -165,7 +165,11 @@ async fn two_attempts_of_a_map_task_race_and_only_one_output_is_committed() {
         .unwrap();
     cluster
         .wait_for_line(
-            &["injected fault: this attempt runs on", "stage=0", "partition=0"],
+            &[
+                "injected fault: this attempt runs on",
+                "stage=0",
+                "partition=0",
+            ],
             Duration::from_secs(1),
         )
         .await;
@@ -175,7 +179,10 @@ async fn two_attempts_of_a_map_task_race_and_only_one_output_is_committed() {
     // exactly one commits, and the loser reports the winner's output.
     let lost = cluster
         .wait_for_line(
-            &["already committed by another attempt", "stage=0 map_partition=0 "],
+            &[
+                "already committed by another attempt",
+                "stage=0 map_partition=0 ",
+            ],
             Duration::from_secs(60),
         )
         .await;
@@ -211,7 +218,11 @@ async fn two_attempts_of_a_map_task_race_and_only_one_output_is_committed() {
         got.push(batch.unwrap());
     }
     let oracle = minispark::planner::session::session_context(&Default::default()).unwrap();
-    assert_result(&got, &oracle_sql(&oracle, SQL).await, "a job whose map task raced");
+    assert_result(
+        &got,
+        &oracle_sql(&oracle, SQL).await,
+        "a job whose map task raced",
+    );
     let counters = s.last_job_counters().expect("the job's counters");
     assert_eq!(counters.executors_lost, 0, "{counters}");
     assert!(counters.failed_attempts >= 1, "{counters}");
@@ -231,7 +242,11 @@ async fn a_transient_fetch_error_is_retried_without_evicting_the_executor() {
         .await
         .unwrap();
     let oracle = minispark::planner::session::session_context(&Default::default()).unwrap();
-    assert_result(&got, &oracle_sql(&oracle, SQL).await, "a job with flaky fetches");
+    assert_result(
+        &got,
+        &oracle_sql(&oracle, SQL).await,
+        "a job with flaky fetches",
+    );
     // The faults happened, and the readers retried them.
     let injected = cluster.lines(&["injected fault: FetchPartition answers Unavailable"]);
     assert!(!injected.is_empty(), "no fault was injected");
@@ -258,10 +273,13 @@ async fn a_fetch_error_that_outlives_its_retries_fails_the_task_not_the_executor
         ("minispark.task.maxFailures", "2"),
         ("minispark.adaptive.enabled", "false"),
     ]);
-    let err = timed("a job whose fetches all fail", crate::common::run_sql(&s, SQL))
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = timed(
+        "a job whose fetches all fail",
+        crate::common::run_sql(&s, SQL),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
     assert!(
         err.contains("minispark.task.maxFailures = 2") && err.contains("Unavailable"),
         "{err}"

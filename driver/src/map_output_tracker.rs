@@ -14,7 +14,11 @@
 //!   ANALYZE's histograms);
 //! * **forget the outputs of a lost executor**: the files died with it, so
 //!   those map tasks must run again before anyone can read them (Spark's
-//!   `removeOutputsOnExecutor`, after an executor loss or a `FetchFailed`).
+//!   `removeOutputsOnExecutor`, after an executor loss);
+//! * **forget one output whose block is gone** (a reader's `FetchFailed`:
+//!   its executor answered that it does not have it), only when it is still
+//!   the output that executor committed for that attempt (Spark's
+//!   `unregisterMapOutput`).
 //!
 //! ```text
 //!   stage 0, map task m ──MapOutput{executor, blocks}──▶ tracker[0][m]

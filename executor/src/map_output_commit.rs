@@ -144,6 +144,12 @@ mod tests {
 
         // The stage directory gone (the job's files removed): an error.
         std::fs::remove_dir_all(&stage).unwrap();
-        assert!(commit(&stage.join("map-1.attempt-0-x.tmp"), &committed_dir(&stage, 1)).is_err());
+        assert!(
+            commit(
+                &stage.join("map-1.attempt-0-x.tmp"),
+                &committed_dir(&stage, 1)
+            )
+            .is_err()
+        );
     }
 }

@@ -380,7 +380,12 @@ impl ExecutorService {
     /// The test-only orphaned attempt (see [`crate::shuffle_faults`]): the
     /// task runs on, detached from the call, and the call is answered as
     /// failed at once.
-    fn orphan(&self, task: TaskDefinition, delay: Duration, span: tracing::Span) -> Response<TaskStatus> {
+    fn orphan(
+        &self,
+        task: TaskDefinition,
+        delay: Duration,
+        span: tracing::Span,
+    ) -> Response<TaskStatus> {
         span.in_scope(|| {
             warn!(
                 delay_ms = delay.as_millis() as u64,

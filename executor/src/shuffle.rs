@@ -40,8 +40,8 @@ use minispark_planner::config::ShuffleCompression;
 use minispark_planner::exchange::{BlockStats, ExchangeKind, HotKey, HotKeySampler};
 use minispark_planner::ipc::write_options;
 
-pub use crate::shuffle_block_fetcher::ExecutorShuffleRuntime;
 use crate::map_output_commit::{Commit, attempt_dir, commit, committed_dir};
+pub use crate::shuffle_block_fetcher::ExecutorShuffleRuntime;
 use crate::shuffle_index::{DATA_FILE, INDEX_FILE, IndexedBlock, ShuffleIndex};
 
 /// Rows per batch written to a block.
@@ -358,7 +358,8 @@ mod layout_measure {
         let batches = (0..rows / 8192)
             .map(|b| {
                 let base = seed * 1_000_000_007 + (b * 8192) as i64;
-                let k = Int64Array::from_iter_values((0..8192).map(|i| (base + i) * 7919 % 1_000_003));
+                let k =
+                    Int64Array::from_iter_values((0..8192).map(|i| (base + i) * 7919 % 1_000_003));
                 let v = Int64Array::from_iter_values((0..8192).map(|i| base + i));
                 let s = StringArray::from_iter_values(
                     (0..8192).map(|i| format!("customer#{:012}", base + i)),
@@ -416,8 +417,8 @@ mod layout_measure {
             for (r, b) in buffers.iter_mut().enumerate() {
                 while let Some(batch) = b.coalescer.next_completed_batch() {
                     let w = files[r].get_or_insert_with(|| {
-                        let f = File::create(dir.join(format!("map-{map}-reduce-{r}.arrow")))
-                            .unwrap();
+                        let f =
+                            File::create(dir.join(format!("map-{map}-reduce-{r}.arrow"))).unwrap();
                         StreamWriter::try_new_with_options(
                             std::io::BufWriter::with_capacity(1 << 16, f),
                             &schema,

@@ -90,7 +90,9 @@ impl ShuffleFaults {
     pub fn orphan_commit_delay(&self, task: &TaskDefinition) -> Option<Duration> {
         self.orphan
             .filter(|o| {
-                o.stage == task.stage_id && o.partition == task.partition && o.attempt == task.attempt
+                o.stage == task.stage_id
+                    && o.partition == task.partition
+                    && o.attempt == task.attempt
             })
             .map(|o| o.commit_delay)
     }
@@ -125,6 +127,10 @@ mod tests {
             ..task.clone()
         };
         assert_eq!(some.orphan_commit_delay(&retry), None);
-        assert!(ShuffleFaults::parse(Some("x"), Some("1:2")).orphan.is_none());
+        assert!(
+            ShuffleFaults::parse(Some("x"), Some("1:2"))
+                .orphan
+                .is_none()
+        );
     }
 }

@@ -659,6 +659,24 @@ mod tests {
     }
 
     #[test]
+    fn durations_read_and_print_as_spark_spells_them() {
+        for (text, ms) in [("5s", 5000), ("500ms", 500), ("1m", 60_000), ("250", 250)] {
+            assert_eq!(parse_duration_ms(text), Some(ms), "{text}");
+        }
+        for bad in ["", "s", "5h", "-1s", "2x"] {
+            assert_eq!(parse_duration_ms(bad), None, "{bad}");
+        }
+        assert_eq!(show_duration_ms(5000), "5s");
+        assert_eq!(show_duration_ms(1500), "1500ms");
+        let mut config = MinisparkConfig::default();
+        assert_eq!(config.shuffle_io_retry_wait_ms, 5000);
+        assert_eq!(config.reducer_max_size_in_flight, 48 << 20);
+        config.set("shuffle.io.retryWait", "100ms").unwrap();
+        assert_eq!(config.shuffle_io_retry_wait_ms, 100);
+        assert!(config.set("reducer.maxSizeInFlight", "0").is_err());
+    }
+
+    #[test]
     fn values_are_checked_and_errors_name_the_setting_and_its_values() {
         let mut config = MinisparkConfig::default();
         config.set("SKEW.SALTING", " Auto ").unwrap();
