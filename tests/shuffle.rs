@@ -8,6 +8,8 @@
 //!   files are gone, and the answer is right;
 //! * the first fetches an executor serves answer `Unavailable`: the
 //!   readers retry, the job succeeds, and no executor is declared lost;
+//! * a fetch answers `NotFound` (the block is gone): that map output is
+//!   computed again, the job succeeds, no executor is declared lost;
 //! * every fetch answers `Unavailable`: once its retries are spent the
 //!   reduce task fails (and is retried as a task until the job fails), and
 //!   still no executor is declared lost.
@@ -19,7 +21,9 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use minispark::driver::{Driver, DriverOptions};
-use minispark::executor::shuffle_faults::{FETCH_UNAVAILABLE_ENV, ORPHAN_ATTEMPT_ENV};
+use minispark::executor::shuffle_faults::{
+    FETCH_NOT_FOUND_ENV, FETCH_UNAVAILABLE_ENV, ORPHAN_ATTEMPT_ENV,
+};
 use minispark::executor::shuffle_index::ShuffleIndex;
 use minispark::proto::Security;
 use minispark::proto::auth::{SECRET_ENV, Secret};
@@ -48,7 +52,9 @@ impl FaultyCluster {
         let (secret, secret_text) = Secret::random().unwrap();
         let driver = Driver::start(DriverOptions {
             listen: "127.0.0.1:0".into(),
-            heartbeat_timeout: Duration::from_secs(3),
+            // No test here needs a loss found fast; a loaded machine (the
+            // oracle runs in this process) must not look like a lost executor.
+            heartbeat_timeout: Duration::from_secs(10),
             security: Security::with_secret(secret),
             ..Default::default()
         })
@@ -69,6 +75,7 @@ impl FaultyCluster {
                 .env("RUST_LOG", "minispark_executor=info,minispark_proto=info")
                 .env("NO_COLOR", "1")
                 .env_remove(FETCH_UNAVAILABLE_ENV)
+                .env_remove(FETCH_NOT_FOUND_ENV)
                 .env_remove(ORPHAN_ATTEMPT_ENV)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
@@ -291,4 +298,45 @@ async fn a_fetch_error_that_outlives_its_retries_fails_the_task_not_the_executor
     assert_eq!(counters.recomputed_map_outputs, 0, "{counters}");
     assert!(counters.failed_attempts >= 2, "{counters}");
     assert_eq!(cluster.driver.cluster.live_ids().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_its_executor_says_is_gone_is_recomputed_without_eviction() {
+    // The first fetch of a stage-0 block each executor serves answers
+    // NotFound: the reader's task reports that block missing, the driver
+    // computes that map output again and reruns the task.
+    let gone: &[(&str, &str)] = &[(FETCH_NOT_FOUND_ENV, "1")];
+    let cluster = FaultyCluster::start(&[("a", gone), ("b", gone)]).await;
+    let s = cluster.session(&[
+        ("minispark.shuffle.partitions", "8"),
+        ("minispark.adaptive.enabled", "false"),
+    ]);
+    let got = timed("a job with a gone block", crate::common::run_sql(&s, SQL))
+        .await
+        .unwrap();
+    let oracle = minispark::planner::session::session_context(&Default::default()).unwrap();
+    assert_result(
+        &got,
+        &oracle_sql(&oracle, SQL).await,
+        "a job with a gone block",
+    );
+    let injected = cluster.lines(&["injected fault: FetchPartition answers NotFound"]);
+    assert!(!injected.is_empty(), "no fault was injected");
+    // Not retried: a gone block is final.
+    assert!(
+        cluster
+            .lines(&["shuffle fetch failed; retrying"])
+            .is_empty(),
+        "a missing block was retried"
+    );
+    let counters = s.last_job_counters().expect("the job's counters");
+    assert!(counters.recomputed_map_outputs >= 1, "{counters}");
+    assert!(counters.stages_rebound >= 1, "{counters}");
+    assert_eq!(counters.executors_lost, 0, "{counters}");
+    assert_eq!(
+        cluster.driver.cluster.live_ids().len(),
+        2,
+        "{}",
+        cluster.lines(&[]).join("\n")
+    );
 }

@@ -332,6 +332,18 @@ impl Executor for ExecutorService {
                 "injected fault: FetchPartition answers Unavailable (test only)",
             ));
         }
+        if faults().take_fetch_not_found(block.stage_id) {
+            warn!(
+                job_id = block.job_id,
+                stage = block.stage_id,
+                map = block.map_partition,
+                reduce = block.reduce_partition,
+                "injected fault: FetchPartition answers NotFound"
+            );
+            return Err(Status::not_found(
+                "injected fault: FetchPartition answers NotFound (test only)",
+            ));
+        }
         // Only a committed output is read, and only the attempt the reader
         // was promised: anything else is not found (the driver then
         // computes that map output again).

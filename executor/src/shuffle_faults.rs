@@ -5,6 +5,9 @@
 //! * `MINISPARK_TEST_FETCH_UNAVAILABLE=N`: the first `N` `FetchPartition`
 //!   calls this executor serves answer `Unavailable` (a passing error the
 //!   reader must retry without evicting anyone).
+//! * `MINISPARK_TEST_FETCH_NOT_FOUND=N`: the first `N` `FetchPartition`
+//!   calls for blocks of stage 0 answer `NotFound`, as if the block were
+//!   gone (the driver must compute that map output again).
 //! * `MINISPARK_TEST_ORPHAN_ATTEMPT=STAGE:PARTITION:ATTEMPT:DELAY_MS`: that
 //!   task attempt is answered at once as failed while it keeps running (as
 //!   when the driver's call is lost but the task is not), and it waits
@@ -21,12 +24,15 @@ use minispark_proto::TaskDefinition;
 
 pub const FETCH_UNAVAILABLE_ENV: &str = "MINISPARK_TEST_FETCH_UNAVAILABLE";
 pub const ORPHAN_ATTEMPT_ENV: &str = "MINISPARK_TEST_ORPHAN_ATTEMPT";
+pub const FETCH_NOT_FOUND_ENV: &str = "MINISPARK_TEST_FETCH_NOT_FOUND";
 
 /// The faults this executor injects.
 #[derive(Debug, Default)]
 pub struct ShuffleFaults {
     /// `FetchPartition` calls still to answer `Unavailable`.
     fetch_unavailable: AtomicU64,
+    /// `FetchPartition` calls for stage 0 still to answer `NotFound`.
+    fetch_not_found: AtomicU64,
     orphan: Option<OrphanAttempt>,
 }
 
@@ -39,14 +45,22 @@ struct OrphanAttempt {
     commit_delay: Duration,
 }
 
+/// A count from a variable's value; 0 when unset or not a number.
+fn count(text: Option<&str>) -> u64 {
+    text.and_then(|t| t.trim().parse().ok()).unwrap_or(0)
+}
+
 /// This process's faults, from the environment.
 pub fn faults() -> &'static ShuffleFaults {
     static FAULTS: OnceLock<ShuffleFaults> = OnceLock::new();
     FAULTS.get_or_init(|| {
-        ShuffleFaults::parse(
+        let mut faults = ShuffleFaults::parse(
             std::env::var(FETCH_UNAVAILABLE_ENV).ok().as_deref(),
             std::env::var(ORPHAN_ATTEMPT_ENV).ok().as_deref(),
-        )
+        );
+        faults.fetch_not_found =
+            AtomicU64::new(count(std::env::var(FETCH_NOT_FOUND_ENV).ok().as_deref()));
+        faults
     })
 }
 
@@ -70,13 +84,20 @@ impl ShuffleFaults {
             }
         });
         Self {
-            fetch_unavailable: AtomicU64::new(
-                fetch_unavailable
-                    .and_then(|t| t.trim().parse().ok())
-                    .unwrap_or(0),
-            ),
+            fetch_unavailable: AtomicU64::new(count(fetch_unavailable)),
+            fetch_not_found: AtomicU64::new(0),
             orphan,
         }
+    }
+
+    /// Whether this `FetchPartition` call for a block of `stage` must
+    /// answer `NotFound`.
+    pub fn take_fetch_not_found(&self, stage: u32) -> bool {
+        stage == 0
+            && self
+                .fetch_not_found
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
     }
 
     /// Whether this `FetchPartition` call must answer `Unavailable`.
