@@ -88,6 +88,10 @@ struct StageState {
     running: HashMap<usize, RunningTask>,
     failures: Vec<u32>,
     fetch_failures: Vec<u32>,
+    /// Attempts launched per partition: the next attempt's number, so no
+    /// two attempts of a task share one (a recompute after a lost output
+    /// included); map outputs are committed per attempt.
+    launched: Vec<u32>,
     excluded: Vec<HashSet<String>>,
     /// The serialized plan with readers bound, once inputs are complete.
     plan_bytes: Option<Arc<Vec<u8>>>,
@@ -126,6 +130,7 @@ impl StageState {
             running: HashMap::new(),
             failures: vec![0; num_tasks],
             fetch_failures: vec![0; num_tasks],
+            launched: vec![0; num_tasks],
             excluded: vec![HashSet::new(); num_tasks],
             plan_bytes: None,
             reader_blocks: vec![],
@@ -142,6 +147,7 @@ impl StageState {
     fn reset_tasks(&mut self, n: usize) {
         self.failures = vec![0; n];
         self.fetch_failures = vec![0; n];
+        self.launched = vec![0; n];
         self.excluded = vec![HashSet::new(); n];
     }
 }
@@ -334,7 +340,7 @@ impl<'a> JobRun<'a> {
                 let task = TaskAttempt {
                     stage: id,
                     partition: p,
-                    attempt: state.failures[p] + state.fetch_failures[p],
+                    attempt: state.launched[p],
                 };
                 self.launch(task, executor);
             }
@@ -389,6 +395,7 @@ impl<'a> JobRun<'a> {
             },
         );
         self.counters.task_attempts += 1;
+        state.launched[p] += 1;
         state.bytes_remote += remote_bytes(&state.reader_blocks, p, &executor.id);
         let definition = TaskDefinition {
             job_id: self.job_id.to_string(),
