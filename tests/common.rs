@@ -36,9 +36,17 @@ pub async fn cluster(executors: usize) -> LocalCluster {
         heartbeat_timeout: Duration::from_secs(3),
         in_process: false,
     };
-    timed("starting a cluster", LocalCluster::start(options))
+    let mut cluster = timed("starting a cluster", LocalCluster::start(options))
         .await
-        .expect("cluster starts")
+        .expect("cluster starts");
+    // A fetch from a killed executor is retried 1 s, 2 s and 4 s later
+    // (not 5, 10 and 20 s): by then the 3 s heartbeat timeout has declared
+    // it lost, and the task's failure recomputes its output.
+    cluster
+        .driver
+        .default_settings
+        .insert("minispark.shuffle.io.retryWait".into(), "1s".into());
+    cluster
 }
 
 /// TPC-H at scale factor 0.01 as Parquet, generated once per test run.

@@ -493,6 +493,7 @@ fn hostile_executor_message(rng: &mut StdRng, canary: &Path) -> Hostile {
                 stage_id: rng.random(),
                 map_partition: rng.random(),
                 reduce_partition: rng.random(),
+                map_attempt: rng.random(),
             }),
             expect: Expect::Code(3),
         },
@@ -504,6 +505,7 @@ fn hostile_executor_message(rng: &mut StdRng, canary: &Path) -> Hostile {
                 stage_id: rng.random_range(0..100),
                 map_partition: rng.random_range(0..100),
                 reduce_partition: rng.random_range(0..100),
+                map_attempt: 0,
             }),
             // Not found (5).
             expect: Expect::Code(5),

@@ -23,6 +23,7 @@ mod process_cluster;
 mod processes;
 mod readme;
 mod salting;
+mod shuffle;
 mod skew;
 mod slt;
 mod spark_functions;

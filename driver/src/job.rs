@@ -303,6 +303,7 @@ impl JobSession {
             StageId(final_stage.id),
             output.result,
             self.cluster.security.clone(),
+            minispark_planner::exchange::FetchSettings::from_config(&config),
         );
         // Files are removed once the result has been read (or dropped).
         let stream =

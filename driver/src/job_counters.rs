@@ -28,7 +28,7 @@ pub struct JobCounters {
     /// and `FetchFailed` included.
     pub failed_attempts: u64,
     /// Map outputs that had been written and were computed again because
-    /// their executor was lost. Spark: the partitions of a resubmitted
+    /// their executor was lost, or answered that a block of theirs was gone. Spark: the partitions of a resubmitted
     /// `ShuffleMapStage` after a `FetchFailed` or an executor loss.
     pub recomputed_map_outputs: u64,
     /// Executors that went away while the job ran (killed, silent past the

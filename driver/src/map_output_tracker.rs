@@ -14,7 +14,11 @@
 //!   ANALYZE's histograms);
 //! * **forget the outputs of a lost executor**: the files died with it, so
 //!   those map tasks must run again before anyone can read them (Spark's
-//!   `removeOutputsOnExecutor`, after an executor loss or a `FetchFailed`).
+//!   `removeOutputsOnExecutor`, after an executor loss);
+//! * **forget one output whose block is gone** (a reader's `FetchFailed`:
+//!   its executor answered that it does not have it), only when it is still
+//!   the output that executor committed for that attempt (Spark's
+//!   `unregisterMapOutput`).
 //!
 //! ```text
 //!   stage 0, map task m ──MapOutput{executor, blocks}──▶ tracker[0][m]
@@ -99,6 +103,28 @@ impl MapOutputTracker {
         lost
     }
 
+    /// Forgets map task `map`'s output of `stage` when it is still the
+    /// one `executor_id` committed as `attempt`: a reader was told its
+    /// block is gone. Returns whether it was forgotten.
+    pub fn remove_output(
+        &mut self,
+        stage: StageId,
+        map: usize,
+        executor_id: &str,
+        attempt: u32,
+    ) -> bool {
+        let Some(slot) = self.stages.get_mut(stage.0).and_then(|s| s.get_mut(map)) else {
+            return false;
+        };
+        let matches = slot
+            .as_ref()
+            .is_some_and(|o| o.executor_id == executor_id && o.attempt == attempt);
+        if matches {
+            *slot = None;
+        }
+        matches
+    }
+
     /// Rows and bytes of each of `stage`'s `num_partitions` output
     /// partitions, summed over its map tasks.
     pub fn partition_sizes(&self, stage: StageId, num_partitions: usize) -> Vec<PartitionSize> {
@@ -124,6 +150,7 @@ mod tests {
             executor_id: executor.into(),
             address: format!("{executor}:1"),
             map_partition: map,
+            attempt: 0,
             blocks: vec![
                 BlockStats {
                     reduce_partition: 0,
@@ -163,6 +190,14 @@ mod tests {
         assert!(!tracker.is_complete(s0) && !tracker.is_complete(s1));
         assert_eq!(tracker.outputs(s0).count(), 1);
         assert!(tracker.remove_outputs_on_lost_executors(&live).is_empty());
+
+        // A block reported gone: only the output it names is forgotten.
+        tracker.register(s0, 1, output("a", 1, 7));
+        assert!(!tracker.remove_output(s0, 1, "a", 1), "another attempt");
+        assert!(!tracker.remove_output(s0, 1, "b", 0), "another executor");
+        assert!(!tracker.remove_output(s0, 9, "a", 0), "no such map task");
+        assert!(tracker.remove_output(s0, 1, "a", 0));
+        assert!(!tracker.has_output(s0, 1) && tracker.has_output(s0, 0));
 
         tracker.reshape(s1, 3);
         assert_eq!(tracker.num_tasks(s1), 3);

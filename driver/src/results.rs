@@ -5,8 +5,9 @@ use arrow::array::RecordBatch;
 use datafusion::common::{DataFusionError, Result};
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
-use minispark_planner::exchange::MapOutput;
+use minispark_planner::exchange::{FetchSettings, MapOutput};
 use minispark_planner::ipc::decode_chunk_stream;
+use minispark_proto::block_fetch::BlockFetchError;
 use minispark_proto::{Security, ShuffleBlock};
 
 use crate::ids::{JobId, StageId};
@@ -33,12 +34,14 @@ pub fn check_result_size(outputs: &[MapOutput], limit: u64) -> Result<()> {
     Ok(())
 }
 
-/// Streams the batches of the result blocks, partition after partition.
+/// Streams the batches of the result blocks, partition after partition;
+/// a fetch failing for a passing reason is retried as `fetch` says.
 pub fn read_result(
     job_id: JobId,
     stage_id: StageId,
     outputs: Vec<MapOutput>,
     security: Security,
+    fetch: FetchSettings,
 ) -> BoxStream<'static, Result<RecordBatch>> {
     let blocks: Vec<(String, ShuffleBlock)> = outputs
         .into_iter()
@@ -55,6 +58,7 @@ pub fn read_result(
                             stage_id: stage_id.0 as u32,
                             map_partition: o.map_partition as u32,
                             reduce_partition: b.reduce_partition as u32,
+                            map_attempt: o.attempt,
                         },
                     )
                 })
@@ -62,28 +66,36 @@ pub fn read_result(
         })
         .collect();
     futures::stream::iter(blocks)
-        .map(move |(address, block)| fetch_block(address, block, security.clone()))
+        .map(move |(address, block)| fetch_block(address, block, security.clone(), fetch))
         .flatten()
         .boxed()
 }
 
-/// Every batch of one block, fetched from the executor that holds it.
+/// Every batch of one block, fetched whole from the executor that holds
+/// it (with retries, see `minispark_proto::block_fetch`).
 pub fn fetch_block(
     address: String,
     block: ShuffleBlock,
     security: Security,
+    fetch: FetchSettings,
 ) -> BoxStream<'static, Result<RecordBatch>> {
     let fut = async move {
         let mut client = minispark_proto::executor_client(&address, &security)?;
-        let chunks = client
-            .fetch_partition(block)
-            .await
-            .map_err(|s| minispark_proto::from_status(s, &address))?
-            .into_inner()
-            .map_ok(|chunk| chunk.data);
-        Ok::<_, DataFusionError>(decode_chunk_stream(chunks, move |s| {
-            minispark_proto::from_status(s, &address)
-        }))
+        let chunks = minispark_proto::block_fetch::fetch_block(
+            &mut client,
+            &block,
+            fetch.max_retries,
+            |n| fetch.backoff(n),
+        )
+        .await
+        .map_err(|e| match e {
+            BlockFetchError::Missing(s) | BlockFetchError::Failed { status: s, .. } => {
+                minispark_proto::from_status(s, &address)
+            }
+        })?;
+        let chunks =
+            futures::stream::iter(chunks.into_iter().map(Ok::<_, std::convert::Infallible>));
+        Ok::<_, DataFusionError>(decode_chunk_stream(chunks, |e| match e {}))
     };
     futures::stream::once(fut).try_flatten().boxed()
 }

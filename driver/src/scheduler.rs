@@ -39,9 +39,13 @@
 //! * a task that fails is retried, on another executor when there is one,
 //!   until `minispark.task.maxFailures` attempts have failed;
 //! * a task that could not fetch a block (the executor reports a typed
-//!   `FetchFailed`, see `minispark_planner::exchange::FetchFailed`) means
-//!   the executor holding it is gone: it is declared lost, its outputs are
-//!   recomputed, then the task runs again (at most `2 x maxFailures` times);
+//!   `FetchFailed`, see `minispark_planner::exchange::FetchFailed`): when
+//!   the block is really gone (its executor answered that it does not have
+//!   it, or that executor is lost), its map output is recomputed, then the
+//!   task runs again (at most `2 x maxFailures` times); when its executor is
+//!   alive but could not be reached even after the fetch's retries, the task
+//!   fails as for any other error. No executor is evicted for a fetch
+//!   failure: only heartbeats and task calls decide that one is lost;
 //! * an executor that stops heartbeating, or that a task call cannot reach,
 //!   is declared lost: its running tasks are relaunched elsewhere and its
 //!   outputs recomputed;
@@ -96,7 +100,9 @@ struct StageState {
     /// The attempts running for each partition (two when one is a
     /// speculative copy), and where. A partition has no entry when none runs.
     running: HashMap<usize, Vec<RunningTask>>,
-    /// The number of the next attempt of each partition.
+    /// The number of the next attempt of each partition: no two attempts
+    /// of a task share one (a speculative copy, a recompute after a lost
+    /// output included), and map outputs are committed per attempt.
     next_attempt: Vec<u32>,
     /// How long each successful attempt took, as the driver saw it (for
     /// speculation's median).
@@ -656,27 +662,7 @@ impl<'a> JobRun<'a> {
             }) => {
                 self.counters.failed_attempts += 1;
                 if f.fetch_failed {
-                    // The data this task needed is gone with its executor:
-                    // recompute it, then run this task again.
-                    state.fetch_failures[p] += 1;
-                    warn!(
-                        %job_id,
-                        %task,
-                        lost_executor = f.failed_executor_id,
-                        block = ?f.failed_block,
-                        "task could not fetch its input"
-                    );
-                    if state.fetch_failures[p] > 2 * max_failures {
-                        return Err(DataFusionError::Execution(format!(
-                            "job {job_id}: stage {stage} partition {p} could not fetch its input {} times: {}",
-                            state.fetch_failures[p], f.message
-                        )));
-                    }
-                    self.cluster.mark_lost(
-                        &f.failed_executor_id,
-                        "its shuffle output could not be fetched",
-                    );
-                    return Ok(());
+                    return self.handle_fetch_failure(task, &done.executor.id, &f);
                 }
                 f.message
             }
@@ -718,12 +704,89 @@ impl<'a> JobRun<'a> {
     }
 }
 
+impl JobRun<'_> {
+    /// A task could not read a block of its input (a typed `FetchFailed`
+    /// from its executor). A block that is really gone, because its
+    /// executor answered that it does not have it or is lost, has its map
+    /// output computed again and the task runs again without counting a
+    /// failure against it. A block whose executor is alive but could not be
+    /// reached even after the fetch's retries fails the task attempt like
+    /// any other error (retried, on any executor); no executor is evicted.
+    fn handle_fetch_failure(
+        &mut self,
+        task: TaskAttempt,
+        executor_id: &str,
+        f: &minispark_proto::TaskFailure,
+    ) -> Result<()> {
+        let (job_id, max_failures) = (&self.job_id, self.max_failures);
+        let (stage, p) = (task.stage, task.partition);
+        let holder_lost = !self.cluster.live_ids().contains(&f.failed_executor_id);
+        let state = &mut self.stages[stage.0];
+        if !f.block_missing && !holder_lost {
+            state.failures[p] += 1;
+            warn!(
+                %job_id,
+                %task,
+                executor_id,
+                holder = f.failed_executor_id,
+                failures = state.failures[p],
+                error = f.message,
+                "task failed: a live executor's block could not be fetched"
+            );
+            if state.failures[p] >= max_failures {
+                return Err(DataFusionError::Execution(format!(
+                    "job failed: stage {stage} partition {p} failed {} times (minispark.task.maxFailures = {max_failures}); \
+                     last failure on executor {executor_id}: {}",
+                    state.failures[p], f.message
+                )));
+            }
+            return Ok(());
+        }
+        state.fetch_failures[p] += 1;
+        warn!(
+            %job_id,
+            %task,
+            holder = f.failed_executor_id,
+            holder_lost,
+            block_missing = f.block_missing,
+            block = ?f.failed_block,
+            "task could not fetch its input: recomputing it"
+        );
+        if state.fetch_failures[p] > 2 * max_failures {
+            return Err(DataFusionError::Execution(format!(
+                "job {job_id}: stage {stage} partition {p} could not fetch its input {} times: {}",
+                state.fetch_failures[p], f.message
+            )));
+        }
+        // A lost executor's outputs are forgotten with it (see
+        // `handle_lost_executors`); a missing block's output is forgotten here.
+        if let Some(block) = f.failed_block.as_ref().filter(|_| !holder_lost) {
+            let input = StageId(block.stage_id as usize);
+            if input.0 < self.stages.len()
+                && self.map_outputs.remove_output(
+                    input,
+                    block.map_partition as usize,
+                    &f.failed_executor_id,
+                    block.map_attempt,
+                )
+            {
+                self.counters.recomputed_map_outputs += 1;
+                for consumer in self.graph.consumers(input.0) {
+                    self.stages[consumer].plan_bytes = None;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The map output a finished task reported.
 fn map_output(executor: &ExecutorHandle, p: usize, out: &minispark_proto::MapOutput) -> MapOutput {
     MapOutput {
         executor_id: executor.id.clone(),
         address: executor.address.clone(),
         map_partition: p,
+        attempt: out.attempt,
         blocks: out
             .partitions
             .iter()

@@ -8,11 +8,12 @@
 //!  driver ─────────────────────────────────────▶ executor
 //!                                                  │ decode plan (datafusion-proto + MinisparkCodec)
 //!                                                  │ execute partition p of the stage plan
-//!                                                  │   ShuffleReaderExec: local blocks from disk,
-//!                                                  │   remote blocks via FetchPartition
-//!                                                  ▼
-//!                                   <work-dir>/<job>/stage-<s>/map-<p>-reduce-<r>.arrow
-//!         ◀──────────── TaskStatus (rows and bytes of each block) ──────
+//!                                                  │   ShuffleReaderExec: local blocks streamed from disk,
+//!                                                  │   remote blocks via FetchPartition, concurrently
+//!                                                  │   (bounded bytes in flight), retried with backoff
+//!                                                  ▼ write <job>/stage-<s>/map-<p>.attempt-<a>-*.tmp/{data,index}
+//!                                                    rename to <job>/stage-<s>/map-<p>/: first commit wins
+//!         ◀──────────── TaskStatus (committed attempt, rows and bytes of each block) ──
 //! ```
 //!
 //! It registers at an address the driver and the other executors can reach:
@@ -23,7 +24,16 @@
 //!   cluster's authentication (and TLS) layer: [`ExecutorOptions::security`],
 //!   see `minispark_proto::security`. Shuffle fetches from other executors
 //!   prove the same secret.
-//! * [`shuffle`]: block files, the map-side partitioner, the block reader.
+//! * [`shuffle`]: the map side: partitioner, one data file and one index
+//!   per map task attempt, then the commit.
+//! * [`shuffle_index`]: that layout (Spark's), and reading a block's bytes
+//!   as a stream.
+//! * [`map_output_commit`]: attempts write under names of their own and
+//!   rename into place; the first commit wins, the loser's files go.
+//! * [`shuffle_block_fetcher`]: the reduce side: local blocks streamed,
+//!   remote ones fetched concurrently within `minispark.reducer.maxSizeInFlight`
+//!   with retries; a block that is gone is a typed `FetchFailed`.
+//! * [`shuffle_faults`]: test-only fault injection (environment variables).
 //! * [`work_dir`]: where ids from the wire become paths, checked; a job's
 //!   files are removed only by the executor that wrote them; job
 //!   directories a dead executor left behind are removed when the next one
@@ -37,8 +47,12 @@
 //!   through an environment variable, to test speculation and task timeouts.
 
 pub mod driver_connection;
+pub mod map_output_commit;
 pub mod service;
 pub mod shuffle;
+pub mod shuffle_block_fetcher;
+pub mod shuffle_faults;
+pub mod shuffle_index;
 pub mod straggler_faults;
 pub mod task_definition;
 pub mod work_dir;

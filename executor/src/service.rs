@@ -4,11 +4,11 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use datafusion::common::{DataFusionError, Result, internal_err};
 use datafusion::execution::TaskContext;
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use minispark_planner::codec::decode_plan;
 use minispark_planner::config::minispark_config;
 use minispark_planner::exchange::{FetchFailed, ShuffleRuntimeExt, ShuffleWriterExec};
@@ -18,12 +18,13 @@ use minispark_proto::{
     CancelJobResponse, DataChunk, JobRef, MapOutput, PartitionStats, RemoveJobDataResponse,
     ShuffleBlock, TaskDefinition, TaskFailure, TaskStatus, task_status,
 };
-use tokio::io::AsyncReadExt;
 use tokio::task::AbortHandle;
 use tonic::{Request, Response, Status};
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::shuffle::{ExecutorShuffleRuntime, MapOutputSpec, write_map_output};
+use crate::shuffle_faults::faults;
+use crate::shuffle_index::{DATA_FILE, ShuffleIndex, segment_chunks};
 use crate::work_dir::WorkDir;
 
 /// State shared by every request the executor serves.
@@ -67,12 +68,14 @@ impl ExecutorService {
     }
 
     /// Runs one task: decode the stage plan, execute the task's partition,
-    /// write its blocks.
+    /// write its blocks and commit them. `commit_delay`: a test-only wait
+    /// before the commit (see [`crate::shuffle_faults`]).
     async fn run_task(
         executor_id: String,
         work_dir: Arc<WorkDir>,
         runtime: Arc<ExecutorShuffleRuntime>,
         task: TaskDefinition,
+        commit_delay: Option<Duration>,
     ) -> Result<MapOutput> {
         let start = Instant::now();
         let config =
@@ -111,7 +114,25 @@ impl ExecutorService {
         };
         let stream = writer.input().execute(partition, Arc::clone(&ctx))?;
         let dir = work_dir.create_stage_dir(&task.job_id, task.stage_id as u64)?;
-        let (blocks, hot_keys) = write_map_output(stream, &spec, &dir, partition).await?;
+        let written =
+            write_map_output(stream, &spec, &dir, partition, task.attempt, commit_delay).await?;
+        if written.committed_ours {
+            info!(
+                stage = task.stage_id,
+                map_partition = partition,
+                attempt = task.attempt,
+                "map output committed"
+            );
+        } else {
+            warn!(
+                stage = task.stage_id,
+                map_partition = partition,
+                attempt = task.attempt,
+                committed_attempt = written.attempt,
+                "map output already committed by another attempt; this attempt's files removed"
+            );
+        }
+        let (blocks, hot_keys) = (written.blocks, written.hot_keys);
         let input_rows = scanned_rows(writer.input());
         let elapsed = start.elapsed();
         info!(
@@ -134,6 +155,7 @@ impl ExecutorService {
                 .collect(),
             elapsed_us: elapsed.as_micros() as u64,
             input_rows,
+            attempt: written.attempt,
             hot_keys: hot_keys
                 .into_iter()
                 .map(|k| minispark_proto::HotKey {
@@ -168,12 +190,8 @@ fn failure(err: &DataFusionError) -> TaskFailure {
         message: err.to_string(),
         fetch_failed: fetch.is_some(),
         failed_executor_id: fetch.map(|f| f.executor_id.clone()).unwrap_or_default(),
-        failed_block: fetch.map(|f| ShuffleBlock {
-            job_id: f.block.job_id.clone(),
-            stage_id: f.block.stage_id as u32,
-            map_partition: f.block.map_partition as u32,
-            reduce_partition: f.block.reduce_partition as u32,
-        }),
+        failed_block: fetch.map(|f| crate::shuffle_block_fetcher::block_proto(&f.block)),
+        block_missing: fetch.is_some_and(|f| f.missing),
     }
 }
 
@@ -206,6 +224,9 @@ impl Executor for ExecutorService {
             attempt = task.attempt,
             executor_id = %self.executor_id,
         );
+        if let Some(delay) = faults().orphan_commit_delay(&task) {
+            return Ok(self.orphan(task, delay, span));
+        }
         self.active_tasks.fetch_add(1, Ordering::SeqCst);
         let guard = ActiveGuard(Arc::clone(&self.active_tasks));
         let handle = self.tasks.spawn(
@@ -214,6 +235,7 @@ impl Executor for ExecutorService {
                 Arc::clone(&self.dirs),
                 Arc::clone(&self.runtime),
                 task,
+                None,
             )
             .instrument(span.clone()),
         );
@@ -304,33 +326,117 @@ impl Executor for ExecutorService {
         request: Request<ShuffleBlock>,
     ) -> Result<Response<Self::FetchPartitionStream>, Status> {
         let block = request.into_inner();
-        let path = self
+        let dir = self
             .dirs
-            .block_path(&block)
+            .map_output_dir(&block)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
-        let file = tokio::fs::File::open(&path)
+        if faults().take_fetch_unavailable() {
+            warn!(
+                job_id = block.job_id,
+                stage = block.stage_id,
+                map = block.map_partition,
+                reduce = block.reduce_partition,
+                "injected fault: FetchPartition answers Unavailable"
+            );
+            return Err(Status::unavailable(
+                "injected fault: FetchPartition answers Unavailable (test only)",
+            ));
+        }
+        if faults().take_fetch_not_found(block.stage_id) {
+            warn!(
+                job_id = block.job_id,
+                stage = block.stage_id,
+                map = block.map_partition,
+                reduce = block.reduce_partition,
+                "injected fault: FetchPartition answers NotFound"
+            );
+            return Err(Status::not_found(
+                "injected fault: FetchPartition answers NotFound (test only)",
+            ));
+        }
+        // Only a committed output is read, and only the attempt the reader
+        // was promised: anything else is not found (the driver then
+        // computes that map output again).
+        let index = ShuffleIndex::read(&dir)
             .await
-            .map_err(|e| Status::not_found(format!("shuffle block {}: {e}", path.display())))?;
-        let stream = futures::stream::try_unfold(file, |mut file| async move {
-            let mut buf = vec![0u8; minispark_proto::DATA_CHUNK_SIZE];
-            let mut filled = 0;
-            while filled < buf.len() {
-                let n = file
-                    .read(&mut buf[filled..])
-                    .await
-                    .map_err(|e| Status::internal(format!("reading shuffle block: {e}")))?;
-                if n == 0 {
-                    break;
-                }
-                filled += n;
+            .map_err(|e| Status::not_found(format!("shuffle output {}: {e}", dir.display())))?;
+        if index.attempt != block.map_attempt {
+            return Err(Status::not_found(format!(
+                "shuffle output {} is attempt {}'s, not attempt {}'s",
+                dir.display(),
+                index.attempt,
+                block.map_attempt
+            )));
+        }
+        let Some(indexed) = index.blocks.get(block.reduce_partition as usize) else {
+            return Err(Status::not_found(format!(
+                "shuffle output {} has no reduce partition {}",
+                dir.display(),
+                block.reduce_partition
+            )));
+        };
+        let data = dir.join(DATA_FILE);
+        if let Err(e) = tokio::fs::metadata(&data).await {
+            return Err(Status::not_found(format!(
+                "shuffle data {}: {e}",
+                data.display()
+            )));
+        }
+        let stream = segment_chunks(
+            data,
+            indexed.segments.clone(),
+            minispark_proto::DATA_CHUNK_SIZE,
+        )
+        .map(|chunk| match chunk {
+            Ok(data) => Ok(DataChunk { data }),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                Err(Status::not_found(format!("shuffle data truncated: {e}")))
             }
-            if filled == 0 {
-                return Ok(None);
-            }
-            buf.truncate(filled);
-            Ok(Some((DataChunk { data: buf }, file)))
+            Err(e) => Err(Status::internal(format!("reading shuffle data: {e}"))),
         });
         Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+impl ExecutorService {
+    /// The test-only orphaned attempt (see [`crate::shuffle_faults`]): the
+    /// task runs on, detached from the call, and the call is answered as
+    /// failed at once.
+    fn orphan(
+        &self,
+        task: TaskDefinition,
+        delay: Duration,
+        span: tracing::Span,
+    ) -> Response<TaskStatus> {
+        span.in_scope(|| {
+            warn!(
+                delay_ms = delay.as_millis() as u64,
+                "injected fault: this attempt runs on while its call is answered as failed"
+            )
+        });
+        let run = Self::run_task(
+            self.executor_id.clone(),
+            Arc::clone(&self.dirs),
+            Arc::clone(&self.runtime),
+            task,
+            Some(delay),
+        );
+        let task_span = span.clone();
+        self.tasks.spawn(
+            async move {
+                if let Err(e) = run.await {
+                    warn!(error = %e, "orphaned attempt failed");
+                }
+            }
+            .instrument(task_span),
+        );
+        Response::new(TaskStatus {
+            status: Some(task_status::Status::Failed(TaskFailure {
+                message: "injected fault: the call of this attempt was abandoned (test only)"
+                    .into(),
+                ..Default::default()
+            })),
+        })
     }
 }
 

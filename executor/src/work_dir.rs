@@ -2,8 +2,11 @@
 //! paths.
 //!
 //! ```text
-//! <work-dir>/<job-id>/stage-<s>/map-<m>-reduce-<r>.arrow
+//! <work-dir>/<job-id>/stage-<s>/map-<m>/{data,index}        committed output of map task m
+//! <work-dir>/<job-id>/stage-<s>/map-<m>.attempt-<a>-*.tmp/  an attempt still writing
 //! ```
+//!
+//! (see [`crate::shuffle_index`] and [`crate::map_output_commit`]).
 //!
 //! Every id is checked against its format (see `minispark_proto::limits`)
 //! before a path is made from it, so no request can name a file outside the
@@ -68,9 +71,10 @@ impl WorkDir {
         Ok(dir)
     }
 
-    /// The file of one block, once every id of it is checked.
-    pub fn block_path(&self, block: &ShuffleBlock) -> Result<PathBuf> {
-        block_path(&self.root, block)
+    /// The committed output directory holding one block, once every id
+    /// of it is checked.
+    pub fn map_output_dir(&self, block: &ShuffleBlock) -> Result<PathBuf> {
+        map_output_dir(&self.root, block)
     }
 
     /// Removes the directory of `job_id` if this executor created it;
@@ -216,13 +220,15 @@ pub fn stage_dir(root: &Path, job_id: &str, stage_id: u64) -> Result<PathBuf> {
     Ok(root.join(job_id).join(format!("stage-{stage}")))
 }
 
-/// The file of one block under `root`, once every id of it is checked.
-pub fn block_path(root: &Path, block: &ShuffleBlock) -> Result<PathBuf> {
+/// The committed output directory holding one block under `root`, once
+/// every id of it is checked.
+pub fn map_output_dir(root: &Path, block: &ShuffleBlock) -> Result<PathBuf> {
     let map = check_partition("map partition", block.map_partition as u64).map_err(invalid)?;
-    let reduce =
-        check_partition("reduce partition", block.reduce_partition as u64).map_err(invalid)?;
-    Ok(stage_dir(root, &block.job_id, block.stage_id as u64)?
-        .join(format!("map-{map}-reduce-{reduce}.arrow")))
+    check_partition("reduce partition", block.reduce_partition as u64).map_err(invalid)?;
+    Ok(crate::map_output_commit::committed_dir(
+        &stage_dir(root, &block.job_id, block.stage_id as u64)?,
+        map,
+    ))
 }
 
 /// Bytes of the files under `dir` (symlinks are not followed).
@@ -267,7 +273,7 @@ mod tests {
                 job_id: bad.clone(),
                 ..Default::default()
             };
-            assert!(work.block_path(&block).is_err());
+            assert!(work.map_output_dir(&block).is_err());
         }
         assert!(outside.join("keep").exists());
         // Huge stage and partition numbers are refused too.
@@ -281,7 +287,7 @@ mod tests {
             reduce_partition: u32::MAX,
             ..Default::default()
         };
-        let err = work.block_path(&block).unwrap_err().to_string();
+        let err = work.map_output_dir(&block).unwrap_err().to_string();
         assert!(err.contains("invalid reduce partition"), "{err}");
 
         // Only directories this executor created are removed.

@@ -185,6 +185,7 @@ fn block_to_proto(b: &BlockLocation) -> PbBlockLocation {
             stage_id: b.stage_id as u32,
             map_partition: b.map_partition as u32,
             reduce_partition: b.reduce_partition as u32,
+            map_attempt: b.map_attempt,
         }),
         bytes: b.bytes,
         rows: b.rows,
@@ -202,6 +203,7 @@ fn block_from_proto(b: PbBlockLocation) -> Result<BlockLocation> {
         stage_id: block.stage_id as usize,
         map_partition: block.map_partition as usize,
         reduce_partition: block.reduce_partition as usize,
+        map_attempt: block.map_attempt,
         bytes: b.bytes,
         rows: b.rows,
     })

@@ -222,6 +222,33 @@ pub fn show_duration(duration: Duration) -> String {
 }
 
 /// The value named `text` (case-insensitively) in `names`.
+/// A duration as Spark spells it (`5s`, `500ms`, `1m`; milliseconds
+/// without a suffix), in milliseconds.
+pub fn parse_duration_ms(text: &str) -> Option<u64> {
+    let lower = text.trim().to_ascii_lowercase();
+    let digits_end = lower
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(lower.len());
+    let (digits, suffix) = lower.split_at(digits_end);
+    let value: u64 = digits.parse().ok()?;
+    let unit = match suffix.trim() {
+        "" | "ms" => 1,
+        "s" => 1000,
+        "m" | "min" => 60_000,
+        _ => return None,
+    };
+    value.checked_mul(unit).filter(|ms| *ms <= 3_600_000)
+}
+
+/// A duration in milliseconds as [`parse_duration_ms`] reads it: `5s`, `500ms`.
+pub fn show_duration_ms(ms: u64) -> String {
+    if ms > 0 && ms.is_multiple_of(1000) {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
 fn keyword<T: Copy>(names: &[(&str, T)], text: &str) -> Option<T> {
     names
         .iter()
@@ -382,6 +409,35 @@ settings! {
         show: |v| keyword_name(COMPRESSIONS, v),
         description: "Codec of shuffle files and of data sent between processes: lz4, zstd or none. \
                       An embedded local[N] cluster starts its sessions with none: its blocks never leave the machine.",
+    }
+    reducer_max_size_in_flight: u64 {
+        key: "reducer.maxSizeInFlight",
+        default: "48m",
+        accepts: "a positive size such as 48m (k, m, g, t; bytes without a suffix)",
+        parse: |t| parse_size(t).filter(|v| *v > 0),
+        show: |v| show_size(*v),
+        description: "Most bytes of other executors' shuffle blocks one task fetches at once; blocks are \
+                      fetched concurrently up to it and read in map order (Spark's \
+                      spark.reducer.maxSizeInFlight, 48m). A larger block is fetched alone.",
+    }
+    shuffle_io_max_retries: u32 {
+        key: "shuffle.io.maxRetries",
+        default: "3",
+        accepts: "a non-negative integer up to 100",
+        parse: |t| number(t).filter(|v| *v <= 100),
+        description: "How many times a shuffle fetch that failed for a passing reason (the executor \
+                      unreachable or busy) is tried again before the task fails (Spark's \
+                      spark.shuffle.io.maxRetries). A block its executor says it does not have is not \
+                      retried: its map output is computed again.",
+    }
+    shuffle_io_retry_wait_ms: u64 {
+        key: "shuffle.io.retryWait",
+        default: "5s",
+        accepts: "a duration such as 5s or 500ms (ms, s, m)",
+        parse: parse_duration_ms,
+        show: |v| show_duration_ms(*v),
+        description: "Wait before the first retry of a failed shuffle fetch; each further retry waits \
+                      twice as long as the one before (Spark's spark.shuffle.io.retryWait, 5s).",
     }
     netflix_skew: f64 {
         key: "netflix.skew",
@@ -683,6 +739,24 @@ mod tests {
         assert_eq!(config.shuffle_compression, ShuffleCompression::Lz4);
         assert_eq!(config.task_max_failures, 4);
         assert!(config.adaptive_enabled && !config.salting_auto);
+    }
+
+    #[test]
+    fn durations_read_and_print_as_spark_spells_them() {
+        for (text, ms) in [("5s", 5000), ("500ms", 500), ("1m", 60_000), ("250", 250)] {
+            assert_eq!(parse_duration_ms(text), Some(ms), "{text}");
+        }
+        for bad in ["", "s", "5h", "-1s", "2x"] {
+            assert_eq!(parse_duration_ms(bad), None, "{bad}");
+        }
+        assert_eq!(show_duration_ms(5000), "5s");
+        assert_eq!(show_duration_ms(1500), "1500ms");
+        let mut config = MinisparkConfig::default();
+        assert_eq!(config.shuffle_io_retry_wait_ms, 5000);
+        assert_eq!(config.reducer_max_size_in_flight, 48 << 20);
+        config.set("shuffle.io.retryWait", "100ms").unwrap();
+        assert_eq!(config.shuffle_io_retry_wait_ms, 100);
+        assert!(config.set("reducer.maxSizeInFlight", "0").is_err());
     }
 
     #[test]

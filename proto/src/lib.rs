@@ -28,6 +28,8 @@
 //!   [`executor_client`]).
 //! * [`limits`]: the bounds every process checks on what arrives over the
 //!   wire: id formats, slots, partitions, message sizes per RPC kind, nesting.
+//! * [`block_fetch`]: one shuffle block fetched whole, with retries and
+//!   backoff on passing errors (`NotFound` is final).
 //! * [`request_limits`]: the layer holding each RPC's requests to its own
 //!   size limit, read from the gRPC frame headers before a message is read.
 
@@ -42,6 +44,7 @@ pub use pb::*;
 
 pub mod advertised_address;
 pub mod auth;
+pub mod block_fetch;
 pub mod limits;
 pub mod request_limits;
 pub mod security;

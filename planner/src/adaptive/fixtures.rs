@@ -22,6 +22,7 @@ pub(super) fn block(map: usize, reduce: usize, bytes: u64) -> BlockLocation {
         stage_id: 0,
         map_partition: map,
         reduce_partition: reduce,
+        map_attempt: 0,
         bytes,
         rows: bytes,
     }

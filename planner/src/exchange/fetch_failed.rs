@@ -1,10 +1,15 @@
 //! [`FetchFailed`]: a task could not read a block of another stage's output.
 //!
-//! That is not the task's fault: the executor holding the block is gone (or
-//! lost the file), so the driver must compute the block again and then
-//! rerun the task, rather than count a failure against the task. Spark has
-//! the same distinction (`FetchFailedException` becomes a `FetchFailed` task
-//! end reason that resubmits the map stage).
+//! When the block is really gone (the executor holding it answered that it
+//! does not have it: [`FetchFailed::missing`]), that is not the task's
+//! fault: the driver computes that map output again and then reruns the
+//! task, rather than count a failure against the task. Spark has the same
+//! distinction (`FetchFailedException` becomes a `FetchFailed` task end
+//! reason that resubmits the map stage). When the executor could not be
+//! reached, even after the fetch's retries ([`FetchFailed::unreachable`]),
+//! the driver asks its own view of the cluster: an executor it knows to be
+//! lost has its outputs recomputed; one that is alive is not evicted, and
+//! the task fails (and is retried) as for any other error.
 //!
 //! The error is typed, not a message to match: the executor's shuffle
 //! reader returns it as `DataFusionError::External`, DataFusion may wrap it
@@ -28,14 +33,27 @@ pub struct FetchFailed {
     pub block: BlockLocation,
     /// What went wrong (the I/O or gRPC error).
     pub message: String,
+    /// True when the block is gone (its executor answered that it does not
+    /// have it); false when its executor could not be reached.
+    pub missing: bool,
 }
 
 impl FetchFailed {
-    pub fn new(block: &BlockLocation, message: impl fmt::Display) -> Self {
+    /// The executor holding `block` answered that it does not have it.
+    pub fn missing(block: &BlockLocation, message: impl fmt::Display) -> Self {
         Self {
             executor_id: block.executor_id.clone(),
             block: block.clone(),
             message: message.to_string(),
+            missing: true,
+        }
+    }
+
+    /// The executor holding `block` could not be reached (after retries).
+    pub fn unreachable(block: &BlockLocation, message: impl fmt::Display) -> Self {
+        Self {
+            missing: false,
+            ..Self::missing(block, message)
         }
     }
 
@@ -105,10 +123,11 @@ mod tests {
             stage_id: 2,
             map_partition: 3,
             reduce_partition: 4,
+            map_attempt: 0,
             bytes: 10,
             rows: 1,
         };
-        FetchFailed::new(&block, "connection refused")
+        FetchFailed::unreachable(&block, "connection refused")
     }
 
     #[test]

@@ -103,6 +103,8 @@ pub struct BlockLocation {
     pub stage_id: usize,
     pub map_partition: usize,
     pub reduce_partition: usize,
+    /// The map task attempt whose committed output holds the block.
+    pub map_attempt: u32,
     /// Compressed bytes and rows of the block, as reported by the map task.
     pub bytes: u64,
     pub rows: u64,
@@ -122,6 +124,8 @@ pub struct MapOutput {
     pub executor_id: String,
     pub address: String,
     pub map_partition: usize,
+    /// The attempt whose output is committed (first commit wins).
+    pub attempt: u32,
     pub blocks: Vec<BlockStats>,
     /// The task's heaviest shuffle keys (hash shuffles only).
     pub hot_keys: Vec<HotKey>,
@@ -154,6 +158,7 @@ pub fn assign_blocks(
                 stage_id,
                 map_partition: output.map_partition,
                 reduce_partition: block.reduce_partition,
+                map_attempt: output.attempt,
                 bytes: block.bytes,
                 rows: block.rows,
             });
@@ -170,12 +175,52 @@ pub fn assign_blocks(
 /// executor, or the driver when it collects results) as a session config
 /// extension, see [`ShuffleRuntimeExt`].
 pub trait ShuffleRuntime: Debug + Send + Sync + 'static {
-    /// A stream of the batches of `blocks`, in order, with schema `schema`.
+    /// A stream of the batches of `blocks`, in order, with schema `schema`,
+    /// fetched as `fetch` says.
     fn read(
         &self,
         blocks: Vec<BlockLocation>,
         schema: SchemaRef,
+        fetch: FetchSettings,
     ) -> Result<SendableRecordBatchStream>;
+}
+
+/// How a task fetches shuffle blocks from other executors: the task's
+/// `minispark.reducer.maxSizeInFlight`, `minispark.shuffle.io.maxRetries`
+/// and `minispark.shuffle.io.retryWait`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FetchSettings {
+    /// Most bytes of remote blocks fetched and not yet read, at once.
+    pub max_bytes_in_flight: u64,
+    /// Retries of a fetch that failed for a passing reason.
+    pub max_retries: u32,
+    /// Wait before the first retry; doubled for each further one.
+    pub retry_wait: std::time::Duration,
+}
+
+impl FetchSettings {
+    pub fn from_config(config: &crate::config::MinisparkConfig) -> Self {
+        Self {
+            max_bytes_in_flight: config.reducer_max_size_in_flight,
+            max_retries: config.shuffle_io_max_retries,
+            retry_wait: std::time::Duration::from_millis(config.shuffle_io_retry_wait_ms),
+        }
+    }
+
+    /// The wait before retry number `retry` (1 for the first): the retry
+    /// wait, doubled for each retry after the first, at most 1 hour.
+    pub fn backoff(&self, retry: u32) -> std::time::Duration {
+        let factor = 1u32 << retry.saturating_sub(1).min(16);
+        self.retry_wait
+            .saturating_mul(factor)
+            .min(std::time::Duration::from_secs(3600))
+    }
+}
+
+impl Default for FetchSettings {
+    fn default() -> Self {
+        Self::from_config(&crate::config::MinisparkConfig::default())
+    }
 }
 
 /// The session config extension that carries the [`ShuffleRuntime`].

@@ -207,6 +207,11 @@ impl ExecutionPlan for ShuffleReaderExec {
         else {
             return internal_err!("no shuffle runtime installed in this task's session");
         };
-        runtime.0.read(blocks.clone(), self.schema())
+        let config = crate::config::minispark_config(context.session_config().options());
+        runtime.0.read(
+            blocks.clone(),
+            self.schema(),
+            super::FetchSettings::from_config(&config),
+        )
     }
 }
