@@ -14,6 +14,7 @@ mod examples;
 mod hostile_inputs;
 mod hosts;
 mod job_counters;
+mod memory;
 mod join_strategies;
 mod network_lab;
 mod object_store;

@@ -56,6 +56,12 @@ pub struct JobCounters {
     /// Joins and GROUP BYs whose hot keys were salted. No Spark equivalent
     /// (Spark users salt by hand).
     pub salted_sites: u64,
+    /// Bytes the job's tasks spilled to disk for lack of memory (sorts,
+    /// aggregations, joins under the executors' `--memory`). Spark: the
+    /// stages' "Spill (Disk)".
+    pub spilled_bytes: u64,
+    /// Spill files those were written to.
+    pub spill_count: u64,
 }
 
 impl JobCounters {
@@ -77,6 +83,8 @@ impl JobCounters {
             broadcast_switches: self.broadcast_switches,
             broadcast_stages: self.broadcast_stages,
             salted_sites: self.salted_sites,
+            spilled_bytes: self.spilled_bytes,
+            spill_count: self.spill_count,
         }
     }
 
@@ -93,6 +101,8 @@ impl JobCounters {
             broadcast_switches: p.broadcast_switches,
             broadcast_stages: p.broadcast_stages,
             salted_sites: p.salted_sites,
+            spilled_bytes: p.spilled_bytes,
+            spill_count: p.spill_count,
         }
     }
 }
@@ -104,7 +114,7 @@ impl fmt::Display for JobCounters {
             f,
             "job: {} task attempts, {} failed, {} map outputs recomputed, {} executors lost, \
              {} stages re-bound, {} adaptive decisions ({} skew splits, {} broadcast switches), \
-             {} broadcast stages, {} salted sites",
+             {} broadcast stages, {} salted sites, {} bytes spilled in {} files",
             self.task_attempts,
             self.failed_attempts,
             self.recomputed_map_outputs,
@@ -114,7 +124,9 @@ impl fmt::Display for JobCounters {
             self.skew_splits,
             self.broadcast_switches,
             self.broadcast_stages,
-            self.salted_sites
+            self.salted_sites,
+            self.spilled_bytes,
+            self.spill_count
         )
     }
 }
@@ -136,6 +148,8 @@ mod tests {
             broadcast_switches: 8,
             broadcast_stages: 9,
             salted_sites: 10,
+            spilled_bytes: 11,
+            spill_count: 12,
         };
         assert_eq!(JobCounters::from_proto(&c.to_proto()), c);
         assert!(c.had_failures());

@@ -23,11 +23,14 @@
 //!   cluster's authentication (and TLS) layer: [`ExecutorOptions::security`],
 //!   see `minispark_proto::security`. Shuffle fetches from other executors
 //!   prove the same secret.
+//! * [`memory`]: the memory pool its tasks share (`--memory`) and where
+//!   they spill.
 //! * [`shuffle`]: block files, the map-side partitioner, the block reader.
 //! * [`work_dir`]: where ids from the wire become paths, checked; a job's
 //!   files are removed only by the executor that wrote them.
 //! * [`task_definition`]: checks on a `LaunchTask` request before it runs.
 
+pub mod memory;
 pub mod service;
 pub mod shuffle;
 pub mod task_definition;
@@ -71,6 +74,8 @@ pub struct ExecutorOptions {
     pub security: Security,
     /// Listen on a non-loopback address without a secret (`--insecure`).
     pub insecure: bool,
+    /// Bytes its tasks may hold at once (`--memory`); unbounded when `None`.
+    pub memory: Option<u64>,
 }
 
 /// Starts an executor and serves until the process is stopped or the driver
@@ -121,11 +126,17 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<()> {
         .map_err(|e| DataFusionError::Execution(format!("cannot start the task runtime: {e}")))?;
     let task_handle = runtime.handle().clone();
     let _task_runtime = TaskRuntime(Some(runtime));
+    let memory = crate::memory::ExecutorMemory::new(options.memory, &options.work_dir)?;
+    let memory_limit = memory.limit();
+    if let Some(limit) = memory_limit {
+        info!(executor_id = id, memory_mib = limit >> 20, "executor memory bounded");
+    }
     let service = ExecutorService::new(
         id.clone(),
         options.work_dir.clone(),
         task_handle,
         options.security.clone(),
+        memory,
     );
     let active = Arc::clone(&service.active_tasks);
     let routes = tonic::service::Routes::new(
@@ -146,6 +157,7 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<()> {
         address,
         slots: options.slots.max(1) as u32,
         instance: uuid::Uuid::new_v4().simple().to_string(),
+        memory_bytes: memory_limit.unwrap_or(0) as u64,
     };
     let mut driver = minispark_proto::driver_client(&options.driver_url, &options.security)?;
     let interval = register(&mut driver, &info, &options.driver_url).await?;

@@ -89,6 +89,11 @@ enum Command {
         work_dir: Option<PathBuf>,
         #[arg(long)]
         id: Option<String>,
+        /// Memory its running tasks share, e.g. 512m or 4g (Spark's
+        /// spark.executor.memory): sorts, aggregations and sort-merge joins
+        /// spill into the work dir beyond their share. Default: unbounded.
+        #[arg(long, value_parser = parse_memory)]
+        memory: Option<u64>,
         #[command(flatten)]
         security: SecurityArgs,
         /// Listen on a non-loopback address without a cluster secret: anyone
@@ -302,8 +307,10 @@ async fn run(cli: Cli) -> Result<()> {
             let job = async {
                 match master.parse::<Master>()? {
                     Master::Local(executors) => {
-                        let cluster =
-                            LocalCluster::start(LocalClusterOptions::new(executors)?).await?;
+                        let cluster = LocalCluster::start(
+                            LocalClusterOptions::new(executors)?.with_settings(&settings)?,
+                        )
+                        .await?;
                         let session = cluster.driver.session(&settings)?;
                         run_script_in_session(&session, &text, &mut print).await
                     }
@@ -353,6 +360,7 @@ async fn run(cli: Cli) -> Result<()> {
             slots,
             work_dir,
             id,
+            memory,
             security,
             insecure,
         } => {
@@ -368,6 +376,7 @@ async fn run(cli: Cli) -> Result<()> {
                 id,
                 security: security.resolve()?,
                 insecure,
+                memory,
             })
             .await
         }
@@ -459,4 +468,9 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `--memory`: a size as Spark writes it.
+fn parse_memory(text: &str) -> Result<u64, String> {
+    minispark::planner::runtime_settings::parse_size(text)
 }
