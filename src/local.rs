@@ -7,6 +7,7 @@
 //! their environment (`MINISPARK_SECRET`, readable only by the same user),
 //! never on their command line, which `ps` shows to everyone.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -36,6 +37,9 @@ pub struct LocalClusterOptions {
     /// For programs that use the DataFrame API and are not the `minispark`
     /// binary, as in Spark's local mode.
     pub in_process: bool,
+    /// Bytes each executor's tasks may hold at once (`--memory`);
+    /// unbounded when `None`.
+    pub memory: Option<u64>,
 }
 
 impl LocalClusterOptions {
@@ -50,7 +54,17 @@ impl LocalClusterOptions {
             binary,
             heartbeat_timeout: Duration::from_secs(10),
             in_process: false,
+            memory: None,
         })
+    }
+
+    /// These options with what `settings` say about the cluster's
+    /// processes: `minispark.executor.memory`. Every setting is checked.
+    pub fn with_settings(mut self, settings: &HashMap<String, String>) -> Result<Self> {
+        let config = minispark_planner::session::session_config(settings)?;
+        let memory = minispark_planner::config::minispark_config(config.options()).executor_memory;
+        self.memory = (memory > 0).then_some(memory);
+        Ok(self)
     }
 }
 
@@ -124,6 +138,7 @@ impl LocalCluster {
                     security: security.clone(),
                     insecure: false,
                     driver_timeout: EXECUTOR_DRIVER_TIMEOUT,
+                    memory: options.memory,
                 });
                 cluster.tasks.push(tokio::spawn(executor));
                 continue;
@@ -142,6 +157,12 @@ impl LocalCluster {
                 .arg(format!("exec-{i}"))
                 .arg("--driver-timeout")
                 .arg(EXECUTOR_DRIVER_TIMEOUT.as_secs().to_string())
+                .args(
+                    options
+                        .memory
+                        .iter()
+                        .flat_map(|m| ["--memory".to_string(), m.to_string()]),
+                )
                 // The secret through the environment: `ps` shows arguments.
                 .env(SECRET_ENV, &cluster.secret)
                 .stdin(Stdio::null())

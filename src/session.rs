@@ -145,7 +145,7 @@ impl SessionBuilder {
         let settings: HashMap<String, String> = self.settings.into_iter().collect();
         let inner = match master {
             Master::Local(executors) => {
-                let mut options = LocalClusterOptions::new(executors)?;
+                let mut options = LocalClusterOptions::new(executors)?.with_settings(&settings)?;
                 match self.executor_binary.or_else(find_minispark_binary) {
                     Some(binary) => options.binary = binary,
                     None => options.in_process = true,

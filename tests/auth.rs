@@ -94,6 +94,17 @@ impl Spawned {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
+                // The log is complete once the thread draining it has read
+                // to the end of the pipe (it drops its sender then).
+                let until = Instant::now() + Duration::from_secs(10);
+                while let Ok(_) | Err(mpsc::RecvTimeoutError::Timeout) = self
+                    .lines
+                    .recv_timeout(until.saturating_duration_since(Instant::now()))
+                {
+                    if Instant::now() >= until {
+                        break;
+                    }
+                }
                 return status;
             }
             if Instant::now() > deadline {

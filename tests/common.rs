@@ -35,6 +35,7 @@ pub async fn cluster(executors: usize) -> LocalCluster {
         binary: PathBuf::from(env!("CARGO_BIN_EXE_minispark")),
         heartbeat_timeout: Duration::from_secs(3),
         in_process: false,
+        memory: None,
     };
     let mut cluster = timed("starting a cluster", LocalCluster::start(options))
         .await
@@ -56,6 +57,18 @@ pub fn tpch_dir() -> &'static Path {
         let dir = std::env::temp_dir().join(format!("minispark-test-tpch-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         minispark::datagen::tpch::write_tpch_parquet(0.01, &dir).expect("generate TPC-H");
+        dir
+    })
+}
+
+/// TPC-H at scale factor 0.1 as Parquet, generated once per test run.
+pub fn tpch_sf0_1_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir =
+            std::env::temp_dir().join(format!("minispark-test-tpch-sf0_1-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        minispark::datagen::tpch::write_tpch_parquet(0.1, &dir).expect("generate TPC-H");
         dir
     })
 }

@@ -366,6 +366,7 @@ fn hostile_driver_message(rng: &mut StdRng, canary: &Path, n: usize) -> Hostile 
                 address: address.into(),
                 slots,
                 instance: format!("intruder-{}", rng.random::<u32>()),
+                memory_bytes: [0, 1, 8 << 20, u64::MAX][rng.random_range(0..4)],
             };
             let executor = (rng.random_range(0..10) > 0).then_some(info);
             Hostile {

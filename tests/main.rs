@@ -15,6 +15,7 @@ mod examples;
 mod hostile_inputs;
 mod hosts;
 mod job_counters;
+mod memory;
 mod join_strategies;
 mod kill_loop;
 mod network_lab;

@@ -11,7 +11,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use arrow::util::pretty::pretty_format_batches;
@@ -20,7 +19,7 @@ use minispark::driver::job::JobSession;
 
 use crate::common::{
     TPCH_TABLES, assert_result, cluster, oracle_sql, remote_session, row_count, run_sql, session,
-    single_value, timed, tpch_dir,
+    single_value, timed, tpch_dir, tpch_sf0_1_dir,
 };
 use crate::network_lab::Lab;
 use crate::processes::output_bounded;
@@ -196,18 +195,6 @@ impl MotoServer {
 
 fn as_pairs<'a>(settings: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
     settings.iter().map(|(k, v)| (*k, v.as_str())).collect()
-}
-
-/// TPC-H at scale factor 0.1 as Parquet, generated once per test run.
-fn tpch_sf0_1_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir =
-            std::env::temp_dir().join(format!("minispark-test-tpch-sf0_1-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        minispark::datagen::tpch::write_tpch_parquet(0.1, &dir).expect("generate TPC-H");
-        dir
-    })
 }
 
 fn tpch_query(n: usize) -> String {

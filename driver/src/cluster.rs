@@ -31,6 +31,8 @@ struct Entry {
     instance: String,
     /// Tasks running on the executor, as of its last heartbeat.
     running_tasks: usize,
+    /// Bytes its tasks share (`--memory`); 0 when unbounded.
+    memory: u64,
 }
 
 /// Registry of executors and their slots, shared by all running jobs.
@@ -83,6 +85,7 @@ impl Cluster {
                 last_seen: Instant::now(),
                 instance: info.instance.clone(),
                 running_tasks: 0,
+                memory: info.memory_bytes,
             },
         );
         drop(executors);
@@ -161,6 +164,18 @@ impl Cluster {
     pub fn size(&self) -> (usize, usize) {
         let executors = self.executors.lock().expect("cluster lock");
         (executors.len(), executors.values().map(|e| e.slots).sum())
+    }
+
+    /// A task's share of executor memory: the smallest memory / slots of
+    /// the executors that have a memory limit; `None` when none has.
+    pub fn task_memory(&self) -> Option<u64> {
+        self.executors
+            .lock()
+            .expect("cluster lock")
+            .values()
+            .filter(|e| e.memory > 0)
+            .map(|e| e.memory / e.slots.max(1) as u64)
+            .min()
     }
 
     /// Free slots in the whole cluster.

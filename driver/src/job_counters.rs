@@ -66,6 +66,12 @@ pub struct JobCounters {
     /// `minispark.task.timeout` (see [`crate::task_timeout`]); also counted
     /// in `failed_attempts`. No Spark equivalent.
     pub timed_out_attempts: u64,
+    /// Bytes the job's tasks spilled to disk for lack of memory (sorts,
+    /// aggregations, joins under the executors' `--memory`). Spark: the
+    /// stages' "Spill (Disk)".
+    pub spilled_bytes: u64,
+    /// Spill files those were written to.
+    pub spill_count: u64,
 }
 
 impl JobCounters {
@@ -89,6 +95,8 @@ impl JobCounters {
             salted_sites: self.salted_sites,
             speculative_attempts: self.speculative_attempts,
             timed_out_attempts: self.timed_out_attempts,
+            spilled_bytes: self.spilled_bytes,
+            spill_count: self.spill_count,
         }
     }
 
@@ -107,6 +115,8 @@ impl JobCounters {
             salted_sites: p.salted_sites,
             speculative_attempts: p.speculative_attempts,
             timed_out_attempts: p.timed_out_attempts,
+            spilled_bytes: p.spilled_bytes,
+            spill_count: p.spill_count,
         }
     }
 }
@@ -118,7 +128,8 @@ impl fmt::Display for JobCounters {
             f,
             "job: {} task attempts, {} failed, {} map outputs recomputed, {} executors lost, \
              {} stages re-bound, {} adaptive decisions ({} skew splits, {} broadcast switches), \
-             {} broadcast stages, {} salted sites, {} speculative attempts, {} timed out",
+             {} broadcast stages, {} salted sites, {} speculative attempts, {} timed out, \
+             {} bytes spilled in {} files",
             self.task_attempts,
             self.failed_attempts,
             self.recomputed_map_outputs,
@@ -130,7 +141,9 @@ impl fmt::Display for JobCounters {
             self.broadcast_stages,
             self.salted_sites,
             self.speculative_attempts,
-            self.timed_out_attempts
+            self.timed_out_attempts,
+            self.spilled_bytes,
+            self.spill_count
         )
     }
 }
@@ -154,6 +167,8 @@ mod tests {
             salted_sites: 10,
             speculative_attempts: 11,
             timed_out_attempts: 12,
+            spilled_bytes: 13,
+            spill_count: 14,
         };
         assert_eq!(JobCounters::from_proto(&c.to_proto()), c);
         assert!(c.had_failures());

@@ -29,6 +29,7 @@ pub fn check_registration(
 ) -> Result<usize, String> {
     check_executor_id(&info.id)?;
     let slots = check_slots(info.slots as u64)?;
+    minispark_proto::limits::check_memory(info.memory_bytes)?;
     if info.address.is_empty() || info.address.len() > MAX_ADDRESS_LEN {
         return Err(format!(
             "invalid executor address of {} bytes: 1 to {MAX_ADDRESS_LEN} bytes, host:port",
@@ -59,6 +60,7 @@ mod tests {
             address: "127.0.0.1:5000".into(),
             slots,
             instance: instance.into(),
+            memory_bytes: 0,
         }
     }
 

@@ -66,7 +66,7 @@ use datafusion::common::{DataFusionError, Result};
 use datafusion::physical_plan::ExecutionPlan;
 use minispark_planner::adaptive::{
     AdaptiveConfig, StageShape, TaskShape, adaptive_readers, bind_tasks, broadcast_reader,
-    describe_stage, local_reader, plan_stage, switch_join,
+    describe_stage, local_reader, plan_stage, switch_join, switch_to_sort_merge,
 };
 use minispark_planner::codec::encode_plan;
 use minispark_planner::exchange::{
@@ -121,6 +121,8 @@ struct StageState {
     bytes_remote: u64,
     /// Rows the successful tasks read from scans.
     scanned_rows: u64,
+    /// Bytes its successful tasks spilled to disk.
+    spilled_bytes: u64,
     /// The tasks adaptive execution chose (and whether it switched the
     /// stage's join to a broadcast join), once the stage is first bound;
     /// kept when it is bound again (a lost input recomputed), so finished
@@ -158,6 +160,7 @@ impl StageState {
             task_times: vec![],
             bytes_remote: 0,
             scanned_rows: 0,
+            spilled_bytes: 0,
             shapes: None,
             bound_before: false,
         }
@@ -653,6 +656,9 @@ impl<'a> JobRun<'a> {
                 state.durations.push(this.started.elapsed());
                 state.task_times.push(Duration::from_micros(out.elapsed_us));
                 state.scanned_rows += out.input_rows;
+                state.spilled_bytes += out.spilled_bytes;
+                self.counters.spilled_bytes += out.spilled_bytes;
+                self.counters.spill_count += out.spill_count;
                 let output = map_output(&done.executor, p, &out);
                 self.map_outputs.register(stage, p, output);
                 return Ok(());
@@ -964,6 +970,10 @@ fn bind_readers(
         Some(switch) => switch_join(plan, switch)?,
         None => plan,
     };
+    let plan = match shapes.as_ref().and_then(|s| s.sort_merge.as_ref()) {
+        Some(switch) => switch_to_sort_merge(plan, switch)?,
+        None => plan,
+    };
     let mut unresolved = 0;
     collect_readers(&plan, &mut |r| {
         if r.partitions().is_none() {
@@ -1060,6 +1070,7 @@ fn stage_metrics(
                     .map(|b| b.bytes)
                     .sum(),
                 bytes_remote: state.bytes_remote,
+                spilled_bytes: state.spilled_bytes,
                 task_times: state.task_times.clone(),
                 partitions: map_outputs.partition_sizes(id, stage.writer().num_partitions()),
                 adaptive: state.shapes.as_ref().and_then(|shapes| {

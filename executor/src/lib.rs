@@ -24,6 +24,8 @@
 //!   cluster's authentication (and TLS) layer: [`ExecutorOptions::security`],
 //!   see `minispark_proto::security`. Shuffle fetches from other executors
 //!   prove the same secret.
+//! * [`memory`]: the memory pool its tasks share (`--memory`) and where
+//!   they spill.
 //! * [`shuffle`]: the map side: partitioner, one data file and one index
 //!   per map task attempt, then the commit.
 //! * [`shuffle_index`]: that layout (Spark's), and reading a block's bytes
@@ -48,6 +50,7 @@
 
 pub mod driver_connection;
 pub mod map_output_commit;
+pub mod memory;
 pub mod service;
 pub mod shuffle;
 pub mod shuffle_block_fetcher;
@@ -97,6 +100,8 @@ pub struct ExecutorOptions {
     /// a restart) before it stops (`--driver-timeout`; see
     /// [`driver_connection`]).
     pub driver_timeout: Duration,
+    /// Bytes its tasks may hold at once (`--memory`); unbounded when `None`.
+    pub memory: Option<u64>,
 }
 
 /// Starts an executor and serves until the process is stopped or the driver
@@ -156,11 +161,17 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<()> {
         .map_err(|e| DataFusionError::Execution(format!("cannot start the task runtime: {e}")))?;
     let task_handle = runtime.handle().clone();
     let _task_runtime = TaskRuntime(Some(runtime));
+    let memory = crate::memory::ExecutorMemory::new(options.memory, &options.work_dir)?;
+    let memory_limit = memory.limit();
+    if let Some(limit) = memory_limit {
+        info!(executor_id = id, memory_mib = limit >> 20, "executor memory bounded");
+    }
     let service = ExecutorService::new(
         id.clone(),
         options.work_dir.clone(),
         task_handle,
         options.security.clone(),
+        memory,
     );
     let active = Arc::clone(&service.active_tasks);
     let routes = tonic::service::Routes::new(
@@ -181,6 +192,7 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<()> {
         address,
         slots: options.slots.max(1) as u32,
         instance,
+        memory_bytes: memory_limit.unwrap_or(0) as u64,
     };
     // Registers, heartbeats, and registers again after a driver restart,
     // until the driver is gone for good or the server stops.

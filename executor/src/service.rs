@@ -12,6 +12,7 @@ use futures::{Stream, StreamExt};
 use minispark_planner::codec::decode_plan;
 use minispark_planner::config::minispark_config;
 use minispark_planner::exchange::{FetchFailed, ShuffleRuntimeExt, ShuffleWriterExec};
+use minispark_planner::runtime_settings::RuntimeSettings;
 use minispark_planner::session::session_config;
 use minispark_proto::executor_server::Executor;
 use minispark_proto::{
@@ -22,6 +23,7 @@ use tokio::task::AbortHandle;
 use tonic::{Request, Response, Status};
 use tracing::{Instrument, info, info_span, warn};
 
+use crate::memory::ExecutorMemory;
 use crate::shuffle::{ExecutorShuffleRuntime, MapOutputSpec, write_map_output};
 use crate::shuffle_faults::faults;
 use crate::shuffle_index::{DATA_FILE, ShuffleIndex, segment_chunks};
@@ -35,6 +37,8 @@ pub struct ExecutorService {
     /// Where ids from the wire become paths, checked.
     dirs: Arc<WorkDir>,
     runtime: Arc<ExecutorShuffleRuntime>,
+    /// The memory pool and spill files its tasks share.
+    memory: Arc<ExecutorMemory>,
     /// Running tasks by job, so a job can be cancelled as a whole.
     running: Arc<Mutex<HashMap<String, Vec<AbortHandle>>>>,
     /// Number of running tasks (reported in heartbeats).
@@ -50,6 +54,7 @@ impl ExecutorService {
         work_dir: PathBuf,
         tasks: tokio::runtime::Handle,
         security: minispark_proto::Security,
+        memory: ExecutorMemory,
     ) -> Self {
         let runtime = Arc::new(ExecutorShuffleRuntime::new(
             executor_id.clone(),
@@ -61,6 +66,7 @@ impl ExecutorService {
             dirs: Arc::new(WorkDir::new(work_dir.clone())),
             work_dir,
             runtime,
+            memory: Arc::new(memory),
             running: Arc::default(),
             active_tasks: Arc::default(),
             tasks,
@@ -74,13 +80,30 @@ impl ExecutorService {
         executor_id: String,
         work_dir: Arc<WorkDir>,
         runtime: Arc<ExecutorShuffleRuntime>,
+        memory: Arc<ExecutorMemory>,
+        task: TaskDefinition,
+        commit_delay: Option<Duration>,
+    ) -> Result<MapOutput> {
+        Self::run_task_in(executor_id, work_dir, runtime, &memory, task, commit_delay)
+            .await
+            .map_err(|e| memory.explain(e))
+    }
+
+    async fn run_task_in(
+        executor_id: String,
+        work_dir: Arc<WorkDir>,
+        runtime: Arc<ExecutorShuffleRuntime>,
+        memory: &ExecutorMemory,
         task: TaskDefinition,
         commit_delay: Option<Duration>,
     ) -> Result<MapOutput> {
         let start = Instant::now();
         let config =
             session_config(&task.settings)?.with_extension(Arc::new(ShuffleRuntimeExt(runtime)));
-        let state = minispark_storage::session_state(config)?;
+        // The executor's memory pool and spill files, with the job's
+        // `datafusion.runtime.*` settings.
+        let task_runtime = memory.task_runtime(&RuntimeSettings::from_settings(&task.settings)?)?;
+        let state = minispark_storage::session_state_on(config, task_runtime)?;
         let ctx = Arc::new(TaskContext::from(&state));
         let plan = decode_plan(&task.plan, &ctx).map_err(|e| {
             DataFusionError::Plan(format!(
@@ -134,6 +157,7 @@ impl ExecutorService {
         }
         let (blocks, hot_keys) = (written.blocks, written.hot_keys);
         let input_rows = scanned_rows(writer.input());
+        let (spilled_bytes, spill_count) = spilled(writer.input());
         let elapsed = start.elapsed();
         info!(
             executor_id,
@@ -156,6 +180,8 @@ impl ExecutorService {
             elapsed_us: elapsed.as_micros() as u64,
             input_rows,
             attempt: written.attempt,
+            spilled_bytes,
+            spill_count,
             hot_keys: hot_keys
                 .into_iter()
                 .map(|k| minispark_proto::HotKey {
@@ -179,6 +205,21 @@ fn scanned_rows(plan: &Arc<dyn datafusion::physical_plan::ExecutionPlan>) -> u64
         return plan.metrics().and_then(|m| m.output_rows()).unwrap_or(0) as u64;
     }
     plan.children().into_iter().map(scanned_rows).sum()
+}
+
+/// Bytes and spill files the operators of a plan that has run wrote to
+/// disk for lack of memory.
+fn spilled(plan: &Arc<dyn datafusion::physical_plan::ExecutionPlan>) -> (u64, u64) {
+    let own = plan.metrics().map_or((0, 0), |m| {
+        (
+            m.spilled_bytes().unwrap_or(0) as u64,
+            m.spill_count().unwrap_or(0) as u64,
+        )
+    });
+    plan.children()
+        .into_iter()
+        .map(spilled)
+        .fold(own, |(b, c), (b2, c2)| (b + b2, c + c2))
 }
 
 /// The task's error for the driver. A [`FetchFailed`] anywhere in the
@@ -234,6 +275,7 @@ impl Executor for ExecutorService {
                 self.executor_id.clone(),
                 Arc::clone(&self.dirs),
                 Arc::clone(&self.runtime),
+                Arc::clone(&self.memory),
                 task,
                 None,
             )
@@ -418,6 +460,7 @@ impl ExecutorService {
             self.executor_id.clone(),
             Arc::clone(&self.dirs),
             Arc::clone(&self.runtime),
+            Arc::clone(&self.memory),
             task,
             Some(delay),
         );

@@ -522,6 +522,17 @@ settings! {
                       the driver returns to a client; a larger result fails the job with an error \
                       naming this setting (Spark's spark.driver.maxResultSize, 1g). 0 means no limit.",
     }
+    executor_memory: u64 {
+        key: "executor.memory",
+        default: "0",
+        accepts: "a size such as 512m or 4g (k, m, g, t; bytes without a suffix), or 0 for no limit",
+        parse: parse_size,
+        show: |v| show_size(*v),
+        description: "Memory each executor of an embedded cluster (local[N]) gives its running tasks, \
+                      shared fairly among them: sorts, aggregations and sort-merge joins spill into the \
+                      executor's work dir beyond their share (Spark's spark.executor.memory). 0: unbounded. \
+                      Read when the cluster starts; a standalone executor takes --memory.",
+    }
     salt_buckets: usize {
         key: "skew.saltBuckets",
         default: "0",

@@ -22,6 +22,8 @@ pub struct StageMetrics {
     pub bytes_out: u64,
     /// Bytes read from another executor over the network.
     pub bytes_remote: u64,
+    /// Bytes its tasks' operators spilled to disk for lack of memory.
+    pub spilled_bytes: u64,
     /// Wall time of each successful task.
     pub task_times: Vec<Duration>,
     /// Rows and bytes of each output partition (the map-output tracker).
@@ -126,6 +128,13 @@ pub fn format_stage_graph(
                 fmt_duration(med),
                 fmt_duration(max),
             );
+            if m.spilled_bytes > 0 {
+                let _ = writeln!(
+                    out,
+                    "  spilled to disk: {} (operators over their share of the executors' memory)",
+                    fmt_bytes(m.spilled_bytes)
+                );
+            }
         }
         if let Some(note) = metrics
             .and_then(|m| m.get(stage.id))

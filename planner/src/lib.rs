@@ -28,6 +28,9 @@
 //!   rewriting skewed joins and GROUP BYs to run on (key, salt) (when to
 //!   salt is the driver's half).
 //! * [`session`]: the DataFusion session every process uses.
+//! * [`runtime_settings`]: DataFusion's `datafusion.runtime.*` settings
+//!   (memory limit, spill files, caches), carried from a session to its
+//!   tasks.
 //! * [`ipc`]: Arrow IPC encoding of shuffle blocks.
 //! * [`ipc_limits`]: the size checks on IPC data from other processes,
 //!   made before anything is allocated for it.
@@ -43,6 +46,7 @@ pub mod ipc;
 pub mod ipc_limits;
 pub mod join_strategy;
 pub mod logical_codec;
+pub mod runtime_settings;
 pub mod salting;
 pub mod session;
 pub mod skew;

@@ -56,7 +56,11 @@ pub const FORCED_SETTINGS: &[(&str, &str)] = &[
 ];
 
 /// A session config with minispark's settings registered and forced.
+/// DataFusion's runtime settings (`datafusion.runtime.*`) are not part of a
+/// config: they are checked here and applied to a runtime environment by
+/// whoever builds one ([`crate::runtime_settings`]).
 pub fn session_config(settings: &HashMap<String, String>) -> Result<SessionConfig> {
+    crate::runtime_settings::RuntimeSettings::from_settings(settings)?;
     let mut config = SessionConfig::new()
         .with_information_schema(true)
         .with_option_extension(MinisparkConfig::default());
@@ -66,7 +70,9 @@ pub fn session_config(settings: &HashMap<String, String>) -> Result<SessionConfi
     let mut keys: Vec<_> = settings.keys().collect();
     keys.sort();
     for key in keys {
-        config.options_mut().set(key, &settings[key])?;
+        if !crate::runtime_settings::is_runtime_setting(key) {
+            config.options_mut().set(key, &settings[key])?;
+        }
     }
     Ok(config)
 }
@@ -140,6 +146,11 @@ pub fn changed_settings(ctx: &SessionContext) -> HashMap<String, String> {
     // The entries show secrets as `********`.
     changed.extend(crate::config::secret_settings(
         &crate::config::minispark_config(options),
+    ));
+    // `SET datafusion.runtime.*` changed the session's runtime, not its
+    // config: tasks apply these to theirs.
+    changed.extend(crate::runtime_settings::changed_runtime_settings(
+        state.runtime_env(),
     ));
     changed
 }

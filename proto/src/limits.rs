@@ -11,6 +11,10 @@ pub const MAX_SHUFFLE_PARTITIONS: usize = 100_000;
 /// Most task slots one executor may register with.
 pub const MAX_EXECUTOR_SLOTS: u32 = 1024;
 
+/// The smallest executor memory (`--memory`) accepted: below it no query
+/// gets far, and a bare number (bytes) meant as megabytes is caught.
+pub const MIN_EXECUTOR_MEMORY: u64 = 8 << 20;
+
 /// Longest executor id accepted at registration.
 pub const MAX_EXECUTOR_ID_LEN: usize = 128;
 
@@ -129,6 +133,19 @@ pub fn check_slots(slots: u64) -> Result<usize, String> {
     } else {
         Err(format!(
             "invalid executor slots {slots}: an executor has 1 to {MAX_EXECUTOR_SLOTS} slots"
+        ))
+    }
+}
+
+/// An executor's memory: 0 (unbounded) or at least [`MIN_EXECUTOR_MEMORY`].
+pub fn check_memory(bytes: u64) -> Result<(), String> {
+    if bytes == 0 || bytes >= MIN_EXECUTOR_MEMORY {
+        Ok(())
+    } else {
+        Err(format!(
+            "executor memory of {bytes} bytes is below the minimum of {} MiB \
+             (--memory / minispark.executor.memory take a unit: 512m, 4g)",
+            MIN_EXECUTOR_MEMORY >> 20
         ))
     }
 }

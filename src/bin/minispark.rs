@@ -93,6 +93,11 @@ enum Command {
         /// address is registered with again) before it exits.
         #[arg(long, default_value_t = 900)]
         driver_timeout: u64,
+        /// Memory its running tasks share, e.g. 512m or 4g (Spark's
+        /// spark.executor.memory): sorts, aggregations and sort-merge joins
+        /// spill into the work dir beyond their share. Default: unbounded.
+        #[arg(long, value_parser = parse_memory)]
+        memory: Option<u64>,
         #[command(flatten)]
         security: SecurityArgs,
         /// Listen on a non-loopback address without a cluster secret: anyone
@@ -306,8 +311,10 @@ async fn run(cli: Cli) -> Result<()> {
             let job = async {
                 match master.parse::<Master>()? {
                     Master::Local(executors) => {
-                        let cluster =
-                            LocalCluster::start(LocalClusterOptions::new(executors)?).await?;
+                        let cluster = LocalCluster::start(
+                            LocalClusterOptions::new(executors)?.with_settings(&settings)?,
+                        )
+                        .await?;
                         let session = cluster.driver.session(&settings)?;
                         run_script_in_session(&session, &text, &mut print).await
                     }
@@ -358,6 +365,7 @@ async fn run(cli: Cli) -> Result<()> {
             work_dir,
             id,
             driver_timeout,
+            memory,
             security,
             insecure,
         } => {
@@ -374,6 +382,7 @@ async fn run(cli: Cli) -> Result<()> {
                 security: security.resolve()?,
                 insecure,
                 driver_timeout: std::time::Duration::from_secs(driver_timeout),
+                memory,
             })
             .await
         }
@@ -465,4 +474,9 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `--memory`: a size as Spark writes it.
+fn parse_memory(text: &str) -> Result<u64, String> {
+    minispark::planner::runtime_settings::parse_size(text)
 }

@@ -34,6 +34,7 @@ use datafusion::common::Result;
 use datafusion::execution::context::SessionState;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
+use minispark_planner::runtime_settings::RuntimeSettings;
 use minispark_planner::session::{session_config, session_state_with_runtime};
 
 pub use object_store_registry::StoreRegistry;
@@ -42,10 +43,16 @@ pub use store_settings::StoreSettings;
 /// A session state with minispark's functions and catalogs that reads and
 /// writes object stores, with the object store settings of `config`.
 pub fn session_state(config: SessionConfig) -> Result<SessionState> {
+    session_state_on(config, RuntimeEnvBuilder::new())
+}
+
+/// [`session_state`] on a runtime built from `runtime` (a memory pool and
+/// spill files of its own, say), with minispark's object store registry.
+pub fn session_state_on(config: SessionConfig, runtime: RuntimeEnvBuilder) -> Result<SessionState> {
     let registry = Arc::new(StoreRegistry::new(StoreSettings::from_options(
         config.options(),
     )));
-    let runtime = RuntimeEnvBuilder::new()
+    let runtime = runtime
         .with_object_store_registry(Arc::clone(&registry) as _)
         .build_arc()?;
     // Kept in the config too, so that `sync_settings` finds it after a SET.
@@ -56,8 +63,12 @@ pub fn session_state(config: SessionConfig) -> Result<SessionState> {
 /// A fresh context with minispark's functions, catalogs, `settings` and
 /// object stores.
 pub fn session_context(settings: &HashMap<String, String>) -> Result<SessionContext> {
-    Ok(SessionContext::new_with_state(session_state(
+    // `datafusion.runtime.*` (a memory limit, say) shape this process's
+    // runtime, as DataFusion's own SET would.
+    let runtime = RuntimeSettings::from_settings(settings)?.apply(RuntimeEnvBuilder::new());
+    Ok(SessionContext::new_with_state(session_state_on(
         session_config(settings)?,
+        runtime,
     )?))
 }
 

@@ -21,6 +21,7 @@
 //! | file | Spark's rule | what it does to a stage |
 //! |---|---|---|
 //! | [`switch_to_broadcast`] | `DynamicJoinSelection`, and re-planning the join as a broadcast hash join | a shuffled join whose side *measured* below `minispark.sql.autoBroadcastJoinThreshold` runs as a broadcast join |
+//! | [`switch_to_sort_merge`] | none: Spark shuffles joins as sort-merge joins from the start | a shuffled hash join whose build partition *measured* above a task's share of executor memory runs as a sort-merge join, which spills |
 //! | [`local_shuffle_read`] | `OptimizeShuffleWithLocalRead` (the "local shuffle reader") | the tasks of a switched join read whole map outputs of the other side, each where it was written |
 //! | [`skew_join`] | `OptimizeSkewedJoin` | a skewed partition of a join side is read by several tasks, each a range of its map outputs, each with the other side's whole partition |
 //! | [`coalesce`] | `CoalesceShufflePartitions` | neighbouring small partitions are read by one task, up to `minispark.adaptive.advisoryPartitionSizeInBytes` |
@@ -38,7 +39,9 @@
 //!  plan_stage
 //!     ├─ switch_to_broadcast: a join side measured below the threshold?
 //!     │     yes ─▶ local_shuffle_read: tasks over whole map outputs      (done)
-//!     └─ no: plan_tasks
+//!     ├─ switch_to_sort_merge: a build partition over a task's memory?
+//!     │     yes ─▶ the join becomes a sort-merge join; then plan_tasks
+//!     └─ plan_tasks
 //!           ├─ skew_join: each skewed partition split by map ranges
 //!           └─ coalesce:  the other partitions grouped up to the advisory size
 //!     │
@@ -69,6 +72,7 @@ mod fixtures;
 pub mod local_shuffle_read;
 pub mod skew_join;
 pub mod switch_to_broadcast;
+pub mod switch_to_sort_merge;
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -82,6 +86,7 @@ use datafusion::physical_plan::projection::ProjectionExec;
 pub use coalesce::plan_tasks;
 pub use local_shuffle_read::{local_reader, plan_local_tasks};
 pub use switch_to_broadcast::{BroadcastSwitch, broadcast_reader, broadcast_switch, switch_join};
+pub use switch_to_sort_merge::{SortMergeSwitch, sort_merge_switch, switch_to_sort_merge};
 
 use crate::exchange::{BlockLocation, ExchangeKind, ShuffleReaderExec, ShuffleWriterExec};
 use crate::explain::{PartitionSize, fmt_bytes};
@@ -99,6 +104,9 @@ pub struct AdaptiveConfig {
     /// A shuffled join side measured below this many bytes is broadcast
     /// (`minispark.sql.autoBroadcastJoinThreshold`; `None` when it is -1).
     pub broadcast_threshold: Option<u64>,
+    /// A task's share of executor memory (the smallest memory / slots of
+    /// the bounded executors); `None` when no executor is bounded.
+    pub task_memory: Option<u64>,
 }
 
 /// What one task of an adaptive stage reads from the hash shuffles.
@@ -130,6 +138,7 @@ pub enum TaskShape {
 pub struct StageShape {
     pub tasks: Vec<TaskShape>,
     pub broadcast: Option<BroadcastSwitch>,
+    pub sort_merge: Option<SortMergeSwitch>,
 }
 
 /// Chooses how a stage that [`adaptive_readers`] accepted runs: as a
@@ -149,11 +158,13 @@ pub fn plan_stage(
         return StageShape {
             tasks: plan_local_tasks(probe, config),
             broadcast: Some(switch),
+            sort_merge: None,
         };
     }
     StageShape {
         tasks: plan_tasks(readers, splittable, config),
         broadcast: None,
+        sort_merge: sort_merge_switch(stage_plan, join, readers, config.task_memory),
     }
 }
 
@@ -287,7 +298,22 @@ pub fn bind_tasks(
 /// One line for EXPLAIN ANALYZE: what adaptive execution did to a stage.
 pub fn describe_stage(partitions: usize, shape: &StageShape) -> Option<String> {
     let Some(switch) = &shape.broadcast else {
-        return describe_tasks(partitions, &shape.tasks);
+        let tasks = describe_tasks(partitions, &shape.tasks);
+        let Some(s) = &shape.sort_merge else {
+            return tasks;
+        };
+        let join = format!(
+            "adaptive: join {} switched to sort-merge: largest build partition measured {} \
+             (x{} as a hash table) > a task's memory {}",
+            s.join,
+            fmt_bytes(s.build_partition_bytes),
+            switch_to_sort_merge::HASH_TABLE_EXPANSION,
+            fmt_bytes(s.task_memory),
+        );
+        return Some(match tasks {
+            Some(t) => format!("{join}; {}", t.trim_start_matches("adaptive: ")),
+            None => join,
+        });
     };
     Some(format!(
         "adaptive: join {} switched to broadcast: build side ({}) measured {} < threshold {}; \
