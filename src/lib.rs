@@ -89,6 +89,9 @@
 //! | AQE `OptimizeSkewedJoin` | `planner/src/adaptive/skew_join.rs` |
 //! | AQE switch to a broadcast join | `planner/src/adaptive/switch_to_broadcast.rs` |
 //! | AQE `OptimizeShuffleWithLocalRead` | `planner/src/adaptive/local_shuffle_read.rs` |
+//! | A shuffled hash join re-planned as a sort-merge join when its build side would not fit (Spark's sort-merge default) | `planner/src/adaptive/switch_to_sort_merge.rs` |
+//! | `spark.executor.memory`, the unified memory manager, spilling | `executor/src/memory.rs` (DataFusion's `FairSpillPool`) |
+//! | DataFusion's runtime settings (`datafusion.runtime.*`) in a cluster | `planner/src/runtime_settings.rs` |
 //! | Skewed partition (factor × median and threshold) | `planner/src/skew.rs` |
 //! | Key salting: the rewrite / when to salt | `planner/src/salting/`, `driver/src/salting/` |
 //! | `DAGScheduler` + `TaskScheduler`: stages, tasks, retries | `driver/src/scheduler.rs` |

@@ -62,10 +62,10 @@ const SORT: &str = "SELECT l_orderkey, l_linenumber, l_comment, rn FROM (\
     (PARTITION BY l_returnflag ORDER BY l_comment, l_orderkey, l_linenumber) AS rn \
     FROM lineitem) WHERE rn % 5000 = 1 ORDER BY l_comment, l_orderkey, l_linenumber";
 
-/// 150 000 groups, each with a comment.
-const AGGREGATE: &str = "SELECT count(*) AS groups, sum(n) AS rows, sum(q) AS quantity, \
-    count(DISTINCT c) AS comments FROM (SELECT l_orderkey, count(*) AS n, \
-    sum(l_quantity) AS q, max(l_comment) AS c FROM lineitem GROUP BY l_orderkey)";
+/// About 450 000 groups keyed by comment, aggregated in one partition
+/// (`minispark.shuffle.partitions = 1` for it).
+const AGGREGATE: &str = "SELECT count(*) AS groups, sum(n) AS rows, sum(q) AS quantity \
+    FROM (SELECT l_comment, count(*) AS n, sum(l_quantity) AS q FROM lineitem GROUP BY l_comment)";
 
 /// lineitem with itself: each task's build side is half of lineitem.
 const JOIN: &str = "SELECT count(*) AS n, sum(length(a.l_comment) + length(b.l_comment)) AS len \
@@ -86,8 +86,13 @@ async fn sorts_aggregations_and_joins_spill_within_executor_memory() {
         .await
         .unwrap();
     let oracle = oracle().await;
-    for (what, sql) in [("sort", SORT), ("aggregation", AGGREGATE), ("join", JOIN)] {
-        let got = timed(what, run_sql(&job, sql))
+    for (what, partitions, sql) in [
+        ("sort", 2, SORT),
+        ("aggregation", 1, AGGREGATE),
+        ("join", 2, JOIN),
+    ] {
+        let script = format!("SET minispark.shuffle.partitions = {partitions};\n{sql}");
+        let got = timed(what, run_sql(&job, &script))
             .await
             .unwrap_or_else(|e| panic!("the {what} in 32 MiB executors: {e}"));
         assert_result(
@@ -105,7 +110,10 @@ async fn sorts_aggregations_and_joins_spill_within_executor_memory() {
     // EXPLAIN ANALYZE says which stage spilled, and how much.
     let plan = timed(
         "EXPLAIN ANALYZE",
-        run_sql(&job, &format!("EXPLAIN ANALYZE {AGGREGATE}")),
+        run_sql(
+            &job,
+            &format!("SET minispark.shuffle.partitions = 1;\nEXPLAIN ANALYZE {AGGREGATE}"),
+        ),
     )
     .await
     .unwrap();
@@ -114,11 +122,26 @@ async fn sorts_aggregations_and_joins_spill_within_executor_memory() {
         .to_string();
     assert!(text.contains("spilled to disk: "), "{text}");
     assert!(text.contains("bytes spilled in"), "{text}");
+    // The join's build side (half of lineitem per task) does not fit a
+    // task's 16 MiB: adaptive execution ran it as a sort-merge join.
+    let plan = timed(
+        "EXPLAIN ANALYZE of the join",
+        run_sql(
+            &job,
+            &format!("SET minispark.shuffle.partitions = 2;\nEXPLAIN ANALYZE {JOIN}"),
+        ),
+    )
+    .await
+    .unwrap();
+    let text = arrow::util::pretty::pretty_format_batches(&plan)
+        .unwrap()
+        .to_string();
+    assert!(text.contains("switched to sort-merge"), "{text}");
 }
 
-/// A single value larger than the executors' memory cannot be spilled: the
-/// job fails naming the operator, the limit and the setting, and the
-/// executors run the next job.
+/// A row larger than the executors' memory cannot be spilled: the job
+/// fails naming the operator, the limit and the setting, and the executors
+/// run the next job.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_cannot_fit_fails_by_name_and_the_executors_live_on() {
     let cluster = bounded_cluster(Some(16 << 20)).await;
@@ -127,22 +150,27 @@ async fn what_cannot_fit_fails_by_name_and_the_executors_live_on() {
         .await
         .unwrap();
     let err = timed(
-        "one huge group",
+        "one row larger than the memory",
         run_sql(
             &job,
-            "SELECT l_returnflag, length(string_agg(l_comment, ',')) AS len \
-             FROM lineitem GROUP BY 1",
+            "SELECT n_name, repeat(n_comment, 400000) AS huge FROM nation \
+             WHERE n_nationkey = 7 ORDER BY huge",
         ),
     )
     .await
-    .expect_err("a 7 MB value per group in 16 MiB executors")
+    .expect_err("a sort of a 30 MB row in 16 MiB executors")
     .to_string();
     assert!(err.contains("Resources exhausted"), "{err}");
+    assert!(err.contains("Sort"), "names the operator: {err}");
     assert!(err.contains("16 MiB"), "{err}");
     assert!(err.contains("minispark.executor.memory"), "{err}");
     let next = "SELECT o_orderpriority, count(*) AS n FROM orders GROUP BY 1 ORDER BY 1";
     let got = timed("the next job", run_sql(&job, next)).await.unwrap();
-    assert_result(&got, &oracle_sql(&oracle().await, next).await, "the next job");
+    assert_result(
+        &got,
+        &oracle_sql(&oracle().await, next).await,
+        "the next job",
+    );
 }
 
 /// `datafusion.runtime.memory_limit`, as a session setting or with `SET`,
@@ -192,5 +220,8 @@ async fn runtime_settings_reach_the_tasks() {
         .await
         .expect_err("an unknown runtime setting")
         .to_string();
-    assert!(err.contains("memory_limit"), "{err}");
+    assert!(
+        err.contains("Unknown runtime configuration") && err.contains("memory_limt"),
+        "{err}"
+    );
 }

@@ -128,7 +128,7 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<()> {
     // Held while the executor runs: another executor starting on the same
     // work dir sees it is in use. Job directories a previous (dead) process
     // left behind are removed now, unless a live executor shares the dir.
-    let (_work_dir_lock, _) = work_dir::WorkDirLock::acquire(&options.work_dir, &id);
+    let (_work_dir_lock, stale) = work_dir::WorkDirLock::acquire(&options.work_dir, &id);
     let listener = TcpListener::bind(&options.listen).await.map_err(|e| {
         DataFusionError::Configuration(format!("executor cannot listen on {}: {e}", options.listen))
     })?;
@@ -161,10 +161,19 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<()> {
         .map_err(|e| DataFusionError::Execution(format!("cannot start the task runtime: {e}")))?;
     let task_handle = runtime.handle().clone();
     let _task_runtime = TaskRuntime(Some(runtime));
-    let memory = crate::memory::ExecutorMemory::new(options.memory, &options.work_dir)?;
+    let memory = crate::memory::ExecutorMemory::new(
+        options.memory,
+        options.slots.max(1),
+        &options.work_dir,
+        !stale.shared,
+    )?;
     let memory_limit = memory.limit();
     if let Some(limit) = memory_limit {
-        info!(executor_id = id, memory_mib = limit >> 20, "executor memory bounded");
+        info!(
+            executor_id = id,
+            memory_mib = limit >> 20,
+            "executor memory bounded"
+        );
     }
     let service = ExecutorService::new(
         id.clone(),

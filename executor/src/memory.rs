@@ -29,7 +29,14 @@ use datafusion::execution::memory_pool::{
     UnboundedMemoryPool,
 };
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::SessionConfig;
 use minispark_planner::runtime_settings::RuntimeSettings;
+
+/// Spill files a sort merges at once under a bounded pool (DataFusion's
+/// default, 0, merges all at once, and each file's stream holds a batch:
+/// tens of files outgrow a small executor's memory). More files are merged
+/// in several passes.
+const BOUNDED_SPILL_MERGE_FAN_IN: usize = 8;
 
 /// How many of the largest consumers an out-of-memory error names.
 const NAMED_CONSUMERS: usize = 5;
@@ -42,12 +49,17 @@ pub struct ExecutorMemory {
     spill_dir: PathBuf,
     /// The pool's size, if bounded.
     limit: Option<usize>,
+    /// Tasks that run at once (the executor's slots).
+    slots: usize,
 }
 
 impl ExecutorMemory {
     /// A pool of `limit` bytes (unbounded when `None`) and a spill
-    /// directory in `work_dir`, emptied of a previous process's files.
-    pub fn new(limit: Option<u64>, work_dir: &Path) -> Result<Self> {
+    /// directory in `work_dir`, emptied of a previous process's files when
+    /// `alone` (no live executor shares the work dir: see
+    /// [`crate::work_dir::WorkDirLock`]; each process spills into a
+    /// directory of its own inside it).
+    pub fn new(limit: Option<u64>, slots: usize, work_dir: &Path, alone: bool) -> Result<Self> {
         // 0, as the setting spells "no limit", is unbounded.
         let limit = limit.filter(|l| *l > 0);
         if let Some(limit) = limit {
@@ -70,7 +82,11 @@ impl ExecutorMemory {
         let spill_dir = work_dir.join("spill");
         // Spill files of a previous process are garbage: a task's spill
         // files live only as long as the task.
-        match std::fs::remove_dir_all(&spill_dir) {
+        match if alone {
+            std::fs::remove_dir_all(&spill_dir)
+        } else {
+            Ok(())
+        } {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => {
@@ -86,22 +102,48 @@ impl ExecutorMemory {
                 spill_dir.display()
             ))
         })?;
-        let disk = Arc::new(
-            DiskManagerBuilder::default()
-                .with_mode(DiskManagerMode::Directories(vec![spill_dir.clone()]))
-                .build()?,
-        );
+        let disk = Arc::new(Self::disk_builder(&spill_dir, limit.is_some()).build()?);
         Ok(Self {
             pool,
             disk,
             spill_dir,
             limit,
+            slots: slots.max(1),
         })
+    }
+
+    /// Spill files in `spill_dir`; merged a few at a time when `bounded`.
+    fn disk_builder(spill_dir: &Path, bounded: bool) -> DiskManagerBuilder {
+        let builder = DiskManagerBuilder::default()
+            .with_mode(DiskManagerMode::Directories(vec![spill_dir.to_path_buf()]));
+        if bounded {
+            builder.with_max_spill_merge_fan_in(BOUNDED_SPILL_MERGE_FAN_IN)
+        } else {
+            builder
+        }
     }
 
     /// The pool's size in bytes, if bounded.
     pub fn limit(&self) -> Option<usize> {
         self.limit
+    }
+
+    /// Fits DataFusion's per-operator reservations in `config` to what a
+    /// task may hold: a sort sets aside `sort_spill_reservation_bytes`
+    /// (10 MiB by default) to merge its spill files, more than a task's
+    /// share of a small executor. With a bounded pool (or a job's
+    /// `memory_limit`), it is at most a quarter of the task's share.
+    pub fn fit_reservations(&self, config: &mut SessionConfig, settings: &RuntimeSettings) {
+        let share = self.limit.map(|l| l / self.slots);
+        let share = match (share, settings.memory_limit) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if let Some(share) = share {
+            let execution = &mut config.options_mut().execution;
+            execution.sort_spill_reservation_bytes =
+                execution.sort_spill_reservation_bytes.min(share / 4);
+        }
     }
 
     /// Bytes the executor's tasks hold in the pool now.
@@ -119,11 +161,16 @@ impl ExecutorMemory {
             None => Arc::clone(&self.pool),
         };
         let mut builder = RuntimeEnvBuilder::new().with_memory_pool(pool);
-        builder = if settings.has_disk_settings() {
-            builder.with_disk_manager_builder(
-                DiskManagerBuilder::default()
-                    .with_mode(DiskManagerMode::Directories(vec![self.spill_dir.clone()])),
-            )
+        // A job that sets its own spill limits, or caps tasks on an
+        // unbounded executor (whose spill files merge all at once), gets
+        // spill files of its own.
+        let own_disk = settings.has_disk_settings()
+            || (settings.memory_limit.is_some() && self.limit.is_none());
+        builder = if own_disk {
+            builder.with_disk_manager_builder(Self::disk_builder(
+                &self.spill_dir,
+                self.limit.is_some() || settings.memory_limit.is_some(),
+            ))
         } else {
             RuntimeEnvBuilder {
                 disk_manager: Some(Arc::clone(&self.disk)),
@@ -235,9 +282,12 @@ mod tests {
     fn a_bounded_pool_spills_into_the_work_dir() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("spill/stale")).unwrap();
-        let memory = ExecutorMemory::new(Some(64 << 20), dir.path()).unwrap();
+        let memory = ExecutorMemory::new(Some(64 << 20), 2, dir.path(), true).unwrap();
         assert_eq!(memory.limit(), Some(64 << 20));
-        assert!(!dir.path().join("spill/stale").exists(), "old spill files removed");
+        assert!(
+            !dir.path().join("spill/stale").exists(),
+            "old spill files removed"
+        );
         let runtime = memory
             .task_runtime(&RuntimeSettings::default())
             .unwrap()
@@ -256,18 +306,49 @@ mod tests {
     }
 
     #[test]
+    fn sort_reservations_fit_a_tasks_share() {
+        let dir = tempfile::tempdir().unwrap();
+        let memory = ExecutorMemory::new(Some(32 << 20), 2, dir.path(), true).unwrap();
+        let mut config = SessionConfig::new();
+        memory.fit_reservations(&mut config, &RuntimeSettings::default());
+        assert_eq!(
+            config.options().execution.sort_spill_reservation_bytes,
+            4 << 20
+        );
+        let settings = RuntimeSettings {
+            memory_limit: Some(8 << 20),
+            ..Default::default()
+        };
+        let mut config = SessionConfig::new();
+        memory.fit_reservations(&mut config, &settings);
+        assert_eq!(
+            config.options().execution.sort_spill_reservation_bytes,
+            2 << 20
+        );
+        let unbounded = ExecutorMemory::new(None, 2, dir.path(), true).unwrap();
+        let mut config = SessionConfig::new();
+        unbounded.fit_reservations(&mut config, &RuntimeSettings::default());
+        assert_eq!(
+            config.options().execution.sort_spill_reservation_bytes,
+            10 << 20
+        );
+    }
+
+    #[test]
     fn tiny_memory_is_refused_with_a_hint() {
         let dir = tempfile::tempdir().unwrap();
-        let err = ExecutorMemory::new(Some(1024), dir.path()).unwrap_err();
+        let err = ExecutorMemory::new(Some(1024), 2, dir.path(), true).unwrap_err();
         assert!(err.to_string().contains("take a unit"), "{err}");
     }
 
     #[test]
     fn a_jobs_memory_limit_caps_each_task_inside_the_pool() {
         let dir = tempfile::tempdir().unwrap();
-        let memory = ExecutorMemory::new(Some(64 << 20), dir.path()).unwrap();
-        let mut settings = RuntimeSettings::default();
-        settings.memory_limit = Some(10 << 20);
+        let memory = ExecutorMemory::new(Some(64 << 20), 2, dir.path(), true).unwrap();
+        let settings = RuntimeSettings {
+            memory_limit: Some(10 << 20),
+            ..Default::default()
+        };
         let runtime = memory.task_runtime(&settings).unwrap().build().unwrap();
         let r = MemoryConsumer::new("sorter").register(&runtime.memory_pool);
         r.try_grow(8 << 20).unwrap();
@@ -281,14 +362,16 @@ mod tests {
     #[test]
     fn running_out_names_the_setting_to_raise() {
         let dir = tempfile::tempdir().unwrap();
-        let memory = ExecutorMemory::new(Some(16 << 20), dir.path()).unwrap();
+        let memory = ExecutorMemory::new(Some(16 << 20), 2, dir.path(), true).unwrap();
         let runtime = memory
             .task_runtime(&RuntimeSettings::default())
             .unwrap()
             .build()
             .unwrap();
         let r = MemoryConsumer::new("HashJoinInput").register(&runtime.memory_pool);
-        let err = memory.explain(r.try_grow(32 << 20).unwrap_err()).to_string();
+        let err = memory
+            .explain(r.try_grow(32 << 20).unwrap_err())
+            .to_string();
         assert!(err.contains("HashJoinInput"), "{err}");
         assert!(err.contains("16 MiB"), "{err}");
         assert!(err.contains("minispark.executor.memory"), "{err}");

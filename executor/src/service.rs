@@ -98,11 +98,13 @@ impl ExecutorService {
         commit_delay: Option<Duration>,
     ) -> Result<MapOutput> {
         let start = Instant::now();
-        let config =
+        let mut config =
             session_config(&task.settings)?.with_extension(Arc::new(ShuffleRuntimeExt(runtime)));
         // The executor's memory pool and spill files, with the job's
         // `datafusion.runtime.*` settings.
-        let task_runtime = memory.task_runtime(&RuntimeSettings::from_settings(&task.settings)?)?;
+        let runtime_settings = RuntimeSettings::from_settings(&task.settings)?;
+        memory.fit_reservations(&mut config, &runtime_settings);
+        let task_runtime = memory.task_runtime(&runtime_settings)?;
         let state = minispark_storage::session_state_on(config, task_runtime)?;
         let ctx = Arc::new(TaskContext::from(&state));
         let plan = decode_plan(&task.plan, &ctx).map_err(|e| {

@@ -59,8 +59,12 @@ pub fn is_runtime_setting(key: &str) -> bool {
 /// A size in bytes ([`crate::config::parse_size`]: `512m`, `4g`, `1G`,
 /// `1048576`), or an error saying how to write one.
 pub fn parse_size(text: &str) -> std::result::Result<u64, String> {
-    crate::config::parse_size(text)
-        .ok_or_else(|| format!("'{}' is not a size: write it like 512m, 4g or 1048576", text.trim()))
+    crate::config::parse_size(text).ok_or_else(|| {
+        format!(
+            "'{}' is not a size: write it like 512m, 4g or 1048576",
+            text.trim()
+        )
+    })
 }
 
 /// A duration as DataFusion writes them: `1m30s`, `45s`, `2m`.
@@ -127,18 +131,17 @@ impl RuntimeSettings {
             "memory_limit" => self.memory_limit = Some(count(value)?),
             "max_temp_directory_size" => self.max_temp_directory_size = Some(size(value)?),
             "max_spill_merge_fan_in" => {
-                self.max_spill_merge_fan_in = Some(value.trim().parse().map_err(|_| {
-                    err(format!("'{value}' is not a non-negative whole number"))
-                })?)
+                self.max_spill_merge_fan_in =
+                    Some(value.trim().parse().map_err(|_| {
+                        err(format!("'{value}' is not a non-negative whole number"))
+                    })?)
             }
             "metadata_cache_limit" => self.metadata_cache_limit = Some(count(value)?),
             "list_files_cache_limit" => self.list_files_cache_limit = Some(count(value)?),
             "list_files_cache_ttl" => {
                 self.list_files_cache_ttl = Some(parse_duration(value).map_err(err)?)
             }
-            "file_statistics_cache_limit" => {
-                self.file_statistics_cache_limit = Some(count(value)?)
-            }
+            "file_statistics_cache_limit" => self.file_statistics_cache_limit = Some(count(value)?),
             "temp_directory" => self.temp_directory = Some(value.to_string()),
             _ => {
                 return Err(DataFusionError::Configuration(format!(
@@ -245,9 +248,18 @@ mod tests {
         let mut s = RuntimeSettings::default();
         let err = s.set("datafusion.runtime.memory_limt", "1G").unwrap_err();
         assert!(err.to_string().contains("unknown runtime setting"), "{err}");
-        assert!(err.to_string().contains("datafusion.runtime.memory_limit"), "{err}");
-        let err = s.set("datafusion.runtime.memory_limit", "lots").unwrap_err();
-        assert!(err.to_string().contains("memory_limit: 'lots' is not a size"), "{err}");
+        assert!(
+            err.to_string().contains("datafusion.runtime.memory_limit"),
+            "{err}"
+        );
+        let err = s
+            .set("datafusion.runtime.memory_limit", "lots")
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("memory_limit: 'lots' is not a size"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -256,11 +268,14 @@ mod tests {
         assert!(changed_runtime_settings(&fresh).is_empty());
         let mut s = RuntimeSettings::default();
         s.set("datafusion.runtime.memory_limit", "2G").unwrap();
-        s.set("datafusion.runtime.max_spill_merge_fan_in", "4").unwrap();
+        s.set("datafusion.runtime.max_spill_merge_fan_in", "4")
+            .unwrap();
         let runtime = s.apply(RuntimeEnvBuilder::new()).build().unwrap();
         let changed = changed_runtime_settings(&runtime);
         assert_eq!(
-            changed.get("datafusion.runtime.memory_limit").map(String::as_str),
+            changed
+                .get("datafusion.runtime.memory_limit")
+                .map(String::as_str),
             Some("2G")
         );
         assert_eq!(
