@@ -36,7 +36,7 @@ use minispark_planner::runtime_settings::RuntimeSettings;
 /// default, 0, merges all at once, and each file's stream holds a batch:
 /// tens of files outgrow a small executor's memory). More files are merged
 /// in several passes.
-const BOUNDED_SPILL_MERGE_FAN_IN: usize = 8;
+const BOUNDED_SPILL_MERGE_FAN_IN: usize = 4;
 
 /// How many of the largest consumers an out-of-memory error names.
 const NAMED_CONSUMERS: usize = 5;
