@@ -177,9 +177,8 @@ mod tests {
             c.to_string()
                 .starts_with("job: 1 task attempts, 2 failed, 3 map outputs")
         );
-        assert!(
-            c.to_string()
-                .ends_with("10 salted sites, 11 speculative attempts, 12 timed out")
-        );
+        assert!(c.to_string().ends_with(
+            "10 salted sites, 11 speculative attempts, 12 timed out, 13 bytes spilled in 14 files"
+        ));
     }
 }

@@ -216,6 +216,26 @@ pub fn adaptive_readers(stage_plan: &Arc<dyn ExecutionPlan>) -> Option<Vec<bool>
     )
 }
 
+/// The partitioned hash join a switch may re-plan: the stage's only
+/// readers are its two hash inputs (`readers`, left then right), only
+/// row-by-row operators stand between it and the stage's output, and it is
+/// not a null-aware anti join (`NOT IN`, which has one form only).
+fn switchable_join<'a>(
+    stage_plan: &'a Arc<dyn ExecutionPlan>,
+    readers: &[Vec<Vec<BlockLocation>>],
+) -> Option<&'a HashJoinExec> {
+    let mut kinds = vec![];
+    collect_readers(stage_plan, &mut |r| kinds.push(r.kind()));
+    if kinds != [ExchangeKind::Hash, ExchangeKind::Hash] || readers.len() != 2 {
+        return None;
+    }
+    let output = match stage_plan.downcast_ref::<ShuffleWriterExec>() {
+        Some(writer) => writer.input(),
+        None => stage_plan,
+    };
+    row_local_join(output).filter(|j| !j.null_aware)
+}
+
 /// The partitioned hash join under a stage's output when only row-by-row
 /// operators separate them.
 fn row_local_join(plan: &Arc<dyn ExecutionPlan>) -> Option<&HashJoinExec> {

@@ -40,9 +40,9 @@ use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::sorts::sort::SortExec;
 use datafusion::physical_plan::{ExecutionPlan, replace_children_if_necessary};
 
-use super::{direct_reader, row_local_join};
-use crate::exchange::{BlockLocation, ExchangeKind, ShuffleReaderExec, ShuffleWriterExec};
-use crate::stages::{StageJoin, collect_readers, emits_unmatched_build_rows};
+use super::{direct_reader, switchable_join};
+use crate::exchange::{BlockLocation, ExchangeKind, ShuffleReaderExec};
+use crate::stages::{StageJoin, emits_unmatched_build_rows};
 
 /// A shuffled hash join run as a broadcast join (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,19 +76,7 @@ pub fn broadcast_switch(
 ) -> Option<BroadcastSwitch> {
     let threshold = threshold?;
     let note = join.filter(|j| !j.shuffle_hint)?;
-    let mut kinds = vec![];
-    collect_readers(stage_plan, &mut |r| kinds.push(r.kind()));
-    if kinds != [ExchangeKind::Hash, ExchangeKind::Hash] || readers.len() != 2 {
-        return None;
-    }
-    let output = match stage_plan.downcast_ref::<ShuffleWriterExec>() {
-        Some(writer) => writer.input(),
-        None => stage_plan,
-    };
-    let hash_join = row_local_join(output)?;
-    if hash_join.null_aware {
-        return None;
-    }
+    let hash_join = switchable_join(stage_plan, readers)?;
     let bytes = |r: &Vec<Vec<BlockLocation>>| -> u64 { r.iter().flatten().map(|b| b.bytes).sum() };
     let (left, right) = (bytes(&readers[0]), bytes(&readers[1]));
     let join_type = *hash_join.join_type();

@@ -35,9 +35,9 @@ use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::sorts::sort::SortExec;
 use datafusion::physical_plan::{ExecutionPlan, replace_children_if_necessary};
 
-use super::row_local_join;
-use crate::exchange::{BlockLocation, ExchangeKind, ShuffleWriterExec};
-use crate::stages::{StageJoin, collect_readers};
+use super::switchable_join;
+use crate::exchange::BlockLocation;
+use crate::stages::StageJoin;
 
 /// How many times its shuffle bytes a build partition is assumed to take
 /// as a hash table: Arrow arrays decoded from IPC, plus the table of
@@ -67,19 +67,7 @@ pub fn sort_merge_switch(
 ) -> Option<SortMergeSwitch> {
     let task_memory = task_memory?;
     let note = join?;
-    let mut kinds = vec![];
-    collect_readers(stage_plan, &mut |r| kinds.push(r.kind()));
-    if kinds != [ExchangeKind::Hash, ExchangeKind::Hash] || readers.len() != 2 {
-        return None;
-    }
-    let output = match stage_plan.downcast_ref::<ShuffleWriterExec>() {
-        Some(writer) => writer.input(),
-        None => stage_plan,
-    };
-    let hash_join = row_local_join(output)?;
-    if hash_join.null_aware {
-        return None;
-    }
+    switchable_join(stage_plan, readers)?;
     let build_partition_bytes = readers[0]
         .iter()
         .map(|blocks| blocks.iter().map(|b| b.bytes).sum::<u64>())
