@@ -190,6 +190,11 @@ const DURATION_UNITS: &[(&str, u64)] = &[
 /// A duration as Spark spells one: a number with a suffix ms, s, m (or
 /// min), h or d, case-insensitively; a bare number is seconds.
 pub fn parse_duration(text: &str) -> Option<Duration> {
+    parse_duration_in(text, 1_000)
+}
+
+/// [`parse_duration`], with a bare number counted in `bare_unit_ms`.
+fn parse_duration_in(text: &str, bare_unit_ms: u64) -> Option<Duration> {
     let lower = text.trim().to_ascii_lowercase();
     let digits_end = lower
         .find(|c: char| !c.is_ascii_digit())
@@ -197,7 +202,7 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     let (digits, suffix) = lower.split_at(digits_end);
     let value: u64 = digits.parse().ok()?;
     let unit = match suffix.trim() {
-        "" => 1_000,
+        "" => bare_unit_ms,
         suffix => DURATION_UNITS.iter().find(|(u, _)| *u == suffix)?.1,
     };
     value.checked_mul(unit).map(Duration::from_millis)
@@ -221,23 +226,11 @@ pub fn show_duration(duration: Duration) -> String {
     format!("{}{suffix}", ms / unit)
 }
 
-/// The value named `text` (case-insensitively) in `names`.
 /// A duration as Spark spells it (`5s`, `500ms`, `1m`; milliseconds
-/// without a suffix), in milliseconds.
+/// without a suffix), in milliseconds, at most an hour.
 pub fn parse_duration_ms(text: &str) -> Option<u64> {
-    let lower = text.trim().to_ascii_lowercase();
-    let digits_end = lower
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(lower.len());
-    let (digits, suffix) = lower.split_at(digits_end);
-    let value: u64 = digits.parse().ok()?;
-    let unit = match suffix.trim() {
-        "" | "ms" => 1,
-        "s" => 1000,
-        "m" | "min" => 60_000,
-        _ => return None,
-    };
-    value.checked_mul(unit).filter(|ms| *ms <= 3_600_000)
+    let ms = parse_duration_in(text, 1)?.as_millis();
+    u64::try_from(ms).ok().filter(|ms| *ms <= 3_600_000)
 }
 
 /// A duration in milliseconds as [`parse_duration_ms`] reads it: `5s`, `500ms`.
@@ -249,6 +242,7 @@ pub fn show_duration_ms(ms: u64) -> String {
     }
 }
 
+/// The value named `text` (case-insensitively) in `names`.
 fn keyword<T: Copy>(names: &[(&str, T)], text: &str) -> Option<T> {
     names
         .iter()
