@@ -195,9 +195,9 @@ async fn a_switched_join_survives_a_killed_executor() {
         let s = s.clone();
         tokio::spawn(async move { run_sql(&s, sql).await })
     };
-    crate::common::wait_for_running_tasks(&cluster).await;
-    // About when the scans are done and the join stage starts.
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    // Killed once it holds shuffle output the join still needs (not after
+    // a fixed sleep, which a fast machine outruns).
+    crate::common::wait_for_a_map_output_on(&cluster, 0).await;
     cluster.kill_executor(0).unwrap();
     let got = timed("switched join surviving a killed executor", job)
         .await

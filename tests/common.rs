@@ -281,3 +281,36 @@ pub async fn wait_for_running_tasks(cluster: &LocalCluster) {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+/// Waits (at most a minute) until executor `i` of `cluster` has committed
+/// a map output (`stage-<s>/map-<m>/index` in its work dir): killing it
+/// from then on loses output a running job still needs.
+pub async fn wait_for_a_map_output_on(cluster: &LocalCluster, i: usize) {
+    fn has_committed_index(dir: &std::path::Path) -> bool {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return false;
+        };
+        entries.flatten().any(|e| {
+            let path = e.path();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name == "index" {
+                let parent = path.parent().and_then(|p| p.file_name());
+                return parent.is_some_and(|p| {
+                    let p = p.to_string_lossy();
+                    p.starts_with("map-") && !p.ends_with(".tmp")
+                });
+            }
+            path.is_dir() && has_committed_index(&path)
+        })
+    }
+    let dir = cluster.work_dir().join(format!("executor-{i}"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !has_committed_index(&dir) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "executor {i} committed no map output within a minute ({})",
+            dir.display()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
