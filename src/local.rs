@@ -208,6 +208,12 @@ impl LocalCluster {
         self.work_dir.path()
     }
 
+    /// The process ids of the executor processes (none when they run in
+    /// this process): for benchmarks that read their peak memory.
+    pub fn executor_pids(&self) -> Vec<u32> {
+        self.children.iter().map(Child::id).collect()
+    }
+
     /// Kills executor `i` (for failure tests and demos).
     pub fn kill_executor(&mut self, i: usize) -> Result<()> {
         if let Some(task) = self.tasks.get(i) {
