@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use datafusion::common::{DataFusionError, Result, internal_err};
-use datafusion::execution::TaskContext;
 use futures::{Stream, StreamExt};
 use minispark_planner::codec::decode_plan;
 use minispark_planner::config::minispark_config;
@@ -105,8 +104,15 @@ impl ExecutorService {
         let runtime_settings = RuntimeSettings::from_settings(&task.settings)?;
         memory.fit_reservations(&mut config, &runtime_settings);
         let task_runtime = memory.task_runtime(&runtime_settings)?;
-        let state = minispark_storage::session_state_on(config, task_runtime)?;
-        let ctx = Arc::new(TaskContext::from(&state));
+        let task_name = format!(
+            "{}/stage-{}/partition-{}/attempt-{}",
+            task.job_id, task.stage_id, task.partition, task.attempt
+        );
+        let ctx = Arc::new(minispark_storage::task_context_on(
+            task_name,
+            config,
+            task_runtime,
+        )?);
         let plan = decode_plan(&task.plan, &ctx).map_err(|e| {
             DataFusionError::Plan(format!(
                 "cannot decode the stage plan: {}",
@@ -135,7 +141,7 @@ impl ExecutorService {
             kind: writer.kind(),
             num_partitions: writer.num_partitions(),
             hash_exprs: writer.hash_exprs().to_vec(),
-            compression: minispark_config(state.config().options()).shuffle_compression,
+            compression: minispark_config(ctx.session_config().options()).shuffle_compression,
         };
         let stream = writer.input().execute(partition, Arc::clone(&ctx))?;
         let dir = work_dir.create_stage_dir(&task.job_id, task.stage_id as u64)?;
