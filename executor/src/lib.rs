@@ -35,6 +35,9 @@
 //! * [`shuffle_block_fetcher`]: the reduce side: local blocks streamed,
 //!   remote ones fetched concurrently within `minispark.reducer.maxSizeInFlight`
 //!   with retries; a block that is gone is a typed `FetchFailed`.
+//! * [`broadcast_cache`]: the build side of a broadcast join, read once
+//!   per executor and stage and shared by its tasks (accounted in the
+//!   memory pool, freed when the job ends).
 //! * [`shuffle_faults`]: test-only fault injection (environment variables).
 //! * [`work_dir`]: where ids from the wire become paths, checked; a job's
 //!   files are removed only by the executor that wrote them; job
@@ -48,6 +51,7 @@
 //! * [`straggler_faults`]: test-only: a sleep injected into one task
 //!   through an environment variable, to test speculation and task timeouts.
 
+pub mod broadcast_cache;
 pub mod driver_connection;
 pub mod map_output_commit;
 pub mod memory;

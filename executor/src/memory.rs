@@ -146,6 +146,12 @@ impl ExecutorMemory {
         }
     }
 
+    /// The executor's pool itself (what outlives a task, such as a shared
+    /// broadcast build side, is accounted here).
+    pub fn pool(&self) -> Arc<dyn MemoryPool> {
+        Arc::clone(&self.pool)
+    }
+
     /// Bytes the executor's tasks hold in the pool now.
     pub fn reserved(&self) -> usize {
         self.pool.reserved()
