@@ -226,10 +226,12 @@ async fn write_attempt(
     // encoded bytes not yet in the data file), in the task's pool. When
     // the pool refuses more, everything buffered is written out (smaller
     // batches, same rows); only if even that does not fit does the task
-    // fail, with an error naming the writer.
-    let reservation = MemoryConsumer::new(format!("ShuffleWriter[{}]", spec.name))
-        .with_can_spill(true)
-        .register(&spec.memory);
+    // fail, with an error naming the writer. It is not registered as a
+    // consumer that can spill: DataFusion's fair pool would then split the
+    // spilling operators' share with it, when it holds little and can
+    // give all of it back by itself.
+    let reservation =
+        MemoryConsumer::new(format!("ShuffleWriter[{}]", spec.name)).register(&spec.memory);
     let mut hash_buf = Vec::new();
     let mut ids = Vec::new();
     let mut hot_keys = (spec.kind == ExchangeKind::Hash)

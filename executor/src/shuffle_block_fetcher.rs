@@ -15,7 +15,14 @@
 //!   see `minispark_proto::block_fetch`).
 //!
 //! Batches come out in map order whatever order the fetches finish in, so
-//! results stay deterministic.
+//! results stay deterministic. A try that hears nothing from its executor
+//! for `minispark.shuffle.io.connectionTimeout` fails and is retried.
+//!
+//! A task reads through a [`TaskShuffleRuntime`]: fetched blocks not yet
+//! read are held in the task's memory pool as `ShuffleReader[...]`
+//! (reserved before the fetch, in map order; see [`FetchMemory`]), and a
+//! broadcast stage's output comes from the executor's
+//! [`crate::broadcast_cache`], read once per executor.
 //!
 //! A block that cannot be read fails the task with a typed
 //! [`FetchFailed`]: *missing* when its executor answered that it does not
