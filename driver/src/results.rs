@@ -103,9 +103,7 @@ impl ResultReader {
                         }
                     }
                 }
-                let Some(output) = st.outputs.get(st.output) else {
-                    return None;
-                };
+                let output = st.outputs.get(st.output)?;
                 let Some(block) = output.blocks.iter().filter(|b| b.rows > 0).nth(st.block) else {
                     st.output += 1;
                     st.block = 0;
