@@ -5,8 +5,12 @@
 //!
 //! ```text
 //! statement ─▶ LogicalPlan ─▶ physical plan (shuffle.partitions partitions)
-//!           ─▶ StageGraph ─▶ scheduler::run_job ─▶ result blocks ─▶ batches
+//!           ─▶ StageGraph ─▶ scheduler::run_job_kept ─▶ result blocks ─▶ batches
 //! ```
+//!
+//! The finished job's scheduler state lives as long as its result stream:
+//! a result block that cannot be read has its task run again
+//! (`crate::results::ResultReader`).
 //!
 //! DDL (`CREATE EXTERNAL TABLE`, `CREATE VIEW`, `DROP ...`) and `SET` only
 //! change the session, on the driver.

@@ -33,7 +33,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use arrow::array::RecordBatch;
-use datafusion::common::Result;
+use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryPool, MemoryReservation};
 use futures::StreamExt;
@@ -114,7 +114,12 @@ impl BroadcastCache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<SendableRecordBatchStream>>,
     {
-        let (job_id, stage_id) = (blocks[0].job_id.clone(), blocks[0].stage_id);
+        let Some(first) = blocks.first() else {
+            return Err(DataFusionError::Internal(
+                "a broadcast build side of no blocks has no job and stage".into(),
+            ));
+        };
+        let (job_id, stage_id) = (first.job_id.clone(), first.stage_id);
         let keys = BlockKey::of(blocks);
         let cell = {
             let mut entries = self.entries.lock().expect("broadcast cache lock");
@@ -149,7 +154,7 @@ impl BroadcastCache {
                     reservation.try_grow(batch.get_array_memory_size())?;
                     batches.push(batch);
                 }
-                Ok::<_, datafusion::common::DataFusionError>(Arc::new(BroadcastBuildSide {
+                Ok::<_, DataFusionError>(Arc::new(BroadcastBuildSide {
                     batches,
                     reservation,
                 }))
