@@ -463,3 +463,79 @@ async fn fetches_overlap_within_max_size_in_flight() {
         "{remote} late blocks fetched one at a time took only {time:?}"
     );
 }
+
+/// Every `.tmp` directory under `dir`, by path.
+fn tmp_dirs(dir: &Path) -> Vec<String> {
+    let mut found = vec![];
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if path.to_string_lossy().ends_with(".tmp") {
+                found.push(path.to_string_lossy().into_owned());
+            } else {
+                found.extend(tmp_dirs(&path));
+            }
+        }
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_attempt_removes_its_files_at_once() {
+    // The one task of the last stage of ONE_READER waits 30 s for its
+    // stage-1 blocks from the other executor, inside its attempt's
+    // directory; minispark.task.timeout cancels it after 3 s (and any
+    // slow first task of the other stages is retried: 50 failures allowed).
+    let late: &[(&str, &str)] = &[(FETCH_DELAY_ENV, "1:30000")];
+    let cluster = FaultyCluster::start(&[("a", late), ("b", late)]).await;
+    let s = cluster.session(&[
+        ("minispark.shuffle.partitions", "8"),
+        ("minispark.adaptive.enabled", "false"),
+        ("minispark.task.timeout", "3s"),
+        ("minispark.task.maxFailures", "50"),
+    ]);
+    let job = tokio::spawn(async move { crate::common::run_sql(&s, ONE_READER).await });
+    let work = cluster.work.path().to_path_buf();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    // Attempt 1 writes: attempt 0 was cancelled.
+    loop {
+        let dirs = tmp_dirs(&work);
+        if dirs.iter().any(|d| d.contains("/stage-2/map-0.attempt-1-")) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no second attempt started within 60 s: {dirs:?}"
+        );
+        if job.is_finished() {
+            panic!("the job ended first: {:?}", job.await.unwrap().map(|_| ()));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The cancelled attempt's directory is gone while the job still runs.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let dirs = tmp_dirs(&work);
+        if !dirs.iter().any(|d| d.contains("/stage-2/map-0.attempt-0-")) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the cancelled attempt's files are still there: {dirs:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!job.is_finished(), "the job ended: not its own cleanup");
+    cluster
+        .wait_for_line(
+            &["uncommitted attempt's files removed", "attempt-0-"],
+            Duration::from_secs(5),
+        )
+        .await;
+    // Every attempt would time out: the job is cancelled.
+    job.abort();
+    let _ = job.await;
+}
