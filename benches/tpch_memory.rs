@@ -22,6 +22,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 #[path = "common/mod.rs"]
+#[allow(dead_code)]
 mod common;
 #[path = "../tests/compare.rs"]
 #[allow(dead_code)]

@@ -5,6 +5,7 @@
 
 mod adaptive;
 mod auth;
+mod broadcast_cache;
 mod cli;
 mod common;
 mod compare;
@@ -17,6 +18,7 @@ mod hosts;
 mod job_counters;
 mod join_strategies;
 mod kill_loop;
+mod lost_results;
 mod memory;
 mod network_lab;
 mod object_store;

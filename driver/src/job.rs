@@ -5,8 +5,12 @@
 //!
 //! ```text
 //! statement ─▶ LogicalPlan ─▶ physical plan (shuffle.partitions partitions)
-//!           ─▶ StageGraph ─▶ scheduler::run_job ─▶ result blocks ─▶ batches
+//!           ─▶ StageGraph ─▶ scheduler::run_job_kept ─▶ result blocks ─▶ batches
 //! ```
+//!
+//! The finished job's scheduler state lives as long as its result stream:
+//! a result block that cannot be read has its task run again
+//! (`crate::results::ResultReader`).
 //!
 //! DDL (`CREATE EXTERNAL TABLE`, `CREATE VIEW`, `DROP ...`) and `SET` only
 //! change the session, on the driver.
@@ -39,7 +43,7 @@ use tracing::info;
 use crate::cluster::Cluster;
 use crate::ids::{JobId, StageId};
 use crate::job_counters::JobCounters;
-use crate::scheduler::run_job;
+use crate::scheduler::run_job_kept;
 
 /// The result of one statement: a schema and a stream of batches.
 pub struct StatementResult {
@@ -280,32 +284,38 @@ impl JobSession {
             broadcast_threshold: u64::try_from(config.auto_broadcast_join_threshold).ok(),
             task_memory: self.cluster.task_memory(),
         });
-        let mut counters = JobCounters {
+        let counters = JobCounters {
             salted_sites: graph.salted_sites as u64,
             ..Default::default()
         };
-        let output = run_job(
+        let (output, finished) = run_job_kept(
             Arc::clone(&self.cluster),
             job_id.clone(),
-            graph,
+            Arc::new(graph.clone()),
             settings,
             max_failures,
             adaptive,
-            &mut counters,
+            counters,
         )
         .await;
+        let counters = finished.counters();
         *self.last_job.lock().expect("last job lock") = Some(counters);
         let output = output?;
         crate::results::check_result_size(&output.result, config.max_result_size)?;
         let elapsed = start.elapsed();
         let final_stage = graph.final_stage();
-        let stream = crate::results::read_result(
-            job_id.clone(),
-            StageId(final_stage.id),
-            output.result,
-            self.cluster.security.clone(),
-            minispark_planner::exchange::FetchSettings::from_config(&config),
-        );
+        // Result blocks that cannot be read (their executor died since)
+        // have their tasks run again by the finished job.
+        let stream = crate::results::ResultReader {
+            job: finished,
+            job_id: job_id.clone(),
+            stage_id: StageId(final_stage.id),
+            security: self.cluster.security.clone(),
+            fetch: minispark_planner::exchange::FetchSettings::from_config(&config),
+            max_recomputes: max_failures,
+            last_job: Arc::clone(&self.last_job),
+        }
+        .read(output.result);
         // Files are removed once the result has been read (or dropped).
         let stream =
             futures::stream::unfold((stream, Some(cleanup)), |(mut s, mut cleanup)| async move {

@@ -50,7 +50,11 @@
 //!   is declared lost: its running tasks are relaunched elsewhere and its
 //!   outputs recomputed;
 //! * an attempt running longer than `minispark.task.timeout` is cancelled
-//!   and fails like any failed attempt ([`crate::task_timeout`]).
+//!   and fails like any failed attempt ([`crate::task_timeout`]);
+//! * result blocks the driver cannot read once the job has finished (their
+//!   executor died before they were read): the job's state is kept
+//!   ([`FinishedJob`]) and the loop above runs again for the lost result
+//!   tasks ([`crate::results::ResultReader`]).
 //!
 //! A task may have two attempts running at once: a straggler and its
 //! speculative copy ([`crate::speculation`]). Every attempt of a task has its
@@ -199,7 +203,34 @@ pub async fn run_job(
     adaptive: Option<AdaptiveConfig>,
     counters: &mut JobCounters,
 ) -> Result<JobOutput> {
-    let job = JobRun::new(
+    let (output, job) = run_job_kept(
+        cluster,
+        job_id,
+        Arc::new(graph.clone()),
+        settings,
+        max_failures,
+        adaptive,
+        *counters,
+    )
+    .await;
+    *counters = job.counters();
+    output
+}
+
+/// [`run_job`], keeping the job's scheduler state: when the driver cannot
+/// read result blocks (their executor died after the final stage finished),
+/// [`FinishedJob::recompute_results`] runs the lost result tasks again
+/// instead of failing the job.
+pub async fn run_job_kept(
+    cluster: Arc<Cluster>,
+    job_id: JobId,
+    graph: Arc<StageGraph>,
+    settings: HashMap<String, String>,
+    max_failures: u32,
+    adaptive: Option<AdaptiveConfig>,
+    counters: JobCounters,
+) -> (Result<JobOutput>, FinishedJob) {
+    let mut job = JobRun::new(
         cluster,
         job_id,
         graph,
@@ -209,14 +240,60 @@ pub async fn run_job(
         counters,
     );
     let span = job.span.clone();
-    job.run().instrument(span).await
+    let output = job.run().instrument(span).await;
+    (output, FinishedJob(Box::new(job)))
+}
+
+/// A job that has run: its scheduler state, so that result outputs lost
+/// before the driver read them can be computed again (Spark resubmits a
+/// lost result stage's tasks the same way).
+pub struct FinishedJob(Box<JobRun>);
+
+impl std::fmt::Debug for FinishedJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "FinishedJob({})", self.0.job_id)
+    }
+}
+
+impl FinishedJob {
+    /// What the job did, recomputations of results included.
+    pub fn counters(&self) -> JobCounters {
+        self.0.counters
+    }
+
+    /// The result outputs of `lost` partitions (of the final stage) cannot
+    /// be read: forgets them, and those of executors now lost, runs the
+    /// tasks that computes them again (and any lost input they need), and
+    /// returns the final stage's outputs.
+    pub async fn recompute_results(&mut self, lost: &[MapOutput]) -> Result<JobOutput> {
+        let job = &mut self.0;
+        let final_id = job.final_id;
+        for output in lost {
+            if job.map_outputs.remove_output(
+                final_id,
+                output.map_partition,
+                &output.executor_id,
+                output.attempt,
+            ) {
+                job.counters.recomputed_map_outputs += 1;
+                warn!(
+                    job_id = %job.job_id,
+                    partition = output.map_partition,
+                    executor_id = output.executor_id,
+                    "a result block cannot be read: its task runs again"
+                );
+            }
+        }
+        let span = job.span.clone();
+        job.run().instrument(span).await
+    }
 }
 
 /// One job being run: the scheduler's state between two events.
-struct JobRun<'a> {
+struct JobRun {
     cluster: Arc<Cluster>,
     job_id: JobId,
-    graph: &'a StageGraph,
+    graph: Arc<StageGraph>,
     settings: HashMap<String, String>,
     max_failures: u32,
     adaptive: Option<AdaptiveConfig>,
@@ -234,20 +311,20 @@ struct JobRun<'a> {
     inflight: JoinSet<TaskResult>,
     /// Executors seen alive during the job: one that leaves this set is lost.
     seen_live: HashSet<String>,
-    counters: &'a mut JobCounters,
+    counters: JobCounters,
     /// The job's tracing span: its stages' spans are in it.
     span: Span,
 }
 
-impl<'a> JobRun<'a> {
+impl JobRun {
     fn new(
         cluster: Arc<Cluster>,
         job_id: JobId,
-        graph: &'a StageGraph,
+        graph: Arc<StageGraph>,
         settings: HashMap<String, String>,
         max_failures: u32,
         adaptive: Option<AdaptiveConfig>,
-        counters: &'a mut JobCounters,
+        mut counters: JobCounters,
     ) -> Self {
         let span = info_span!("job", job_id = %job_id);
         let stages = graph
@@ -270,7 +347,6 @@ impl<'a> JobRun<'a> {
         Self {
             cluster,
             job_id,
-            graph,
             settings,
             max_failures,
             adaptive,
@@ -279,6 +355,7 @@ impl<'a> JobRun<'a> {
             final_id: StageId(graph.final_stage().id),
             stages,
             map_outputs: MapOutputTracker::new(graph.stages.iter().map(Stage::num_tasks)),
+            graph,
             inflight: JoinSet::new(),
             seen_live: HashSet::new(),
             counters,
@@ -287,7 +364,7 @@ impl<'a> JobRun<'a> {
     }
 
     /// The scheduler loop (see the module docs).
-    async fn run(mut self) -> Result<JobOutput> {
+    async fn run(&mut self) -> Result<JobOutput> {
         info!(
             job_id = %self.job_id,
             stages = self.graph.stages.len(),
@@ -303,6 +380,14 @@ impl<'a> JobRun<'a> {
             self.launch_ready_tasks()?;
             self.launch_speculative();
             self.handle_one_event().await?;
+        }
+        // Attempts still running are not needed any more (a speculative
+        // copy of a task that has its output): cancelled, and forgotten, so
+        // that a later recomputation of lost results starts afresh.
+        for state in &mut self.stages {
+            for attempt in state.running.drain().flat_map(|(_, a)| a) {
+                attempt.abort.abort();
+            }
         }
         info!(job_id = %self.job_id, "job finished");
         Ok(self.output())
@@ -352,7 +437,7 @@ impl<'a> JobRun<'a> {
     /// whose inputs are complete, binding the stage's readers first when
     /// they are not bound.
     fn launch_ready_tasks(&mut self) -> Result<()> {
-        let graph = self.graph;
+        let graph = Arc::clone(&self.graph);
         for stage in &graph.stages {
             let id = StageId(stage.id);
             let inputs_ready = stage
@@ -412,7 +497,7 @@ impl<'a> JobRun<'a> {
         if let Some(shapes) = shapes
             && state.shapes.is_none()
         {
-            count_adaptive(self.counters, stage, &shapes);
+            count_adaptive(&mut self.counters, stage, &shapes);
             let n = shapes.tasks.len();
             self.map_outputs.reshape(id, n);
             state.reset_tasks(n);
@@ -608,9 +693,9 @@ impl<'a> JobRun<'a> {
     }
 
     /// What the job measured, and where its result is.
-    fn output(self) -> JobOutput {
+    fn output(&self) -> JobOutput {
         JobOutput {
-            metrics: stage_metrics(self.graph, &self.stages, &self.map_outputs),
+            metrics: stage_metrics(&self.graph, &self.stages, &self.map_outputs),
             result: self.map_outputs.outputs(self.final_id).cloned().collect(),
         }
     }
@@ -659,6 +744,7 @@ impl<'a> JobRun<'a> {
                 state.spilled_bytes += out.spilled_bytes;
                 self.counters.spilled_bytes += out.spilled_bytes;
                 self.counters.spill_count += out.spill_count;
+                self.counters.broadcast_fetches += out.broadcast_fetches;
                 let output = map_output(&done.executor, p, &out);
                 self.map_outputs.register(stage, p, output);
                 return Ok(());
@@ -710,7 +796,7 @@ impl<'a> JobRun<'a> {
     }
 }
 
-impl JobRun<'_> {
+impl JobRun {
     /// A task could not read a block of its input (a typed `FetchFailed`
     /// from its executor). A block that is really gone, because its
     /// executor answered that it does not have it or is lost, has its map

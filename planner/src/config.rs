@@ -433,6 +433,16 @@ settings! {
         description: "Wait before the first retry of a failed shuffle fetch; each further retry waits \
                       twice as long as the one before (Spark's spark.shuffle.io.retryWait, 5s).",
     }
+    shuffle_io_connection_timeout_ms: u64 {
+        key: "shuffle.io.connectionTimeout",
+        default: "120s",
+        accepts: "a positive duration such as 120s or 500ms (ms, s, m)",
+        parse: |t| parse_duration_ms(t).filter(|v| *v > 0),
+        show: |v| show_duration_ms(*v),
+        description: "How long a shuffle fetch may wait for its executor's next answer (the block's \
+                      first bytes, then each further chunk); a fetch that hangs longer fails and is \
+                      retried like any passing error (Spark's spark.shuffle.io.connectionTimeout, 120s).",
+    }
     netflix_skew: f64 {
         key: "netflix.skew",
         default: "1.2",
@@ -761,6 +771,10 @@ mod tests {
         assert_eq!(config.reducer_max_size_in_flight, 48 << 20);
         config.set("shuffle.io.retryWait", "100ms").unwrap();
         assert_eq!(config.shuffle_io_retry_wait_ms, 100);
+        assert_eq!(config.shuffle_io_connection_timeout_ms, 120_000);
+        config.set("shuffle.io.connectionTimeout", "2s").unwrap();
+        assert_eq!(config.shuffle_io_connection_timeout_ms, 2000);
+        assert!(config.set("shuffle.io.connectionTimeout", "0s").is_err());
         assert!(config.set("reducer.maxSizeInFlight", "0").is_err());
     }
 
