@@ -275,6 +275,53 @@ async fn every_page_and_endpoint_after_a_skewed_join_and_a_failed_job() {
         assert!(e["tasks_succeeded"].as_u64().unwrap() > 0, "{e}");
     }
 
+    // Prometheus: the exposition parses, and its counters are the jobs'.
+    let metrics = parse_openmetrics(&get_ok(address, "/metrics").await);
+    let mut tasks = vec![];
+    for id in [&skewed, &failed] {
+        let job = get_json(address, &format!("/api/v1/jobs/{id}")).await;
+        for n in 0..job["stages"].as_array().unwrap().len() {
+            let list = get_json(address, &format!("/api/v1/jobs/{id}/stages/{n}/tasks")).await;
+            tasks.extend(list.as_array().unwrap().iter().cloned());
+        }
+    }
+    let succeeded: Vec<&Value> = tasks.iter().filter(|t| t["status"] == "success").collect();
+    let sum = |field: &str| -> f64 {
+        succeeded
+            .iter()
+            .map(|t| t["metrics"][field].as_u64().unwrap() as f64)
+            .sum()
+    };
+    for (name, want) in [
+        ("minispark_jobs_started_total", 2.0),
+        ("minispark_jobs_succeeded_total", 1.0),
+        ("minispark_jobs_failed_total", 1.0),
+        ("minispark_tasks_started_total", tasks.len() as f64),
+        ("minispark_tasks_succeeded_total", succeeded.len() as f64),
+        (
+            "minispark_tasks_failed_total",
+            (tasks.len() - succeeded.len()) as f64,
+        ),
+        (
+            "minispark_task_duration_seconds_count",
+            succeeded.len() as f64,
+        ),
+        ("minispark_shuffle_written_bytes_total", sum("bytes_out")),
+        ("minispark_shuffle_read_bytes_total", sum("bytes_in")),
+        (
+            "minispark_shuffle_fetched_remote_bytes_total",
+            sum("bytes_remote"),
+        ),
+        ("minispark_spilled_bytes_total", sum("spilled_bytes")),
+        ("minispark_executors_alive", 2.0),
+        ("minispark_executors_lost_total", 0.0),
+        ("minispark_fetch_failures_total", 0.0),
+        ("minispark_recomputed_map_outputs_total", 0.0),
+    ] {
+        assert_eq!(metrics.get(name), Some(&want), "{name} in {metrics:?}");
+    }
+    assert!(metrics["minispark_shuffle_written_bytes_total"] > 0.0);
+
     // Hostile paths: 404 with a reason, never a crash; the server stays up.
     for path in [
         "/jobs/job-000000000000".to_string(),
@@ -399,6 +446,45 @@ async fn every_page_and_endpoint_after_a_skewed_join_and_a_failed_job() {
         assert!(status == 200 || status == 404);
     }
     history.server.abort();
+}
+
+/// Parses an OpenMetrics text exposition strictly: every sample belongs to
+/// a family declared by a `# TYPE` line before it, every value is a number,
+/// and it ends with `# EOF`. Returns each sample (name and labels) and value.
+pub fn parse_openmetrics(text: &str) -> std::collections::HashMap<String, f64> {
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.last(), Some(&"# EOF"), "no # EOF at the end:\n{text}");
+    let mut families = std::collections::HashSet::new();
+    let mut samples = std::collections::HashMap::new();
+    for line in &lines[..lines.len() - 1] {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').expect("# TYPE name kind");
+            assert!(["counter", "gauge", "histogram"].contains(&kind), "{line}");
+            families.insert(name.to_string());
+            continue;
+        }
+        if line.starts_with("# HELP ") || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let (sample, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("not a sample: {line}"));
+        let value: f64 = value
+            .parse()
+            .unwrap_or_else(|e| panic!("{line}: not a number ({e})"));
+        let name = sample.split('{').next().unwrap();
+        let family = ["_total", "_bucket", "_count", "_sum", "_created"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s))
+            .filter(|f| families.contains(*f))
+            .unwrap_or(name);
+        assert!(families.contains(family), "{line}: no # TYPE for {family}");
+        assert!(
+            samples.insert(sample.to_string(), value).is_none(),
+            "{sample} twice"
+        );
+    }
+    samples
 }
 
 /// HTML escaping as the pages do it (for finding a key's text in a page).

@@ -352,6 +352,7 @@ impl JobSession {
             time_ms: now_ms(),
             error: output.as_ref().err().map(|e| e.to_string()),
             counters: counters.to_string(),
+            recomputed_map_outputs: counters.recomputed_map_outputs,
         });
         let output = output?;
         let elapsed = start.elapsed();

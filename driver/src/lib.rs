@@ -44,6 +44,9 @@
 //!   executors added and lost; the last `--ui-retained-jobs` jobs.
 //! * [`event_log`]: a job's events as JSON lines
 //!   (`minispark.eventLog.dir`), read back by the history server.
+//! * [`driver_metrics`]: Prometheus metrics at `/metrics` (jobs, stages,
+//!   tasks, task durations, shuffle and spill bytes, executors, fetch
+//!   failures, recomputed outputs), counted from the same events.
 //! * [`ui`]: the web UI on `--ui-port` (default 4040): jobs, the stage DAG,
 //!   stages with task quantiles, the partition-size histogram and the task
 //!   timeline, executors, SQL; a JSON API under `/api/v1/`.
@@ -52,6 +55,7 @@
 
 pub mod cluster;
 pub mod deep_work;
+pub mod driver_metrics;
 pub mod event_log;
 pub mod ids;
 pub mod job;

@@ -24,6 +24,7 @@ use minispark_planner::skew::SkewRule;
 use minispark_planner::stages::StageGraph;
 use serde::{Deserialize, Serialize};
 
+use crate::driver_metrics::DriverMetrics;
 use crate::event_log::EventLog;
 
 /// Jobs kept when nothing else is said (Spark's `spark.ui.retainedJobs`
@@ -200,6 +201,9 @@ pub enum StatusEvent {
         error: Option<String>,
         /// The job's counters as `EXPLAIN ANALYZE` prints them.
         counters: String,
+        /// Map outputs computed again (its counter, for `/metrics`).
+        #[serde(default)]
+        recomputed_map_outputs: u64,
     },
     ExecutorAdded {
         executor_id: String,
@@ -348,6 +352,8 @@ struct State {
 pub struct StatusStore {
     state: Mutex<State>,
     pub retained_jobs: usize,
+    /// The driver's Prometheus metrics, counted from the recorded events.
+    pub metrics: DriverMetrics,
 }
 
 impl Default for StatusStore {
@@ -361,6 +367,7 @@ impl StatusStore {
         Self {
             state: Mutex::default(),
             retained_jobs: retained_jobs.max(1),
+            metrics: DriverMetrics::default(),
         }
     }
 
@@ -381,6 +388,7 @@ impl StatusStore {
 
     /// Applies one event, and logs it when its job has an event log.
     pub fn record(&self, event: StatusEvent) {
+        self.metrics.count(&event);
         let mut state = self.lock();
         match event.job_id() {
             Some(job) => {
@@ -624,6 +632,7 @@ fn apply(state: &mut State, event: StatusEvent, retained: usize) {
             time_ms,
             error,
             counters,
+            ..
         } => {
             if let Some(j) = job(state, &job_id) {
                 let job = &mut state.jobs[j];
@@ -756,6 +765,7 @@ mod tests {
             time_ms: 11,
             error: Some("boom".into()),
             counters: String::new(),
+            recomputed_map_outputs: 0,
         });
         assert_eq!(store.job("c").unwrap().state(), "failed");
         assert!(!store.any_running() || store.job("b").unwrap().completed_ms.is_none());

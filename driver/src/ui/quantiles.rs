@@ -29,8 +29,11 @@ pub struct MetricSummary {
     pub quantiles: [f64; 5],
 }
 
+/// How a metric is read from a task's metrics.
+type Metric = fn(&TaskMetrics) -> f64;
+
 /// The metrics summarized, with their units.
-const METRICS: [(&str, &str, fn(&TaskMetrics) -> f64); 7] = [
+const METRICS: [(&str, &str, Metric); 7] = [
     ("duration", "ms", |m| m.duration_ms),
     ("rows in", "rows", |m| m.rows_in as f64),
     ("bytes in", "bytes", |m| m.bytes_in as f64),

@@ -50,6 +50,7 @@ fn reply(status: StatusCode, content_type: &'static str, body: String) -> Respon
 
 const HTML: &str = "text/html; charset=utf-8";
 const JSON: &str = "application/json";
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// An answer: status, content type, body.
 pub type Answer = (StatusCode, &'static str, String);
@@ -67,6 +68,22 @@ pub fn route(source: &UiSource, path: &str) -> Answer {
     match segments.as_slice() {
         [""] | ["jobs"] => (StatusCode::OK, HTML, jobs_page::render(source)),
         ["executors"] => (StatusCode::OK, HTML, executors_page::render(source)),
+        ["metrics"] => {
+            let alive = match &source.cluster {
+                Some(cluster) => cluster.size().0,
+                None => source
+                    .store
+                    .executors()
+                    .iter()
+                    .filter(|e| e.lost_ms.is_none())
+                    .count(),
+            };
+            (
+                StatusCode::OK,
+                OPENMETRICS,
+                source.store.metrics.encode(alive),
+            )
+        }
         ["jobs", job] => with_job(source, job, false, |j| {
             (StatusCode::OK, HTML, job_page::render(source, j))
         }),

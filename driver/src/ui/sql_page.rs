@@ -37,9 +37,9 @@ pub fn render(source: &UiSource, job: &JobStatus) -> String {
     body.push_str("<h2>Physical plan by stage</h2><pre class=\"plan\">");
     let mut in_stages = false;
     for line in job.plan.lines() {
-        if line.starts_with("Stage ") {
+        if let Some(rest) = line.strip_prefix("Stage ") {
             in_stages = true;
-            let n: String = line[6..].chars().take_while(char::is_ascii_digit).collect();
+            let n: String = rest.chars().take_while(char::is_ascii_digit).collect();
             let _ = writeln!(
                 body,
                 "<a class=\"stage-boundary\" href=\"/jobs/{id}/stages/{n}\">{}</a>",
