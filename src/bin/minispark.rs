@@ -390,6 +390,9 @@ async fn run(cli: Cli) -> Result<()> {
                 lock.flush()?;
                 Ok(())
             };
+            // With --ui, the embedded cluster outlives the job (and Ctrl-C
+            // then ends the wait, not a job).
+            let mut kept: Option<LocalCluster> = None;
             let job = async {
                 match master.parse::<Master>()? {
                     Master::Local(executors) => {
@@ -400,12 +403,9 @@ async fn run(cli: Cli) -> Result<()> {
                         announce_ui(&cluster);
                         let session = cluster.driver.session(&settings)?;
                         let result = run_script_in_session(&session, &text, &mut print).await;
-                        if let Err(e) = &result
-                            && ui.ui
-                        {
-                            let _ = writeln!(std::io::stderr(), "error: {e}");
+                        if ui.ui {
+                            kept = Some(cluster);
                         }
-                        keep_ui_up(&cluster).await?;
                         result
                     }
                     Master::Remote(_) if ui.ui => Err(DataFusionError::Configuration(
@@ -419,10 +419,17 @@ async fn run(cli: Cli) -> Result<()> {
                     }
                 }
             };
-            tokio::select! {
+            let result = tokio::select! {
                 r = job => r,
                 _ = tokio::signal::ctrl_c() => Err(DataFusionError::Execution("interrupted; job cancelled".into())),
+            };
+            if let Some(cluster) = &kept {
+                if let Err(e) = &result {
+                    let _ = writeln!(std::io::stderr(), "error: {e}");
+                }
+                keep_ui_up(cluster).await?;
             }
+            result
         }
         Command::Driver {
             listen,
