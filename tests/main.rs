@@ -33,3 +33,4 @@ mod spark_functions;
 mod spark_hash;
 mod speculation;
 mod tpch;
+mod web_ui;

@@ -23,6 +23,7 @@ async fn bounded_cluster(memory: Option<u64>) -> LocalCluster {
         heartbeat_timeout: Duration::from_secs(3),
         in_process: false,
         memory,
+        ui: None,
     };
     timed("starting a bounded cluster", LocalCluster::start(options))
         .await

@@ -16,6 +16,7 @@
 //! change the session, on the driver.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -38,12 +39,14 @@ use minispark_planner::salting::{apply_skew_hints, skew_hints};
 use minispark_planner::session::changed_settings;
 use minispark_planner::skew::SkewRule;
 use minispark_planner::stages::{StageGraph, plan_stages};
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::cluster::Cluster;
+use crate::event_log::EventLog;
 use crate::ids::{JobId, StageId};
 use crate::job_counters::JobCounters;
 use crate::scheduler::run_job_kept;
+use crate::status_store::{StageInfo, StatusEvent, now_ms};
 
 /// The result of one statement: a schema and a stream of batches.
 pub struct StatementResult {
@@ -74,6 +77,8 @@ pub struct JobSession {
     ctx: SessionContext,
     /// The counters of the last job any clone of this session ran.
     last_job: Arc<Mutex<Option<JobCounters>>>,
+    /// The text of the statement being run, for the UI's jobs.
+    statement: Arc<Mutex<Option<String>>>,
 }
 
 impl std::fmt::Debug for JobSession {
@@ -94,6 +99,7 @@ impl JobSession {
             cluster,
             ctx: minispark_storage::session_context(settings)?,
             last_job: Arc::default(),
+            statement: Arc::default(),
         })
     }
 
@@ -132,8 +138,20 @@ impl JobSession {
 
     /// Runs one parsed statement.
     pub async fn execute_statement(&self, statement: DFStatement) -> Result<StatementResult> {
-        let plan = plan_statement(&self.ctx, statement).await?;
-        self.execute_logical_plan(plan).await
+        self.set_statement(statement.to_string());
+        let plan = plan_statement(&self.ctx, statement).await;
+        let result = match plan {
+            Ok(plan) => self.execute_logical_plan(plan).await,
+            Err(e) => Err(e),
+        };
+        *self.statement.lock().expect("statement lock") = None;
+        result
+    }
+
+    /// Names the jobs this session runs next in the UI (the statement's
+    /// text; a DataFrame's jobs are named by their logical plan).
+    pub fn set_statement(&self, text: String) {
+        *self.statement.lock().expect("statement lock") = Some(text);
     }
 
     /// Runs a logical plan: session changes locally, queries on the cluster.
@@ -195,6 +213,9 @@ impl JobSession {
                 text_result("plan", text, Some(job.counters))
             }
             plan => {
+                if self.statement.lock().expect("statement lock").is_none() {
+                    self.set_statement(plan.display_indent().to_string());
+                }
                 let graph = self.plan_stages(plan).await?;
                 let job = self.run_graph(&graph).await?;
                 Ok(StatementResult {
@@ -288,6 +309,33 @@ impl JobSession {
             salted_sites: graph.salted_sites as u64,
             ..Default::default()
         };
+        let status = &self.cluster.status;
+        if !config.event_log_dir.is_empty() {
+            match EventLog::create(Path::new(&config.event_log_dir), job_id.as_str()) {
+                Ok(log) => status.log_job(job_id.as_str(), log),
+                Err(e) => warn!(
+                    %job_id,
+                    dir = config.event_log_dir,
+                    error = %e,
+                    "cannot create the job's event log (minispark.eventLog.dir): the job runs without one"
+                ),
+            }
+        }
+        let skew = SkewRule::from_config(&config);
+        status.record(StatusEvent::JobStart {
+            job_id: job_id.to_string(),
+            time_ms: now_ms(),
+            statement: self
+                .statement
+                .lock()
+                .expect("statement lock")
+                .clone()
+                .unwrap_or_else(|| "(a stage graph run directly)".into()),
+            plan: format_stage_graph(graph, None, &skew),
+            stages: StageInfo::from_graph(graph),
+            skew_factor: skew.factor,
+            skew_threshold_bytes: skew.threshold_bytes,
+        });
         let (output, finished) = run_job_kept(
             Arc::clone(&self.cluster),
             job_id.clone(),
@@ -300,8 +348,18 @@ impl JobSession {
         .await;
         let counters = finished.counters();
         *self.last_job.lock().expect("last job lock") = Some(counters);
+        let output = output.and_then(|output| {
+            crate::results::check_result_size(&output.result, config.max_result_size)?;
+            Ok(output)
+        });
+        status.record(StatusEvent::JobEnd {
+            job_id: job_id.to_string(),
+            time_ms: now_ms(),
+            error: output.as_ref().err().map(|e| e.to_string()),
+            counters: counters.to_string(),
+            recomputed_map_outputs: counters.recomputed_map_outputs,
+        });
         let output = output?;
-        crate::results::check_result_size(&output.result, config.max_result_size)?;
         let elapsed = start.elapsed();
         let final_stage = graph.final_stage();
         // Result blocks that cannot be read (their executor died since)

@@ -87,6 +87,7 @@ use crate::ids::{JobId, StageId, TaskAttempt};
 use crate::job_counters::JobCounters;
 use crate::map_output_tracker::MapOutputTracker;
 use crate::speculation::SpeculationConfig;
+use crate::status_store::{HotKeyInfo, PartitionSize, StatusEvent, TaskMetrics, now_ms};
 use crate::task_timeout::is_timed_out;
 
 /// How a job ended well: where its result blocks are, and what each stage did.
@@ -400,10 +401,26 @@ impl JobRun {
         let live = self.cluster.live_ids();
         self.counters.executors_lost += self.seen_live.difference(&live).count() as u64;
         self.seen_live.clone_from(&live);
-        for state in &mut self.stages {
-            for attempts in state.running.values_mut() {
+        let status = &self.cluster.status;
+        for (s, state) in self.stages.iter_mut().enumerate() {
+            for (&p, attempts) in state.running.iter_mut() {
                 let before = attempts.len();
-                attempts.retain(|task| live.contains(&task.executor_id));
+                attempts.retain(|task| {
+                    let alive = live.contains(&task.executor_id);
+                    if !alive {
+                        status.record(StatusEvent::TaskEnd {
+                            job_id: self.job_id.to_string(),
+                            stage: s,
+                            partition: p,
+                            attempt: task.attempt,
+                            executor_id: task.executor_id.clone(),
+                            time_ms: now_ms(),
+                            metrics: None,
+                            error: Some("its executor was lost".into()),
+                        });
+                    }
+                    alive
+                });
                 self.counters.failed_attempts += (before - attempts.len()) as u64;
             }
             state.running.retain(|_, attempts| !attempts.is_empty());
@@ -490,6 +507,7 @@ impl JobRun {
             adaptive.as_ref(),
         )?;
         let state = &mut self.stages[id.0];
+        let rebound = state.bound_before;
         if state.bound_before {
             self.counters.stages_rebound += 1;
         }
@@ -505,6 +523,23 @@ impl JobRun {
         }
         state.plan_bytes = Some(Arc::new(bytes));
         state.reader_blocks = blocks;
+        let partitions = stage
+            .writer()
+            .input()
+            .properties()
+            .partitioning
+            .partition_count();
+        self.cluster.status.record(StatusEvent::StageSubmitted {
+            job_id: self.job_id.to_string(),
+            stage: id.0,
+            time_ms: now_ms(),
+            tasks: self.map_outputs.num_tasks(id),
+            adaptive: state
+                .shapes
+                .as_ref()
+                .and_then(|shapes| describe_stage(partitions, shapes)),
+            rebound,
+        });
         Ok(())
     }
 
@@ -554,6 +589,15 @@ impl JobRun {
             }
         };
         let abort = self.inflight.spawn(call.instrument(span));
+        self.cluster.status.record(StatusEvent::TaskStart {
+            job_id: self.job_id.to_string(),
+            stage: task.stage.0,
+            partition: p,
+            attempt: task.attempt,
+            executor_id: executor_id.clone(),
+            time_ms: now_ms(),
+            speculative: state.running.get(&p).is_some_and(|r| !r.is_empty()),
+        });
         state.running.entry(p).or_default().push(RunningTask {
             executor_id,
             attempt: task.attempt,
@@ -583,6 +627,19 @@ impl JobRun {
             }
             state.running.retain(|_, attempts| !attempts.is_empty());
             for (p, executor_id, attempt) in expired {
+                self.cluster.status.record(StatusEvent::TaskEnd {
+                    job_id: self.job_id.to_string(),
+                    stage: s,
+                    partition: p,
+                    attempt,
+                    executor_id: executor_id.clone(),
+                    time_ms: now_ms(),
+                    metrics: None,
+                    error: Some(format!(
+                        "timed out: no result within minispark.task.timeout = {}",
+                        minispark_planner::config::show_duration(timeout)
+                    )),
+                });
                 self.counters.failed_attempts += 1;
                 self.counters.timed_out_attempts += 1;
                 state.failures[p] += 1;
@@ -731,6 +788,16 @@ impl JobRun {
                 // The first attempt to finish wins: the others are cancelled.
                 for loser in state.running.remove(&p).into_iter().flatten() {
                     loser.abort.abort();
+                    self.cluster.status.record(StatusEvent::TaskEnd {
+                        job_id: job_id.to_string(),
+                        stage: stage.0,
+                        partition: p,
+                        attempt: loser.attempt,
+                        executor_id: loser.executor_id.clone(),
+                        time_ms: now_ms(),
+                        metrics: None,
+                        error: Some("cancelled: another attempt of the task finished first".into()),
+                    });
                     debug!(
                         %task,
                         loser_attempt = loser.attempt,
@@ -745,8 +812,26 @@ impl JobRun {
                 self.counters.spilled_bytes += out.spilled_bytes;
                 self.counters.spill_count += out.spill_count;
                 self.counters.broadcast_fetches += out.broadcast_fetches;
+                self.cluster.status.record(StatusEvent::TaskEnd {
+                    job_id: job_id.to_string(),
+                    stage: stage.0,
+                    partition: p,
+                    attempt: task.attempt,
+                    executor_id: done.executor.id.clone(),
+                    time_ms: now_ms(),
+                    metrics: Some(task_metrics(
+                        &state.reader_blocks,
+                        p,
+                        &done.executor.id,
+                        &out,
+                    )),
+                    error: None,
+                });
                 let output = map_output(&done.executor, p, &out);
                 self.map_outputs.register(stage, p, output);
+                if self.map_outputs.is_complete(stage) {
+                    self.record_stage_completed(stage);
+                }
                 return Ok(());
             }
             Ok(TaskStatus {
@@ -754,6 +839,16 @@ impl JobRun {
             }) => {
                 self.counters.failed_attempts += 1;
                 if f.fetch_failed {
+                    self.cluster.status.record(StatusEvent::TaskEnd {
+                        job_id: job_id.to_string(),
+                        stage: stage.0,
+                        partition: p,
+                        attempt: task.attempt,
+                        executor_id: done.executor.id.clone(),
+                        time_ms: now_ms(),
+                        metrics: None,
+                        error: Some(format!("fetch failed: {}", f.message)),
+                    });
                     return self.handle_fetch_failure(task, &done.executor.id, &f);
                 }
                 f.message
@@ -775,6 +870,16 @@ impl JobRun {
                 msg
             }
         };
+        self.cluster.status.record(StatusEvent::TaskEnd {
+            job_id: job_id.to_string(),
+            stage: stage.0,
+            partition: p,
+            attempt: task.attempt,
+            executor_id: done.executor.id.clone(),
+            time_ms: now_ms(),
+            metrics: None,
+            error: Some(failure.clone()),
+        });
         state.failures[p] += 1;
         state.excluded[p].insert(done.executor.id.clone());
         warn!(
@@ -869,6 +974,72 @@ impl JobRun {
             }
         }
         Ok(())
+    }
+}
+
+impl JobRun {
+    /// Reports a stage whose every task has its output: its output
+    /// partition sizes and hot keys, for the UI's histogram.
+    fn record_stage_completed(&self, id: StageId) {
+        let stage = &self.graph.stages[id.0];
+        let sizes = self
+            .map_outputs
+            .partition_sizes(id, stage.writer().num_partitions());
+        let hot_keys = merge_hot_keys(self.map_outputs.outputs(id).flat_map(|o| &o.hot_keys), 5);
+        self.cluster.status.record(StatusEvent::StageCompleted {
+            job_id: self.job_id.to_string(),
+            stage: id.0,
+            time_ms: now_ms(),
+            partitions: sizes
+                .iter()
+                .map(|s| PartitionSize {
+                    rows: s.rows,
+                    bytes: s.bytes,
+                })
+                .collect(),
+            hot_keys: hot_keys
+                .into_iter()
+                .map(|k| HotKeyInfo {
+                    key: k.display,
+                    estimated_rows: k.estimated_rows,
+                    partition: k.partition,
+                })
+                .collect(),
+        });
+    }
+}
+
+/// What a successful task did, for the UI: its executor's measurements and
+/// the blocks it was bound to read.
+fn task_metrics(
+    readers: &[(
+        ExchangeKind,
+        Vec<Vec<minispark_planner::exchange::BlockLocation>>,
+    )],
+    p: usize,
+    executor: &str,
+    out: &minispark_proto::MapOutput,
+) -> TaskMetrics {
+    let bytes_in = readers
+        .iter()
+        .flat_map(|(kind, parts)| {
+            let idx = if *kind == ExchangeKind::Broadcast {
+                0
+            } else {
+                p
+            };
+            parts.get(idx).into_iter().flatten()
+        })
+        .map(|b| b.bytes)
+        .sum();
+    TaskMetrics {
+        duration_ms: out.elapsed_us as f64 / 1000.0,
+        rows_in: out.input_rows,
+        bytes_in,
+        rows_out: out.partitions.iter().map(|b| b.rows).sum(),
+        bytes_out: out.partitions.iter().map(|b| b.bytes).sum(),
+        bytes_remote: remote_bytes(readers, p, executor),
+        spilled_bytes: out.spilled_bytes,
     }
 }
 

@@ -526,6 +526,16 @@ settings! {
                       the driver returns to a client; a larger result fails the job with an error \
                       naming this setting (Spark's spark.driver.maxResultSize, 1g). 0 means no limit.",
     }
+    event_log_dir: String {
+        key: "eventLog.dir",
+        default: "",
+        accepts: "a directory path, or empty for none",
+        parse: text,
+        description: "Directory on the driver where each job writes its events (job, stage and task start and end \
+                      with their metrics, adaptive decisions, executors added and lost) as JSON lines, one \
+                      <job id>.jsonl file per job, for `minispark history --dir DIR`. Empty: no event log (Spark's \
+                      spark.eventLog.enabled = false and spark.eventLog.dir).",
+    }
     executor_memory: u64 {
         key: "executor.memory",
         default: "0",
