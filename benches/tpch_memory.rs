@@ -324,7 +324,7 @@ async fn run_scale(args: &Args, sf: f64) -> Result<ScaleRun> {
 
 /// `1g` for 1 GiB: sizes as the flags spell them.
 fn short_size(bytes: u64) -> String {
-    if bytes % (1 << 30) == 0 {
+    if bytes.is_multiple_of(1 << 30) {
         format!("{}g", bytes >> 30)
     } else {
         format!("{}m", bytes >> 20)
