@@ -407,10 +407,45 @@ pub(crate) const DATAFUSION_DEFAULT_ROWS: usize = 128 * 1024;
 /// A statement's logical plan, with its SQL hints (`/*+ BROADCAST(t) */`,
 /// `/*+ SKEW('t', 'col') */`) applied.
 pub async fn plan_statement(ctx: &SessionContext, statement: DFStatement) -> Result<LogicalPlan> {
+    let statement = show_setting_in_any_case(ctx, statement);
     let hints = sql_hints(&statement)?;
     let skew = skew_hints(&statement)?;
     let plan = ctx.state().statement_to_plan(statement).await?;
     apply_skew_hints(apply_hints(plan, &hints)?, &skew)
+}
+
+/// `SHOW <setting>` names a setting in any case, as `SET` does. DataFusion
+/// lowercases an unquoted name before it looks it up, and minispark's
+/// settings are spelled as Spark's (`minispark.sql.autoBroadcastJoinThreshold`):
+/// a name that matches a setting but for case is rewritten as that
+/// setting's name, quoted.
+fn show_setting_in_any_case(ctx: &SessionContext, statement: DFStatement) -> DFStatement {
+    use datafusion::sql::sqlparser::ast::{Ident, Statement};
+    let DFStatement::Statement(inner) = &statement else {
+        return statement;
+    };
+    let Statement::ShowVariable { variable } = inner.as_ref() else {
+        return statement;
+    };
+    let verbose = variable
+        .last()
+        .is_some_and(|i| i.quote_style.is_none() && i.value.eq_ignore_ascii_case("verbose"));
+    let parts = &variable[..variable.len() - usize::from(verbose)];
+    let name: Vec<&str> = parts.iter().map(|i| i.value.as_str()).collect();
+    let name = name.join(".");
+    let entries = ctx.state().config().options().entries();
+    let Some(key) = entries
+        .into_iter()
+        .map(|e| e.key)
+        .find(|k| k.eq_ignore_ascii_case(&name) && *k != name.to_lowercase())
+    else {
+        return statement;
+    };
+    let mut variable: Vec<Ident> = key.split('.').map(|p| Ident::with_quote('"', p)).collect();
+    if verbose {
+        variable.push(Ident::new("verbose"));
+    }
+    DFStatement::Statement(Box::new(Statement::ShowVariable { variable }))
 }
 
 /// Fails for statements DataFusion would run on the driver alone, outside
@@ -485,4 +520,41 @@ fn text_result(
         returns_rows: true,
         counters,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn show(sql: &str) -> Result<String> {
+        let ctx = minispark_planner::session::session_context(&HashMap::new())?;
+        let statement = parse_script(sql)?.remove(0);
+        let plan = plan_statement(&ctx, statement).await?;
+        Ok(plan.display_indent().to_string())
+    }
+
+    #[tokio::test]
+    async fn show_finds_a_setting_in_any_case() {
+        for sql in [
+            "SHOW minispark.sql.autoBroadcastJoinThreshold",
+            "SHOW MINISPARK.SQL.AUTOBROADCASTJOINTHRESHOLD",
+            "SHOW minispark.sql.autoBroadcastJoinThreshold VERBOSE",
+            "SHOW minispark.s3.secretAccessKey",
+        ] {
+            let plan = show(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+            assert!(plan.contains("df_settings"), "{sql}: {plan}");
+        }
+        let plan = show("SHOW minispark.sql.autoBroadcastJoinThreshold")
+            .await
+            .unwrap();
+        assert!(
+            plan.contains("minispark.sql.autoBroadcastJoinThreshold"),
+            "{plan}"
+        );
+        // Lower-case DataFusion names are left as they are; unknown names
+        // are still refused by DataFusion.
+        assert!(show("SHOW datafusion.execution.batch_size").await.is_ok());
+        let err = show("SHOW minispark.no.such.setting").await.unwrap_err();
+        assert!(err.to_string().contains("not a variable"), "{err}");
+    }
 }
