@@ -33,26 +33,14 @@ pub fn fmt_ms(ms: f64) -> String {
     }
 }
 
-/// A Unix time in milliseconds as `YYYY-MM-DD HH:MM:SS` UTC.
+/// A Unix time in milliseconds as `YYYY-MM-DD HH:MM:SS` UTC (Arrow's
+/// conversion, chrono underneath).
 pub fn fmt_time(epoch_ms: u64) -> String {
-    let secs = epoch_ms / 1000;
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Howard Hinnant's civil-from-days.
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    i64::try_from(epoch_ms / 1000)
+        .ok()
+        .and_then(arrow::temporal_conversions::timestamp_s_to_datetime)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
 }
 
 /// Which navigation tab a page belongs to.
