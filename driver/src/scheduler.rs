@@ -408,16 +408,14 @@ impl JobRun {
                 attempts.retain(|task| {
                     let alive = live.contains(&task.executor_id);
                     if !alive {
-                        status.record(StatusEvent::TaskEnd {
-                            job_id: self.job_id.to_string(),
-                            stage: s,
-                            partition: p,
-                            attempt: task.attempt,
-                            executor_id: task.executor_id.clone(),
-                            time_ms: now_ms(),
-                            metrics: None,
-                            error: Some("its executor was lost".into()),
-                        });
+                        status.record(StatusEvent::task_failed(
+                            self.job_id.as_str(),
+                            s,
+                            p,
+                            task.attempt,
+                            &task.executor_id,
+                            "its executor was lost".to_string(),
+                        ));
                     }
                     alive
                 });
@@ -627,19 +625,17 @@ impl JobRun {
             }
             state.running.retain(|_, attempts| !attempts.is_empty());
             for (p, executor_id, attempt) in expired {
-                self.cluster.status.record(StatusEvent::TaskEnd {
-                    job_id: self.job_id.to_string(),
-                    stage: s,
-                    partition: p,
+                self.cluster.status.record(StatusEvent::task_failed(
+                    self.job_id.as_str(),
+                    s,
+                    p,
                     attempt,
-                    executor_id: executor_id.clone(),
-                    time_ms: now_ms(),
-                    metrics: None,
-                    error: Some(format!(
+                    &executor_id,
+                    format!(
                         "timed out: no result within minispark.task.timeout = {}",
                         minispark_planner::config::show_duration(timeout)
-                    )),
-                });
+                    ),
+                ));
                 self.counters.failed_attempts += 1;
                 self.counters.timed_out_attempts += 1;
                 state.failures[p] += 1;
@@ -788,16 +784,14 @@ impl JobRun {
                 // The first attempt to finish wins: the others are cancelled.
                 for loser in state.running.remove(&p).into_iter().flatten() {
                     loser.abort.abort();
-                    self.cluster.status.record(StatusEvent::TaskEnd {
-                        job_id: job_id.to_string(),
-                        stage: stage.0,
-                        partition: p,
-                        attempt: loser.attempt,
-                        executor_id: loser.executor_id.clone(),
-                        time_ms: now_ms(),
-                        metrics: None,
-                        error: Some("cancelled: another attempt of the task finished first".into()),
-                    });
+                    self.cluster.status.record(StatusEvent::task_failed(
+                        job_id.as_str(),
+                        stage.0,
+                        p,
+                        loser.attempt,
+                        &loser.executor_id,
+                        "cancelled: another attempt of the task finished first".to_string(),
+                    ));
                     debug!(
                         %task,
                         loser_attempt = loser.attempt,
@@ -839,16 +833,14 @@ impl JobRun {
             }) => {
                 self.counters.failed_attempts += 1;
                 if f.fetch_failed {
-                    self.cluster.status.record(StatusEvent::TaskEnd {
-                        job_id: job_id.to_string(),
-                        stage: stage.0,
-                        partition: p,
-                        attempt: task.attempt,
-                        executor_id: done.executor.id.clone(),
-                        time_ms: now_ms(),
-                        metrics: None,
-                        error: Some(format!("fetch failed: {}", f.message)),
-                    });
+                    self.cluster.status.record(StatusEvent::task_failed(
+                        job_id.as_str(),
+                        stage.0,
+                        p,
+                        task.attempt,
+                        &done.executor.id,
+                        format!("fetch failed: {}", f.message),
+                    ));
                     return self.handle_fetch_failure(task, &done.executor.id, &f);
                 }
                 f.message
@@ -870,16 +862,14 @@ impl JobRun {
                 msg
             }
         };
-        self.cluster.status.record(StatusEvent::TaskEnd {
-            job_id: job_id.to_string(),
-            stage: stage.0,
-            partition: p,
-            attempt: task.attempt,
-            executor_id: done.executor.id.clone(),
-            time_ms: now_ms(),
-            metrics: None,
-            error: Some(failure.clone()),
-        });
+        self.cluster.status.record(StatusEvent::task_failed(
+            job_id.as_str(),
+            stage.0,
+            p,
+            task.attempt,
+            &done.executor.id,
+            failure.clone(),
+        ));
         state.failures[p] += 1;
         state.excluded[p].insert(done.executor.id.clone());
         warn!(

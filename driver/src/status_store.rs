@@ -219,6 +219,29 @@ pub enum StatusEvent {
 }
 
 impl StatusEvent {
+    /// A task attempt that ended without output, and why (`time_ms` now).
+    pub fn task_failed(
+        job_id: &str,
+        stage: usize,
+        partition: usize,
+        attempt: u32,
+        executor_id: &str,
+        error: String,
+    ) -> Self {
+        StatusEvent::TaskEnd {
+            job_id: job_id.to_string(),
+            stage,
+            partition,
+            attempt,
+            executor_id: executor_id.to_string(),
+            time_ms: now_ms(),
+            metrics: None,
+            error: Some(error),
+        }
+    }
+}
+
+impl StatusEvent {
     /// The job the event belongs to; `None` for cluster events.
     pub fn job_id(&self) -> Option<&str> {
         match self {
