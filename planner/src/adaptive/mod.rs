@@ -322,12 +322,20 @@ pub fn describe_stage(partitions: usize, shape: &StageShape) -> Option<String> {
         let Some(s) = &shape.sort_merge else {
             return tasks;
         };
+        let which = match s.switched.as_slice() {
+            [0] => format!("join {}", s.join),
+            [_] => format!("a join under join {}", s.join),
+            many if many.contains(&0) => {
+                format!("join {} and {} joins under it", s.join, many.len() - 1)
+            }
+            many => format!("{} joins under join {}", many.len(), s.join),
+        };
         let join = format!(
-            "adaptive: join {} switched to sort-merge: largest build partition measured {} \
-             (x{} as a hash table) > a task's memory {}",
-            s.join,
+            "adaptive: {which} switched to sort-merge: largest build partition measured {} in \
+             {} rows, {} as a hash table > a task's memory {}",
             fmt_bytes(s.build_partition_bytes),
-            switch_to_sort_merge::HASH_TABLE_EXPANSION,
+            s.build_partition_rows,
+            fmt_bytes(s.hash_table_bytes),
             fmt_bytes(s.task_memory),
         );
         return Some(match tasks {
