@@ -17,7 +17,9 @@
 //!   fails them and they are retried, the job succeeds, no task fails;
 //! * every block of one stage is served late: a reduce task's fetches
 //!   overlap (its time is about one delay, not one per block), and a tiny
-//!   `minispark.reducer.maxSizeInFlight` makes them one after the other.
+//!   `minispark.reducer.maxSizeInFlight` makes them one after the other;
+//! * blocks over `minispark.network.maxRemoteBlockSizeFetchToMem` are
+//!   fetched to disk (retries included) and their files removed.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -538,4 +540,63 @@ async fn a_cancelled_attempt_removes_its_files_at_once() {
     // Every attempt would time out: the job is cancelled.
     job.abort();
     let _ = job.await;
+}
+
+/// Remote blocks larger than `minispark.network.maxRemoteBlockSizeFetchToMem`
+/// are streamed to a file in the reading executor's work dir, read from it,
+/// and the file removed; the first fetches each executor serves fail, so
+/// the file of a retried fetch starts over. The answer is DataFusion's, and
+/// the job counts the bytes read that way; with the default (200m) no
+/// block of this small job goes to disk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_remote_blocks_are_fetched_to_disk_and_the_files_removed() {
+    let flaky: &[(&str, &str)] = &[(FETCH_UNAVAILABLE_ENV, "2")];
+    let cluster = FaultyCluster::start(&[("a", flaky), ("b", flaky)]).await;
+    let settings = [
+        ("minispark.shuffle.partitions", "8"),
+        ("minispark.shuffle.io.retryWait", "100ms"),
+        ("minispark.adaptive.enabled", "false"),
+    ];
+    let oracle = minispark::planner::session::session_context(&Default::default()).unwrap();
+    let expected = oracle_sql(&oracle, SQL).await;
+
+    let to_disk = cluster.session(&[
+        settings[0],
+        settings[1],
+        settings[2],
+        ("minispark.network.maxRemoteBlockSizeFetchToMem", "1"),
+    ]);
+    let got = timed(
+        "blocks fetched to disk",
+        crate::common::run_sql(&to_disk, SQL),
+    )
+    .await
+    .unwrap();
+    assert_result(&got, &expected, "blocks fetched to disk");
+    let counters = to_disk.last_job_counters().expect("the job's counters");
+    assert!(counters.remote_bytes_read_to_disk > 0, "{counters}");
+    assert_eq!(counters.failed_attempts, 0, "{counters}");
+    let retried = cluster.lines(&["shuffle fetch failed; retrying", "Unavailable"]);
+    assert!(!retried.is_empty(), "no fetch was retried");
+    for dir in ["a", "b"] {
+        let left: Vec<String> = names(&cluster.work.path().join(dir))
+            .into_iter()
+            .filter(|n| n.starts_with("fetched-"))
+            .collect();
+        assert!(
+            left.is_empty(),
+            "files of fetched blocks left in {dir}: {left:?}"
+        );
+    }
+
+    let in_memory = cluster.session(&settings);
+    let got = timed(
+        "blocks fetched to memory",
+        crate::common::run_sql(&in_memory, SQL),
+    )
+    .await
+    .unwrap();
+    assert_result(&got, &expected, "blocks fetched to memory");
+    let counters = in_memory.last_job_counters().expect("the job's counters");
+    assert_eq!(counters.remote_bytes_read_to_disk, 0, "{counters}");
 }

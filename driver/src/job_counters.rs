@@ -77,6 +77,11 @@ pub struct JobCounters {
     /// `minispark_executor::broadcast_cache`). Spark: a broadcast variable
     /// fetched once per executor (`TorrentBroadcast`).
     pub broadcast_fetches: u64,
+    /// Bytes of other executors' shuffle blocks fetched to a file, not
+    /// memory, because they were larger than
+    /// `minispark.network.maxRemoteBlockSizeFetchToMem` or the task's
+    /// memory could not hold them. Spark: "Remote Bytes Read To Disk".
+    pub remote_bytes_read_to_disk: u64,
 }
 
 impl JobCounters {
@@ -103,6 +108,7 @@ impl JobCounters {
             spilled_bytes: self.spilled_bytes,
             spill_count: self.spill_count,
             broadcast_fetches: self.broadcast_fetches,
+            remote_bytes_read_to_disk: self.remote_bytes_read_to_disk,
         }
     }
 
@@ -124,6 +130,7 @@ impl JobCounters {
             spilled_bytes: p.spilled_bytes,
             spill_count: p.spill_count,
             broadcast_fetches: p.broadcast_fetches,
+            remote_bytes_read_to_disk: p.remote_bytes_read_to_disk,
         }
     }
 }
@@ -136,7 +143,8 @@ impl fmt::Display for JobCounters {
             "job: {} task attempts, {} failed, {} map outputs recomputed, {} executors lost, \
              {} stages re-bound, {} adaptive decisions ({} skew splits, {} broadcast switches), \
              {} broadcast stages, {} salted sites, {} speculative attempts, {} timed out, \
-             {} bytes spilled in {} files, {} broadcast fetches",
+             {} bytes spilled in {} files, {} broadcast fetches, \
+             {} remote bytes read to disk",
             self.task_attempts,
             self.failed_attempts,
             self.recomputed_map_outputs,
@@ -151,7 +159,8 @@ impl fmt::Display for JobCounters {
             self.timed_out_attempts,
             self.spilled_bytes,
             self.spill_count,
-            self.broadcast_fetches
+            self.broadcast_fetches,
+            self.remote_bytes_read_to_disk
         )
     }
 }
@@ -178,6 +187,7 @@ mod tests {
             spilled_bytes: 13,
             spill_count: 14,
             broadcast_fetches: 15,
+            remote_bytes_read_to_disk: 16,
         };
         assert_eq!(JobCounters::from_proto(&c.to_proto()), c);
         assert!(c.had_failures());
@@ -188,7 +198,7 @@ mod tests {
         );
         assert!(c.to_string().ends_with(
             "10 salted sites, 11 speculative attempts, 12 timed out, 13 bytes spilled in 14 files, \
-             15 broadcast fetches"
+             15 broadcast fetches, 16 remote bytes read to disk"
         ));
     }
 }

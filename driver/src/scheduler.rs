@@ -806,6 +806,7 @@ impl JobRun {
                 self.counters.spilled_bytes += out.spilled_bytes;
                 self.counters.spill_count += out.spill_count;
                 self.counters.broadcast_fetches += out.broadcast_fetches;
+                self.counters.remote_bytes_read_to_disk += out.remote_bytes_read_to_disk;
                 self.cluster.status.record(StatusEvent::TaskEnd {
                     job_id: job_id.to_string(),
                     stage: stage.0,

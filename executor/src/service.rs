@@ -203,6 +203,7 @@ impl ExecutorService {
             spilled_bytes,
             spill_count,
             broadcast_fetches: task_shuffle.broadcast_fetches(),
+            remote_bytes_read_to_disk: task_shuffle.remote_bytes_read_to_disk(),
             hot_keys: hot_keys
                 .into_iter()
                 .map(|k| minispark_proto::HotKey {

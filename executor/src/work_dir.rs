@@ -4,6 +4,7 @@
 //! ```text
 //! <work-dir>/<job-id>/stage-<s>/map-<m>/{data,index}        committed output of map task m
 //! <work-dir>/<job-id>/stage-<s>/map-<m>.attempt-<a>-*.tmp/  an attempt still writing
+//! <work-dir>/fetched-*.tmp                                   a remote block fetched to disk
 //! ```
 //!
 //! (see [`crate::shuffle_index`] and [`crate::map_output_commit`]).
@@ -17,7 +18,9 @@
 //! executor starts it claims its work dir ([`WorkDirLock`]: a shared OS
 //! lock on the directory, held while it runs) and, when no other live
 //! executor holds one, first removes the job directories there: only
-//! directories named like job ids (`job-` and 12 hex digits). Two executors
+//! directories named like job ids (`job-` and 12 hex digits), and the
+//! files of remote blocks fetched to disk
+//! (`crate::shuffle_block_fetcher::FETCHED_FILE_PREFIX`). Two executors
 //! sharing the default work dir leave each other's jobs alone.
 
 use std::collections::HashSet;
@@ -113,7 +116,7 @@ pub struct WorkDirLock {
 /// What [`WorkDirLock::acquire`] found and did.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct StaleCleanup {
-    /// Job directories removed.
+    /// Job directories (and files of blocks fetched to disk) removed.
     pub removed: usize,
     /// Bytes they held.
     pub bytes: u64,
@@ -183,6 +186,18 @@ fn remove_stale_job_dirs(root: &Path, executor_id: &str) -> StaleCleanup {
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+        if is_file
+            && name.starts_with(crate::shuffle_block_fetcher::FETCHED_FILE_PREFIX)
+            && name.ends_with(".tmp")
+        {
+            let bytes = entry.metadata().map(|m| m.len()).unwrap_or(0);
+            if std::fs::remove_file(entry.path()).is_ok() {
+                cleanup.removed += 1;
+                cleanup.bytes += bytes;
+            }
+            continue;
+        }
         if !is_dir || check_job_id(&name).is_err() {
             continue;
         }
@@ -338,16 +353,22 @@ mod tests {
         // Alone: the stale job directory goes, the rest stays.
         drop(other);
         std::fs::write(stale.join("stage-0/map-0-reduce-0.arrow"), b"12345").unwrap();
+        // A block a dead executor was fetching to disk goes too; a file
+        // named otherwise stays.
+        std::fs::write(root.join("fetched-a1b2c3.tmp"), b"123").unwrap();
+        std::fs::write(root.join("fetched-notes"), b"keep").unwrap();
         let (me, cleanup) = WorkDirLock::acquire(root, "exec-me");
         assert_eq!(
             cleanup,
             StaleCleanup {
-                removed: 1,
-                bytes: 5,
+                removed: 2,
+                bytes: 8,
                 shared: false
             }
         );
         assert!(!stale.exists());
+        assert!(!root.join("fetched-a1b2c3.tmp").exists());
+        std::fs::remove_file(root.join("fetched-notes")).unwrap();
         for keep in ["job-XYZ", "job-0123456789abc", "notes", "job-00000000000f"] {
             assert!(root.join(keep).exists(), "{keep}");
         }

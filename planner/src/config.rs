@@ -414,6 +414,17 @@ settings! {
                       fetched concurrently up to it and read in map order (Spark's \
                       spark.reducer.maxSizeInFlight, 48m). A larger block is fetched alone.",
     }
+    network_max_remote_block_size_fetch_to_mem: u64 {
+        key: "network.maxRemoteBlockSizeFetchToMem",
+        default: "200m",
+        accepts: "a positive size such as 200m (k, m, g, t; bytes without a suffix)",
+        parse: |t| parse_size(t).filter(|v| *v > 0),
+        show: |v| show_size(*v),
+        description: "A shuffle block of another executor larger than this is fetched to a file in the \
+                      executor's work dir and read from there, never held in memory; so is a block \
+                      the task's memory cannot hold (Spark's \
+                      spark.network.maxRemoteBlockSizeFetchToMem, 200m).",
+    }
     shuffle_io_max_retries: u32 {
         key: "shuffle.io.maxRetries",
         default: "3",

@@ -68,6 +68,39 @@ pub fn is_retryable(status: &Status) -> bool {
     )
 }
 
+/// Where a fetch puts the chunks of a block as they arrive: memory
+/// (`Vec<Vec<u8>>`), or a file for a block too large for memory (Spark's
+/// `spark.network.maxRemoteBlockSizeFetchToMem`). A try that fails after
+/// some chunks starts the sink over.
+pub trait ChunkSink {
+    /// A try begins: drop what an earlier try put.
+    fn restart(&mut self) -> std::io::Result<()>;
+    /// The next chunk of the block.
+    fn put(&mut self, chunk: Vec<u8>) -> std::io::Result<()>;
+}
+
+impl ChunkSink for Vec<Vec<u8>> {
+    fn restart(&mut self) -> std::io::Result<()> {
+        self.clear();
+        Ok(())
+    }
+
+    fn put(&mut self, chunk: Vec<u8>) -> std::io::Result<()> {
+        self.push(chunk);
+        Ok(())
+    }
+}
+
+/// Why a block could not be fetched into a sink.
+#[derive(Debug)]
+pub enum FetchIntoError {
+    /// The fetch failed (see [`BlockFetchError`]).
+    Fetch(BlockFetchError),
+    /// The sink could not take a chunk (a local disk error): the reading
+    /// task fails, the executor that served the block is not to blame.
+    Sink(std::io::Error),
+}
+
 /// Every chunk of `block`'s bytes from the executor behind `client`; a
 /// failed try is retried at most `max_retries` times, the n-th retry after
 /// `backoff(n)`. The whole block is held in memory: callers bound how many
@@ -79,20 +112,43 @@ pub async fn fetch_block(
     backoff: impl Fn(u32) -> Duration,
     timeout: Duration,
 ) -> Result<Vec<Vec<u8>>, BlockFetchError> {
+    let mut chunks = vec![];
+    match fetch_block_into(client, block, max_retries, backoff, timeout, &mut chunks).await {
+        Ok(()) => Ok(chunks),
+        Err(FetchIntoError::Fetch(e)) => Err(e),
+        Err(FetchIntoError::Sink(e)) => Err(BlockFetchError::Failed {
+            status: Status::internal(format!("keeping a fetched block in memory: {e}")),
+            tries: 1,
+        }),
+    }
+}
+
+/// [`fetch_block`] into `sink`, chunk by chunk as they arrive: with a file
+/// sink, a block of any size takes one chunk of memory.
+pub async fn fetch_block_into(
+    client: &mut ExecutorClient<AuthChannel>,
+    block: &ShuffleBlock,
+    max_retries: u32,
+    backoff: impl Fn(u32) -> Duration,
+    timeout: Duration,
+    sink: &mut impl ChunkSink,
+) -> Result<(), FetchIntoError> {
     let mut retry = 0;
     loop {
-        let status = match fetch_once(client, block, timeout).await {
-            Ok(chunks) => return Ok(chunks),
-            Err(status) => status,
+        sink.restart().map_err(FetchIntoError::Sink)?;
+        let status = match fetch_once(client, block, timeout, sink).await {
+            Ok(()) => return Ok(()),
+            Err(FetchIntoError::Sink(e)) => return Err(FetchIntoError::Sink(e)),
+            Err(FetchIntoError::Fetch(e)) => e.status().clone(),
         };
         if status.code() == Code::NotFound {
-            return Err(BlockFetchError::Missing(status));
+            return Err(FetchIntoError::Fetch(BlockFetchError::Missing(status)));
         }
         if !is_retryable(&status) || retry >= max_retries {
-            return Err(BlockFetchError::Failed {
+            return Err(FetchIntoError::Fetch(BlockFetchError::Failed {
                 status,
                 tries: retry + 1,
-            });
+            }));
         }
         retry += 1;
         let wait = backoff(retry);
@@ -112,33 +168,39 @@ pub async fn fetch_block(
     }
 }
 
-/// One try: the block's chunks, or the first error. Each answer (the
-/// stream's start, then each chunk) must come within `timeout`, or the try
-/// fails with `DeadlineExceeded` (retryable).
+/// One try: the block's chunks into `sink`, or the first error. Each
+/// answer (the stream's start, then each chunk) must come within
+/// `timeout`, or the try fails with `DeadlineExceeded` (retryable).
 async fn fetch_once(
     client: &mut ExecutorClient<AuthChannel>,
     block: &ShuffleBlock,
     timeout: Duration,
-) -> Result<Vec<Vec<u8>>, Status> {
+    sink: &mut impl ChunkSink,
+) -> Result<(), FetchIntoError> {
     let hung = || {
-        Status::deadline_exceeded(format!(
-            "the executor sent nothing for {} ms \
-             (minispark.shuffle.io.connectionTimeout)",
-            timeout.as_millis()
-        ))
+        FetchIntoError::Fetch(BlockFetchError::Failed {
+            status: Status::deadline_exceeded(format!(
+                "the executor sent nothing for {} ms \
+                 (minispark.shuffle.io.connectionTimeout)",
+                timeout.as_millis()
+            )),
+            tries: 1,
+        })
     };
+    let failed = |status| FetchIntoError::Fetch(BlockFetchError::Failed { status, tries: 1 });
     let mut stream = tokio::time::timeout(timeout, client.fetch_partition(block.clone()))
         .await
-        .map_err(|_| hung())??
+        .map_err(|_| hung())?
+        .map_err(failed)?
         .into_inner();
-    let mut chunks = vec![];
     while let Some(chunk) = tokio::time::timeout(timeout, stream.message())
         .await
-        .map_err(|_| hung())??
+        .map_err(|_| hung())?
+        .map_err(failed)?
     {
-        chunks.push(chunk.data);
+        sink.put(chunk.data).map_err(FetchIntoError::Sink)?;
     }
-    Ok(chunks)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -206,6 +206,8 @@ pub trait ShuffleRuntime: Debug + Send + Sync + 'static {
 pub struct FetchSettings {
     /// Most bytes of remote blocks fetched and not yet read, at once.
     pub max_bytes_in_flight: u64,
+    /// A remote block larger than this is fetched to disk, not memory.
+    pub max_block_in_memory: u64,
     /// Retries of a fetch that failed for a passing reason.
     pub max_retries: u32,
     /// Wait before the first retry; doubled for each further one.
@@ -219,6 +221,7 @@ impl FetchSettings {
     pub fn from_config(config: &crate::config::MinisparkConfig) -> Self {
         Self {
             max_bytes_in_flight: config.reducer_max_size_in_flight,
+            max_block_in_memory: config.network_max_remote_block_size_fetch_to_mem,
             max_retries: config.shuffle_io_max_retries,
             retry_wait: std::time::Duration::from_millis(config.shuffle_io_retry_wait_ms),
             connection_timeout: std::time::Duration::from_millis(
