@@ -6,11 +6,11 @@
 //! Spark avoids the problem by making sort-merge its default for shuffled
 //! joins). minispark plans shuffled hash joins, which are faster when the
 //! build side fits, and checks that it does once the shuffle has been
-//! written: when the largest partition of the build side, as measured, is
-//! more than a task's share of its executor's memory (the smallest
-//! `--memory / slots` of the live executors, with room for the hash
-//! table: [`HASH_TABLE_EXPANSION`]), the stage runs the join as a
-//! sort-merge join instead. Both sides are already hash-partitioned on the
+//! written: when the largest partition of the build side, as measured and
+//! estimated as a hash table ([`hash_table_bytes`]), is more than a task's
+//! share of its executor's memory (the smallest `--memory / slots` of the
+//! live executors: a task cannot count on its executor's other slots
+//! staying idle), the stage runs the join as a sort-merge join instead. Both sides are already hash-partitioned on the
 //! join keys; each task sorts its two partitions (sorts spill) and merges
 //! them, so no partition is ever held whole.
 //!
