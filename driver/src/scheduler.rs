@@ -70,7 +70,8 @@ use datafusion::common::{DataFusionError, Result};
 use datafusion::physical_plan::ExecutionPlan;
 use minispark_planner::adaptive::{
     AdaptiveConfig, StageShape, TaskShape, adaptive_readers, bind_tasks, broadcast_reader,
-    describe_stage, local_reader, plan_stage, switch_join, switch_to_sort_merge,
+    describe_stage, local_reader, plan_stage, sort_merge_after_out_of_memory, switch_join,
+    switch_to_sort_merge,
 };
 use minispark_planner::codec::encode_plan;
 use minispark_planner::exchange::{
@@ -843,6 +844,29 @@ impl JobRun {
                         format!("fetch failed: {}", f.message),
                     ));
                     return self.handle_fetch_failure(task, &done.executor.id, &f);
+                }
+                // A hash table did not fit after all: the stage's later
+                // attempts run its hash joins as sort-merge joins.
+                if f.hash_join_out_of_memory
+                    && let Some(shape) = state.shapes.as_mut()
+                    && shape.broadcast.is_none()
+                    && shape.sort_merge.is_none()
+                {
+                    let stage_plan = &self.graph.stages[stage.0];
+                    if let Some(switch) =
+                        sort_merge_after_out_of_memory(&stage_plan.plan, stage_plan.join)
+                    {
+                        warn!(
+                            %job_id,
+                            %task,
+                            executor_id = done.executor.id,
+                            "a hash join ran out of memory: the stage's hash joins run as \
+                             sort-merge joins from now on"
+                        );
+                        shape.sort_merge = Some(switch);
+                        state.plan_bytes = None;
+                        self.counters.adaptive_decisions += 1;
+                    }
                 }
                 f.message
             }

@@ -255,7 +255,26 @@ fn failure(err: &DataFusionError) -> TaskFailure {
         failed_executor_id: fetch.map(|f| f.executor_id.clone()).unwrap_or_default(),
         failed_block: fetch.map(|f| crate::shuffle_block_fetcher::block_proto(&f.block)),
         block_missing: fetch.is_some_and(|f| f.missing),
+        hash_join_out_of_memory: hash_join_out_of_memory(err),
     }
+}
+
+/// Whether `err` is a hash join's build side that did not fit in memory:
+/// a `ResourcesExhausted` anywhere in its chain of causes, failing an
+/// allocation of DataFusion's `HashJoinInput` consumer (the pool names the
+/// consumer; DataFusion gives it no other form).
+fn hash_join_out_of_memory(err: &DataFusionError) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cause {
+        if let Some(DataFusionError::ResourcesExhausted(message)) = e.downcast_ref() {
+            // "Additional allocation failed for HashJoinInput[0] with ...".
+            if message.contains("for HashJoinInput") {
+                return true;
+            }
+        }
+        cause = e.source();
+    }
+    false
 }
 
 /// Decrements the running-task count when a task ends, however it ends.
@@ -532,4 +551,29 @@ fn scopeguard<F: FnOnce()>(f: F) -> impl Drop {
         }
     }
     Guard(Some(f))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hash_join_out_of_memory_is_told_from_other_memory_errors() {
+        let join = DataFusionError::ResourcesExhausted(
+            "Failed to allocate: Additional allocation failed for HashJoinInput[1] with top \
+             memory consumers"
+                .into(),
+        );
+        let wrapped = DataFusionError::Context("stage 3".into(), Box::new(join));
+        assert!(hash_join_out_of_memory(&wrapped));
+        assert!(failure(&wrapped).hash_join_out_of_memory);
+        let sort = DataFusionError::ResourcesExhausted(
+            "Additional allocation failed for ExternalSorterMerge[0]; HashJoinInput[1] is \
+             the largest consumer"
+                .into(),
+        );
+        assert!(!hash_join_out_of_memory(&sort));
+        let text = DataFusionError::Execution("for HashJoinInput".into());
+        assert!(!hash_join_out_of_memory(&text));
+    }
 }

@@ -86,7 +86,9 @@ use datafusion::physical_plan::projection::ProjectionExec;
 pub use coalesce::plan_tasks;
 pub use local_shuffle_read::{local_reader, plan_local_tasks};
 pub use switch_to_broadcast::{BroadcastSwitch, broadcast_reader, broadcast_switch, switch_join};
-pub use switch_to_sort_merge::{SortMergeSwitch, sort_merge_switch, switch_to_sort_merge};
+pub use switch_to_sort_merge::{
+    SortMergeSwitch, sort_merge_after_out_of_memory, sort_merge_switch, switch_to_sort_merge,
+};
 
 use crate::exchange::{BlockLocation, ExchangeKind, ShuffleReaderExec, ShuffleWriterExec};
 use crate::explain::{PartitionSize, fmt_bytes};
@@ -330,6 +332,16 @@ pub fn describe_stage(partitions: usize, shape: &StageShape) -> Option<String> {
             }
             many => format!("{} joins under join {}", many.len(), s.join),
         };
+        if s.after_out_of_memory {
+            let join = format!(
+                "adaptive: {which} switched to sort-merge after a task ran out of memory \
+                 building a hash table"
+            );
+            return Some(match tasks {
+                Some(t) => format!("{join}; {}", t.trim_start_matches("adaptive: ")),
+                None => join,
+            });
+        }
         let join = format!(
             "adaptive: {which} switched to sort-merge: largest build partition measured {} in \
              {} rows, {} as a hash table > a task's memory {}",

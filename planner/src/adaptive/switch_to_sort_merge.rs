@@ -100,6 +100,40 @@ pub struct SortMergeSwitch {
     pub hash_table_bytes: u64,
     /// A task's share of its executor's memory.
     pub task_memory: u64,
+    /// Switched because a task of the stage ran out of memory building a
+    /// hash table, not from the measured sizes (see
+    /// [`sort_merge_after_out_of_memory`]).
+    pub after_out_of_memory: bool,
+}
+
+/// Every partitioned hash join of the stage that has a sort-merge form,
+/// switched because a task of the stage ran out of memory building a hash
+/// table: the estimate said it would fit, the executor said otherwise (its
+/// other tasks held memory too, or the rows were wider than measured). The
+/// stage's later attempts run the sort-merge joins, which spill; outputs
+/// its tasks already wrote stay valid, as both joins give the same rows.
+/// `None` when the stage has no such join.
+pub fn sort_merge_after_out_of_memory(
+    stage_plan: &Arc<dyn ExecutionPlan>,
+    join: Option<StageJoin>,
+) -> Option<SortMergeSwitch> {
+    let mut switched = vec![];
+    let mut place = 0;
+    visit_partitioned_joins(stage_plan, &mut |join| {
+        if !join.null_aware && join.properties().output_ordering().is_none() {
+            switched.push(place);
+        }
+        place += 1;
+    });
+    (!switched.is_empty()).then_some(SortMergeSwitch {
+        join: join.map_or(0, |j| j.number),
+        switched,
+        build_partition_bytes: 0,
+        build_partition_rows: 0,
+        hash_table_bytes: 0,
+        task_memory: 0,
+        after_out_of_memory: true,
+    })
 }
 
 /// Which partitioned hash joins of the stage must run as sort-merge joins
@@ -173,6 +207,7 @@ pub fn sort_merge_switch(
         build_partition_rows: largest.2,
         hash_table_bytes: largest.0,
         task_memory,
+        after_out_of_memory: false,
     })
 }
 
@@ -298,7 +333,8 @@ mod tests {
                 build_partition_bytes: 2000,
                 build_partition_rows: 2000,
                 hash_table_bytes: 80_000,
-                task_memory: 79_999
+                task_memory: 79_999,
+                after_out_of_memory: false,
             })
         );
         assert_eq!(
@@ -413,6 +449,35 @@ mod tests {
         assert_eq!(
             sort_merge_switch(&stage, JOIN, &readers, Some(68_320)),
             None
+        );
+    }
+
+    #[test]
+    fn a_stage_whose_task_ran_out_of_memory_switches_every_hash_join() {
+        let stage = join_stage(JoinType::Inner);
+        let switch = sort_merge_after_out_of_memory(&stage, JOIN).unwrap();
+        assert_eq!(switch.switched, vec![0]);
+        assert!(switch.after_out_of_memory);
+        let switched = switch_to_sort_merge(stage.clone(), &switch).unwrap();
+        let text = datafusion::physical_plan::displayable(switched.as_ref())
+            .indent(true)
+            .to_string();
+        assert!(
+            text.contains("SortMergeJoin") && !text.contains("HashJoinExec"),
+            "{text}"
+        );
+        let described = crate::adaptive::describe_stage(
+            4,
+            &crate::adaptive::StageShape {
+                tasks: vec![],
+                broadcast: None,
+                sort_merge: Some(switch),
+            },
+        )
+        .unwrap();
+        assert!(
+            described.contains("join 3 switched to sort-merge after a task ran out of memory"),
+            "{described}"
         );
     }
 
