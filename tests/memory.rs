@@ -87,11 +87,7 @@ async fn sorts_aggregations_and_joins_spill_within_executor_memory() {
         .await
         .unwrap();
     let oracle = oracle().await;
-    for (what, partitions, sql) in [
-        ("sort", 2, SORT),
-        ("aggregation", 1, AGGREGATE),
-        ("join", 2, JOIN),
-    ] {
+    for (what, partitions, sql) in [("sort", 2, SORT), ("aggregation", 1, AGGREGATE)] {
         let script = format!("SET minispark.shuffle.partitions = {partitions};\n{sql}");
         let got = timed(what, run_sql(&job, &script))
             .await
@@ -123,8 +119,33 @@ async fn sorts_aggregations_and_joins_spill_within_executor_memory() {
         .to_string();
     assert!(text.contains("spilled to disk: "), "{text}");
     assert!(text.contains("bytes spilled in"), "{text}");
-    // The join's build side (half of lineitem per task) does not fit a
-    // task's 16 MiB: adaptive execution ran it as a sort-merge join.
+
+    // The join: half of lineitem per task, its comments included. Each
+    // executor runs one of the stage's two tasks, so a task's share is
+    // all 32 MiB, and the build side, estimated from its shuffle bytes and
+    // rows, looks like it fits; as a hash table beside everything else the
+    // executor holds it does not. The attempt fails for memory, the stage's
+    // later attempts run the join as a sort-merge join, which spills its
+    // way to DataFusion's answer.
+    let script = format!("SET minispark.shuffle.partitions = 2;\n{JOIN}");
+    let got = timed("join", run_sql(&job, &script))
+        .await
+        .unwrap_or_else(|e| panic!("the join in 32 MiB executors: {e}"));
+    assert_result(
+        &got,
+        &oracle_sql(&oracle, JOIN).await,
+        "the join under a memory limit",
+    );
+    let counters = job.last_job_counters().unwrap();
+    assert!(
+        counters.failed_attempts > 0,
+        "no attempt ran out of memory: {counters}"
+    );
+    assert!(counters.adaptive_decisions > 0, "{counters}");
+    assert!(
+        counters.spilled_bytes > 0,
+        "the join did not spill: {counters}"
+    );
     let plan = timed(
         "EXPLAIN ANALYZE of the join",
         run_sql(
@@ -137,7 +158,10 @@ async fn sorts_aggregations_and_joins_spill_within_executor_memory() {
     let text = arrow::util::pretty::pretty_format_batches(&plan)
         .unwrap()
         .to_string();
-    assert!(text.contains("switched to sort-merge"), "{text}");
+    assert!(
+        text.contains("switched to sort-merge after a task ran out of memory"),
+        "{text}"
+    );
 }
 
 /// A row larger than the executors' memory cannot be spilled: the job

@@ -259,18 +259,19 @@ fn failure(err: &DataFusionError) -> TaskFailure {
     }
 }
 
-/// Whether `err` is a hash join's build side that did not fit in memory:
-/// a `ResourcesExhausted` anywhere in its chain of causes, failing an
-/// allocation of DataFusion's `HashJoinInput` consumer (the pool names the
-/// consumer; DataFusion gives it no other form).
+/// Whether `err` is the memory running out while hash tables held it: a
+/// `ResourcesExhausted` anywhere in its chain of causes that names
+/// DataFusion's `HashJoinInput` consumer, as the failing allocation or
+/// among the largest consumers (the pool names them; DataFusion gives them
+/// no other form). A hash table cannot spill, so the allocation that fails
+/// may be another operator's.
 fn hash_join_out_of_memory(err: &DataFusionError) -> bool {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = cause {
-        if let Some(DataFusionError::ResourcesExhausted(message)) = e.downcast_ref() {
-            // "Additional allocation failed for HashJoinInput[0] with ...".
-            if message.contains("for HashJoinInput") {
-                return true;
-            }
+        if let Some(DataFusionError::ResourcesExhausted(message)) = e.downcast_ref()
+            && message.contains("HashJoinInput[")
+        {
+            return true;
         }
         cause = e.source();
     }
@@ -558,7 +559,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_hash_join_out_of_memory_is_told_from_other_memory_errors() {
+    fn memory_held_by_hash_tables_is_told_from_other_memory_errors() {
         let join = DataFusionError::ResourcesExhausted(
             "Failed to allocate: Additional allocation failed for HashJoinInput[1] with top \
              memory consumers"
@@ -567,9 +568,15 @@ mod tests {
         let wrapped = DataFusionError::Context("stage 3".into(), Box::new(join));
         assert!(hash_join_out_of_memory(&wrapped));
         assert!(failure(&wrapped).hash_join_out_of_memory);
+        let beside = DataFusionError::ResourcesExhausted(
+            "Additional allocation failed for ExternalSorterMerge[0] with top memory \
+             consumers (across reservations) as: HashJoinInput[1]#28 consumed 97.7 MB"
+                .into(),
+        );
+        assert!(hash_join_out_of_memory(&beside));
         let sort = DataFusionError::ResourcesExhausted(
-            "Additional allocation failed for ExternalSorterMerge[0]; HashJoinInput[1] is \
-             the largest consumer"
+            "Additional allocation failed for ExternalSorter[0] with top memory consumers \
+             (across reservations) as: ExternalSorterMerge[0]#3 consumed 4.0 MB"
                 .into(),
         );
         assert!(!hash_join_out_of_memory(&sort));

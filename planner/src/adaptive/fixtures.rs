@@ -46,7 +46,7 @@ pub(super) fn config(min_tasks: usize) -> AdaptiveConfig {
             threshold_bytes: 100,
         },
         broadcast_threshold: Some(500),
-        task_memory: None,
+        executor_memory: None,
     }
 }
 

@@ -8,9 +8,12 @@
 //! build side fits, and checks that it does once the shuffle has been
 //! written: when the largest partition of the build side, as measured and
 //! estimated as a hash table ([`hash_table_bytes`]), is more than a task's
-//! share of its executor's memory (the smallest `--memory / slots` of the
-//! live executors: a task cannot count on its executor's other slots
-//! staying idle), the stage runs the join as a sort-merge join instead. Both sides are already hash-partitioned on the
+//! share of its executor's memory (`--memory` divided among the stage's
+//! tasks that run on one executor at once, see
+//! `crate::adaptive::ExecutorMemoryShape`), the stage runs the join as a
+//! sort-merge join instead. Where the estimate falls short, the attempt
+//! that runs out of memory makes the stage's later attempts sort-merge
+//! joins ([`sort_merge_after_out_of_memory`]). Both sides are already hash-partitioned on the
 //! join keys; each task sorts its two partitions (sorts spill) and merges
 //! them, so no partition is ever held whole.
 //!
@@ -139,7 +142,9 @@ pub fn sort_merge_after_out_of_memory(
 /// Which partitioned hash joins of the stage must run as sort-merge joins
 /// because the largest partition of their build (left) side would not fit
 /// in `task_memory`. `readers` are the stage's hash readers' block lists
-/// per reduce partition, in [`collect_readers`] order.
+/// per reduce partition, in [`collect_readers`] order; `task_partitions`
+/// the reduce partitions each task reads (coalesced partitions make one
+/// hash table), or empty for one task per partition.
 ///
 /// A build side read straight from a shuffle is measured exactly. A build
 /// side that is itself computed in the stage (the output of another join
@@ -152,6 +157,7 @@ pub fn sort_merge_switch(
     stage_plan: &Arc<dyn ExecutionPlan>,
     join: Option<StageJoin>,
     readers: &[Vec<Vec<BlockLocation>>],
+    task_partitions: &[Vec<usize>],
     task_memory: Option<u64>,
 ) -> Option<SortMergeSwitch> {
     let task_memory = task_memory?;
@@ -185,10 +191,23 @@ pub fn sort_merge_switch(
             }
         });
         let partitions = under.iter().map(|&i| readers[i].len()).max().unwrap_or(0);
+        let each_alone: Vec<Vec<usize>>;
+        let groups = if task_partitions.is_empty() {
+            each_alone = (0..partitions).map(|p| vec![p]).collect();
+            &each_alone
+        } else {
+            task_partitions
+        };
         let schema = join.left().schema();
-        let build = (0..partitions)
-            .map(|p| {
-                let blocks = || under.iter().filter_map(|&i| readers[i].get(p)).flatten();
+        let build = groups
+            .iter()
+            .map(|group| {
+                let blocks = || {
+                    group
+                        .iter()
+                        .flat_map(|&p| under.iter().filter_map(move |&i| readers[i].get(p)))
+                        .flatten()
+                };
                 let bytes = blocks().map(|b| b.bytes).sum::<u64>();
                 let rows = blocks().map(|b| b.rows).sum::<u64>();
                 (hash_table_bytes(bytes, rows, &schema), bytes, rows)
@@ -326,7 +345,7 @@ mod tests {
         // Int64 columns: 2000 x (16 + 24) = 80000 bytes as a hash table.
         let readers = sides(1000, 10);
         assert_eq!(
-            sort_merge_switch(&stage, JOIN, &readers, Some(79_999)),
+            sort_merge_switch(&stage, JOIN, &readers, &[], Some(79_999)),
             Some(SortMergeSwitch {
                 join: 3,
                 switched: vec![0],
@@ -338,12 +357,18 @@ mod tests {
             })
         );
         assert_eq!(
-            sort_merge_switch(&stage, JOIN, &readers, Some(80_000)),
+            sort_merge_switch(&stage, JOIN, &readers, &[], Some(80_000)),
             None
         );
-        assert_eq!(sort_merge_switch(&stage, JOIN, &readers, None), None);
+        assert_eq!(sort_merge_switch(&stage, JOIN, &readers, &[], None), None);
+        // Two partitions coalesced into one task make one hash table of
+        // both: 160000 bytes.
+        let coalesced = [vec![0, 1], vec![2, 3]];
+        let switch = sort_merge_switch(&stage, JOIN, &readers, &coalesced, Some(80_000)).unwrap();
+        assert_eq!(switch.hash_table_bytes, 160_000);
+        assert_eq!(switch.build_partition_rows, 4000);
 
-        let switch = sort_merge_switch(&stage, JOIN, &readers, Some(100)).unwrap();
+        let switch = sort_merge_switch(&stage, JOIN, &readers, &[], Some(100)).unwrap();
         let switched = switch_to_sort_merge(stage.clone(), &switch).unwrap();
         let text = datafusion::physical_plan::displayable(switched.as_ref())
             .indent(true)
@@ -406,7 +431,7 @@ mod tests {
         let readers = vec![reader_blocks(600), reader_blocks(10), reader_blocks(10)];
         // Outer build: 1220 rows of four Int64 columns, 1220 x (32 + 24) =
         // 68320 bytes > 48000; inner build: 1200 x (16 + 24) = 48000 fits.
-        let only_outer = sort_merge_switch(&stage, JOIN, &readers, Some(48_000)).unwrap();
+        let only_outer = sort_merge_switch(&stage, JOIN, &readers, &[], Some(48_000)).unwrap();
         assert_eq!(only_outer.switched, vec![0]);
         assert_eq!(only_outer.build_partition_bytes, 1220);
         assert_eq!(only_outer.hash_table_bytes, 68_320);
@@ -425,7 +450,7 @@ mod tests {
             "{shown}"
         );
 
-        let both = sort_merge_switch(&stage, JOIN, &readers, Some(47_999)).unwrap();
+        let both = sort_merge_switch(&stage, JOIN, &readers, &[], Some(47_999)).unwrap();
         assert_eq!(both.switched, vec![0, 1]);
         let switched = switch_to_sort_merge(stage.clone(), &both).unwrap();
         let shown = text(&switched);
@@ -447,7 +472,7 @@ mod tests {
         );
 
         assert_eq!(
-            sort_merge_switch(&stage, JOIN, &readers, Some(68_320)),
+            sort_merge_switch(&stage, JOIN, &readers, &[], Some(68_320)),
             None
         );
     }
