@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use datafusion::common::DataFusionError;
-use minispark_planner::adaptive::ExecutorMemoryShape;
 use minispark_proto::executor_client::ExecutorClient;
 use minispark_proto::{AuthChannel, ExecutorInfo, Security};
 use tokio::sync::Notify;
@@ -215,20 +214,16 @@ impl Cluster {
         (executors.len(), executors.values().map(|e| e.slots).sum())
     }
 
-    /// The memory and slots of the bounded executor with the least memory
-    /// per slot, and how many executors are live; `None` when no executor
-    /// has a memory limit.
-    pub fn executor_memory(&self) -> Option<ExecutorMemoryShape> {
-        let executors = self.executors.lock().expect("cluster lock");
-        executors
+    /// A task's share of executor memory: the smallest memory / slots of
+    /// the executors that have a memory limit; `None` when none has.
+    pub fn task_memory(&self) -> Option<u64> {
+        self.executors
+            .lock()
+            .expect("cluster lock")
             .values()
             .filter(|e| e.memory > 0)
-            .min_by_key(|e| e.memory / e.slots.max(1) as u64)
-            .map(|e| ExecutorMemoryShape {
-                memory: e.memory,
-                slots: e.slots,
-                executors: executors.len(),
-            })
+            .map(|e| e.memory / e.slots.max(1) as u64)
+            .min()
     }
 
     /// Free slots in the whole cluster.

@@ -303,7 +303,7 @@ impl JobSession {
             skew: SkewRule::from_config(&config),
             // -1 (off) is no threshold.
             broadcast_threshold: u64::try_from(config.auto_broadcast_join_threshold).ok(),
-            executor_memory: self.cluster.executor_memory(),
+            task_memory: self.cluster.task_memory(),
         });
         let counters = JobCounters {
             salted_sites: graph.salted_sites as u64,

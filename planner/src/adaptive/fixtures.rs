@@ -46,7 +46,7 @@ pub(super) fn config(min_tasks: usize) -> AdaptiveConfig {
             threshold_bytes: 100,
         },
         broadcast_threshold: Some(500),
-        executor_memory: None,
+        task_memory: None,
     }
 }
 

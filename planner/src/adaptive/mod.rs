@@ -106,35 +106,10 @@ pub struct AdaptiveConfig {
     /// A shuffled join side measured below this many bytes is broadcast
     /// (`minispark.sql.autoBroadcastJoinThreshold`; `None` when it is -1).
     pub broadcast_threshold: Option<u64>,
-    /// The executors' memory, for a task's share of it; `None` when no
-    /// executor is bounded.
-    pub executor_memory: Option<ExecutorMemoryShape>,
-}
-
-/// What a task of a stage may expect of its executor's memory: the memory
-/// and slots of the bounded executor with the least memory per slot, and
-/// how many executors share the stage's tasks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ExecutorMemoryShape {
-    pub memory: u64,
-    pub slots: usize,
-    pub executors: usize,
-}
-
-impl ExecutorMemoryShape {
-    /// A task's share when the stage has `tasks` tasks: the scheduler puts
-    /// each task on the executor with the most free slots, so an executor
-    /// runs about `tasks / executors` of them at once, at most its slots
-    /// (Spark too gives a task 1/N of the memory, N the tasks running).
-    /// When other work holds the memory after all, the hash join's attempt
-    /// fails and the stage falls back to sort-merge joins
-    /// ([`sort_merge_after_out_of_memory`]).
-    pub fn task_share(&self, tasks: usize) -> u64 {
-        let at_once = tasks
-            .div_ceil(self.executors.max(1))
-            .clamp(1, self.slots.max(1));
-        self.memory / at_once as u64
-    }
+    /// A task's share of executor memory (the smallest memory / slots of
+    /// the bounded executors: a task cannot count on its executor's other
+    /// slots staying idle); `None` when no executor is bounded.
+    pub task_memory: Option<u64>,
 }
 
 /// What one task of an adaptive stage reads from the hash shuffles.
@@ -190,7 +165,6 @@ pub fn plan_stage(
         };
     }
     let tasks = plan_tasks(readers, splittable, config);
-    let task_memory = config.executor_memory.map(|m| m.task_share(tasks.len()));
     // The reduce partitions each task's hash table holds.
     let task_partitions: Vec<Vec<usize>> = tasks
         .iter()
@@ -201,7 +175,13 @@ pub fn plan_stage(
         })
         .collect();
     StageShape {
-        sort_merge: sort_merge_switch(stage_plan, join, readers, &task_partitions, task_memory),
+        sort_merge: sort_merge_switch(
+            stage_plan,
+            join,
+            readers,
+            &task_partitions,
+            config.task_memory,
+        ),
         tasks,
         broadcast: None,
     }
@@ -437,26 +417,4 @@ pub fn describe_tasks(partitions: usize, tasks: &[TaskShape]) -> Option<String> 
         text.push_str(&format!("; skewed p{p} split into {k} tasks by map ranges"));
     }
     Some(text)
-}
-
-#[cfg(test)]
-mod memory_share_tests {
-    use super::ExecutorMemoryShape;
-
-    #[test]
-    fn a_task_shares_its_executor_with_the_stage_tasks_placed_beside_it() {
-        let shape = ExecutorMemoryShape {
-            memory: 1 << 30,
-            slots: 2,
-            executors: 2,
-        };
-        // One task per executor: the whole memory.
-        assert_eq!(shape.task_share(1), 1 << 30);
-        assert_eq!(shape.task_share(2), 1 << 30);
-        // Three tasks on two executors: two on one of them.
-        assert_eq!(shape.task_share(3), 1 << 29);
-        // Never less than memory / slots.
-        assert_eq!(shape.task_share(100), 1 << 29);
-        assert_eq!(shape.task_share(0), 1 << 30);
-    }
 }

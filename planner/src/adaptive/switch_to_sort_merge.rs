@@ -8,10 +8,9 @@
 //! build side fits, and checks that it does once the shuffle has been
 //! written: when the largest partition of the build side, as measured and
 //! estimated as a hash table ([`hash_table_bytes`]), is more than a task's
-//! share of its executor's memory (`--memory` divided among the stage's
-//! tasks that run on one executor at once, see
-//! `crate::adaptive::ExecutorMemoryShape`), the stage runs the join as a
-//! sort-merge join instead. Where the estimate falls short, the attempt
+//! share of its executor's memory (the smallest `--memory / slots` of the
+//! live executors: a task cannot count on its executor's other slots
+//! staying idle), the stage runs the join as a sort-merge join instead. Where the estimate falls short, the attempt
 //! that runs out of memory makes the stage's later attempts sort-merge
 //! joins ([`sort_merge_after_out_of_memory`]). Both sides are already hash-partitioned on the
 //! join keys; each task sorts its two partitions (sorts spill) and merges
