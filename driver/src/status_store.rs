@@ -350,6 +350,22 @@ impl JobStatus {
     }
 }
 
+/// How far a running stage is: what `submit`'s console progress bar shows
+/// (Spark's `ConsoleProgressBar` reads the same from its status store).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageProgress {
+    pub job_id: String,
+    pub stage: usize,
+    /// Tasks of the stage (after adaptive execution).
+    pub total: usize,
+    /// Tasks with their output (at most `total`).
+    pub done: usize,
+    /// Attempts running now (speculative copies included).
+    pub running: usize,
+    /// When the stage's tasks were first launched (ms since the epoch).
+    pub submitted_ms: u64,
+}
+
 /// An executor as the store saw it come and go (live numbers such as the
 /// last heartbeat come from the [`crate::cluster::Cluster`]).
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -478,6 +494,37 @@ impl StatusStore {
     /// True while some retained job runs (pages then refresh themselves).
     pub fn any_running(&self) -> bool {
         self.lock().jobs.iter().any(|j| j.completed_ms.is_none())
+    }
+
+    /// The stages running now, of jobs still running, oldest job first and
+    /// by stage id: submitted and not yet complete.
+    pub fn active_stages(&self) -> Vec<StageProgress> {
+        let state = self.lock();
+        state
+            .jobs
+            .iter()
+            .filter(|j| j.completed_ms.is_none())
+            .flat_map(|j| {
+                j.stages.iter().filter_map(|s| {
+                    let submitted_ms = s.submitted_ms?;
+                    if s.completed_ms.is_some() {
+                        return None;
+                    }
+                    let running = s.tasks.iter().filter(|t| t.end_ms.is_none()).count();
+                    // Attempts of a partition that succeeded again (a
+                    // speculative copy, a recomputed output) are not more
+                    // than all the tasks.
+                    Some(StageProgress {
+                        job_id: j.job_id.clone(),
+                        stage: s.info.id,
+                        total: s.num_tasks,
+                        done: s.tasks_succeeded.min(s.num_tasks),
+                        running,
+                        submitted_ms,
+                    })
+                })
+            })
+            .collect()
     }
 
     pub fn executors(&self) -> Vec<ExecutorRecord> {

@@ -5,11 +5,13 @@ use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use datafusion::common::{DataFusionError, Result};
 use minispark::Master;
 use minispark::client::{StatementOutput, run_script_in_session, run_script_remote};
+use minispark::console_progress::ConsoleProgress;
 use minispark::local::{LocalCluster, LocalClusterOptions, default_slots};
 use minispark::output::{Format, write_result};
 
@@ -340,6 +342,31 @@ fn main() -> ExitCode {
     }
 }
 
+/// Prints one statement's result on stdout in `format` (a blank line
+/// between two tables).
+fn print_statement(
+    stdout: &std::io::Stdout,
+    first: &mut bool,
+    format: Format,
+    out: StatementOutput,
+) -> Result<()> {
+    let mut lock = stdout.lock();
+    if format == Format::Table && !*first {
+        writeln!(lock)?;
+    }
+    *first = false;
+    if out.is_plan_text() && format == Format::Table {
+        // EXPLAIN output reads better as plain text than as a table cell.
+        for text in out.plan_text() {
+            write!(lock, "{text}")?;
+        }
+    } else {
+        write_result(&mut lock, &out.schema, &out.batches, format)?;
+    }
+    lock.flush()?;
+    Ok(())
+}
+
 fn parse_conf(conf: &[String]) -> Result<HashMap<String, String>> {
     conf.iter()
         .map(|kv| match kv.split_once('=') {
@@ -373,22 +400,14 @@ async fn run(cli: Cli) -> Result<()> {
             let settings = parse_conf(&conf)?;
             let stdout = std::io::stdout();
             let mut first = true;
+            // Live progress of an embedded cluster's stages, on a terminal
+            // only (minispark::console_progress); results print with the
+            // bars taken down.
+            let progress = std::cell::RefCell::new(ConsoleProgress::off());
             let mut print = |out: StatementOutput| -> Result<()> {
-                let mut lock = stdout.lock();
-                if format == Format::Table && !first {
-                    writeln!(lock)?;
-                }
-                first = false;
-                if out.is_plan_text() && format == Format::Table {
-                    // EXPLAIN output reads better as plain text than as a table cell.
-                    for text in out.plan_text() {
-                        write!(lock, "{text}")?;
-                    }
-                } else {
-                    write_result(&mut lock, &out.schema, &out.batches, format)?;
-                }
-                lock.flush()?;
-                Ok(())
+                progress
+                    .borrow()
+                    .suspend(|| print_statement(&stdout, &mut first, format, out))
             };
             // With --ui, the embedded cluster outlives the job (and Ctrl-C
             // then ends the wait, not a job).
@@ -402,7 +421,10 @@ async fn run(cli: Cli) -> Result<()> {
                         let cluster = LocalCluster::start(options).await?;
                         announce_ui(&cluster);
                         let session = cluster.driver.session(&settings)?;
+                        *progress.borrow_mut() =
+                            ConsoleProgress::start(Arc::clone(&cluster.driver.cluster.status));
                         let result = run_script_in_session(&session, &text, &mut print).await;
+                        progress.borrow_mut().finish();
                         if ui.ui {
                             kept = Some(cluster);
                         }
@@ -423,6 +445,7 @@ async fn run(cli: Cli) -> Result<()> {
                 r = job => r,
                 _ = tokio::signal::ctrl_c() => Err(DataFusionError::Execution("interrupted; job cancelled".into())),
             };
+            progress.borrow_mut().finish();
             if let Some(cluster) = &kept {
                 if let Err(e) = &result {
                     let _ = writeln!(std::io::stderr(), "error: {e}");
