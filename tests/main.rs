@@ -34,3 +34,4 @@ mod spark_hash;
 mod speculation;
 mod tpch;
 mod web_ui;
+mod web_ui_browser;

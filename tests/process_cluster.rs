@@ -28,12 +28,18 @@ impl ProcessCluster {
     /// A driver (executors silent for `heartbeat_timeout` are lost) with no
     /// executor yet.
     pub async fn start(heartbeat_timeout: Duration) -> Self {
+        Self::start_with_ui(heartbeat_timeout, None).await
+    }
+
+    /// [`Self::start`], the driver serving its web UI at `ui` (HOST:PORT).
+    pub async fn start_with_ui(heartbeat_timeout: Duration, ui: Option<&str>) -> Self {
         let (secret, text) = Secret::random().unwrap();
         let driver = Driver::start(DriverOptions {
             listen: "127.0.0.1:0".into(),
             heartbeat_timeout,
             heartbeat_interval: Duration::from_millis(250),
             security: Security::with_secret(secret),
+            ui_listen: ui.map(str::to_string),
             ..Default::default()
         })
         .await
