@@ -13,6 +13,7 @@ mod dataframe;
 mod driver_restart;
 mod errors;
 mod examples;
+mod executor_metrics;
 mod hostile_inputs;
 mod hosts;
 mod job_counters;

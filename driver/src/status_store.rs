@@ -434,10 +434,20 @@ impl StatusStore {
                 if let Some(log) = state.logs.get_mut(job) {
                     log.write(&event);
                 }
-                if let StatusEvent::JobEnd { job_id, .. } = &event
-                    && let Some(log) = state.logs.remove(job_id)
-                {
-                    log.close();
+                if let StatusEvent::JobEnd { job_id, error, .. } = &event {
+                    if let Some(log) = state.logs.remove(job_id) {
+                        log.close();
+                    }
+                    if error.is_some()
+                        && let Some(job) = state.jobs.iter().rev().find(|j| &j.job_id == job_id)
+                    {
+                        let failed = job
+                            .stages
+                            .iter()
+                            .filter(|s| s.submitted_ms.is_some() && s.completed_ms.is_none())
+                            .count();
+                        self.metrics.count_failed_stages(failed as u64);
+                    }
                 }
             }
             None => {

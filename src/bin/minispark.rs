@@ -113,6 +113,12 @@ enum Command {
         /// spill into the work dir beyond their share. Default: unbounded.
         #[arg(long, value_parser = parse_memory)]
         memory: Option<u64>,
+        /// Serve Prometheus metrics at http://HOST:PORT/metrics, HOST being
+        /// --listen's (tasks, task durations, shuffle bytes written and
+        /// served, spill, fetch failures). 0 picks a free port; the address
+        /// is printed on stderr. Without it: not served. Unauthenticated.
+        #[arg(long)]
+        metrics_port: Option<u16>,
         #[command(flatten)]
         security: SecurityArgs,
         /// Listen on a non-loopback address without a cluster secret: anyone
@@ -221,6 +227,19 @@ fn ui_listen(host: &str, port: u16) -> String {
     } else {
         format!("{host}:{port}")
     }
+}
+
+/// Where an executor's `/metrics` listens: `--listen`'s host, `port`.
+fn metrics_listen(listen: &str, port: u16) -> Result<String> {
+    let host = match listen.rsplit_once(':') {
+        Some((host, _)) if !host.is_empty() => host,
+        _ => {
+            return Err(DataFusionError::Configuration(format!(
+                "--listen {listen}: expected HOST:PORT"
+            )));
+        }
+    };
+    Ok(format!("{host}:{port}"))
 }
 
 /// With `--ui`: prints the UI's URL and waits for Ctrl-C, so the cluster
@@ -499,10 +518,15 @@ async fn run(cli: Cli) -> Result<()> {
             id,
             driver_timeout,
             memory,
+            metrics_port,
             security,
             insecure,
         } => {
             init_tracing("warn");
+            let metrics_listen = match metrics_port {
+                Some(port) => Some(metrics_listen(&listen, port)?),
+                None => None,
+            };
             let work_dir =
                 work_dir.unwrap_or_else(|| std::env::temp_dir().join("minispark-executor"));
             minispark::executor::run_executor(minispark::executor::ExecutorOptions {
@@ -516,6 +540,7 @@ async fn run(cli: Cli) -> Result<()> {
                 insecure,
                 driver_timeout: std::time::Duration::from_secs(driver_timeout),
                 memory,
+                metrics_listen,
             })
             .await
         }
