@@ -109,6 +109,9 @@
 //! | Hadoop `FileSystem`s (`s3a://`, `gs://`, `abfs://`) and their `spark.hadoop.fs.*` settings | `storage/src/object_store_registry.rs`, `storage/src/store_settings.rs` |
 //! | Task serialization | `planner/src/codec.rs` (physical), `planner/src/logical_codec.rs` (DataFrames) |
 //! | `EXPLAIN`, the Spark UI's stage metrics | `planner/src/explain.rs`, `driver/src/job.rs` |
+//! | The Spark UI and its REST API (`/api/v1`), `AppStatusStore` fed by `SparkListener` events | `driver/src/ui/`, `driver/src/status_store.rs` |
+//! | Event logs (`spark.eventLog.*`) and the history server | `driver/src/event_log.rs`, `driver/src/ui/history.rs` |
+//! | `PrometheusServlet` (`/metrics`) of the driver and of each executor | `driver/src/driver_metrics.rs`, `executor/src/executor_metrics.rs` |
 
 pub mod client;
 pub mod console_progress;
