@@ -1,11 +1,13 @@
 //! `submit`'s live progress on a terminal: Spark's `ConsoleProgressBar`.
 //!
-//! While a job of an embedded cluster runs, one bar per running stage is
-//! drawn on stderr with `indicatif`, labelled as Spark labels it,
-//! `[Stage 2: 13/16 tasks]`, followed by the attempts running now. The bars
-//! are read from the driver's status store (the same model the web UI
-//! shows) every [`REFRESH`]; a stage appears once it has run for
-//! [`FIRST_DELAY`], so short stages do not flicker (Spark waits 500 ms too).
+//! While a job runs, one bar per running stage is drawn on stderr with
+//! `indicatif`, labelled as Spark labels it, `[Stage 2: 13/16 tasks]`,
+//! followed by the attempts running now. The bars are brought up to date
+//! every [`REFRESH`] from the driver's status store (the same model the web
+//! UI shows): read directly for an embedded cluster, or, for a remote
+//! driver, from the `progress` events it streams to the client (a
+//! [`ProgressFeed`]). A stage appears once it has run for [`FIRST_DELAY`],
+//! so short stages do not flicker (Spark waits 500 ms too).
 //!
 //! Progress is drawn only when both stdout and stderr are terminals (and
 //! `TERM` is not `dumb`): output piped, or written to a file with
@@ -64,6 +66,38 @@ pub fn terminal_wants_progress() -> bool {
         && std::env::var("TERM").map_or(true, |t| t != "dumb")
 }
 
+/// Where the running stages are read from.
+enum Source {
+    /// An embedded cluster's driver, in this process.
+    Store(Arc<StatusStore>),
+    /// What a remote driver last sent.
+    Feed(ProgressFeed),
+}
+
+impl Source {
+    fn active_stages(&self) -> Vec<StageProgress> {
+        match self {
+            Source::Store(store) => store.active_stages(),
+            Source::Feed(feed) => feed.stages(),
+        }
+    }
+}
+
+/// The running stages a remote driver last reported (`progress` events of
+/// its job stream): [`ProgressFeed::set`] as they arrive.
+#[derive(Debug, Clone, Default)]
+pub struct ProgressFeed(Arc<Mutex<Vec<StageProgress>>>);
+
+impl ProgressFeed {
+    pub fn set(&self, stages: Vec<StageProgress>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = stages;
+    }
+
+    pub fn stages(&self) -> Vec<StageProgress> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
 /// Live progress bars of a driver's running stages (see the module docs).
 /// Dropping it stops the refresh and takes the bars down.
 pub struct ConsoleProgress {
@@ -75,10 +109,20 @@ impl ConsoleProgress {
     /// Progress of `store`'s stages on stderr when
     /// [`terminal_wants_progress`]; else nothing is ever drawn.
     pub fn start(store: Arc<StatusStore>) -> Self {
+        Self::start_from(Source::Store(store))
+    }
+
+    /// Progress of the stages `feed` is given (a remote driver's) on stderr
+    /// when [`terminal_wants_progress`]; else nothing is ever drawn.
+    pub fn start_fed(feed: ProgressFeed) -> Self {
+        Self::start_from(Source::Feed(feed))
+    }
+
+    fn start_from(source: Source) -> Self {
         if !terminal_wants_progress() {
             return Self::off();
         }
-        let bars = Arc::new(Mutex::new(StageBars::new(store)));
+        let bars = Arc::new(Mutex::new(StageBars::new(source)));
         let refreshed = Arc::clone(&bars);
         let refresher = tokio::spawn(async move {
             let mut tick = tokio::time::interval(REFRESH);
@@ -139,7 +183,7 @@ fn lock(bars: &Mutex<StageBars>) -> std::sync::MutexGuard<'_, StageBars> {
 
 /// The bars drawn, one per running stage.
 struct StageBars {
-    store: Arc<StatusStore>,
+    source: Source,
     multi: MultiProgress,
     style: ProgressStyle,
     /// Running stages: when they were first seen, and their bar once shown.
@@ -147,7 +191,7 @@ struct StageBars {
 }
 
 impl StageBars {
-    fn new(store: Arc<StatusStore>) -> Self {
+    fn new(source: Source) -> Self {
         // The label drawn is `stage_label`'s, from the bar's own position
         // and length so that label and bar always agree.
         let style =
@@ -155,7 +199,7 @@ impl StageBars {
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> ");
         Self {
-            store,
+            source,
             multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
             style,
             seen: HashMap::new(),
@@ -165,7 +209,7 @@ impl StageBars {
     /// Brings the bars up to the store: new running stages get one (after
     /// [`FIRST_DELAY`]), finished ones lose theirs.
     fn update(&mut self) {
-        let active = self.store.active_stages();
+        let active = self.source.active_stages();
         let multi = &self.multi;
         self.seen.retain(|key, (_, bar)| {
             let running = active

@@ -555,3 +555,70 @@ fn stage_label_in(text: &str) -> Option<&str> {
         && total.parse::<usize>().is_ok())
     .then_some(label)
 }
+
+/// Against a remote driver (`minispark driver` and an executor started by
+/// hand), `submit` on a terminal draws the stage bars from the progress
+/// the driver streams.
+#[test]
+fn submit_to_a_remote_driver_on_a_terminal_shows_stage_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut driver = Command::new(BIN)
+        .args(["driver", "--listen", "127.0.0.1:0", "--ui-port", "0"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let log = collect_lines(driver.stderr.take().unwrap());
+    let mut procs = Processes::default();
+    procs.push("driver", driver);
+    let prefix = "minispark driver listening on ";
+    let url = wait_for_line(&log, Duration::from_secs(60), "the driver's URL", |l| {
+        l.starts_with(prefix)
+    })[prefix.len()..]
+        .trim()
+        .to_string();
+    procs.push(
+        "executor",
+        Command::new(BIN)
+            .args(["executor", "--driver", &url, "--listen", "127.0.0.1:0"])
+            .args(["--slots", "2", "--work-dir"])
+            .arg(dir.path().join("e0"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // Until the executor has registered, the driver answers "no executors".
+    let ping = script(&dir, "ping.sql", "SELECT count(*) FROM tpch.sf0_01.nation;");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = minispark(&["submit", &ping, "--master", &url]);
+        if out.status.success() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no executor within a minute: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let s = script(&dir, "q.sql", PROGRESS_QUERY);
+    let command = format!("{BIN} submit {s} --master {url}");
+    let out = output_bounded(
+        Command::new("script")
+            .args(["--quiet", "--return", "--command", &command, "/dev/null"])
+            .env("TERM", "xterm-256color")
+            .stdin(Stdio::null()),
+        Duration::from_secs(300),
+        "minispark submit --master http://... under script(1)",
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{:?}\n{text}", out.status);
+    assert!(text.contains("1478493"), "{text}");
+    assert!(
+        stage_label_in(&text).is_some(),
+        "no [Stage N: d/t tasks] bar from a remote driver: {text:?}"
+    );
+    drop(procs);
+}

@@ -9,6 +9,7 @@ mod broadcast_cache;
 mod cli;
 mod common;
 mod compare;
+mod console_progress;
 mod dataframe;
 mod driver_restart;
 mod errors;

@@ -362,8 +362,6 @@ pub struct StageProgress {
     pub done: usize,
     /// Attempts running now (speculative copies included).
     pub running: usize,
-    /// When the stage's tasks were first launched (ms since the epoch).
-    pub submitted_ms: u64,
 }
 
 /// An executor as the store saw it come and go (live numbers such as the
@@ -516,8 +514,7 @@ impl StatusStore {
             .filter(|j| j.completed_ms.is_none())
             .flat_map(|j| {
                 j.stages.iter().filter_map(|s| {
-                    let submitted_ms = s.submitted_ms?;
-                    if s.completed_ms.is_some() {
+                    if s.submitted_ms.is_none() || s.completed_ms.is_some() {
                         return None;
                     }
                     let running = s.tasks.iter().filter(|t| t.end_ms.is_none()).count();
@@ -530,7 +527,6 @@ impl StatusStore {
                         total: s.num_tasks,
                         done: s.tasks_succeeded.min(s.num_tasks),
                         running,
-                        submitted_ms,
                     })
                 })
             })

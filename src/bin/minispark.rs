@@ -10,8 +10,8 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use datafusion::common::{DataFusionError, Result};
 use minispark::Master;
-use minispark::client::{StatementOutput, run_script_in_session, run_script_remote};
-use minispark::console_progress::ConsoleProgress;
+use minispark::client::{StatementOutput, run_script_in_session, run_script_remote_with_progress};
+use minispark::console_progress::{ConsoleProgress, ProgressFeed, terminal_wants_progress};
 use minispark::local::{LocalCluster, LocalClusterOptions, default_slots};
 use minispark::output::{Format, write_result};
 
@@ -456,7 +456,25 @@ async fn run(cli: Cli) -> Result<()> {
                     )),
                     Master::Remote(url) => {
                         let security = security.resolve()?;
-                        run_script_remote(&url, &security, &text, settings, &mut print).await
+                        // The driver streams its progress only when it
+                        // would be drawn.
+                        let feed = ProgressFeed::default();
+                        let mut on_progress = |stages| feed.set(stages);
+                        let wanted = terminal_wants_progress();
+                        if wanted {
+                            *progress.borrow_mut() = ConsoleProgress::start_fed(feed.clone());
+                        }
+                        let result = run_script_remote_with_progress(
+                            &url,
+                            &security,
+                            &text,
+                            settings,
+                            &mut print,
+                            wanted.then_some(&mut on_progress as &mut dyn FnMut(_)),
+                        )
+                        .await;
+                        progress.borrow_mut().finish();
+                        result
                     }
                 }
             };
