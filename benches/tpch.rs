@@ -8,6 +8,16 @@
 //! cargo bench --bench tpch -- --scale-factor 1 --executors 2 --iterations 3
 //! ```
 //!
+//! With `--ui-overhead`, the baseline is not DataFusion but minispark with
+//! its web UI and event log off, and the measured engine minispark with
+//! both on (a second embedded cluster serving its UI on a loopback port,
+//! every job writing its event log to a temporary directory), alternating
+//! query by query in the same run: the overhead of issue 12.
+//!
+//! ```text
+//! cargo bench --bench tpch -- --scale-factor 1 --executors 2 --iterations 3 --ui-overhead
+//! ```
+//!
 //! Data is generated once as Parquet under `--data` (default
 //! `target/tpch-sf<SF>`), and both engines read the same files. DataFusion
 //! runs with its defaults (dynamic filters on, its own join thresholds)
@@ -42,6 +52,9 @@ struct Args {
     conf: Vec<(String, String)>,
     /// Extra settings of the DataFusion baseline (`--datafusion-conf`).
     datafusion_conf: Vec<(String, String)>,
+    /// Compare minispark with its UI and event log on against both off
+    /// (`--ui-overhead`), instead of against DataFusion.
+    ui_overhead: bool,
 }
 
 fn parse_args() -> Args {
@@ -56,6 +69,7 @@ fn parse_args() -> Args {
         data: None,
         conf: vec![],
         datafusion_conf: vec![],
+        ui_overhead: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -74,6 +88,7 @@ fn parse_args() -> Args {
             "--data" => args.data = Some(PathBuf::from(value())),
             "--conf" => args.conf.push(common::key_value(&value())),
             "--datafusion-conf" => args.datafusion_conf.push(common::key_value(&value())),
+            "--ui-overhead" => args.ui_overhead = true,
             "--bench" => {}
             other => panic!("unknown argument {other}"),
         }
@@ -114,6 +129,9 @@ async fn main() -> Result<()> {
         &format!("TPC-H SF{}", args.scale_factor),
         |dir| minispark::datagen::tpch::write_tpch_parquet(args.scale_factor, dir).map(|_| ()),
     )?;
+    if args.ui_overhead {
+        return ui_overhead(&args, &data).await;
+    }
     let cluster = common::start_cluster(args.executors).await?;
     let mut settings: std::collections::HashMap<String, String> = [(
         "minispark.shuffle.partitions".to_string(),
@@ -211,4 +229,86 @@ fn query_list(queries: &[usize]) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     }
+}
+
+/// `--ui-overhead`: minispark with the web UI and event log off (baseline)
+/// against both on, the same queries alternating in one run.
+async fn ui_overhead(args: &Args, data: &std::path::Path) -> Result<()> {
+    let event_logs = tempfile::tempdir()?;
+    let off = common::start_cluster(args.executors).await?;
+    let on = common::start_cluster_with_ui(args.executors, Some("127.0.0.1:0")).await?;
+    let mut settings: std::collections::HashMap<String, String> = [(
+        "minispark.shuffle.partitions".to_string(),
+        args.partitions.to_string(),
+    )]
+    .into_iter()
+    .collect();
+    settings.extend(args.conf.iter().cloned());
+    let off_session = off.driver.session(&settings)?;
+    settings.insert(
+        "minispark.eventLog.dir".into(),
+        event_logs.path().display().to_string(),
+    );
+    let on_session = on.driver.session(&settings)?;
+    for t in TABLES {
+        let ddl = format!(
+            "CREATE EXTERNAL TABLE {t} STORED AS PARQUET LOCATION '{}/'",
+            data.join(t).display()
+        );
+        time_minispark(&off_session, &ddl).await?;
+        time_minispark(&on_session, &ddl).await?;
+    }
+    let mut table = common::RatioTable::with_headers(
+        "query",
+        "UI and event log off, ms",
+        "UI and event log on, ms",
+    );
+    for &q in &args.queries {
+        let path = format!("{}/tests/tpch/queries/q{q}.sql", env!("CARGO_MANIFEST_DIR"));
+        let sql = std::fs::read_to_string(&path).expect("query file");
+        let (mut off_times, mut on_times) = (vec![], vec![]);
+        for _ in 0..args.iterations {
+            off_times.push(time_minispark(&off_session, &sql).await?);
+            on_times.push(time_minispark(&on_session, &sql).await?);
+        }
+        table.row(
+            &format!("q{q}"),
+            common::median(off_times),
+            common::median(on_times),
+        );
+    }
+    let (markdown, total, (worst, worst_ratio)) = table.finish();
+    let (executors, slots) = on.driver.cluster.size();
+    let logged = std::fs::read_dir(event_logs.path())?.count();
+    println!("{}", report::run_header("tpch"));
+    println!(
+        "- Data: TPC-H SF{} as Parquet in `{}` (tpchgen); queries {}",
+        args.scale_factor,
+        common::show_path(data),
+        query_list(&args.queries)
+    );
+    println!(
+        "- minispark both times: {}",
+        report::minispark_line(
+            on_session.context().copied_config().options(),
+            executors,
+            slots
+        )
+    );
+    println!(
+        "- Off: no web UI, no event log. On: the driver serves its web UI at {} and every job \
+         writes its event log ({logged} files in a temporary directory). Each query runs {} times \
+         on each, alternating; the table gives the medians.",
+        on.driver.ui_url().unwrap_or_default(),
+        args.iterations
+    );
+    println!();
+    print!("{markdown}");
+    println!();
+    println!(
+        "Total: on {total:.3}x off; worst query {worst} at {worst_ratio:.3}x. \
+         Target (issue 12): total within 3%: {}.",
+        if total <= 1.03 { "met" } else { "**not met**" }
+    );
+    Ok(())
 }

@@ -11,6 +11,7 @@ use datafusion::logical_expr::LogicalPlan;
 use futures::StreamExt;
 use minispark_driver::job::{JobSession, parse_script};
 use minispark_driver::job_counters::JobCounters;
+use minispark_driver::status_store::StageProgress;
 use minispark_planner::ipc::ChunkDecoder;
 use minispark_planner::logical_codec::encode_logical_plan;
 use minispark_proto::{Security, SubmitJobRequest, job_event};
@@ -92,12 +93,27 @@ pub async fn run_script_remote(
     settings: HashMap<String, String>,
     on_result: &mut dyn FnMut(StatementOutput) -> Result<()>,
 ) -> Result<()> {
+    run_script_remote_with_progress(master, security, script, settings, on_result, None).await
+}
+
+/// [`run_script_remote`], asking the driver for the progress of the job's
+/// running stages when `on_progress` is given: it is called with them
+/// whenever they change (what `submit` draws on a terminal).
+pub async fn run_script_remote_with_progress(
+    master: &str,
+    security: &Security,
+    script: &str,
+    settings: HashMap<String, String>,
+    on_result: &mut dyn FnMut(StatementOutput) -> Result<()>,
+    on_progress: Option<&mut dyn FnMut(Vec<StageProgress>)>,
+) -> Result<()> {
     let request = SubmitJobRequest {
         script: script.to_string(),
         settings,
         logical_plan: vec![],
+        progress: on_progress.is_some(),
     };
-    submit_remote(master, security, request, on_result).await
+    submit_remote(master, security, request, on_result, on_progress).await
 }
 
 /// Submits a DataFrame's logical plan to a driver over gRPC and returns its
@@ -113,12 +129,19 @@ pub async fn run_plan_remote(
         script: label.to_string(),
         settings,
         logical_plan: encode_logical_plan(plan)?,
+        progress: false,
     };
     let mut output = None;
-    submit_remote(master, security, request, &mut |out| {
-        output = Some(out);
-        Ok(())
-    })
+    submit_remote(
+        master,
+        security,
+        request,
+        &mut |out| {
+            output = Some(out);
+            Ok(())
+        },
+        None,
+    )
     .await?;
     // A plan that returns no rows (DDL) sends no statement; it has an
     // empty result.
@@ -137,6 +160,7 @@ async fn submit_remote(
     security: &Security,
     request: SubmitJobRequest,
     on_result: &mut dyn FnMut(StatementOutput) -> Result<()>,
+    mut on_progress: Option<&mut dyn FnMut(Vec<StageProgress>)>,
 ) -> Result<()> {
     let mut client = minispark_proto::driver_client(master, security)?;
     let response = client
@@ -154,6 +178,25 @@ async fn submit_remote(
         let Some(event) = event.and_then(|e| e.event) else {
             break;
         };
+        // Progress may come at any time, even after the end.
+        if let job_event::Event::Progress(progress) = event {
+            if let Some(on_progress) = on_progress.as_mut() {
+                on_progress(
+                    progress
+                        .stages
+                        .into_iter()
+                        .map(|s| StageProgress {
+                            job_id: s.job_id,
+                            stage: s.stage as usize,
+                            total: s.total as usize,
+                            done: s.done as usize,
+                            running: s.running as usize,
+                        })
+                        .collect(),
+                );
+            }
+            continue;
+        }
         if ended {
             return Err(DataFusionError::Execution(
                 "driver sent events after the end of the job".into(),
@@ -196,6 +239,7 @@ async fn submit_remote(
                 on_result(output)?;
             }
             job_event::Event::JobEnd(_) => ended = true,
+            job_event::Event::Progress(_) => {}
         }
     }
     if !ended {

@@ -54,6 +54,7 @@
 //! * [`prelude`]: the session types plus DataFusion's expression builders.
 //! * [`local`]: the embedded cluster behind `local[N]`.
 //! * [`client`]: running job scripts (the CLI's `submit`).
+//! * [`console_progress`]: `submit`'s live stage progress bars on a terminal.
 //! * [`demo`]: `minispark demo shuffle`, a shuffle shown map task by map task.
 //!
 //! The crates underneath, in dependency order (each crate's docs are a tour
@@ -78,6 +79,7 @@
 //! |---|---|
 //! | `SparkSession`, `DataFrame` | `src/session.rs`, `src/dataframe.rs` |
 //! | `spark-submit`, `local[N]` | `src/client.rs`, `src/local.rs`, `src/bin/minispark.rs` |
+//! | `ConsoleProgressBar` (`[Stage 2: 13/16 tasks]`) | `src/console_progress.rs` |
 //! | `SQLConf` (`spark.sql.*` settings) | `planner/src/config.rs` |
 //! | Catalyst parsing and optimizing | DataFusion; `planner/src/session.rs` sets it up |
 //! | Query stages cut at exchanges (`DAGScheduler`'s stages) | `planner/src/stages.rs` |
@@ -107,8 +109,12 @@
 //! | Hadoop `FileSystem`s (`s3a://`, `gs://`, `abfs://`) and their `spark.hadoop.fs.*` settings | `storage/src/object_store_registry.rs`, `storage/src/store_settings.rs` |
 //! | Task serialization | `planner/src/codec.rs` (physical), `planner/src/logical_codec.rs` (DataFrames) |
 //! | `EXPLAIN`, the Spark UI's stage metrics | `planner/src/explain.rs`, `driver/src/job.rs` |
+//! | The Spark UI and its REST API (`/api/v1`), `AppStatusStore` fed by `SparkListener` events | `driver/src/ui/`, `driver/src/status_store.rs` |
+//! | Event logs (`spark.eventLog.*`) and the history server | `driver/src/event_log.rs`, `driver/src/ui/history.rs` |
+//! | `PrometheusServlet` (`/metrics`) of the driver and of each executor | `driver/src/driver_metrics.rs`, `executor/src/executor_metrics.rs` |
 
 pub mod client;
+pub mod console_progress;
 pub mod dataframe;
 pub mod demo;
 pub mod local;

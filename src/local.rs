@@ -144,6 +144,7 @@ impl LocalCluster {
                     insecure: false,
                     driver_timeout: EXECUTOR_DRIVER_TIMEOUT,
                     memory: options.memory,
+                    metrics_listen: None,
                 });
                 cluster.tasks.push(tokio::spawn(executor));
                 continue;

@@ -444,3 +444,181 @@ fn empty_results_show_their_columns() {
     assert_eq!(run("json"), "");
     assert_eq!(run("ndjson"), "");
 }
+
+/// A query with a shuffle whose scan stage runs for seconds, so a terminal
+/// would show its progress bar.
+const PROGRESS_QUERY: &str = "SELECT l_returnflag, count(*) AS n FROM tpch.sf1.lineitem \
+     GROUP BY l_returnflag ORDER BY l_returnflag;";
+
+/// Control characters other than newline and tab (escape codes, carriage
+/// returns a progress bar redraws with), as `(offset, byte)`.
+fn control_characters(bytes: &[u8]) -> Vec<(usize, u8)> {
+    bytes
+        .iter()
+        .enumerate()
+        .filter(|&(_, &b)| (b < 0x20 && b != b'\n' && b != b'\t') || b == 0x7f)
+        .map(|(i, &b)| (i, b))
+        .take(10)
+        .collect()
+}
+
+/// `submit` piped, or with its results in a file, prints no progress and
+/// no control characters (Spark's console progress bar is for terminals).
+#[test]
+fn submit_piped_or_to_a_file_prints_no_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = script(&dir, "q.sql", PROGRESS_QUERY);
+    let out = minispark_with(&["submit", &s, "--master", "local[2]"], |c| {
+        c.env("TERM", "xterm-256color");
+    });
+    let stdout = stdout_ok(&out);
+    assert!(stdout.contains("1478493"), "{stdout}");
+    for (name, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+        let text = String::from_utf8_lossy(bytes);
+        assert_eq!(control_characters(bytes), [], "{name}: {text:?}");
+        assert!(!text.contains("[Stage "), "progress on a pipe: {text}");
+    }
+
+    // Results to a file (the shell redirects stdout), stderr still piped.
+    let file = dir.path().join("out.csv");
+    let out = output_bounded(
+        Command::new("sh")
+            .args(["-c", "exec \"$0\" \"$@\" > \"$OUT\"", BIN, "submit", &s])
+            .args(["--master", "local[2]", "--format", "csv"])
+            .env("OUT", &file)
+            .env("TERM", "xterm-256color"),
+        Duration::from_secs(300),
+        "minispark submit > out.csv",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let written = std::fs::read(&file).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&written).lines().next(),
+        Some("l_returnflag,n")
+    );
+    for (name, bytes) in [("the csv file", &written), ("stderr", &out.stderr)] {
+        assert_eq!(
+            control_characters(bytes),
+            [],
+            "{name}: {:?}",
+            String::from_utf8_lossy(bytes)
+        );
+    }
+}
+
+/// On a terminal (a pseudo-terminal made by util-linux's `script`),
+/// `submit` draws `[Stage N: done/total tasks]` bars while the job runs,
+/// and the results still arrive whole.
+#[test]
+fn submit_on_a_terminal_shows_stage_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = script(&dir, "q.sql", PROGRESS_QUERY);
+    let command = format!("{BIN} submit {s} --master local[2]");
+    let out = output_bounded(
+        Command::new("script")
+            .args(["--quiet", "--return", "--command", &command, "/dev/null"])
+            .env("TERM", "xterm-256color")
+            .env_remove("NO_COLOR")
+            .stdin(Stdio::null()),
+        Duration::from_secs(300),
+        "minispark submit under script(1)",
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "script(1) (util-linux, needed for a pseudo-terminal) failed: {:?}\n{text}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("1478493"), "{text}");
+    let label = stage_label_in(&text);
+    assert!(
+        label.is_some(),
+        "no [Stage N: d/t tasks] bar on a terminal: {text:?}"
+    );
+}
+
+/// The first `[Stage N: D/T tasks]` in `text`.
+fn stage_label_in(text: &str) -> Option<&str> {
+    let start = text.find("[Stage ")?;
+    let end = start + text[start..].find(" tasks]")? + " tasks]".len();
+    let label = &text[start..end];
+    let inner = label.strip_prefix("[Stage ")?.strip_suffix(" tasks]")?;
+    let (stage, counts) = inner.split_once(": ")?;
+    let (done, total) = counts.split_once('/')?;
+    (stage.parse::<usize>().is_ok()
+        && done.parse::<usize>().is_ok()
+        && total.parse::<usize>().is_ok())
+    .then_some(label)
+}
+
+/// Against a remote driver (`minispark driver` and an executor started by
+/// hand), `submit` on a terminal draws the stage bars from the progress
+/// the driver streams.
+#[test]
+fn submit_to_a_remote_driver_on_a_terminal_shows_stage_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut driver = Command::new(BIN)
+        .args(["driver", "--listen", "127.0.0.1:0", "--ui-port", "0"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let log = collect_lines(driver.stderr.take().unwrap());
+    let mut procs = Processes::default();
+    procs.push("driver", driver);
+    let prefix = "minispark driver listening on ";
+    let url = wait_for_line(&log, Duration::from_secs(60), "the driver's URL", |l| {
+        l.starts_with(prefix)
+    })[prefix.len()..]
+        .trim()
+        .to_string();
+    procs.push(
+        "executor",
+        Command::new(BIN)
+            .args(["executor", "--driver", &url, "--listen", "127.0.0.1:0"])
+            .args(["--slots", "2", "--work-dir"])
+            .arg(dir.path().join("e0"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // Until the executor has registered, the driver answers "no executors".
+    let ping = script(&dir, "ping.sql", "SELECT count(*) FROM tpch.sf0_01.nation;");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = minispark(&["submit", &ping, "--master", &url]);
+        if out.status.success() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no executor within a minute: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let s = script(&dir, "q.sql", PROGRESS_QUERY);
+    let command = format!("{BIN} submit {s} --master {url}");
+    let out = output_bounded(
+        Command::new("script")
+            .args(["--quiet", "--return", "--command", &command, "/dev/null"])
+            .env("TERM", "xterm-256color")
+            .stdin(Stdio::null()),
+        Duration::from_secs(300),
+        "minispark submit --master http://... under script(1)",
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{:?}\n{text}", out.status);
+    assert!(text.contains("1478493"), "{text}");
+    assert!(
+        stage_label_in(&text).is_some(),
+        "no [Stage N: d/t tasks] bar from a remote driver: {text:?}"
+    );
+    drop(procs);
+}

@@ -896,6 +896,7 @@ async fn deep_plans_over_grpc_run_or_are_refused_by_name() {
             script: "deep".into(),
             settings: Default::default(),
             logical_plan: deep_logical_plan(depth),
+            progress: false,
         };
         let mut client = minispark::proto::driver_client(&url, &Default::default()).unwrap();
         let status = client.submit_job(request).await.unwrap_err();

@@ -28,12 +28,18 @@ impl ProcessCluster {
     /// A driver (executors silent for `heartbeat_timeout` are lost) with no
     /// executor yet.
     pub async fn start(heartbeat_timeout: Duration) -> Self {
+        Self::start_with_ui(heartbeat_timeout, None).await
+    }
+
+    /// [`Self::start`], the driver serving its web UI at `ui` (HOST:PORT).
+    pub async fn start_with_ui(heartbeat_timeout: Duration, ui: Option<&str>) -> Self {
         let (secret, text) = Secret::random().unwrap();
         let driver = Driver::start(DriverOptions {
             listen: "127.0.0.1:0".into(),
             heartbeat_timeout,
             heartbeat_interval: Duration::from_millis(250),
             security: Security::with_secret(secret),
+            ui_listen: ui.map(str::to_string),
             ..Default::default()
         })
         .await
@@ -50,6 +56,18 @@ impl ProcessCluster {
     /// Starts an executor process with `slots` slots and `env`; returns its
     /// id. It registers on its own: see [`Self::wait_for_executors`].
     pub fn spawn_executor(&mut self, slots: usize, env: &[(&str, &str)]) -> String {
+        self.spawn_executor_with(slots, env, &[], Stdio::null())
+    }
+
+    /// [`Self::spawn_executor`] with `args` added to its command line and
+    /// its stderr going to `stderr`.
+    pub fn spawn_executor_with(
+        &mut self,
+        slots: usize,
+        env: &[(&str, &str)],
+        args: &[&str],
+        stderr: Stdio,
+    ) -> String {
         let id = format!("exec-{}", self.started);
         self.started += 1;
         let dir: PathBuf = self.work.path().join(&id);
@@ -60,10 +78,11 @@ impl ProcessCluster {
             .arg("--work-dir")
             .arg(&dir)
             .args(["--id", &id])
+            .args(args)
             .env(SECRET_ENV, &self.secret)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(stderr);
         for (k, v) in env {
             command.env(k, v);
         }
@@ -72,6 +91,16 @@ impl ProcessCluster {
             .unwrap_or_else(|e| panic!("cannot start executor {id}: {e}"));
         self.executors.push(id.clone(), child);
         id
+    }
+
+    /// Executor `id`'s stderr pipe (when it was spawned with
+    /// `Stdio::piped()`), for tests that read what it prints.
+    pub fn take_stderr(&mut self, id: &str) -> Option<std::process::ChildStderr> {
+        self.executors
+            .0
+            .iter_mut()
+            .find(|(name, _)| name == id)
+            .and_then(|(_, child)| child.stderr.take())
     }
 
     /// Waits (at most a minute) until exactly the executors of `ids` are

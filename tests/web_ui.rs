@@ -285,6 +285,15 @@ async fn every_page_and_endpoint_after_a_skewed_join_and_a_failed_job() {
             tasks.extend(list.as_array().unwrap().iter().cloned());
         }
     }
+    // Stages launched and not completed when their job failed.
+    let failed_job = get_json(address, &format!("/api/v1/jobs/{failed}")).await;
+    let stages_failed = failed_job["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| !s["submitted_ms"].is_null() && s["completed_ms"].is_null())
+        .count();
+    assert!(stages_failed >= 1, "{failed_job}");
     let succeeded: Vec<&Value> = tasks.iter().filter(|t| t["status"] == "success").collect();
     let sum = |field: &str| -> f64 {
         succeeded
@@ -296,6 +305,7 @@ async fn every_page_and_endpoint_after_a_skewed_join_and_a_failed_job() {
         ("minispark_jobs_started_total", 2.0),
         ("minispark_jobs_succeeded_total", 1.0),
         ("minispark_jobs_failed_total", 1.0),
+        ("minispark_stages_failed_total", stages_failed as f64),
         ("minispark_tasks_started_total", tasks.len() as f64),
         ("minispark_tasks_succeeded_total", succeeded.len() as f64),
         (

@@ -50,8 +50,15 @@ pub fn generate_once(
 
 /// An embedded cluster of executor processes of this build's binary.
 pub async fn start_cluster(executors: usize) -> Result<LocalCluster> {
+    start_cluster_with_ui(executors, None).await
+}
+
+/// [`start_cluster`], its driver serving the web UI at `ui` (HOST:PORT).
+#[allow(dead_code)] // not every runner uses it
+pub async fn start_cluster_with_ui(executors: usize, ui: Option<&str>) -> Result<LocalCluster> {
     let mut options = LocalClusterOptions::new(executors)?;
     options.binary = PathBuf::from(env!("CARGO_BIN_EXE_minispark"));
+    options.ui = ui.map(str::to_string);
     LocalCluster::start(options).await
 }
 

@@ -1,5 +1,6 @@
 //! The driver's Prometheus metrics, served at `/metrics` on the UI's port:
-//! jobs, stages and tasks started, finished and failed, a task duration
+//! jobs, stages and tasks started, finished and failed (a stage fails when
+//! its job fails after it was launched and before it completed), a task duration
 //! histogram, shuffle bytes written, read and fetched remotely, spill,
 //! executors alive and lost, fetch failures and recomputed map outputs.
 //!
@@ -25,6 +26,7 @@ pub struct DriverMetrics {
     jobs_failed: Counter,
     stages_started: Counter,
     stages_completed: Counter,
+    stages_failed: Counter,
     tasks_started: Counter,
     tasks_succeeded: Counter,
     tasks_failed: Counter,
@@ -48,6 +50,7 @@ impl Default for DriverMetrics {
             jobs_failed: Counter::default(),
             stages_started: Counter::default(),
             stages_completed: Counter::default(),
+            stages_failed: Counter::default(),
             tasks_started: Counter::default(),
             tasks_succeeded: Counter::default(),
             tasks_failed: Counter::default(),
@@ -80,6 +83,11 @@ impl Default for DriverMetrics {
             "stages_completed",
             "Stages all of whose tasks have their output",
             m.stages_completed.clone(),
+        );
+        r.register(
+            "stages_failed",
+            "Stages launched but not completed when their job failed",
+            m.stages_failed.clone(),
         );
         r.register(
             "tasks_started",
@@ -198,6 +206,11 @@ impl DriverMetrics {
                 self.executors_lost.inc();
             }
         }
+    }
+
+    /// Counts `n` stages that failed with their job.
+    pub fn count_failed_stages(&self, n: u64) {
+        self.stages_failed.inc_by(n);
     }
 
     /// The OpenMetrics text exposition, with `executors_alive` as the

@@ -79,6 +79,9 @@ pub struct JobSession {
     last_job: Arc<Mutex<Option<JobCounters>>>,
     /// The text of the statement being run, for the UI's jobs.
     statement: Arc<Mutex<Option<String>>>,
+    /// The jobs this session (or a clone of it) started: whose progress
+    /// `submit` shows.
+    started_jobs: Arc<Mutex<Vec<String>>>,
 }
 
 impl std::fmt::Debug for JobSession {
@@ -100,7 +103,17 @@ impl JobSession {
             ctx: minispark_storage::session_context(settings)?,
             last_job: Arc::default(),
             statement: Arc::default(),
+            started_jobs: Arc::default(),
         })
+    }
+
+    /// The ids of the jobs this session (or a clone of it) started, oldest
+    /// first.
+    pub fn started_jobs(&self) -> Vec<String> {
+        self.started_jobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The counters of the last job this session (or a clone of it) ran,
@@ -288,6 +301,10 @@ impl JobSession {
             );
         }
         let job_id = JobId::random();
+        self.started_jobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(job_id.to_string());
         let settings = changed_settings(&self.ctx);
         let max_failures =
             minispark_config(self.ctx.state().config().options()).task_max_failures as u32;

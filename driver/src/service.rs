@@ -2,7 +2,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use arrow::ipc::writer::StreamWriter;
 use datafusion::common::Result;
@@ -13,8 +13,9 @@ use minispark_planner::ipc::write_options;
 use minispark_planner::logical_codec::decode_logical_plan;
 use minispark_proto::driver_server::Driver as DriverRpc;
 use minispark_proto::{
-    HeartbeatRequest, HeartbeatResponse, JobEnd, JobEvent, RegisterExecutorRequest,
-    RegisterExecutorResponse, StatementEnd, StatementStart, SubmitJobRequest, job_event,
+    HeartbeatRequest, HeartbeatResponse, JobEnd, JobEvent, Progress, RegisterExecutorRequest,
+    RegisterExecutorResponse, StageProgress, StatementEnd, StatementStart, SubmitJobRequest,
+    job_event,
 };
 use tokio::sync::{mpsc, oneshot};
 use tonic::{Request, Response, Status};
@@ -73,6 +74,16 @@ impl DriverRpc for DriverService {
         let (tx, rx) = mpsc::channel::<Result<JobEvent, Status>>(4);
         let (ready_tx, ready_rx) = oneshot::channel::<Result<(), Status>>();
         let panic_tx = tx.clone();
+        // Progress, when asked for: ends when the job does (`done`).
+        let (done, job_done) = oneshot::channel::<()>();
+        if request.progress {
+            tokio::spawn(send_progress(
+                Arc::clone(&self.cluster),
+                session.clone(),
+                tx.clone(),
+                job_done,
+            ));
+        }
         // Parsing, decoding, planning and running happen on a thread with a
         // deep stack (see `deep_work`): a deep expression cannot overflow a
         // runtime worker and abort the driver. When the client goes away,
@@ -89,6 +100,7 @@ impl DriverRpc for DriverService {
             if let Err(e) = run_script(session, statements, &tx).await {
                 let _ = tx.send(Err(Status::internal(e.to_string()))).await;
             }
+            drop(done);
         };
         // Even a panic reaches the client as an error instead of a silently
         // ended stream.
@@ -137,6 +149,54 @@ fn read_work(request: &SubmitJobRequest, session: &JobSession) -> Result<Vec<Wor
 /// Error used to stop a script when the client has gone.
 fn client_gone() -> datafusion::error::DataFusionError {
     datafusion::error::DataFusionError::Execution("client disconnected; job cancelled".into())
+}
+
+/// How often a job's progress is looked at (Spark's console progress bar:
+/// 200 ms).
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(200);
+
+/// Sends the running stages of `session`'s jobs to its client whenever they
+/// change, until `job_done` fires or the client goes.
+async fn send_progress(
+    cluster: Arc<Cluster>,
+    session: JobSession,
+    tx: mpsc::Sender<Result<JobEvent, Status>>,
+    mut job_done: oneshot::Receiver<()>,
+) {
+    let mut tick = tokio::time::interval(PROGRESS_INTERVAL);
+    let mut last: Option<Vec<StageProgress>> = None;
+    loop {
+        tokio::select! {
+            _ = &mut job_done => return,
+            _ = tick.tick() => {}
+        }
+        let ours = session.started_jobs();
+        let stages: Vec<StageProgress> = cluster
+            .status
+            .active_stages()
+            .into_iter()
+            .filter(|p| ours.contains(&p.job_id))
+            .map(|p| StageProgress {
+                job_id: p.job_id,
+                stage: p.stage as u32,
+                done: p.done as u32,
+                total: p.total as u32,
+                running: p.running as u32,
+            })
+            .collect();
+        if last.as_ref() == Some(&stages) {
+            continue;
+        }
+        let event = JobEvent {
+            event: Some(job_event::Event::Progress(Progress {
+                stages: stages.clone(),
+            })),
+        };
+        if tx.send(Ok(event)).await.is_err() {
+            return;
+        }
+        last = Some(stages);
+    }
 }
 
 /// One unit of a submitted job: a statement of a script, or a DataFrame's

@@ -350,6 +350,20 @@ impl JobStatus {
     }
 }
 
+/// How far a running stage is: what `submit`'s console progress bar shows
+/// (Spark's `ConsoleProgressBar` reads the same from its status store).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageProgress {
+    pub job_id: String,
+    pub stage: usize,
+    /// Tasks of the stage (after adaptive execution).
+    pub total: usize,
+    /// Tasks with their output (at most `total`).
+    pub done: usize,
+    /// Attempts running now (speculative copies included).
+    pub running: usize,
+}
+
 /// An executor as the store saw it come and go (live numbers such as the
 /// last heartbeat come from the [`crate::cluster::Cluster`]).
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -418,10 +432,20 @@ impl StatusStore {
                 if let Some(log) = state.logs.get_mut(job) {
                     log.write(&event);
                 }
-                if let StatusEvent::JobEnd { job_id, .. } = &event
-                    && let Some(log) = state.logs.remove(job_id)
-                {
-                    log.close();
+                if let StatusEvent::JobEnd { job_id, error, .. } = &event {
+                    if let Some(log) = state.logs.remove(job_id) {
+                        log.close();
+                    }
+                    if error.is_some()
+                        && let Some(job) = state.jobs.iter().rev().find(|j| &j.job_id == job_id)
+                    {
+                        let failed = job
+                            .stages
+                            .iter()
+                            .filter(|s| s.submitted_ms.is_some() && s.completed_ms.is_none())
+                            .count();
+                        self.metrics.count_failed_stages(failed as u64);
+                    }
                 }
             }
             None => {
@@ -478,6 +502,35 @@ impl StatusStore {
     /// True while some retained job runs (pages then refresh themselves).
     pub fn any_running(&self) -> bool {
         self.lock().jobs.iter().any(|j| j.completed_ms.is_none())
+    }
+
+    /// The stages running now, of jobs still running, oldest job first and
+    /// by stage id: submitted and not yet complete.
+    pub fn active_stages(&self) -> Vec<StageProgress> {
+        let state = self.lock();
+        state
+            .jobs
+            .iter()
+            .filter(|j| j.completed_ms.is_none())
+            .flat_map(|j| {
+                j.stages.iter().filter_map(|s| {
+                    if s.submitted_ms.is_none() || s.completed_ms.is_some() {
+                        return None;
+                    }
+                    let running = s.tasks.iter().filter(|t| t.end_ms.is_none()).count();
+                    // Attempts of a partition that succeeded again (a
+                    // speculative copy, a recomputed output) are not more
+                    // than all the tasks.
+                    Some(StageProgress {
+                        job_id: j.job_id.clone(),
+                        stage: s.info.id,
+                        total: s.num_tasks,
+                        done: s.tasks_succeeded.min(s.num_tasks),
+                        running,
+                    })
+                })
+            })
+            .collect()
     }
 
     pub fn executors(&self) -> Vec<ExecutorRecord> {

@@ -52,11 +52,15 @@
 //!   restarts at the same address is waited for (backoff up to 5 s, for
 //!   `--driver-timeout`, 15 minutes by default) and registered with again,
 //!   so executors outlive their driver's restarts.
+//! * [`executor_metrics`]: Prometheus `/metrics` on a port of its own
+//!   (`--metrics-port`): tasks, task durations, shuffle bytes written and
+//!   served, spill, fetch failures.
 //! * [`straggler_faults`]: test-only: a sleep injected into one task
 //!   through an environment variable, to test speculation and task timeouts.
 
 pub mod broadcast_cache;
 pub mod driver_connection;
+pub mod executor_metrics;
 pub mod map_output_commit;
 pub mod memory;
 pub mod service;
@@ -110,6 +114,10 @@ pub struct ExecutorOptions {
     pub driver_timeout: Duration,
     /// Bytes its tasks may hold at once (`--memory`); unbounded when `None`.
     pub memory: Option<u64>,
+    /// Where to serve Prometheus metrics at `/metrics`, `HOST:PORT` (port 0
+    /// picks a free one; the address is printed on stderr); `None`: not
+    /// served. See [`executor_metrics`].
+    pub metrics_listen: Option<String>,
 }
 
 /// Starts an executor and serves until the process is stopped or the driver
@@ -191,6 +199,21 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<()> {
         memory,
     );
     let active = Arc::clone(&service.active_tasks);
+    let _metrics_server = match &options.metrics_listen {
+        Some(listen) => {
+            let (bound, server) =
+                executor_metrics::serve(listen, Arc::clone(&service.metrics)).await?;
+            // On stderr whatever the log level: with port 0 this is the only
+            // way to learn it.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "minispark executor {id} metrics at http://{bound}/metrics"
+            );
+            Some(AbortTaskOnDrop(server))
+        }
+        None => None,
+    };
     let routes = tonic::service::Routes::new(
         // Requests carry plans (LaunchTask); answers are block chunks.
         ExecutorServer::new(service)
@@ -243,6 +266,15 @@ impl Drop for TaskRuntime {
         if let Some(runtime) = self.0.take() {
             runtime.shutdown_background();
         }
+    }
+}
+
+/// Aborts a spawned task (the metrics server) when dropped.
+struct AbortTaskOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortTaskOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

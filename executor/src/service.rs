@@ -43,6 +43,8 @@ pub struct ExecutorService {
     running: Arc<Mutex<HashMap<String, Vec<AbortHandle>>>>,
     /// Number of running tasks (reported in heartbeats).
     pub active_tasks: Arc<AtomicUsize>,
+    /// What `/metrics` serves (`crate::executor_metrics`).
+    pub metrics: Arc<crate::executor_metrics::ExecutorMetrics>,
     /// Where tasks run: a runtime of their own, so CPU-bound operators
     /// never delay heartbeats or block serving shuffle blocks.
     tasks: tokio::runtime::Handle,
@@ -70,6 +72,7 @@ impl ExecutorService {
             memory: Arc::new(memory),
             running: Arc::default(),
             active_tasks: Arc::default(),
+            metrics: Arc::default(),
             tasks,
         }
     }
@@ -278,6 +281,32 @@ fn hash_join_out_of_memory(err: &DataFusionError) -> bool {
     false
 }
 
+/// Counts a task's end in the executor's metrics: its output written and
+/// spilled, or its failure (a fetch failure too).
+fn count_task_end(
+    metrics: &crate::executor_metrics::ExecutorMetrics,
+    status: &task_status::Status,
+) {
+    match status {
+        task_status::Status::Completed(output) => {
+            metrics.tasks_succeeded.inc();
+            metrics
+                .task_duration
+                .observe(output.elapsed_us as f64 / 1_000_000.0);
+            metrics
+                .shuffle_written
+                .inc_by(output.partitions.iter().map(|p| p.bytes).sum());
+            metrics.spilled.inc_by(output.spilled_bytes);
+        }
+        task_status::Status::Failed(failure) => {
+            metrics.tasks_failed.inc();
+            if failure.fetch_failed {
+                metrics.fetch_failures.inc();
+            }
+        }
+    }
+}
+
 /// Decrements the running-task count when a task ends, however it ends.
 struct ActiveGuard(Arc<AtomicUsize>);
 impl Drop for ActiveGuard {
@@ -312,6 +341,9 @@ impl Executor for ExecutorService {
         }
         self.active_tasks.fetch_add(1, Ordering::SeqCst);
         let guard = ActiveGuard(Arc::clone(&self.active_tasks));
+        let metrics = &self.metrics;
+        metrics.tasks_started.inc();
+        metrics.tasks_running.inc();
         let handle = self.tasks.spawn(
             Self::run_task(
                 self.executor_id.clone(),
@@ -334,6 +366,7 @@ impl Executor for ExecutorService {
         let _abort_on_drop = scopeguard(move || abort.abort());
         let result = handle.await;
         drop(guard);
+        metrics.tasks_running.dec();
         // Forget finished tasks, so ids of jobs that are over do not pile up.
         {
             let mut running = self.running.lock().expect("running lock");
@@ -359,6 +392,7 @@ impl Executor for ExecutorService {
                 ..Default::default()
             }),
         };
+        count_task_end(metrics, &status);
         Ok(Response::new(TaskStatus {
             status: Some(status),
         }))
@@ -482,13 +516,17 @@ impl Executor for ExecutorService {
                 data.display()
             )));
         }
+        let metrics = Arc::clone(&self.metrics);
         let stream = segment_chunks(
             data,
             indexed.segments.clone(),
             minispark_proto::DATA_CHUNK_SIZE,
         )
-        .map(|chunk| match chunk {
-            Ok(data) => Ok(DataChunk { data }),
+        .map(move |chunk| match chunk {
+            Ok(data) => {
+                metrics.shuffle_served.inc_by(data.len() as u64);
+                Ok(DataChunk { data })
+            }
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
                 Err(Status::not_found(format!("shuffle data truncated: {e}")))
             }

@@ -5,11 +5,13 @@ use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use datafusion::common::{DataFusionError, Result};
 use minispark::Master;
-use minispark::client::{StatementOutput, run_script_in_session, run_script_remote};
+use minispark::client::{StatementOutput, run_script_in_session, run_script_remote_with_progress};
+use minispark::console_progress::{ConsoleProgress, ProgressFeed, terminal_wants_progress};
 use minispark::local::{LocalCluster, LocalClusterOptions, default_slots};
 use minispark::output::{Format, write_result};
 
@@ -111,6 +113,12 @@ enum Command {
         /// spill into the work dir beyond their share. Default: unbounded.
         #[arg(long, value_parser = parse_memory)]
         memory: Option<u64>,
+        /// Serve Prometheus metrics at http://HOST:PORT/metrics, HOST being
+        /// --listen's (tasks, task durations, shuffle bytes written and
+        /// served, spill, fetch failures). 0 picks a free port; the address
+        /// is printed on stderr. Without it: not served. Unauthenticated.
+        #[arg(long)]
+        metrics_port: Option<u16>,
         #[command(flatten)]
         security: SecurityArgs,
         /// Listen on a non-loopback address without a cluster secret: anyone
@@ -219,6 +227,19 @@ fn ui_listen(host: &str, port: u16) -> String {
     } else {
         format!("{host}:{port}")
     }
+}
+
+/// Where an executor's `/metrics` listens: `--listen`'s host, `port`.
+fn metrics_listen(listen: &str, port: u16) -> Result<String> {
+    let host = match listen.rsplit_once(':') {
+        Some((host, _)) if !host.is_empty() => host,
+        _ => {
+            return Err(DataFusionError::Configuration(format!(
+                "--listen {listen}: expected HOST:PORT"
+            )));
+        }
+    };
+    Ok(format!("{host}:{port}"))
 }
 
 /// With `--ui`: prints the UI's URL and waits for Ctrl-C, so the cluster
@@ -340,6 +361,31 @@ fn main() -> ExitCode {
     }
 }
 
+/// Prints one statement's result on stdout in `format` (a blank line
+/// between two tables).
+fn print_statement(
+    stdout: &std::io::Stdout,
+    first: &mut bool,
+    format: Format,
+    out: StatementOutput,
+) -> Result<()> {
+    let mut lock = stdout.lock();
+    if format == Format::Table && !*first {
+        writeln!(lock)?;
+    }
+    *first = false;
+    if out.is_plan_text() && format == Format::Table {
+        // EXPLAIN output reads better as plain text than as a table cell.
+        for text in out.plan_text() {
+            write!(lock, "{text}")?;
+        }
+    } else {
+        write_result(&mut lock, &out.schema, &out.batches, format)?;
+    }
+    lock.flush()?;
+    Ok(())
+}
+
 fn parse_conf(conf: &[String]) -> Result<HashMap<String, String>> {
     conf.iter()
         .map(|kv| match kv.split_once('=') {
@@ -373,22 +419,14 @@ async fn run(cli: Cli) -> Result<()> {
             let settings = parse_conf(&conf)?;
             let stdout = std::io::stdout();
             let mut first = true;
+            // Live progress of an embedded cluster's stages, on a terminal
+            // only (minispark::console_progress); results print with the
+            // bars taken down.
+            let progress = std::cell::RefCell::new(ConsoleProgress::off());
             let mut print = |out: StatementOutput| -> Result<()> {
-                let mut lock = stdout.lock();
-                if format == Format::Table && !first {
-                    writeln!(lock)?;
-                }
-                first = false;
-                if out.is_plan_text() && format == Format::Table {
-                    // EXPLAIN output reads better as plain text than as a table cell.
-                    for text in out.plan_text() {
-                        write!(lock, "{text}")?;
-                    }
-                } else {
-                    write_result(&mut lock, &out.schema, &out.batches, format)?;
-                }
-                lock.flush()?;
-                Ok(())
+                progress
+                    .borrow()
+                    .suspend(|| print_statement(&stdout, &mut first, format, out))
             };
             // With --ui, the embedded cluster outlives the job (and Ctrl-C
             // then ends the wait, not a job).
@@ -402,7 +440,10 @@ async fn run(cli: Cli) -> Result<()> {
                         let cluster = LocalCluster::start(options).await?;
                         announce_ui(&cluster);
                         let session = cluster.driver.session(&settings)?;
+                        *progress.borrow_mut() =
+                            ConsoleProgress::start(Arc::clone(&cluster.driver.cluster.status));
                         let result = run_script_in_session(&session, &text, &mut print).await;
+                        progress.borrow_mut().finish();
                         if ui.ui {
                             kept = Some(cluster);
                         }
@@ -415,7 +456,25 @@ async fn run(cli: Cli) -> Result<()> {
                     )),
                     Master::Remote(url) => {
                         let security = security.resolve()?;
-                        run_script_remote(&url, &security, &text, settings, &mut print).await
+                        // The driver streams its progress only when it
+                        // would be drawn.
+                        let feed = ProgressFeed::default();
+                        let mut on_progress = |stages| feed.set(stages);
+                        let wanted = terminal_wants_progress();
+                        if wanted {
+                            *progress.borrow_mut() = ConsoleProgress::start_fed(feed.clone());
+                        }
+                        let result = run_script_remote_with_progress(
+                            &url,
+                            &security,
+                            &text,
+                            settings,
+                            &mut print,
+                            wanted.then_some(&mut on_progress as &mut dyn FnMut(_)),
+                        )
+                        .await;
+                        progress.borrow_mut().finish();
+                        result
                     }
                 }
             };
@@ -423,6 +482,7 @@ async fn run(cli: Cli) -> Result<()> {
                 r = job => r,
                 _ = tokio::signal::ctrl_c() => Err(DataFusionError::Execution("interrupted; job cancelled".into())),
             };
+            progress.borrow_mut().finish();
             if let Some(cluster) = &kept {
                 if let Err(e) = &result {
                     let _ = writeln!(std::io::stderr(), "error: {e}");
@@ -476,10 +536,15 @@ async fn run(cli: Cli) -> Result<()> {
             id,
             driver_timeout,
             memory,
+            metrics_port,
             security,
             insecure,
         } => {
             init_tracing("warn");
+            let metrics_listen = match metrics_port {
+                Some(port) => Some(metrics_listen(&listen, port)?),
+                None => None,
+            };
             let work_dir =
                 work_dir.unwrap_or_else(|| std::env::temp_dir().join("minispark-executor"));
             minispark::executor::run_executor(minispark::executor::ExecutorOptions {
@@ -493,6 +558,7 @@ async fn run(cli: Cli) -> Result<()> {
                 insecure,
                 driver_timeout: std::time::Duration::from_secs(driver_timeout),
                 memory,
+                metrics_listen,
             })
             .await
         }
