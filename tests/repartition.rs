@@ -252,7 +252,7 @@ async fn repartition_hints_and_their_mistakes() {
             "SELECT o_orderpriority, pmod(hash(o_orderpriority), {n}) AS spark, spark_partition_id() AS p \
              FROM (SELECT /*+ {hint} */ o_orderpriority FROM tpch.sf0_01.orders) x"
         );
-        let got = timed(&hint, run_sql(&s, &sql)).await.unwrap();
+        let got = timed(hint, run_sql(&s, &sql)).await.unwrap();
         let p = column::<Int32Type>(&got, "p", &int32);
         assert_eq!(p.len(), 15_000, "{hint}");
         assert_eq!(p, column::<Int32Type>(&got, "spark", &int32), "{hint}");

@@ -84,7 +84,7 @@ fn rewrite_query(query: &mut Query) -> Result<bool> {
         SetExpr::Select(select) => select,
         other => return check_set_operation(other).map(|()| false),
     };
-    let hint = take_repartition_hint(&mut select.optimizer_hints)?;
+    let hint = take_repartition_hint(&select.optimizer_hints)?;
     if !select.cluster_by.is_empty() {
         if !select.distribute_by.is_empty() || !select.sort_by.is_empty() {
             return plan_err!(
@@ -178,11 +178,11 @@ fn parse_expr(sql: &str) -> Result<SqlExpr> {
         .map_err(|e| plan_datafusion_err!("cannot read '{sql}': {e}"))
 }
 
-/// Removes the repartition hints from a SELECT's hints and returns the one
-/// it had: (what asked, partition count, columns).
+/// The repartition hint among a SELECT's hints: (what asked, partition
+/// count, columns). The join hints module skips these names.
 #[allow(clippy::type_complexity)]
 fn take_repartition_hint(
-    hints: &mut Vec<datafusion::sql::sqlparser::ast::OptimizerHint>,
+    hints: &[datafusion::sql::sqlparser::ast::OptimizerHint],
 ) -> Result<Option<(String, Option<usize>, Vec<SqlExpr>)>> {
     let mut found = None;
     for hint in hints.iter().filter(|h| h.prefix.is_empty()) {
