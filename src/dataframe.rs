@@ -302,6 +302,53 @@ impl DataFrame {
         transform!(self, df => df.sort(keys))
     }
 
+    /// Spreads the rows evenly over `n` partitions, row by row (Spark's
+    /// `repartition(n)`): a round-robin shuffle of its own, a stage
+    /// boundary in EXPLAIN.
+    pub fn repartition(self, n: usize) -> Result<Self> {
+        if n == 0 {
+            return plan_err!("repartition(n) needs at least one partition");
+        }
+        transform!(self, df => df.repartition(datafusion::logical_expr::Partitioning::RoundRobinBatch(n)))
+    }
+
+    /// Hash-partitions the rows by `exprs` into `n` partitions, as Spark's
+    /// `repartition(n, cols)`: a row goes to `pmod(hash(exprs), n)` with
+    /// Spark's Murmur3, so every key lands in the partition Spark picks.
+    pub fn repartition_by(self, n: usize, exprs: Vec<Expr>) -> Result<Self> {
+        if n == 0 || exprs.is_empty() {
+            return plan_err!(
+                "repartition_by(n, exprs) needs at least one partition and one expression"
+            );
+        }
+        transform!(self, df => df.repartition(datafusion::logical_expr::Partitioning::Hash(exprs, n)))
+    }
+
+    /// Merges neighbouring partitions into `n` (fewer) without a shuffle, as
+    /// Spark's `coalesce(n)`: each task reads several of the partitions
+    /// before it, one after the other; no stage boundary is added.
+    pub fn coalesce(self, n: usize) -> Result<Self> {
+        if n == 0 {
+            return plan_err!("coalesce(n) needs at least one partition");
+        }
+        let marker = minispark_planner::repartition::markers::repartition_marker_expr(
+            "coalesce(n)",
+            Some(n),
+        );
+        transform!(self, df => df.repartition(datafusion::logical_expr::Partitioning::Hash(vec![marker], n)))
+    }
+
+    /// Sorts the rows inside each partition, with no global order and no
+    /// shuffle (Spark's `sortWithinPartitions`, SQL's `SORT BY`).
+    pub fn sort_within_partitions(self, keys: Vec<SortExpr>) -> Result<Self> {
+        if keys.is_empty() {
+            return plan_err!("sort_within_partitions needs at least one key");
+        }
+        let marker = minispark_planner::repartition::markers::sort_by_marker().sort(true, false);
+        let keys = std::iter::once(marker).chain(keys).collect::<Vec<_>>();
+        transform!(self, df => df.sort(keys))
+    }
+
     /// Skips `skip` rows and keeps at most `fetch`.
     pub fn limit(self, skip: usize, fetch: Option<usize>) -> Result<Self> {
         transform!(self, df => df.limit(skip, fetch))

@@ -1,6 +1,7 @@
 //! `minispark demo shuffle`: what a shuffle really is, on a real cluster.
 //!
-//! One GROUP BY and one join over the built-in viewing events. For each:
+//! One GROUP BY, one join and one `DISTRIBUTE BY` over the built-in
+//! viewing events (the last shows which partition each key went to). For each:
 //! the stage graph, then, once it ran, what every map task wrote to every
 //! reduce partition (a matrix), and how many of the bytes the next stage
 //! read came over the network rather than from its own executor's disk.
@@ -79,6 +80,23 @@ pub async fn shuffle_demo(cluster: &LocalCluster, options: &ShuffleDemoOptions) 
          is what a broadcast join avoids (the small side is sent to every task\n\
          instead, and the events never move). And the partition holding the most\n\
          watched title is the biggest: that is skew.\n",
+    );
+
+    let n = options.partitions;
+    let distribute = format!(
+        "SELECT device, partition, pmod(hash(device), {n}) AS spark_partition, count(*) AS events \
+         FROM (SELECT device, spark_partition_id() AS partition \
+               FROM (SELECT device FROM {events} DISTRIBUTE BY device) d) p \
+         GROUP BY device, partition ORDER BY device"
+    );
+    let _ = writeln!(out, "\n=== 3. DISTRIBUTE BY: {distribute}\n");
+    out.push_str(&explain_run(&session, &distribute).await?);
+    out.push_str(
+        "\nDISTRIBUTE BY asks for a shuffle and nothing else: every event goes to\n\
+         partition pmod(hash(device), N), Spark's Murmur3 of the key, as in Spark,\n\
+         so `partition` (spark_partition_id(): the task that held the row after the\n\
+         shuffle) equals `spark_partition` on every line. All of a device's events\n\
+         are in one partition; two devices may share one, and a partition may be empty.\n",
     );
     Ok(out)
 }

@@ -55,7 +55,8 @@
 //! * [`local`]: the embedded cluster behind `local[N]`.
 //! * [`client`]: running job scripts (the CLI's `submit`).
 //! * [`console_progress`]: `submit`'s live stage progress bars on a terminal.
-//! * [`demo`]: `minispark demo shuffle`, a shuffle shown map task by map task.
+//! * [`demo`]: `minispark demo shuffle`, a shuffle shown map task by map task
+//!   (a GROUP BY, a join, and a `DISTRIBUTE BY` showing where each key went).
 //!
 //! The crates underneath, in dependency order (each crate's docs are a tour
 //! of it):
@@ -85,6 +86,8 @@
 //! | Query stages cut at exchanges (`DAGScheduler`'s stages) | `planner/src/stages.rs` |
 //! | `ShuffleExchangeExec`, shuffle write / read | `planner/src/exchange/{writer,reader}.rs`, `executor/src/shuffle.rs` |
 //! | `HashPartitioning` with Murmur3, `hash()`, `pmod` | `functions/src/hash/spark_murmur3.rs` |
+//! | `DISTRIBUTE BY` / `SORT BY` / `CLUSTER BY`, `REPARTITION` hints, `df.repartition` (`RepartitionByExpression`, `ShuffleOrigin`) | `planner/src/repartition/` |
+//! | `spark_partition_id()` (`TaskContext.partitionId`) | `functions/src/spark_partition_id.rs` |
 //! | `JoinSelection`: broadcast vs shuffled joins | `planner/src/join_strategy.rs` |
 //! | Join hints (`BROADCAST`, `SHUFFLE_HASH`, `MERGE`) | `planner/src/hints.rs` |
 //! | AQE `CoalesceShufflePartitions` | `planner/src/adaptive/coalesce.rs` |

@@ -289,12 +289,40 @@ fn csv_and_json_tables() {
 fn shuffle_demo_shows_the_map_by_reduce_matrix() {
     let out = minispark(&["demo", "shuffle", "--scale", "tiny", "--partitions", "3"]);
     let text = stdout_ok(&out);
-    // Both queries, their stages, a matrix per shuffle and the network split.
+    // The first two queries, their stages, a matrix per shuffle and the
+    // network split.
+    let (first_two, distribute_by) = text
+        .split_once("=== 3. DISTRIBUTE BY")
+        .expect("the third example, DISTRIBUTE BY");
     assert_eq!(
-        text.matches("rows written by each map task").count(),
+        first_two.matches("rows written by each map task").count(),
         4,
         "{text}"
     );
+    // The third: its shuffle is a stage named after DISTRIBUTE BY, and every
+    // device is in the partition pmod(hash(device), 3) says.
+    assert!(
+        distribute_by.contains("asked for by DISTRIBUTE BY")
+            && distribute_by.contains("rows written by each map task"),
+        "{distribute_by}"
+    );
+    let rows: Vec<Vec<&str>> = distribute_by
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.contains("device"))
+        .map(|l| {
+            l.split('|')
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .collect()
+        })
+        .collect();
+    assert!(rows.len() >= 3, "{distribute_by}");
+    for row in &rows {
+        assert_eq!(
+            row[1], row[2],
+            "partition != pmod(hash(device), 3): {row:?}"
+        );
+    }
     assert!(text.contains("over the network"), "{text}");
     assert!(text.contains("| mobile |"), "{text}");
     // The join's events shuffle moves every event: its matrix total is the

@@ -27,6 +27,7 @@ mod object_store;
 mod process_cluster;
 mod processes;
 mod readme;
+mod repartition;
 mod salting;
 mod shuffle;
 mod skew;

@@ -424,10 +424,23 @@ pub(crate) const DATAFUSION_DEFAULT_ROWS: usize = 128 * 1024;
 /// A statement's logical plan, with its SQL hints (`/*+ BROADCAST(t) */`,
 /// `/*+ SKEW('t', 'col') */`) applied.
 pub async fn plan_statement(ctx: &SessionContext, statement: DFStatement) -> Result<LogicalPlan> {
-    let statement = show_setting_in_any_case(ctx, statement);
+    let mut statement = show_setting_in_any_case(ctx, statement);
+    // DISTRIBUTE BY / SORT BY / CLUSTER BY and the repartition hints.
+    let sorts_within_partitions =
+        minispark_planner::repartition::clauses::rewrite_statement(&mut statement)?;
     let hints = sql_hints(&statement)?;
     let skew = skew_hints(&statement)?;
-    let plan = ctx.state().statement_to_plan(statement).await?;
+    let mut state = ctx.state();
+    if sorts_within_partitions {
+        // A SORT BY in a subquery is an ORDER BY without LIMIT to
+        // DataFusion, which would drop it.
+        state
+            .config_mut()
+            .options_mut()
+            .sql_parser
+            .enable_subquery_sort_elimination = false;
+    }
+    let plan = state.statement_to_plan(statement).await?;
     apply_skew_hints(apply_hints(plan, &hints)?, &skew)
 }
 

@@ -114,6 +114,10 @@ impl ExecutorService {
         let mut config = session_config(&task.settings)?
             .with_extension(Arc::new(ShuffleRuntimeExt(Arc::clone(&task_shuffle) as _)));
         memory.fit_reservations(&mut config, &runtime_settings);
+        // What `spark_partition_id()` returns in this task.
+        config.options_mut().extensions.insert(
+            minispark_functions::spark_partition_id::TaskPartition::new(task.partition as usize),
+        );
         let task_name = format!(
             "{}/stage-{}/partition-{}/attempt-{}",
             task.job_id, task.stage_id, task.partition, task.attempt

@@ -256,9 +256,13 @@ async fn write_attempt(
                 }
                 push_partitioned(&batch, &ids, &mut buffers)?;
             }
+            // Row by row, as Spark's `repartition(n)`: every reduce
+            // partition gets an equal share of each map task's rows.
             ExchangeKind::RoundRobin => {
-                buffers[batch_index % blocks].coalescer.push_batch(batch)?;
-                batch_index += 1;
+                ids.clear();
+                ids.extend((0..batch.num_rows()).map(|i| ((batch_index + i) % blocks) as u32));
+                batch_index += batch.num_rows();
+                push_partitioned(&batch, &ids, &mut buffers)?;
             }
             ExchangeKind::Single | ExchangeKind::Broadcast | ExchangeKind::Forward => {
                 buffers[0].coalescer.push_batch(batch)?;

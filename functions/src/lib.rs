@@ -8,6 +8,7 @@
 //! | [`hash`] | `hash(expr, ...)` | Spark's Murmur3 (seed 42): the same `INT` as Spark SQL's `hash`, and the shuffle's partition ids ([`hash::spark_murmur3::partition_ids`], `pmod(hash(keys), n)`) |
 //! | [`stats`] | `normal_cdf`, `normal_quantile`, `student_t_cdf`, `student_t_quantile` | p-values and confidence intervals of A/B tests (below) |
 //! | [`salt`] | `salt_pick(salts [, index])` | one of a hot key's salts per row, for key salting |
+//! | [`spark_partition_id`] | `spark_partition_id()` | the partition the current task computes, as Spark's (where a `DISTRIBUTE BY` put each row) |
 //! | [`spark`] | `pmod`, `date_add`, `last_day`, `soundex`, `sha2`, ... (listed there) | Spark's own functions from the `datafusion-spark` crate, where they do not clash with DataFusion's or minispark's |
 //!
 //! [`register_all`] registers them all in a `SessionContext`; the planner's
@@ -78,6 +79,7 @@
 pub mod hash;
 pub mod salt;
 pub mod spark;
+pub mod spark_partition_id;
 pub mod stats;
 
 pub use stats::{register_stats_functions, stats_udfs};
@@ -98,6 +100,7 @@ pub fn register_all(ctx: &SessionContext) -> Result<()> {
 pub fn register_minispark_functions(ctx: &SessionContext) -> Result<()> {
     hash::spark_murmur3::register_spark_hash(ctx)?;
     ctx.register_udf(salt::salt_pick_udf());
+    ctx.register_udf(spark_partition_id::spark_partition_id_udf());
     register_stats_functions(ctx);
     Ok(())
 }

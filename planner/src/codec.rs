@@ -18,12 +18,13 @@ use datafusion_proto::physical_plan::to_proto::serialize_physical_expr;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
 use datafusion_proto::protobuf;
 use minispark_proto::{
-    BlockList, BlockLocation as PbBlockLocation, ExtensionNode, ShuffleBlock, ShuffleReaderNode,
-    ShuffleWriterNode, extension_node::Node,
+    BlockList, BlockLocation as PbBlockLocation, CoalesceNode, ExtensionNode, ShuffleBlock,
+    ShuffleReaderNode, ShuffleWriterNode, extension_node::Node,
 };
 use prost::Message;
 
 use crate::exchange::{BlockLocation, ExchangeKind, ShuffleReaderExec, ShuffleWriterExec};
+use crate::repartition::coalesce::CoalesceExec;
 
 /// The extension codec for minispark's plan nodes.
 #[derive(Debug, Default, Clone)]
@@ -117,6 +118,16 @@ impl PhysicalExtensionCodec for MinisparkCodec {
                     exprs,
                 )?))
             }
+            Some(Node::Coalesce(c)) => {
+                let [input] = inputs else {
+                    return internal_err!("CoalesceExec needs one input, got {}", inputs.len());
+                };
+                Ok(Arc::new(CoalesceExec::new(
+                    Arc::clone(input),
+                    c.partitions as usize,
+                    c.origin,
+                )))
+            }
             Some(scan @ (Node::TpchScan(_) | Node::NetflixScan(_))) => {
                 minispark_datagen::codec::decode_scan(&scan)
                     .unwrap_or_else(|| internal_err!("not a built-in scan"))
@@ -162,6 +173,11 @@ impl PhysicalExtensionCodec for MinisparkCodec {
                 kind: w.kind() as u32,
                 num_partitions: w.num_partitions() as u32,
                 hash_exprs: self.encode_exprs(w.hash_exprs())?,
+            })
+        } else if let Some(c) = node.downcast_ref::<CoalesceExec>() {
+            Node::Coalesce(CoalesceNode {
+                partitions: c.requested() as u32,
+                origin: c.origin().to_string(),
             })
         } else if let Some(scan) = minispark_datagen::codec::encode_scan(node.as_ref()) {
             scan

@@ -97,7 +97,7 @@ pub fn format_stage_graph(
             .unwrap_or_else(|| stage.num_tasks());
         let _ = writeln!(
             out,
-            "Stage {} ({} task{}; {}; output: {})",
+            "Stage {} ({} task{}; {}; output: {}{})",
             stage.id,
             tasks,
             if tasks == 1 { "" } else { "s" },
@@ -108,6 +108,11 @@ pub fn format_stage_graph(
                 &keys.join(", "),
                 stage.id == final_id
             ),
+            stage
+                .origin
+                .as_ref()
+                .map(|o| format!(", asked for by {o}"))
+                .unwrap_or_default(),
         );
         if let Some(m) = metrics.and_then(|m| m.get(stage.id)) {
             let mut times = m.task_times.clone();

@@ -282,7 +282,7 @@ impl ExtensionPlanner for HintPlanner {
     }
 }
 
-/// DataFusion's query planner, plus join hints.
+/// DataFusion's query planner, plus join hints and Spark's repartitions.
 #[derive(Debug, Default)]
 pub struct MinisparkQueryPlanner;
 
@@ -293,9 +293,17 @@ impl QueryPlanner for MinisparkQueryPlanner {
         logical_plan: &LogicalPlan,
         session: &dyn Session,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        DefaultPhysicalPlanner::with_extension_planners(vec![Arc::new(HintPlanner)])
-            .create_physical_plan(logical_plan, session)
-            .await
+        // DISTRIBUTE BY, SORT BY, repartition hints and calls: see
+        // `crate::repartition`.
+        let shuffle_partitions =
+            crate::config::minispark_config(session.config().options()).shuffle_partitions;
+        let plan = crate::repartition::plan_repartitions(logical_plan.clone(), shuffle_partitions)?;
+        DefaultPhysicalPlanner::with_extension_planners(vec![
+            Arc::new(HintPlanner),
+            Arc::new(crate::repartition::RepartitionPlanner),
+        ])
+        .create_physical_plan(&plan, session)
+        .await
     }
 }
 
@@ -321,9 +329,13 @@ pub fn sql_hints(statement: &DFStatement) -> Result<Vec<(JoinHint, String)>> {
                 "MERGE" | "SHUFFLE_MERGE" | "MERGEJOIN" => JoinHint::Merge,
                 // Key salting: read by `crate::salting::skew_hints`.
                 "SKEW" => continue,
+                // Read by `crate::repartition::clauses`.
+                upper if crate::repartition::clauses::REPARTITION_HINTS.contains(&upper) => {
+                    continue;
+                }
                 _ => {
                     return plan_err!(
-                        "unknown hint {name}; known hints: BROADCAST, BROADCASTJOIN, MAPJOIN, SHUFFLE_HASH, MERGE, SHUFFLE_MERGE, MERGEJOIN, SKEW"
+                        "unknown hint {name}; known hints: BROADCAST, BROADCASTJOIN, MAPJOIN, SHUFFLE_HASH, MERGE, SHUFFLE_MERGE, MERGEJOIN, SKEW, REPARTITION, REBALANCE, COALESCE, REPARTITION_BY_RANGE"
                     );
                 }
             };

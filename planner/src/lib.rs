@@ -19,6 +19,8 @@
 //! * [`codec`]: serializing minispark's nodes with datafusion-proto.
 //! * [`logical_codec`]: serializing DataFrame plans for a remote driver.
 //! * [`hints`]: join strategy hints (broadcast, shuffle, merge), in SQL and DataFrames.
+//! * [`repartition`]: Spark's repartitioning: `DISTRIBUTE BY`, `SORT BY`,
+//!   `CLUSTER BY`, the `REPARTITION` / `REBALANCE` hints, `df.repartition`.
 //! * [`join_strategy`]: broadcast thresholds, and why each join got its strategy.
 //! * [`functions`] (the `minispark-functions` crate, re-exported): Spark's
 //!   Murmur3 `hash` and partition ids, statistical and salting SQL functions.
@@ -46,6 +48,7 @@ pub mod ipc;
 pub mod ipc_limits;
 pub mod join_strategy;
 pub mod logical_codec;
+pub mod repartition;
 pub mod runtime_settings;
 pub mod salting;
 pub mod session;

@@ -13,6 +13,7 @@
 //! | `CoalescePartitionsExec` over `k > 1`      | merge to one partition (`Single`)         |
 //! | `SortPreservingMergeExec` over `k > 1`     | `Forward` exchange, merge in the next stage |
 //! | build side of a `CollectLeft` hash join, a nested-loop or a cross join | its own `Broadcast` stage |
+//! | `RepartitionExchangeExec` (`DISTRIBUTE BY`, `REPARTITION` hints, `df.repartition`) | hash or round-robin shuffle, the stage named after what asked for it |
 //!
 //! Every task of a stage runs one partition of the stage's plan, from its
 //! leaves (scans or shuffle readers) to its root (a shuffle writer). The last
@@ -45,9 +46,10 @@ use std::sync::Arc;
 
 use arrow::compute::SortOptions;
 use arrow::datatypes::Schema;
+use datafusion::common::ScalarValue;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{JoinSide, JoinType, Result, internal_err};
-use datafusion::physical_expr::expressions::{Column, UnKnownColumn};
+use datafusion::physical_expr::expressions::{Column, Literal, UnKnownColumn};
 use datafusion::physical_expr::{
     Distribution, EquivalenceProperties, LexOrdering, Partitioning, PartitioningSatisfaction,
     PhysicalExpr, PhysicalSortExpr,
@@ -68,6 +70,7 @@ use datafusion::physical_plan::{
 
 use crate::exchange::{ExchangeKind, ShuffleReaderExec, ShuffleWriterExec};
 use crate::hints::{HintExec, JoinHint, hint_on};
+use crate::repartition::RepartitionExchangeExec;
 
 /// One stage: a plan fragment run as one task per partition.
 #[derive(Debug, Clone)]
@@ -81,6 +84,10 @@ pub struct Stage {
     /// single-input operators only), as adaptive execution needs to know
     /// it once the hints are gone: see [`StageJoin`].
     pub join: Option<StageJoin>,
+    /// What asked for the shuffle this stage writes, when the user did
+    /// (`DISTRIBUTE BY`, a `REPARTITION` hint, `df.repartition`): see
+    /// [`crate::repartition`].
+    pub origin: Option<String>,
 }
 
 /// What the stage cutter remembers of a hash join for adaptive execution
@@ -190,6 +197,7 @@ impl StageCutter {
             plan: Arc::new(writer),
             inputs,
             join,
+            origin: None,
         });
         Ok(id)
     }
@@ -318,6 +326,39 @@ impl StageCutter {
                 Partitioning::UnknownPartitioning(0),
             )?;
             return replace_children_if_necessary(Arc::clone(&plan), vec![reader]);
+        }
+
+        // A repartition the user asked for: a shuffle of its own, named
+        // after what asked for it.
+        if let Some(requested) = plan.downcast_ref::<RepartitionExchangeExec>() {
+            let mut input = self.cut(Arc::clone(requested.input()))?;
+            let partitioning = requested.partitioning().clone();
+            let kind = match &partitioning {
+                Partitioning::Hash(..) => ExchangeKind::Hash,
+                _ => ExchangeKind::RoundRobin,
+            };
+            // Rows without columns (`SELECT count(*)` over a repartition)
+            // cross the shuffle as one constant column, dropped after it.
+            let no_columns = input.schema().fields().is_empty();
+            if no_columns {
+                let row: Arc<dyn PhysicalExpr> =
+                    Arc::new(Literal::new(ScalarValue::Boolean(Some(true))));
+                input = Arc::new(ProjectionExec::try_new(
+                    vec![(row, "__minispark_row".to_string())],
+                    input,
+                )?);
+            }
+            let mut reader = self.exchange(input, kind, partitioning)?;
+            if let Some(stage) = self.stages.last_mut() {
+                stage.origin = Some(requested.origin().to_string());
+            }
+            if no_columns {
+                reader = Arc::new(ProjectionExec::try_new(
+                    Vec::<(Arc<dyn PhysicalExpr>, String)>::new(),
+                    reader,
+                )?);
+            }
+            return Ok(reader);
         }
 
         // Hints have done their work: join strategies are chosen.

@@ -190,6 +190,10 @@ pub fn plan_stage(
 /// Which hash readers of a stage (in [`collect_readers`] order) a skew
 /// split may cut, or `None` when the stage cannot adapt at all.
 pub fn adaptive_readers(stage_plan: &Arc<dyn ExecutionPlan>) -> Option<Vec<bool>> {
+    // A coalesce's tasks each read a fixed range of reader partitions.
+    if crate::repartition::coalesce::contains_coalesce(stage_plan) {
+        return None;
+    }
     let mut kinds = vec![];
     collect_readers(stage_plan, &mut |r| kinds.push(r.kind()));
     let hash_readers = kinds.iter().filter(|k| **k == ExchangeKind::Hash).count();
