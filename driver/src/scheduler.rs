@@ -566,13 +566,17 @@ impl JobRun {
             attempt = task.attempt,
             executor_id = %executor.id
         );
+        // Gives the slot back however the call ends, including when the job
+        // is cancelled and this future dropped. Made here, not inside the
+        // future: a future aborted before its first poll (a job failing
+        // right after it launched the task) never runs its body, and a
+        // guard made there would never exist to give the slot back.
+        let slot = SlotGuard {
+            cluster,
+            executor_id: executor.id.clone(),
+        };
         let call = async move {
-            // Gives the slot back however the call ends, including when the
-            // job is cancelled and this future dropped.
-            let _slot = SlotGuard {
-                cluster,
-                executor_id: executor.id.clone(),
-            };
+            let _slot = slot;
             let mut client = executor.client.clone();
             let sent = std::time::Instant::now();
             let result = client.launch_task(definition).await.map(|r| r.into_inner());
