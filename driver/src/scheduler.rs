@@ -37,7 +37,10 @@
 //!
 //! Failures:
 //! * a task that fails is retried, on another executor when there is one,
-//!   until `minispark.task.maxFailures` attempts have failed;
+//!   until `minispark.task.maxFailures` attempts have failed; except when
+//!   its error depends only on the data and the plan (a division by zero,
+//!   a bad cast, an overflow: the executor says so, from the error's type,
+//!   see `minispark_planner::user_errors`): then the job fails at once;
 //! * a task that could not fetch a block (the executor reports a typed
 //!   `FetchFailed`, see `minispark_planner::exchange::FetchFailed`): when
 //!   the block is really gone (its executor answered that it does not have
@@ -669,6 +672,14 @@ impl<'a> JobRun<'a> {
                 self.counters.failed_attempts += 1;
                 if f.fetch_failed {
                     return self.handle_fetch_failure(task, &done.executor.id, &f);
+                }
+                if f.deterministic {
+                    // Every attempt would fail the same way: no retry.
+                    return Err(DataFusionError::Execution(format!(
+                        "job failed: stage {stage} partition {p} failed on executor {}: {} \
+                         (not retried: this error depends only on the data and the plan)",
+                        done.executor.id, f.message
+                    )));
                 }
                 f.message
             }

@@ -230,7 +230,8 @@ fn spilled(plan: &Arc<dyn datafusion::physical_plan::ExecutionPlan>) -> (u64, u6
 fn failure(err: &DataFusionError) -> TaskFailure {
     let fetch = FetchFailed::find(err);
     TaskFailure {
-        message: err.to_string(),
+        message: minispark_planner::user_errors::user_message(err),
+        deterministic: fetch.is_none() && minispark_planner::user_errors::is_deterministic(err),
         fetch_failed: fetch.is_some(),
         failed_executor_id: fetch.map(|f| f.executor_id.clone()).unwrap_or_default(),
         failed_block: fetch.map(|f| crate::shuffle_block_fetcher::block_proto(&f.block)),

@@ -106,6 +106,7 @@ pub fn session_state_with_runtime(
     // Spark spells `make_array` as `array`.
     let make_array = datafusion::functions_nested::make_array::make_array_udf();
     ctx.register_udf(make_array.as_ref().clone().with_aliases(["array"]));
+    crate::ansi_arithmetic::register_ansi_arithmetic(&ctx);
     minispark_datagen::register_tpch_catalog(&ctx);
     minispark_datagen::register_netflix_catalog(&ctx, netflix_settings);
     ctx.state()
