@@ -40,6 +40,12 @@
 //!   `minispark_executor::driver_connection`).
 //! * [`deep_work`]: parsing, decoding and planning what arrives over the
 //!   wire on threads with room for deep plans, and the nesting limit.
+//! * [`statement_errors`]: errors that name the script's statement (number,
+//!   line, first line), and syntax errors in user words.
+//! * [`unsupported`]: statements, formats and plans minispark refuses by
+//!   name (indexes, transactions, unknown `STORED AS`, recursive CTEs).
+//! * [`table_files`]: a new external table's files checked (missing
+//!   locations, `PARTITIONED BY` folders, empty and corrupt Parquet files).
 
 pub mod cluster;
 pub mod deep_work;
@@ -53,7 +59,10 @@ pub mod salting;
 pub mod scheduler;
 pub mod service;
 pub mod speculation;
+pub mod statement_errors;
+pub mod table_files;
 pub mod task_timeout;
+pub mod unsupported;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -240,6 +240,25 @@ fn init_tracing(default: &str) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Everything runs on a thread with a deep stack (address space, touched
+    // only as deep as a plan goes): `submit` on an embedded cluster parses
+    // and plans in this process, and a CASE nested 2 000 deep or a sum of
+    // 5 000 terms recurses far beyond the main thread's 8 MiB.
+    let main = std::thread::Builder::new()
+        .name("minispark-main".into())
+        .stack_size(minispark::driver::deep_work::DEEP_WORK_STACK_BYTES)
+        .spawn(move || run_main(cli));
+    match main.map(|thread| thread.join()) {
+        Ok(Ok(code)) => code,
+        Ok(Err(_)) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: cannot start the main thread: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_main(cli: Cli) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
