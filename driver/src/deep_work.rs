@@ -266,7 +266,9 @@ mod tests {
         );
         let err = parse(case).await.unwrap_err().to_string();
         assert!(
-            err.contains(&format!("CASE nested deeper than its limit of {MAX_CASE_NESTING}")),
+            err.contains(&format!(
+                "CASE nested deeper than its limit of {MAX_CASE_NESTING}"
+            )),
             "{err}"
         );
         // Ordinary scripts pass.

@@ -305,7 +305,13 @@ impl<'a> JobRun<'a> {
             self.expire_slow_attempts()?;
             self.launch_ready_tasks()?;
             self.launch_speculative();
-            self.handle_one_event().await?;
+            if let Err(e) = self.handle_one_event().await {
+                // The job fails: its other attempts are cancelled and gone
+                // (their slots given back) before it reports the error.
+                self.inflight.abort_all();
+                while self.inflight.join_next().await.is_some() {}
+                return Err(e);
+            }
         }
         info!(job_id = %self.job_id, "job finished");
         Ok(self.output())

@@ -57,11 +57,7 @@ pub fn statement_places(script: &str) -> Vec<StatementPlace> {
                 let column = t.span.start.column as usize;
                 let text = lines
                     .get(line.saturating_sub(1) as usize)
-                    .map(|l| {
-                        l.chars()
-                            .skip(column.saturating_sub(1))
-                            .collect::<String>()
-                    })
+                    .map(|l| l.chars().skip(column.saturating_sub(1)).collect::<String>())
                     .unwrap_or_default();
                 let text = text.trim();
                 let mut first_line: String = text.chars().take(FIRST_LINE_CHARS).collect();
@@ -124,7 +120,8 @@ mod tests {
 
     #[test]
     fn statements_are_found_past_comments_strings_and_crlf() {
-        let script = "-- head\r\nSELECT 1;\r\n/* a ; b */ SELECT ';' AS s;  SELECT 3\r\n  FROM t;\r\n;\r\n";
+        let script =
+            "-- head\r\nSELECT 1;\r\n/* a ; b */ SELECT ';' AS s;  SELECT 3\r\n  FROM t;\r\n;\r\n";
         let places = statement_places(strip_bom(script));
         let lines: Vec<u64> = places.iter().map(|p| p.line).collect();
         assert_eq!(lines, vec![2, 3, 3]);
@@ -138,7 +135,10 @@ mod tests {
         let places = statement_places("SELECT 1;\nSELECT x\nFROM t;");
         let err = in_statement(DataFusionError::Plan("no x".into()), 1, &places);
         let text = err.to_string();
-        assert!(text.starts_with("statement 2 at line 2: SELECT x\n"), "{text}");
+        assert!(
+            text.starts_with("statement 2 at line 2: SELECT x\n"),
+            "{text}"
+        );
         assert!(text.contains("no x"), "{text}");
     }
 

@@ -72,7 +72,10 @@ pub async fn check_created_table(
         }
         let files = list(state, location).await?;
         let readable: Vec<&Listed> = if is_parquet(cmd) {
-            files.iter().filter(|f| f.path.ends_with(".parquet")).collect()
+            files
+                .iter()
+                .filter(|f| f.path.ends_with(".parquet"))
+                .collect()
         } else {
             files.iter().collect()
         };

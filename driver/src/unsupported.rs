@@ -133,23 +133,41 @@ mod tests {
 
     #[test]
     fn statements_without_meaning_are_refused_by_name() {
-        assert!(refused("CREATE INDEX i ON t (a)").unwrap().contains("CREATE INDEX is not supported"));
+        assert!(
+            refused("CREATE INDEX i ON t (a)")
+                .unwrap()
+                .contains("CREATE INDEX is not supported")
+        );
         assert!(refused("BEGIN").unwrap().contains("BEGIN"));
-        assert!(refused("START TRANSACTION").unwrap().contains("START TRANSACTION"));
+        assert!(
+            refused("START TRANSACTION")
+                .unwrap()
+                .contains("START TRANSACTION")
+        );
         assert!(refused("COMMIT").unwrap().contains("transactions"));
-        assert!(refused("UPDATE t SET a = 1").unwrap().contains("UPDATE is not supported"));
+        assert!(
+            refused("UPDATE t SET a = 1")
+                .unwrap()
+                .contains("UPDATE is not supported")
+        );
         assert!(refused("SELECT 1").is_none());
     }
 
     #[test]
     fn unknown_formats_list_the_known_ones() {
         let ctx = datafusion::prelude::SessionContext::new();
-        let statement = DFParser::parse_sql("CREATE EXTERNAL TABLE t STORED AS PARQET LOCATION '/x'")
-            .unwrap()
-            .pop_front()
-            .unwrap();
-        let err = check_stored_as(&statement, &ctx.state()).unwrap_err().to_string();
-        assert!(err.contains("PARQET") && err.contains("PARQUET, CSV, JSON"), "{err}");
+        let statement =
+            DFParser::parse_sql("CREATE EXTERNAL TABLE t STORED AS PARQET LOCATION '/x'")
+                .unwrap()
+                .pop_front()
+                .unwrap();
+        let err = check_stored_as(&statement, &ctx.state())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("PARQET") && err.contains("PARQUET, CSV, JSON"),
+            "{err}"
+        );
         let ok = DFParser::parse_sql("CREATE EXTERNAL TABLE t STORED AS parquet LOCATION '/x'")
             .unwrap()
             .pop_front()

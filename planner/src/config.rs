@@ -777,7 +777,10 @@ mod tests {
             let err = check_datafusion_bound("datafusion.execution.batch_size", bad)
                 .unwrap_err()
                 .to_string();
-            assert!(err.contains("from 1 to 1048576") && err.contains(bad), "{err}");
+            assert!(
+                err.contains("from 1 to 1048576") && err.contains(bad),
+                "{err}"
+            );
         }
         check_datafusion_bound("datafusion.execution.batch_size", "8192").unwrap();
         check_datafusion_bound("datafusion.execution.target_partitions", "0").unwrap();

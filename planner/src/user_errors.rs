@@ -25,10 +25,9 @@ use crate::exchange::FetchFailed;
 /// a chain of contexts.
 pub fn user_error(err: DataFusionError) -> DataFusionError {
     match err {
-        DataFusionError::Internal(message) => DataFusionError::Execution(format!(
-            "minispark cannot run this: {}",
-            message.trim()
-        )),
+        DataFusionError::Internal(message) => {
+            DataFusionError::Execution(format!("minispark cannot run this: {}", message.trim()))
+        }
         DataFusionError::Context(context, inner) => {
             DataFusionError::Context(context, Box::new(user_error(*inner)))
         }
@@ -142,9 +141,8 @@ mod tests {
         assert!(!is_deterministic(&wrapped_io));
         // Text never decides: an I/O error whose message reads like a
         // division by zero is still retried.
-        let lookalike = DataFusionError::External(Box::new(std::io::Error::other(
-            "Divide by zero error",
-        )));
+        let lookalike =
+            DataFusionError::External(Box::new(std::io::Error::other("Divide by zero error")));
         assert!(!is_deterministic(&lookalike));
     }
 
@@ -161,7 +159,10 @@ mod tests {
             None,
         );
         let text = user_message(&deep);
-        assert!(!text.contains("bug") && !text.contains("Internal error"), "{text}");
+        assert!(
+            !text.contains("bug") && !text.contains("Internal error"),
+            "{text}"
+        );
         assert!(text.contains("odd state"), "{text}");
     }
 }
