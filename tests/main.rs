@@ -18,6 +18,7 @@ mod job_counters;
 mod join_strategies;
 mod kill_loop;
 mod memory;
+mod mistakes;
 mod network_lab;
 mod object_store;
 mod process_cluster;
