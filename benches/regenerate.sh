@@ -28,7 +28,7 @@ usage() {
     echo "runners: ${ALL[*]}"
 }
 
-ALL=(tpch netflix skew netflix_gen)
+ALL=(tpch netflix skew netflix_gen tpch_memory)
 
 # The arguments of each runner: the sizes BENCHMARKS.md documents, and the
 # quick ones.
@@ -38,6 +38,7 @@ full_args() {
         netflix) echo "--scale 1 --executors 2 --partitions 2 --iterations 3" ;;
         skew) echo "--executors 2 --iterations 5" ;;
         netflix_gen) echo "--scale 1 --runs 3" ;;
+        tpch_memory) echo "--scale-factors 1,10 --memory 1g --datafusion-memory 2g" ;;
     esac
 }
 quick_args() {
@@ -46,6 +47,7 @@ quick_args() {
         netflix) echo "--scale 0.1 --executors 2 --partitions 2 --iterations 1" ;;
         skew) echo "--executors 2 --iterations 1 --rows 2000000" ;;
         netflix_gen) echo "--scale 0.1 --runs 1" ;;
+        tpch_memory) echo "--scale-factors 0.1,0.2 --memory 128m --datafusion-memory 128m" ;;
     esac
 }
 

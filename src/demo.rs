@@ -86,6 +86,7 @@ pub async fn shuffle_demo(cluster: &LocalCluster, options: &ShuffleDemoOptions) 
 /// The stage graph, then the run's shuffle matrices and the result.
 async fn explain_run(session: &JobSession, sql: &str) -> Result<String> {
     let plan = session.context().state().create_logical_plan(sql).await?;
+    session.set_statement(sql.trim().to_string());
     let graph = session.plan_stages(plan).await?;
     let skew = SkewRule::from_config(&Default::default());
     let mut out = String::from("The stages:\n");

@@ -102,6 +102,7 @@
 //! | A standalone worker re-registering with a restarted master | `executor/src/driver_connection.rs` |
 //! | `spark.driver.host` / an executor's advertised host (vs. the bind address) | `proto/src/advertised_address.rs` |
 //! | `SecurityManager` (`spark.authenticate`, SSL) | `proto/src/security.rs`, `proto/src/auth.rs`, `proto/src/tls.rs` |
+//! | A broadcast variable kept once per executor (`TorrentBroadcast` in the `BlockManager`) | `executor/src/broadcast_cache.rs` |
 //! | `Executor`, `BlockManager` serving shuffle blocks | `executor/src/service.rs`, `executor/src/shuffle.rs` |
 //! | Hadoop `FileSystem`s (`s3a://`, `gs://`, `abfs://`) and their `spark.hadoop.fs.*` settings | `storage/src/object_store_registry.rs`, `storage/src/store_settings.rs` |
 //! | Task serialization | `planner/src/codec.rs` (physical), `planner/src/logical_codec.rs` (DataFrames) |

@@ -40,6 +40,9 @@ pub struct LocalClusterOptions {
     /// Bytes each executor's tasks may hold at once (`--memory`);
     /// unbounded when `None`.
     pub memory: Option<u64>,
+    /// Where the driver's web UI listens, `HOST:PORT` (`--ui`); `None`: no
+    /// UI. See `minispark_driver::ui`.
+    pub ui: Option<String>,
 }
 
 impl LocalClusterOptions {
@@ -55,6 +58,7 @@ impl LocalClusterOptions {
             heartbeat_timeout: Duration::from_secs(10),
             in_process: false,
             memory: None,
+            ui: None,
         })
     }
 
@@ -104,6 +108,7 @@ impl LocalCluster {
             listen: "127.0.0.1:0".into(),
             heartbeat_timeout: options.heartbeat_timeout,
             security: security.clone(),
+            ui_listen: options.ui.clone(),
             ..Default::default()
         })
         .await?;
@@ -206,6 +211,12 @@ impl LocalCluster {
     /// The folder holding every executor's work dir (`executor-<i>/`).
     pub fn work_dir(&self) -> &std::path::Path {
         self.work_dir.path()
+    }
+
+    /// The process ids of the executor processes (none when they run in
+    /// this process): for benchmarks that read their peak memory.
+    pub fn executor_pids(&self) -> Vec<u32> {
+        self.children.iter().map(Child::id).collect()
     }
 
     /// Kills executor `i` (for failure tests and demos).

@@ -36,6 +36,7 @@ pub async fn cluster(executors: usize) -> LocalCluster {
         heartbeat_timeout: Duration::from_secs(3),
         in_process: false,
         memory: None,
+        ui: None,
     };
     let mut cluster = timed("starting a cluster", LocalCluster::start(options))
         .await

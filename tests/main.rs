@@ -5,6 +5,7 @@
 
 mod adaptive;
 mod auth;
+mod broadcast_cache;
 mod cli;
 mod common;
 mod compare;
@@ -17,6 +18,7 @@ mod hosts;
 mod job_counters;
 mod join_strategies;
 mod kill_loop;
+mod lost_results;
 mod memory;
 mod mistakes;
 mod network_lab;
@@ -32,3 +34,4 @@ mod spark_functions;
 mod spark_hash;
 mod speculation;
 mod tpch;
+mod web_ui;

@@ -23,6 +23,7 @@ async fn bounded_cluster(memory: Option<u64>) -> LocalCluster {
         heartbeat_timeout: Duration::from_secs(3),
         in_process: false,
         memory,
+        ui: None,
     };
     timed("starting a bounded cluster", LocalCluster::start(options))
         .await
@@ -223,5 +224,45 @@ async fn runtime_settings_reach_the_tasks() {
     assert!(
         err.contains("Unknown runtime configuration") && err.contains("memory_limt"),
         "{err}"
+    );
+}
+
+/// minispark's own buffers are in the executors' pool: a broadcast build
+/// side larger than the executors' 16 MiB fails naming it (not by the
+/// kernel's hand, nor past the limit), and the executors run the next job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broadcast_larger_than_the_memory_fails_by_name() {
+    let cluster = bounded_cluster(Some(16 << 20)).await;
+    let job = session(
+        &cluster,
+        &[
+            ("minispark.shuffle.partitions", "2"),
+            ("minispark.task.maxFailures", "1"),
+        ],
+    );
+    timed("registering the tables", run_sql(&job, &ddl()))
+        .await
+        .unwrap();
+    let err = timed(
+        "a broadcast of lineitem's comments",
+        run_sql(
+            &job,
+            "SELECT /*+ BROADCAST(l) */ count(*) AS n, max(l.l_comment) AS c \
+             FROM lineitem l JOIN orders o ON l.l_orderkey = o.o_orderkey",
+        ),
+    )
+    .await
+    .expect_err("a broadcast of about 25 MB in 16 MiB executors")
+    .to_string();
+    assert!(err.contains("Resources exhausted"), "{err}");
+    assert!(err.contains("BroadcastBuildSide[job="), "names it: {err}");
+    assert!(err.contains("16 MiB"), "{err}");
+    assert!(err.contains("minispark.executor.memory"), "{err}");
+    let next = "SELECT o_orderpriority, count(*) AS n FROM orders GROUP BY 1 ORDER BY 1";
+    let got = timed("the next job", run_sql(&job, next)).await.unwrap();
+    assert_result(
+        &got,
+        &oracle_sql(&oracle().await, next).await,
+        "the next job",
     );
 }

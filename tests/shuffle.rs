@@ -12,7 +12,12 @@
 //!   computed again, the job succeeds, no executor is declared lost;
 //! * every fetch answers `Unavailable`: once its retries are spent the
 //!   reduce task fails (and is retried as a task until the job fails), and
-//!   still no executor is declared lost.
+//!   still no executor is declared lost;
+//! * the first fetches never answer: `minispark.shuffle.io.connectionTimeout`
+//!   fails them and they are retried, the job succeeds, no task fails;
+//! * every block of one stage is served late: a reduce task's fetches
+//!   overlap (its time is about one delay, not one per block), and a tiny
+//!   `minispark.reducer.maxSizeInFlight` makes them one after the other.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -22,7 +27,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use minispark::driver::{Driver, DriverOptions};
 use minispark::executor::shuffle_faults::{
-    FETCH_NOT_FOUND_ENV, FETCH_UNAVAILABLE_ENV, ORPHAN_ATTEMPT_ENV,
+    FETCH_DELAY_ENV, FETCH_HANG_ENV, FETCH_NOT_FOUND_ENV, FETCH_UNAVAILABLE_ENV, ORPHAN_ATTEMPT_ENV,
 };
 use minispark::executor::shuffle_index::ShuffleIndex;
 use minispark::proto::Security;
@@ -77,6 +82,8 @@ impl FaultyCluster {
                 .env_remove(FETCH_UNAVAILABLE_ENV)
                 .env_remove(FETCH_NOT_FOUND_ENV)
                 .env_remove(ORPHAN_ATTEMPT_ENV)
+                .env_remove(FETCH_HANG_ENV)
+                .env_remove(FETCH_DELAY_ENV)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped());
@@ -343,4 +350,192 @@ async fn a_block_its_executor_says_is_gone_is_recomputed_without_eviction() {
         "{}",
         cluster.lines(&[]).join("\n")
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_fetch_times_out_and_is_retried() {
+    // The first 2 fetches each executor serves never answer.
+    let hang: &[(&str, &str)] = &[(FETCH_HANG_ENV, "2")];
+    let cluster = FaultyCluster::start(&[("a", hang), ("b", hang)]).await;
+    let s = cluster.session(&[
+        ("minispark.shuffle.partitions", "8"),
+        ("minispark.shuffle.io.connectionTimeout", "1s"),
+        ("minispark.shuffle.io.retryWait", "100ms"),
+        ("minispark.adaptive.enabled", "false"),
+    ]);
+    let start = Instant::now();
+    let got = timed("a job with hung fetches", crate::common::run_sql(&s, SQL))
+        .await
+        .unwrap();
+    let elapsed = start.elapsed();
+    let oracle = minispark::planner::session::session_context(&Default::default()).unwrap();
+    assert_result(
+        &got,
+        &oracle_sql(&oracle, SQL).await,
+        "a job with hung fetches",
+    );
+    let injected = cluster.lines(&["injected fault: FetchPartition never answers"]);
+    assert!(!injected.is_empty(), "no fault was injected");
+    let retried = cluster.lines(&["shuffle fetch failed; retrying", "DeadlineExceeded"]);
+    assert!(
+        !retried.is_empty(),
+        "no hung fetch timed out: {injected:#?}"
+    );
+    assert!(
+        retried[0].contains("minispark.shuffle.io.connectionTimeout"),
+        "{retried:#?}"
+    );
+    // Retried inside the tasks: none failed, nobody was evicted.
+    let counters = s.last_job_counters().expect("the job's counters");
+    assert_eq!(counters.failed_attempts, 0, "{counters}");
+    assert_eq!(counters.executors_lost, 0, "{counters}");
+    assert!(elapsed < Duration::from_secs(60), "{elapsed:?}");
+}
+
+/// Customers counted in one task: stage 0 scans orders, stage 1 (8 tasks)
+/// aggregates per customer, stage 2 (1 task) reads stage 1's 8 blocks.
+const ONE_READER: &str = "SELECT count(*) AS customers, sum(n) AS orders FROM \
+    (SELECT o_custkey, count(*) AS n FROM tpch.sf0_01.orders GROUP BY o_custkey)";
+
+/// Runs [`ONE_READER`] in `s`; returns the time of the one task of its
+/// last stage and how many blocks it fetched from the other executor.
+async fn one_reader_task(s: &minispark::driver::job::JobSession) -> (Duration, usize) {
+    use futures::TryStreamExt;
+    let plan = s
+        .context()
+        .sql(ONE_READER)
+        .await
+        .unwrap()
+        .into_unoptimized_plan();
+    let graph = timed("planning", s.plan_stages(plan)).await.unwrap();
+    assert_eq!(graph.stages.len(), 3, "stages of {ONE_READER}");
+    let mut read = vec![];
+    minispark::planner::stages::collect_readers(graph.stages[2].writer().input(), &mut |r| {
+        read.push(r.stage_id())
+    });
+    // The executors delay the blocks of stage 1 (set when they started).
+    assert_eq!(read, vec![1], "the last stage reads stage 1");
+    let run = timed("running", s.run_graph(&graph)).await.unwrap();
+    let got: Vec<_> = timed("collecting", run.stream.try_collect()).await.unwrap();
+    let oracle = minispark::planner::session::session_context(&Default::default()).unwrap();
+    assert_result(&got, &oracle_sql(&oracle, ONE_READER).await, "one reader");
+    let last = &run.metrics[2];
+    assert_eq!(last.task_times.len(), 1, "the last stage's one task");
+    let reader_executor = &last.map_outputs[0].1;
+    let remote = run.metrics[1]
+        .map_outputs
+        .iter()
+        .filter(|(_, e, blocks)| e != reader_executor && blocks.iter().any(|b| b.rows > 0))
+        .count();
+    (last.task_times[0], remote)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetches_overlap_within_max_size_in_flight() {
+    // Every block of stage 1 is served 2 s late.
+    const DELAY: Duration = Duration::from_secs(2);
+    let late: &[(&str, &str)] = &[(FETCH_DELAY_ENV, "1:2000")];
+    let cluster = FaultyCluster::start(&[("a", late), ("b", late)]).await;
+    let settings = [
+        ("minispark.shuffle.partitions", "8"),
+        ("minispark.adaptive.enabled", "false"),
+    ];
+    // 48m in flight: the remote blocks are fetched at once.
+    let (time, remote) = one_reader_task(&cluster.session(&settings)).await;
+    assert!(
+        remote >= 2,
+        "the reader fetched {remote} remote blocks: nothing to overlap"
+    );
+    assert!(
+        time < DELAY * 2,
+        "{remote} late blocks fetched concurrently took {time:?}"
+    );
+    // 1 byte in flight: one block after the other.
+    let serial = cluster.session(&[
+        settings[0],
+        settings[1],
+        ("minispark.reducer.maxSizeInFlight", "1"),
+    ]);
+    let (time, remote) = one_reader_task(&serial).await;
+    assert!(remote >= 1, "the reader fetched no remote block");
+    assert!(
+        time >= DELAY * remote as u32,
+        "{remote} late blocks fetched one at a time took only {time:?}"
+    );
+}
+
+/// Every `.tmp` directory under `dir`, by path.
+fn tmp_dirs(dir: &Path) -> Vec<String> {
+    let mut found = vec![];
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if path.to_string_lossy().ends_with(".tmp") {
+                found.push(path.to_string_lossy().into_owned());
+            } else {
+                found.extend(tmp_dirs(&path));
+            }
+        }
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_attempt_removes_its_files_at_once() {
+    // The one task of the last stage of ONE_READER waits 30 s for its
+    // stage-1 blocks from the other executor, inside its attempt's
+    // directory; minispark.task.timeout cancels it after 3 s (and any
+    // slow first task of the other stages is retried: 50 failures allowed).
+    let late: &[(&str, &str)] = &[(FETCH_DELAY_ENV, "1:30000")];
+    let cluster = FaultyCluster::start(&[("a", late), ("b", late)]).await;
+    let s = cluster.session(&[
+        ("minispark.shuffle.partitions", "8"),
+        ("minispark.adaptive.enabled", "false"),
+        ("minispark.task.timeout", "3s"),
+        ("minispark.task.maxFailures", "50"),
+    ]);
+    let job = tokio::spawn(async move { crate::common::run_sql(&s, ONE_READER).await });
+    let work = cluster.work.path().to_path_buf();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    // Attempt 1 writes: attempt 0 was cancelled.
+    loop {
+        let dirs = tmp_dirs(&work);
+        if dirs.iter().any(|d| d.contains("/stage-2/map-0.attempt-1-")) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no second attempt started within 60 s: {dirs:?}"
+        );
+        if job.is_finished() {
+            panic!("the job ended first: {:?}", job.await.unwrap().map(|_| ()));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The cancelled attempt's directory is gone while the job still runs.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let dirs = tmp_dirs(&work);
+        if !dirs.iter().any(|d| d.contains("/stage-2/map-0.attempt-0-")) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the cancelled attempt's files are still there: {dirs:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!job.is_finished(), "the job ended: not its own cleanup");
+    cluster
+        .wait_for_line(
+            &["uncommitted attempt's files removed", "attempt-0-"],
+            Duration::from_secs(5),
+        )
+        .await;
+    // Every attempt would time out: the job is cancelled.
+    job.abort();
+    let _ = job.await;
 }

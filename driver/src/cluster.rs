@@ -2,7 +2,7 @@
 //! free task slots each has.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use datafusion::common::DataFusionError;
@@ -12,6 +12,7 @@ use tokio::sync::Notify;
 use tracing::{info, warn};
 
 use crate::registration::{LiveExecutor, check_registration};
+use crate::status_store::{StatusEvent, StatusStore, now_ms};
 
 /// A live executor.
 #[derive(Debug, Clone)]
@@ -19,6 +20,19 @@ pub struct ExecutorHandle {
     pub id: String,
     pub address: String,
     pub client: ExecutorClient<AuthChannel>,
+}
+
+/// A live executor as the UI shows it ([`Cluster::live_executors`]).
+#[derive(Debug, Clone)]
+pub struct LiveExecutorView {
+    pub id: String,
+    pub address: String,
+    pub slots: usize,
+    pub free: usize,
+    pub running_tasks: usize,
+    /// Bytes its tasks share (`--memory`); 0 when unbounded.
+    pub memory: u64,
+    pub since_heartbeat: Duration,
 }
 
 #[derive(Debug)]
@@ -46,6 +60,8 @@ pub struct Cluster {
     /// The cluster secret and TLS settings of the driver's connections to
     /// executors.
     pub security: Security,
+    /// What the web UI shows: jobs, stages, tasks, executors come and gone.
+    pub status: Arc<StatusStore>,
 }
 
 impl Cluster {
@@ -60,6 +76,7 @@ impl Cluster {
             heartbeat_interval,
             heartbeat_timeout,
             security,
+            status: Arc::default(),
         }
     }
 
@@ -89,6 +106,12 @@ impl Cluster {
             },
         );
         drop(executors);
+        self.status.record(StatusEvent::ExecutorAdded {
+            executor_id: info.id.clone(),
+            address: info.address.clone(),
+            slots,
+            time_ms: now_ms(),
+        });
         info!(
             executor_id = info.id,
             address = info.address,
@@ -122,6 +145,11 @@ impl Cluster {
             .is_some();
         if removed {
             warn!(executor_id, reason, "executor lost");
+            self.status.record(StatusEvent::ExecutorLost {
+                executor_id: executor_id.to_string(),
+                reason: reason.to_string(),
+                time_ms: now_ms(),
+            });
             self.changed.notify_waiters();
         }
     }
@@ -148,6 +176,26 @@ impl Cluster {
             .expect("cluster lock")
             .keys()
             .cloned()
+            .collect()
+    }
+
+    /// Each live executor's slots, free slots, running tasks (as of its last
+    /// heartbeat), memory and time since it was last heard from: the
+    /// executors page.
+    pub fn live_executors(&self) -> Vec<LiveExecutorView> {
+        self.executors
+            .lock()
+            .expect("cluster lock")
+            .values()
+            .map(|e| LiveExecutorView {
+                id: e.handle.id.clone(),
+                address: e.handle.address.clone(),
+                slots: e.slots,
+                free: e.free,
+                running_tasks: e.running_tasks,
+                memory: e.memory,
+                since_heartbeat: e.last_seen.elapsed(),
+            })
             .collect()
     }
 

@@ -5,13 +5,18 @@
 //!
 //! ```text
 //! statement ─▶ LogicalPlan ─▶ physical plan (shuffle.partitions partitions)
-//!           ─▶ StageGraph ─▶ scheduler::run_job ─▶ result blocks ─▶ batches
+//!           ─▶ StageGraph ─▶ scheduler::run_job_kept ─▶ result blocks ─▶ batches
 //! ```
+//!
+//! The finished job's scheduler state lives as long as its result stream:
+//! a result block that cannot be read has its task run again
+//! (`crate::results::ResultReader`).
 //!
 //! DDL (`CREATE EXTERNAL TABLE`, `CREATE VIEW`, `DROP ...`) and `SET` only
 //! change the session, on the driver.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -34,13 +39,15 @@ use minispark_planner::salting::{apply_skew_hints, skew_hints};
 use minispark_planner::session::changed_settings;
 use minispark_planner::skew::SkewRule;
 use minispark_planner::stages::{StageGraph, plan_stages};
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::cluster::Cluster;
+use crate::event_log::EventLog;
 use crate::ids::{JobId, StageId};
 use crate::job_counters::JobCounters;
-use crate::scheduler::run_job;
+use crate::scheduler::run_job_kept;
 use crate::statement_errors::{strip_bom, syntax_error};
+use crate::status_store::{StageInfo, StatusEvent, now_ms};
 use crate::table_files::{check_created_table, find_unreadable_file};
 use crate::unsupported::{check_stored_as, refuse_unsupported_plan, refuse_unsupported_statement};
 
@@ -75,6 +82,8 @@ pub struct JobSession {
     last_job: Arc<Mutex<Option<JobCounters>>>,
     /// Warnings for the user not yet shown (an empty file read as no rows).
     warnings: Arc<Mutex<Vec<String>>>,
+    /// The text of the statement being run, for the UI's jobs.
+    statement: Arc<Mutex<Option<String>>>,
 }
 
 impl std::fmt::Debug for JobSession {
@@ -107,6 +116,7 @@ impl JobSession {
             ctx: minispark_storage::session_context(settings)?,
             last_job: Arc::default(),
             warnings: Arc::default(),
+            statement: Arc::default(),
         })
     }
 
@@ -151,8 +161,20 @@ impl JobSession {
 
     /// Runs one parsed statement.
     pub async fn execute_statement(&self, statement: DFStatement) -> Result<StatementResult> {
-        let plan = plan_statement(&self.ctx, statement).await?;
-        self.execute_logical_plan(plan).await
+        self.set_statement(statement.to_string());
+        let plan = plan_statement(&self.ctx, statement).await;
+        let result = match plan {
+            Ok(plan) => self.execute_logical_plan(plan).await,
+            Err(e) => Err(e),
+        };
+        *self.statement.lock().expect("statement lock") = None;
+        result
+    }
+
+    /// Names the jobs this session runs next in the UI (the statement's
+    /// text; a DataFrame's jobs are named by their logical plan).
+    pub fn set_statement(&self, text: String) {
+        *self.statement.lock().expect("statement lock") = Some(text);
     }
 
     /// Runs a logical plan: session changes locally, queries on the cluster.
@@ -245,6 +267,9 @@ impl JobSession {
                 text_result("plan", text, Some(job.counters))
             }
             plan => {
+                if self.statement.lock().expect("statement lock").is_none() {
+                    self.set_statement(plan.display_indent().to_string());
+                }
                 let graph = self.plan_stages(plan).await?;
                 let job = self.run_graph(&graph).await?;
                 Ok(StatementResult {
@@ -334,32 +359,75 @@ impl JobSession {
             broadcast_threshold: u64::try_from(config.auto_broadcast_join_threshold).ok(),
             task_memory: self.cluster.task_memory(),
         });
-        let mut counters = JobCounters {
+        let counters = JobCounters {
             salted_sites: graph.salted_sites as u64,
             ..Default::default()
         };
-        let output = run_job(
+        let status = &self.cluster.status;
+        if !config.event_log_dir.is_empty() {
+            match EventLog::create(Path::new(&config.event_log_dir), job_id.as_str()) {
+                Ok(log) => status.log_job(job_id.as_str(), log),
+                Err(e) => warn!(
+                    %job_id,
+                    dir = config.event_log_dir,
+                    error = %e,
+                    "cannot create the job's event log (minispark.eventLog.dir): the job runs without one"
+                ),
+            }
+        }
+        let skew = SkewRule::from_config(&config);
+        status.record(StatusEvent::JobStart {
+            job_id: job_id.to_string(),
+            time_ms: now_ms(),
+            statement: self
+                .statement
+                .lock()
+                .expect("statement lock")
+                .clone()
+                .unwrap_or_else(|| "(a stage graph run directly)".into()),
+            plan: format_stage_graph(graph, None, &skew),
+            stages: StageInfo::from_graph(graph),
+            skew_factor: skew.factor,
+            skew_threshold_bytes: skew.threshold_bytes,
+        });
+        let (output, finished) = run_job_kept(
             Arc::clone(&self.cluster),
             job_id.clone(),
-            graph,
+            Arc::new(graph.clone()),
             settings,
             max_failures,
             adaptive,
-            &mut counters,
+            counters,
         )
         .await;
+        let counters = finished.counters();
         *self.last_job.lock().expect("last job lock") = Some(counters);
+        let output = output.and_then(|output| {
+            crate::results::check_result_size(&output.result, config.max_result_size)?;
+            Ok(output)
+        });
+        status.record(StatusEvent::JobEnd {
+            job_id: job_id.to_string(),
+            time_ms: now_ms(),
+            error: output.as_ref().err().map(|e| e.to_string()),
+            counters: counters.to_string(),
+            recomputed_map_outputs: counters.recomputed_map_outputs,
+        });
         let output = output?;
-        crate::results::check_result_size(&output.result, config.max_result_size)?;
         let elapsed = start.elapsed();
         let final_stage = graph.final_stage();
-        let stream = crate::results::read_result(
-            job_id.clone(),
-            StageId(final_stage.id),
-            output.result,
-            self.cluster.security.clone(),
-            minispark_planner::exchange::FetchSettings::from_config(&config),
-        );
+        // Result blocks that cannot be read (their executor died since)
+        // have their tasks run again by the finished job.
+        let stream = crate::results::ResultReader {
+            job: finished,
+            job_id: job_id.clone(),
+            stage_id: StageId(final_stage.id),
+            security: self.cluster.security.clone(),
+            fetch: minispark_planner::exchange::FetchSettings::from_config(&config),
+            max_recomputes: max_failures,
+            last_job: Arc::clone(&self.last_job),
+        }
+        .read(output.result);
         // Files are removed once the result has been read (or dropped).
         let stream =
             futures::stream::unfold((stream, Some(cleanup)), |(mut s, mut cleanup)| async move {
@@ -395,6 +463,7 @@ pub(crate) const DATAFUSION_DEFAULT_ROWS: usize = 128 * 1024;
 pub async fn plan_statement(ctx: &SessionContext, statement: DFStatement) -> Result<LogicalPlan> {
     refuse_unsupported_statement(&statement)?;
     check_stored_as(&statement, &ctx.state())?;
+    let statement = show_setting_in_any_case(ctx, statement);
     let hints = sql_hints(&statement)?;
     let skew = skew_hints(&statement)?;
     let plan = ctx.state().statement_to_plan(statement).await?;
@@ -409,6 +478,40 @@ fn setting_error(e: DataFusionError, variable: &str) -> DataFusionError {
         ""
     };
     e.context(format!("cannot SET {variable}{hint}"))
+}
+
+/// `SHOW <setting>` names a setting in any case, as `SET` does. DataFusion
+/// lowercases an unquoted name before it looks it up, and minispark's
+/// settings are spelled as Spark's (`minispark.sql.autoBroadcastJoinThreshold`):
+/// a name that matches a setting but for case is rewritten as that
+/// setting's name, quoted.
+fn show_setting_in_any_case(ctx: &SessionContext, statement: DFStatement) -> DFStatement {
+    use datafusion::sql::sqlparser::ast::{Ident, Statement};
+    let DFStatement::Statement(inner) = &statement else {
+        return statement;
+    };
+    let Statement::ShowVariable { variable } = inner.as_ref() else {
+        return statement;
+    };
+    let verbose = variable
+        .last()
+        .is_some_and(|i| i.quote_style.is_none() && i.value.eq_ignore_ascii_case("verbose"));
+    let parts = &variable[..variable.len() - usize::from(verbose)];
+    let name: Vec<&str> = parts.iter().map(|i| i.value.as_str()).collect();
+    let name = name.join(".");
+    let entries = ctx.state().config().options().entries();
+    let Some(key) = entries
+        .into_iter()
+        .map(|e| e.key)
+        .find(|k| k.eq_ignore_ascii_case(&name) && *k != name.to_lowercase())
+    else {
+        return statement;
+    };
+    let mut variable: Vec<Ident> = key.split('.').map(|p| Ident::with_quote('"', p)).collect();
+    if verbose {
+        variable.push(Ident::new("verbose"));
+    }
+    DFStatement::Statement(Box::new(Statement::ShowVariable { variable }))
 }
 
 /// Fails for statements DataFusion would run on the driver alone, outside
@@ -483,4 +586,41 @@ fn text_result(
         returns_rows: true,
         counters,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn show(sql: &str) -> Result<String> {
+        let ctx = minispark_planner::session::session_context(&HashMap::new())?;
+        let statement = parse_script(sql)?.remove(0);
+        let plan = plan_statement(&ctx, statement).await?;
+        Ok(plan.display_indent().to_string())
+    }
+
+    #[tokio::test]
+    async fn show_finds_a_setting_in_any_case() {
+        for sql in [
+            "SHOW minispark.sql.autoBroadcastJoinThreshold",
+            "SHOW MINISPARK.SQL.AUTOBROADCASTJOINTHRESHOLD",
+            "SHOW minispark.sql.autoBroadcastJoinThreshold VERBOSE",
+            "SHOW minispark.s3.secretAccessKey",
+        ] {
+            let plan = show(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+            assert!(plan.contains("df_settings"), "{sql}: {plan}");
+        }
+        let plan = show("SHOW minispark.sql.autoBroadcastJoinThreshold")
+            .await
+            .unwrap();
+        assert!(
+            plan.contains("minispark.sql.autoBroadcastJoinThreshold"),
+            "{plan}"
+        );
+        // Lower-case DataFusion names are left as they are; unknown names
+        // are still refused by DataFusion.
+        assert!(show("SHOW datafusion.execution.batch_size").await.is_ok());
+        let err = show("SHOW minispark.no.such.setting").await.unwrap_err();
+        assert!(err.to_string().contains("not a variable"), "{err}");
+    }
 }

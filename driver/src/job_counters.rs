@@ -72,6 +72,11 @@ pub struct JobCounters {
     pub spilled_bytes: u64,
     /// Spill files those were written to.
     pub spill_count: u64,
+    /// Times an executor read the build side of a broadcast join: once per
+    /// executor per broadcast stage, shared by the executor's tasks (see
+    /// `minispark_executor::broadcast_cache`). Spark: a broadcast variable
+    /// fetched once per executor (`TorrentBroadcast`).
+    pub broadcast_fetches: u64,
 }
 
 impl JobCounters {
@@ -97,6 +102,7 @@ impl JobCounters {
             timed_out_attempts: self.timed_out_attempts,
             spilled_bytes: self.spilled_bytes,
             spill_count: self.spill_count,
+            broadcast_fetches: self.broadcast_fetches,
         }
     }
 
@@ -117,6 +123,7 @@ impl JobCounters {
             timed_out_attempts: p.timed_out_attempts,
             spilled_bytes: p.spilled_bytes,
             spill_count: p.spill_count,
+            broadcast_fetches: p.broadcast_fetches,
         }
     }
 }
@@ -129,7 +136,7 @@ impl fmt::Display for JobCounters {
             "job: {} task attempts, {} failed, {} map outputs recomputed, {} executors lost, \
              {} stages re-bound, {} adaptive decisions ({} skew splits, {} broadcast switches), \
              {} broadcast stages, {} salted sites, {} speculative attempts, {} timed out, \
-             {} bytes spilled in {} files",
+             {} bytes spilled in {} files, {} broadcast fetches",
             self.task_attempts,
             self.failed_attempts,
             self.recomputed_map_outputs,
@@ -143,7 +150,8 @@ impl fmt::Display for JobCounters {
             self.speculative_attempts,
             self.timed_out_attempts,
             self.spilled_bytes,
-            self.spill_count
+            self.spill_count,
+            self.broadcast_fetches
         )
     }
 }
@@ -169,6 +177,7 @@ mod tests {
             timed_out_attempts: 12,
             spilled_bytes: 13,
             spill_count: 14,
+            broadcast_fetches: 15,
         };
         assert_eq!(JobCounters::from_proto(&c.to_proto()), c);
         assert!(c.had_failures());
@@ -178,7 +187,8 @@ mod tests {
                 .starts_with("job: 1 task attempts, 2 failed, 3 map outputs")
         );
         assert!(c.to_string().ends_with(
-            "10 salted sites, 11 speculative attempts, 12 timed out, 13 bytes spilled in 14 files"
+            "10 salted sites, 11 speculative attempts, 12 timed out, 13 bytes spilled in 14 files, \
+             15 broadcast fetches"
         ));
     }
 }

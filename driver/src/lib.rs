@@ -38,6 +38,18 @@
 //!   duplicates). Executors outlive a driver restart: a new driver process
 //!   at the same address gets them back as they register again (see
 //!   `minispark_executor::driver_connection`).
+//! * [`status_store`]: what the web UI shows, recorded as jobs run (Spark's
+//!   listener bus and `AppStatusStore`): jobs, stages, tasks with their
+//!   metrics, output partition sizes and hot keys, adaptive decisions,
+//!   executors added and lost; the last `--ui-retained-jobs` jobs.
+//! * [`event_log`]: a job's events as JSON lines
+//!   (`minispark.eventLog.dir`), read back by the history server.
+//! * [`driver_metrics`]: Prometheus metrics at `/metrics` (jobs, stages,
+//!   tasks, task durations, shuffle and spill bytes, executors, fetch
+//!   failures, recomputed outputs), counted from the same events.
+//! * [`ui`]: the web UI on `--ui-port` (default 4040): jobs, the stage DAG,
+//!   stages with task quantiles, the partition-size histogram and the task
+//!   timeline, executors, SQL; a JSON API under `/api/v1/`.
 //! * [`deep_work`]: parsing, decoding and planning what arrives over the
 //!   wire on threads with room for deep plans, and the nesting limit.
 //! * [`statement_errors`]: errors that name the script's statement (number,
@@ -49,6 +61,8 @@
 
 pub mod cluster;
 pub mod deep_work;
+pub mod driver_metrics;
+pub mod event_log;
 pub mod ids;
 pub mod job;
 pub mod job_counters;
@@ -60,8 +74,10 @@ pub mod scheduler;
 pub mod service;
 pub mod speculation;
 pub mod statement_errors;
+pub mod status_store;
 pub mod table_files;
 pub mod task_timeout;
+pub mod ui;
 pub mod unsupported;
 
 use std::net::SocketAddr;
@@ -95,6 +111,11 @@ pub struct DriverOptions {
     pub security: Security,
     /// Listen on a non-loopback address without a secret (`--insecure`).
     pub insecure: bool,
+    /// Where the web UI listens, `HOST:PORT` (`--ui-host`, `--ui-port`);
+    /// `None`: no UI.
+    pub ui_listen: Option<String>,
+    /// Jobs the UI keeps (Spark's `spark.ui.retainedJobs`).
+    pub retained_jobs: usize,
 }
 
 impl Default for DriverOptions {
@@ -106,6 +127,8 @@ impl Default for DriverOptions {
             heartbeat_timeout: Duration::from_secs(10),
             security: Security::default(),
             insecure: false,
+            ui_listen: None,
+            retained_jobs: status_store::DEFAULT_RETAINED_JOBS,
         }
     }
 }
@@ -123,8 +146,11 @@ pub struct Driver {
     pub default_settings: std::collections::HashMap<String, String>,
     /// This driver's secret and TLS settings.
     pub security: Security,
+    /// The web UI's bound address, when it runs.
+    pub ui_address: Option<SocketAddr>,
     server: JoinHandle<()>,
     expiry: JoinHandle<()>,
+    ui: Option<JoinHandle<()>>,
 }
 
 impl Driver {
@@ -148,11 +174,22 @@ impl Driver {
             options.advertise.as_deref(),
         )
         .await?;
-        let cluster = Arc::new(Cluster::new(
+        let mut cluster = Cluster::new(
             options.heartbeat_interval,
             options.heartbeat_timeout,
             options.security.clone(),
-        ));
+        );
+        cluster.status = Arc::new(status_store::StatusStore::new(options.retained_jobs));
+        let cluster = Arc::new(cluster);
+        let (ui_address, ui) = match &options.ui_listen {
+            Some(listen) => {
+                let (address, handle) =
+                    ui::start(listen, ui::UiSource::live(Arc::clone(&cluster))).await?;
+                info!(%address, "web UI listening");
+                (Some(address), Some(handle))
+            }
+            None => (None, None),
+        };
         let service = DriverService {
             cluster: Arc::clone(&cluster),
         };
@@ -184,14 +221,21 @@ impl Driver {
             advertised,
             default_settings: Default::default(),
             security: options.security,
+            ui_address,
             server,
             expiry,
+            ui,
         })
     }
 
     /// The URL executors and clients use to reach this driver.
     pub fn url(&self) -> String {
         format!("{}://{}", self.security.scheme(), self.advertised)
+    }
+
+    /// The web UI's URL, `http://HOST:PORT/`, when it runs.
+    pub fn ui_url(&self) -> Option<String> {
+        self.ui_address.map(|a| format!("http://{a}/"))
     }
 
     /// A new client session on this driver.
@@ -215,5 +259,8 @@ impl Drop for Driver {
     fn drop(&mut self) {
         self.server.abort();
         self.expiry.abort();
+        if let Some(ui) = &self.ui {
+            ui.abort();
+        }
     }
 }

@@ -53,7 +53,11 @@
 //!   is declared lost: its running tasks are relaunched elsewhere and its
 //!   outputs recomputed;
 //! * an attempt running longer than `minispark.task.timeout` is cancelled
-//!   and fails like any failed attempt ([`crate::task_timeout`]).
+//!   and fails like any failed attempt ([`crate::task_timeout`]);
+//! * result blocks the driver cannot read once the job has finished (their
+//!   executor died before they were read): the job's state is kept
+//!   ([`FinishedJob`]) and the loop above runs again for the lost result
+//!   tasks ([`crate::results::ResultReader`]).
 //!
 //! A task may have two attempts running at once: a straggler and its
 //! speculative copy ([`crate::speculation`]). Every attempt of a task has its
@@ -86,6 +90,7 @@ use crate::ids::{JobId, StageId, TaskAttempt};
 use crate::job_counters::JobCounters;
 use crate::map_output_tracker::MapOutputTracker;
 use crate::speculation::SpeculationConfig;
+use crate::status_store::{HotKeyInfo, PartitionSize, StatusEvent, TaskMetrics, now_ms};
 use crate::task_timeout::is_timed_out;
 
 /// How a job ended well: where its result blocks are, and what each stage did.
@@ -202,7 +207,34 @@ pub async fn run_job(
     adaptive: Option<AdaptiveConfig>,
     counters: &mut JobCounters,
 ) -> Result<JobOutput> {
-    let job = JobRun::new(
+    let (output, job) = run_job_kept(
+        cluster,
+        job_id,
+        Arc::new(graph.clone()),
+        settings,
+        max_failures,
+        adaptive,
+        *counters,
+    )
+    .await;
+    *counters = job.counters();
+    output
+}
+
+/// [`run_job`], keeping the job's scheduler state: when the driver cannot
+/// read result blocks (their executor died after the final stage finished),
+/// [`FinishedJob::recompute_results`] runs the lost result tasks again
+/// instead of failing the job.
+pub async fn run_job_kept(
+    cluster: Arc<Cluster>,
+    job_id: JobId,
+    graph: Arc<StageGraph>,
+    settings: HashMap<String, String>,
+    max_failures: u32,
+    adaptive: Option<AdaptiveConfig>,
+    counters: JobCounters,
+) -> (Result<JobOutput>, FinishedJob) {
+    let mut job = JobRun::new(
         cluster,
         job_id,
         graph,
@@ -212,14 +244,60 @@ pub async fn run_job(
         counters,
     );
     let span = job.span.clone();
-    job.run().instrument(span).await
+    let output = job.run().instrument(span).await;
+    (output, FinishedJob(Box::new(job)))
+}
+
+/// A job that has run: its scheduler state, so that result outputs lost
+/// before the driver read them can be computed again (Spark resubmits a
+/// lost result stage's tasks the same way).
+pub struct FinishedJob(Box<JobRun>);
+
+impl std::fmt::Debug for FinishedJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "FinishedJob({})", self.0.job_id)
+    }
+}
+
+impl FinishedJob {
+    /// What the job did, recomputations of results included.
+    pub fn counters(&self) -> JobCounters {
+        self.0.counters
+    }
+
+    /// The result outputs of `lost` partitions (of the final stage) cannot
+    /// be read: forgets them, and those of executors now lost, runs the
+    /// tasks that computes them again (and any lost input they need), and
+    /// returns the final stage's outputs.
+    pub async fn recompute_results(&mut self, lost: &[MapOutput]) -> Result<JobOutput> {
+        let job = &mut self.0;
+        let final_id = job.final_id;
+        for output in lost {
+            if job.map_outputs.remove_output(
+                final_id,
+                output.map_partition,
+                &output.executor_id,
+                output.attempt,
+            ) {
+                job.counters.recomputed_map_outputs += 1;
+                warn!(
+                    job_id = %job.job_id,
+                    partition = output.map_partition,
+                    executor_id = output.executor_id,
+                    "a result block cannot be read: its task runs again"
+                );
+            }
+        }
+        let span = job.span.clone();
+        job.run().instrument(span).await
+    }
 }
 
 /// One job being run: the scheduler's state between two events.
-struct JobRun<'a> {
+struct JobRun {
     cluster: Arc<Cluster>,
     job_id: JobId,
-    graph: &'a StageGraph,
+    graph: Arc<StageGraph>,
     settings: HashMap<String, String>,
     max_failures: u32,
     adaptive: Option<AdaptiveConfig>,
@@ -237,20 +315,20 @@ struct JobRun<'a> {
     inflight: JoinSet<TaskResult>,
     /// Executors seen alive during the job: one that leaves this set is lost.
     seen_live: HashSet<String>,
-    counters: &'a mut JobCounters,
+    counters: JobCounters,
     /// The job's tracing span: its stages' spans are in it.
     span: Span,
 }
 
-impl<'a> JobRun<'a> {
+impl JobRun {
     fn new(
         cluster: Arc<Cluster>,
         job_id: JobId,
-        graph: &'a StageGraph,
+        graph: Arc<StageGraph>,
         settings: HashMap<String, String>,
         max_failures: u32,
         adaptive: Option<AdaptiveConfig>,
-        counters: &'a mut JobCounters,
+        mut counters: JobCounters,
     ) -> Self {
         let span = info_span!("job", job_id = %job_id);
         let stages = graph
@@ -273,7 +351,6 @@ impl<'a> JobRun<'a> {
         Self {
             cluster,
             job_id,
-            graph,
             settings,
             max_failures,
             adaptive,
@@ -282,6 +359,7 @@ impl<'a> JobRun<'a> {
             final_id: StageId(graph.final_stage().id),
             stages,
             map_outputs: MapOutputTracker::new(graph.stages.iter().map(Stage::num_tasks)),
+            graph,
             inflight: JoinSet::new(),
             seen_live: HashSet::new(),
             counters,
@@ -290,7 +368,7 @@ impl<'a> JobRun<'a> {
     }
 
     /// The scheduler loop (see the module docs).
-    async fn run(mut self) -> Result<JobOutput> {
+    async fn run(&mut self) -> Result<JobOutput> {
         info!(
             job_id = %self.job_id,
             stages = self.graph.stages.len(),
@@ -313,6 +391,14 @@ impl<'a> JobRun<'a> {
                 return Err(e);
             }
         }
+        // Attempts still running are not needed any more (a speculative
+        // copy of a task that has its output): cancelled, and forgotten, so
+        // that a later recomputation of lost results starts afresh.
+        for state in &mut self.stages {
+            for attempt in state.running.drain().flat_map(|(_, a)| a) {
+                attempt.abort.abort();
+            }
+        }
         info!(job_id = %self.job_id, "job finished");
         Ok(self.output())
     }
@@ -324,10 +410,24 @@ impl<'a> JobRun<'a> {
         let live = self.cluster.live_ids();
         self.counters.executors_lost += self.seen_live.difference(&live).count() as u64;
         self.seen_live.clone_from(&live);
-        for state in &mut self.stages {
-            for attempts in state.running.values_mut() {
+        let status = &self.cluster.status;
+        for (s, state) in self.stages.iter_mut().enumerate() {
+            for (&p, attempts) in state.running.iter_mut() {
                 let before = attempts.len();
-                attempts.retain(|task| live.contains(&task.executor_id));
+                attempts.retain(|task| {
+                    let alive = live.contains(&task.executor_id);
+                    if !alive {
+                        status.record(StatusEvent::task_failed(
+                            self.job_id.as_str(),
+                            s,
+                            p,
+                            task.attempt,
+                            &task.executor_id,
+                            "its executor was lost".to_string(),
+                        ));
+                    }
+                    alive
+                });
                 self.counters.failed_attempts += (before - attempts.len()) as u64;
             }
             state.running.retain(|_, attempts| !attempts.is_empty());
@@ -361,7 +461,7 @@ impl<'a> JobRun<'a> {
     /// whose inputs are complete, binding the stage's readers first when
     /// they are not bound.
     fn launch_ready_tasks(&mut self) -> Result<()> {
-        let graph = self.graph;
+        let graph = Arc::clone(&self.graph);
         for stage in &graph.stages {
             let id = StageId(stage.id);
             let inputs_ready = stage
@@ -414,6 +514,7 @@ impl<'a> JobRun<'a> {
             adaptive.as_ref(),
         )?;
         let state = &mut self.stages[id.0];
+        let rebound = state.bound_before;
         if state.bound_before {
             self.counters.stages_rebound += 1;
         }
@@ -421,7 +522,7 @@ impl<'a> JobRun<'a> {
         if let Some(shapes) = shapes
             && state.shapes.is_none()
         {
-            count_adaptive(self.counters, stage, &shapes);
+            count_adaptive(&mut self.counters, stage, &shapes);
             let n = shapes.tasks.len();
             self.map_outputs.reshape(id, n);
             state.reset_tasks(n);
@@ -429,6 +530,23 @@ impl<'a> JobRun<'a> {
         }
         state.plan_bytes = Some(Arc::new(bytes));
         state.reader_blocks = blocks;
+        let partitions = stage
+            .writer()
+            .input()
+            .properties()
+            .partitioning
+            .partition_count();
+        self.cluster.status.record(StatusEvent::StageSubmitted {
+            job_id: self.job_id.to_string(),
+            stage: id.0,
+            time_ms: now_ms(),
+            tasks: self.map_outputs.num_tasks(id),
+            adaptive: state
+                .shapes
+                .as_ref()
+                .and_then(|shapes| describe_stage(partitions, shapes)),
+            rebound,
+        });
         Ok(())
     }
 
@@ -478,6 +596,15 @@ impl<'a> JobRun<'a> {
             }
         };
         let abort = self.inflight.spawn(call.instrument(span));
+        self.cluster.status.record(StatusEvent::TaskStart {
+            job_id: self.job_id.to_string(),
+            stage: task.stage.0,
+            partition: p,
+            attempt: task.attempt,
+            executor_id: executor_id.clone(),
+            time_ms: now_ms(),
+            speculative: state.running.get(&p).is_some_and(|r| !r.is_empty()),
+        });
         state.running.entry(p).or_default().push(RunningTask {
             executor_id,
             attempt: task.attempt,
@@ -507,6 +634,17 @@ impl<'a> JobRun<'a> {
             }
             state.running.retain(|_, attempts| !attempts.is_empty());
             for (p, executor_id, attempt) in expired {
+                self.cluster.status.record(StatusEvent::task_failed(
+                    self.job_id.as_str(),
+                    s,
+                    p,
+                    attempt,
+                    &executor_id,
+                    format!(
+                        "timed out: no result within minispark.task.timeout = {}",
+                        minispark_planner::config::show_duration(timeout)
+                    ),
+                ));
                 self.counters.failed_attempts += 1;
                 self.counters.timed_out_attempts += 1;
                 state.failures[p] += 1;
@@ -617,9 +755,9 @@ impl<'a> JobRun<'a> {
     }
 
     /// What the job measured, and where its result is.
-    fn output(self) -> JobOutput {
+    fn output(&self) -> JobOutput {
         JobOutput {
-            metrics: stage_metrics(self.graph, &self.stages, &self.map_outputs),
+            metrics: stage_metrics(&self.graph, &self.stages, &self.map_outputs),
             result: self.map_outputs.outputs(self.final_id).cloned().collect(),
         }
     }
@@ -655,6 +793,14 @@ impl<'a> JobRun<'a> {
                 // The first attempt to finish wins: the others are cancelled.
                 for loser in state.running.remove(&p).into_iter().flatten() {
                     loser.abort.abort();
+                    self.cluster.status.record(StatusEvent::task_failed(
+                        job_id.as_str(),
+                        stage.0,
+                        p,
+                        loser.attempt,
+                        &loser.executor_id,
+                        "cancelled: another attempt of the task finished first".to_string(),
+                    ));
                     debug!(
                         %task,
                         loser_attempt = loser.attempt,
@@ -668,8 +814,27 @@ impl<'a> JobRun<'a> {
                 state.spilled_bytes += out.spilled_bytes;
                 self.counters.spilled_bytes += out.spilled_bytes;
                 self.counters.spill_count += out.spill_count;
+                self.counters.broadcast_fetches += out.broadcast_fetches;
+                self.cluster.status.record(StatusEvent::TaskEnd {
+                    job_id: job_id.to_string(),
+                    stage: stage.0,
+                    partition: p,
+                    attempt: task.attempt,
+                    executor_id: done.executor.id.clone(),
+                    time_ms: now_ms(),
+                    metrics: Some(task_metrics(
+                        &state.reader_blocks,
+                        p,
+                        &done.executor.id,
+                        &out,
+                    )),
+                    error: None,
+                });
                 let output = map_output(&done.executor, p, &out);
                 self.map_outputs.register(stage, p, output);
+                if self.map_outputs.is_complete(stage) {
+                    self.record_stage_completed(stage);
+                }
                 return Ok(());
             }
             Ok(TaskStatus {
@@ -677,6 +842,14 @@ impl<'a> JobRun<'a> {
             }) => {
                 self.counters.failed_attempts += 1;
                 if f.fetch_failed {
+                    self.cluster.status.record(StatusEvent::task_failed(
+                        job_id.as_str(),
+                        stage.0,
+                        p,
+                        task.attempt,
+                        &done.executor.id,
+                        format!("fetch failed: {}", f.message),
+                    ));
                     return self.handle_fetch_failure(task, &done.executor.id, &f);
                 }
                 if f.deterministic {
@@ -706,6 +879,14 @@ impl<'a> JobRun<'a> {
                 msg
             }
         };
+        self.cluster.status.record(StatusEvent::task_failed(
+            job_id.as_str(),
+            stage.0,
+            p,
+            task.attempt,
+            &done.executor.id,
+            failure.clone(),
+        ));
         state.failures[p] += 1;
         state.excluded[p].insert(done.executor.id.clone());
         warn!(
@@ -727,7 +908,7 @@ impl<'a> JobRun<'a> {
     }
 }
 
-impl JobRun<'_> {
+impl JobRun {
     /// A task could not read a block of its input (a typed `FetchFailed`
     /// from its executor). A block that is really gone, because its
     /// executor answered that it does not have it or is lost, has its map
@@ -800,6 +981,72 @@ impl JobRun<'_> {
             }
         }
         Ok(())
+    }
+}
+
+impl JobRun {
+    /// Reports a stage whose every task has its output: its output
+    /// partition sizes and hot keys, for the UI's histogram.
+    fn record_stage_completed(&self, id: StageId) {
+        let stage = &self.graph.stages[id.0];
+        let sizes = self
+            .map_outputs
+            .partition_sizes(id, stage.writer().num_partitions());
+        let hot_keys = merge_hot_keys(self.map_outputs.outputs(id).flat_map(|o| &o.hot_keys), 5);
+        self.cluster.status.record(StatusEvent::StageCompleted {
+            job_id: self.job_id.to_string(),
+            stage: id.0,
+            time_ms: now_ms(),
+            partitions: sizes
+                .iter()
+                .map(|s| PartitionSize {
+                    rows: s.rows,
+                    bytes: s.bytes,
+                })
+                .collect(),
+            hot_keys: hot_keys
+                .into_iter()
+                .map(|k| HotKeyInfo {
+                    key: k.display,
+                    estimated_rows: k.estimated_rows,
+                    partition: k.partition,
+                })
+                .collect(),
+        });
+    }
+}
+
+/// What a successful task did, for the UI: its executor's measurements and
+/// the blocks it was bound to read.
+fn task_metrics(
+    readers: &[(
+        ExchangeKind,
+        Vec<Vec<minispark_planner::exchange::BlockLocation>>,
+    )],
+    p: usize,
+    executor: &str,
+    out: &minispark_proto::MapOutput,
+) -> TaskMetrics {
+    let bytes_in = readers
+        .iter()
+        .flat_map(|(kind, parts)| {
+            let idx = if *kind == ExchangeKind::Broadcast {
+                0
+            } else {
+                p
+            };
+            parts.get(idx).into_iter().flatten()
+        })
+        .map(|b| b.bytes)
+        .sum();
+    TaskMetrics {
+        duration_ms: out.elapsed_us as f64 / 1000.0,
+        rows_in: out.input_rows,
+        bytes_in,
+        rows_out: out.partitions.iter().map(|b| b.rows).sum(),
+        bytes_out: out.partitions.iter().map(|b| b.bytes).sum(),
+        bytes_remote: remote_bytes(readers, p, executor),
+        spilled_bytes: out.spilled_bytes,
     }
 }
 

@@ -25,16 +25,23 @@
 //!   see `minispark_proto::security`. Shuffle fetches from other executors
 //!   prove the same secret.
 //! * [`memory`]: the memory pool its tasks share (`--memory`) and where
-//!   they spill.
+//!   they spill; the shuffle writer's and reader's buffers and broadcast
+//!   build sides are named consumers in it.
 //! * [`shuffle`]: the map side: partitioner, one data file and one index
 //!   per map task attempt, then the commit.
 //! * [`shuffle_index`]: that layout (Spark's), and reading a block's bytes
 //!   as a stream.
 //! * [`map_output_commit`]: attempts write under names of their own and
-//!   rename into place; the first commit wins, the loser's files go.
+//!   rename into place; the first commit wins, the loser's files go, and
+//!   an attempt that fails or is cancelled removes its files at once.
 //! * [`shuffle_block_fetcher`]: the reduce side: local blocks streamed,
 //!   remote ones fetched concurrently within `minispark.reducer.maxSizeInFlight`
-//!   with retries; a block that is gone is a typed `FetchFailed`.
+//!   and the task's memory, with retries and a per-fetch timeout
+//!   (`minispark.shuffle.io.connectionTimeout`); a block that is gone is a
+//!   typed `FetchFailed`.
+//! * [`broadcast_cache`]: the build side of a broadcast join, read once
+//!   per executor and stage and shared by its tasks (accounted in the
+//!   memory pool, freed when the job ends).
 //! * [`shuffle_faults`]: test-only fault injection (environment variables).
 //! * [`work_dir`]: where ids from the wire become paths, checked; a job's
 //!   files are removed only by the executor that wrote them; job
@@ -48,6 +55,7 @@
 //! * [`straggler_faults`]: test-only: a sleep injected into one task
 //!   through an environment variable, to test speculation and task timeouts.
 
+pub mod broadcast_cache;
 pub mod driver_connection;
 pub mod map_output_commit;
 pub mod memory;

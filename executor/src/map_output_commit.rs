@@ -16,7 +16,8 @@
 //! `IndexShuffleBlockResolver.writeMetadataFileAndCommit` does the same
 //! within one process; a rename of a directory does it across processes).
 //! Readers only ever open committed outputs, so they never see a partial
-//! block. Only a committed output that is not whole (its data file shorter
+//! block. An attempt that fails or is cancelled before its commit removes
+//! its directory at once ([`AttemptDir`]). Only a committed output that is not whole (its data file shorter
 //! than its index says) is replaced.
 
 use std::path::{Path, PathBuf};
@@ -39,6 +40,57 @@ pub enum Commit {
 pub fn attempt_dir(stage_dir: &Path, map: usize, attempt: u32) -> PathBuf {
     let unique = &uuid::Uuid::new_v4().simple().to_string()[..12];
     stage_dir.join(format!("map-{map}.attempt-{attempt}-{unique}.tmp"))
+}
+
+/// An attempt's directory while the attempt writes into it: removed when
+/// dropped, unless committed. An attempt that fails, or is cancelled while
+/// it writes (its task aborted: a job cancelled, a speculative loser, a
+/// timed-out attempt), leaves no `.tmp` directory behind, rather than one
+/// that waits for the end of its job.
+#[derive(Debug)]
+pub struct AttemptDir {
+    path: PathBuf,
+    done: bool,
+}
+
+impl AttemptDir {
+    /// A new directory name for map task `map`'s `attempt` (see
+    /// [`attempt_dir`]); nothing is created yet.
+    pub fn new(stage_dir: &Path, map: usize, attempt: u32) -> Self {
+        Self {
+            path: attempt_dir(stage_dir, map, attempt),
+            done: false,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// [`commit`]s the output written into it.
+    pub fn commit(mut self, committed: &Path) -> Result<Commit> {
+        self.done = true;
+        commit(&self.path, committed)
+    }
+}
+
+impl Drop for AttemptDir {
+    fn drop(&mut self) {
+        if !self.done {
+            match std::fs::remove_dir_all(&self.path) {
+                Ok(()) => tracing::info!(
+                    dir = %self.path.display(),
+                    "uncommitted attempt's files removed"
+                ),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => tracing::warn!(
+                    dir = %self.path.display(),
+                    error = %e,
+                    "cannot remove an uncommitted attempt's files"
+                ),
+            }
+        }
+    }
 }
 
 /// The directory of map task `map`'s committed output.

@@ -12,6 +12,13 @@
 //! files go into `<work-dir>/spill`, which the executor empties when it
 //! starts. Without `--memory` the pool is unbounded (and nothing spills).
 //!
+//! minispark's own buffers are consumers of the same pool: a map task's
+//! blocks waiting to be written (`ShuffleWriter[...]`, [`crate::shuffle`]),
+//! fetched blocks waiting to be read (`ShuffleReader[...]`,
+//! [`crate::shuffle_block_fetcher`]) and broadcast build sides
+//! (`BroadcastBuildSide[...]`, [`crate::broadcast_cache`], in the
+//! executor's pool itself since they outlive a task).
+//!
 //! A job's `datafusion.runtime.memory_limit` caps each of its tasks inside
 //! the executor's pool ([`TaskMemoryCap`]); its other runtime settings
 //! shape the task's runtime (`minispark_planner::runtime_settings`).
@@ -144,6 +151,12 @@ impl ExecutorMemory {
             execution.sort_spill_reservation_bytes =
                 execution.sort_spill_reservation_bytes.min(share / 4);
         }
+    }
+
+    /// The executor's pool itself (what outlives a task, such as a shared
+    /// broadcast build side, is accounted here).
+    pub fn pool(&self) -> Arc<dyn MemoryPool> {
+        Arc::clone(&self.pool)
     }
 
     /// Bytes the executor's tasks hold in the pool now.

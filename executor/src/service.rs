@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use datafusion::common::{DataFusionError, Result, internal_err};
-use datafusion::execution::TaskContext;
 use futures::{Stream, StreamExt};
 use minispark_planner::codec::decode_plan;
 use minispark_planner::config::minispark_config;
@@ -25,6 +24,7 @@ use tracing::{Instrument, info, info_span, warn};
 
 use crate::memory::ExecutorMemory;
 use crate::shuffle::{ExecutorShuffleRuntime, MapOutputSpec, write_map_output};
+use crate::shuffle_block_fetcher::TaskShuffleRuntime;
 use crate::shuffle_faults::faults;
 use crate::shuffle_index::{DATA_FILE, ShuffleIndex, segment_chunks};
 use crate::work_dir::WorkDir;
@@ -60,6 +60,7 @@ impl ExecutorService {
             executor_id.clone(),
             work_dir.clone(),
             security,
+            memory.pool(),
         ));
         Self {
             executor_id,
@@ -98,15 +99,27 @@ impl ExecutorService {
         commit_delay: Option<Duration>,
     ) -> Result<MapOutput> {
         let start = Instant::now();
-        let mut config =
-            session_config(&task.settings)?.with_extension(Arc::new(ShuffleRuntimeExt(runtime)));
         // The executor's memory pool and spill files, with the job's
         // `datafusion.runtime.*` settings.
         let runtime_settings = RuntimeSettings::from_settings(&task.settings)?;
-        memory.fit_reservations(&mut config, &runtime_settings);
         let task_runtime = memory.task_runtime(&runtime_settings)?;
-        let state = minispark_storage::session_state_on(config, task_runtime)?;
-        let ctx = Arc::new(TaskContext::from(&state));
+        let pool = task_runtime
+            .memory_pool
+            .clone()
+            .ok_or_else(|| DataFusionError::Internal("a task runtime without a pool".into()))?;
+        let task_shuffle = Arc::new(TaskShuffleRuntime::new(runtime, Arc::clone(&pool)));
+        let mut config = session_config(&task.settings)?
+            .with_extension(Arc::new(ShuffleRuntimeExt(Arc::clone(&task_shuffle) as _)));
+        memory.fit_reservations(&mut config, &runtime_settings);
+        let task_name = format!(
+            "{}/stage-{}/partition-{}/attempt-{}",
+            task.job_id, task.stage_id, task.partition, task.attempt
+        );
+        let ctx = Arc::new(minispark_storage::task_context_on(
+            task_name,
+            config,
+            task_runtime,
+        )?);
         let plan = decode_plan(&task.plan, &ctx).map_err(|e| {
             DataFusionError::Plan(format!(
                 "cannot decode the stage plan: {}",
@@ -135,7 +148,12 @@ impl ExecutorService {
             kind: writer.kind(),
             num_partitions: writer.num_partitions(),
             hash_exprs: writer.hash_exprs().to_vec(),
-            compression: minispark_config(state.config().options()).shuffle_compression,
+            compression: minispark_config(ctx.session_config().options()).shuffle_compression,
+            memory: pool,
+            name: format!(
+                "job={}, stage={}, map={partition}",
+                task.job_id, task.stage_id
+            ),
         };
         let stream = writer.input().execute(partition, Arc::clone(&ctx))?;
         let dir = work_dir.create_stage_dir(&task.job_id, task.stage_id as u64)?;
@@ -184,6 +202,7 @@ impl ExecutorService {
             attempt: written.attempt,
             spilled_bytes,
             spill_count,
+            broadcast_fetches: task_shuffle.broadcast_fetches(),
             hot_keys: hot_keys
                 .into_iter()
                 .map(|k| minispark_proto::HotKey {
@@ -337,6 +356,8 @@ impl Executor for ExecutorService {
             .expect("running lock")
             .remove(&job_id)
             .unwrap_or_default();
+        // Its broadcast build sides are freed once no task reads them.
+        self.runtime.broadcasts.remove_job(&job_id);
         let mut cancelled = 0;
         for h in handles {
             if !h.is_finished() {
@@ -354,6 +375,7 @@ impl Executor for ExecutorService {
         let job_id = request.into_inner().job_id;
         minispark_proto::limits::check_job_id(&job_id).map_err(Status::invalid_argument)?;
         self.running.lock().expect("running lock").remove(&job_id);
+        self.runtime.broadcasts.remove_job(&job_id);
         // Only the directory of this job, and only when this executor made it.
         let bytes_removed = self
             .dirs
@@ -386,6 +408,19 @@ impl Executor for ExecutorService {
             return Err(Status::unavailable(
                 "injected fault: FetchPartition answers Unavailable (test only)",
             ));
+        }
+        if faults().take_fetch_hang() {
+            warn!(
+                job_id = block.job_id,
+                stage = block.stage_id,
+                map = block.map_partition,
+                reduce = block.reduce_partition,
+                "injected fault: FetchPartition never answers"
+            );
+            std::future::pending::<()>().await;
+        }
+        if let Some(delay) = faults().fetch_delay(block.stage_id) {
+            tokio::time::sleep(delay).await;
         }
         if faults().take_fetch_not_found(block.stage_id) {
             warn!(

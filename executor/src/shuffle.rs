@@ -32,6 +32,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::ipc::writer::StreamWriter;
 use datafusion::common::{Result, exec_datafusion_err};
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryPool};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::Column;
 use futures::StreamExt;
@@ -40,7 +41,7 @@ use minispark_planner::config::ShuffleCompression;
 use minispark_planner::exchange::{BlockStats, ExchangeKind, HotKey, HotKeySampler};
 use minispark_planner::ipc::write_options;
 
-use crate::map_output_commit::{Commit, attempt_dir, commit, committed_dir};
+use crate::map_output_commit::{AttemptDir, Commit, committed_dir};
 pub use crate::shuffle_block_fetcher::ExecutorShuffleRuntime;
 use crate::shuffle_index::{DATA_FILE, INDEX_FILE, IndexedBlock, ShuffleIndex};
 
@@ -57,6 +58,11 @@ pub struct MapOutputSpec {
     pub num_partitions: usize,
     pub hash_exprs: Vec<Arc<dyn PhysicalExpr>>,
     pub compression: ShuffleCompression,
+    /// The task's memory pool: the blocks' buffers are accounted in it
+    /// (see [`write_map_output`]).
+    pub memory: Arc<dyn MemoryPool>,
+    /// Names the writer's memory consumer: `ShuffleWriter[<name>]`.
+    pub name: String,
 }
 
 /// One block being written: rows waiting to fill a batch, and the block's
@@ -158,15 +164,10 @@ pub async fn write_map_output(
     attempt: u32,
     commit_delay: Option<Duration>,
 ) -> Result<WrittenMapOutput> {
-    let dir = attempt_dir(stage_dir, map_partition, attempt);
-    let written = write_attempt(stream, spec, &dir, map_partition, attempt).await;
-    let (index, hot_keys) = match written {
-        Ok(done) => done,
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&dir);
-            return Err(e);
-        }
-    };
+    // Removed if this future ends (an error) or is dropped (the task
+    // cancelled) before the commit.
+    let dir = AttemptDir::new(stage_dir, map_partition, attempt);
+    let (index, hot_keys) = write_attempt(stream, spec, dir.path(), map_partition, attempt).await?;
     if let Some(delay) = commit_delay {
         tracing::warn!(
             delay_ms = delay.as_millis() as u64,
@@ -175,7 +176,7 @@ pub async fn write_map_output(
         tokio::time::sleep(delay).await;
     }
     let target = committed_dir(stage_dir, map_partition);
-    Ok(match commit(&dir, &target)? {
+    Ok(match dir.commit(&target)? {
         Commit::Ours => WrittenMapOutput {
             attempt,
             committed_ours: true,
@@ -221,6 +222,16 @@ async fn write_attempt(
         })
         .collect();
 
+    // What the blocks hold in memory (rows waiting in their coalescers,
+    // encoded bytes not yet in the data file), in the task's pool. When
+    // the pool refuses more, everything buffered is written out (smaller
+    // batches, same rows); only if even that does not fit does the task
+    // fail, with an error naming the writer. It is not registered as a
+    // consumer that can spill: DataFusion's fair pool would then split the
+    // spilling operators' share with it, when it holds little and can
+    // give all of it back by itself.
+    let reservation =
+        MemoryConsumer::new(format!("ShuffleWriter[{}]", spec.name)).register(&spec.memory);
     let mut hash_buf = Vec::new();
     let mut ids = Vec::new();
     let mut hot_keys = (spec.kind == ExchangeKind::Hash)
@@ -259,6 +270,14 @@ async fn write_attempt(
         if data.buffered >= BUFFERED_BYTES {
             data.append_all(&mut buffers)?;
         }
+        if reservation.try_resize(held(&data, &buffers)).is_err() {
+            for b in &mut buffers {
+                b.coalescer.finish_buffered_batch()?;
+                data.buffered += b.encode_completed(&schema, spec.compression)?;
+            }
+            data.append_all(&mut buffers)?;
+            reservation.try_resize(held(&data, &buffers))?;
+        }
     }
 
     for b in &mut buffers {
@@ -288,6 +307,11 @@ async fn write_attempt(
         index,
         hot_keys.map(HotKeySampler::finish).unwrap_or_default(),
     ))
+}
+
+/// Bytes a map task's blocks hold in memory.
+fn held(data: &DataFile, blocks: &[BlockBuffer]) -> usize {
+    data.buffered + blocks.iter().map(|b| b.coalescer.size()).sum::<usize>()
 }
 
 /// Names of the shuffle keys for people: a column's name, or the
@@ -331,6 +355,140 @@ fn push_partitioned(batch: &RecordBatch, ids: &[u32], blocks: &mut [BlockBuffer]
             .push_batch_with_indices(batch.clone(), &indices)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::Int64Array;
+    use arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::execution::memory_pool::{GreedyMemoryPool, UnboundedMemoryPool};
+    use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+
+    use super::*;
+
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![Field::new("k", DataType::Int64, false)]))
+    }
+
+    fn batches(n: usize) -> Vec<RecordBatch> {
+        (0..n)
+            .map(|b| {
+                let base = (b * 8192) as i64;
+                RecordBatch::try_new(
+                    schema(),
+                    vec![Arc::new(Int64Array::from_iter_values(base..base + 8192))],
+                )
+                .unwrap()
+            })
+            .collect()
+    }
+
+    fn spec(memory: Arc<dyn MemoryPool>) -> MapOutputSpec {
+        MapOutputSpec {
+            kind: ExchangeKind::Hash,
+            num_partitions: 64,
+            hash_exprs: vec![Arc::new(Column::new("k", 0))],
+            compression: ShuffleCompression::None,
+            memory,
+            name: "test".into(),
+        }
+    }
+
+    fn stream(batches: Vec<RecordBatch>) -> SendableRecordBatchStream {
+        Box::pin(RecordBatchStreamAdapter::new(
+            schema(),
+            futures::stream::iter(batches.into_iter().map(Ok)),
+        ))
+    }
+
+    /// The blocks' buffers are accounted in the task's pool: in a small
+    /// pool the writer writes out what it holds early and the rows are all
+    /// there; in a pool too small for one batch it fails naming itself.
+    #[tokio::test]
+    async fn the_writers_buffers_live_in_the_tasks_pool() {
+        let dir = tempfile::tempdir().unwrap();
+        let unbounded: Arc<dyn MemoryPool> = Arc::new(UnboundedMemoryPool::default());
+        let big = write_map_output(
+            stream(batches(40)),
+            &spec(unbounded),
+            dir.path(),
+            0,
+            0,
+            None,
+        )
+        .await
+        .unwrap();
+        // 40 batches of 8192 rows over 64 coalescers of 8192 rows: most
+        // rows wait in memory until the end without a limit.
+        let small: Arc<dyn MemoryPool> = Arc::new(GreedyMemoryPool::new(1 << 20));
+        let out = write_map_output(
+            stream(batches(40)),
+            &spec(Arc::clone(&small)),
+            dir.path(),
+            1,
+            0,
+            None,
+        )
+        .await
+        .unwrap();
+        let rows = |o: &WrittenMapOutput| o.blocks.iter().map(|b| b.rows).sum::<u64>();
+        assert_eq!(rows(&out), 40 * 8192);
+        assert_eq!(rows(&big), 40 * 8192);
+        for (a, b) in out.blocks.iter().zip(&big.blocks) {
+            assert_eq!(a.rows, b.rows);
+        }
+        assert_eq!(small.reserved(), 0, "given back at the end");
+
+        let tiny: Arc<dyn MemoryPool> = Arc::new(GreedyMemoryPool::new(1024));
+        let err = write_map_output(stream(batches(2)), &spec(tiny), dir.path(), 2, 0, None)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("ShuffleWriter[test]"), "{err}");
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(left.iter().all(|n| !n.ends_with(".tmp")), "{left:?}");
+    }
+
+    /// A map task cancelled while it writes (its future dropped) leaves no
+    /// `.tmp` directory: it is removed at once, not at the end of the job.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cancelled_attempt_removes_its_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let stage_dir = dir.path().to_path_buf();
+        // One batch, then an input that never ends.
+        let input =
+            futures::stream::iter(batches(1).into_iter().map(Ok)).chain(futures::stream::pending());
+        let stream: SendableRecordBatchStream =
+            Box::pin(RecordBatchStreamAdapter::new(schema(), input));
+        let task = tokio::spawn(async move {
+            let spec = spec(Arc::new(UnboundedMemoryPool::default()));
+            write_map_output(stream, &spec, &stage_dir, 0, 3, None).await
+        });
+        let tmp = |dir: &Path| -> Vec<String> {
+            std::fs::read_dir(dir)
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".tmp"))
+                .collect()
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while tmp(dir.path()).is_empty() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the attempt did not start writing"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(tmp(dir.path())[0].starts_with("map-0.attempt-3-"));
+        task.abort();
+        assert!(task.await.unwrap_err().is_cancelled());
+        assert_eq!(tmp(dir.path()), Vec::<String>::new());
+    }
 }
 
 /// The layout measurement of issue 11 (`cargo test --workspace --lib
@@ -464,6 +622,10 @@ mod layout_measure {
                 num_partitions: 2000,
                 hash_exprs: vec![Arc::new(Column::new("k", 0))],
                 compression,
+                memory: Arc::new(
+                    datafusion::execution::memory_pool::UnboundedMemoryPool::default(),
+                ),
+                name: "measure".into(),
             };
             for layout in ["file per block", "data + index"] {
                 let base = tempfile_dir();

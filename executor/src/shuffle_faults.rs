@@ -13,8 +13,14 @@
 //!   when the driver's call is lost but the task is not), and it waits
 //!   `DELAY_MS` before committing its output, so that the driver's next
 //!   attempt of the same map partition races it.
+//! * `MINISPARK_TEST_FETCH_HANG=N`: the first `N` `FetchPartition` calls
+//!   this executor serves never answer (the reader's
+//!   `minispark.shuffle.io.connectionTimeout` must fail and retry them).
+//! * `MINISPARK_TEST_FETCH_DELAY=STAGE:DELAY_MS`: every `FetchPartition`
+//!   call for a block of stage `STAGE` waits `DELAY_MS` before it answers
+//!   (to see whether a reader's fetches overlap).
 //!
-//! Both are read once, when first needed; unset, nothing changes.
+//! All are read once, when first needed; unset, nothing changes.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,6 +31,8 @@ use minispark_proto::TaskDefinition;
 pub const FETCH_UNAVAILABLE_ENV: &str = "MINISPARK_TEST_FETCH_UNAVAILABLE";
 pub const ORPHAN_ATTEMPT_ENV: &str = "MINISPARK_TEST_ORPHAN_ATTEMPT";
 pub const FETCH_NOT_FOUND_ENV: &str = "MINISPARK_TEST_FETCH_NOT_FOUND";
+pub const FETCH_HANG_ENV: &str = "MINISPARK_TEST_FETCH_HANG";
+pub const FETCH_DELAY_ENV: &str = "MINISPARK_TEST_FETCH_DELAY";
 
 /// The faults this executor injects.
 #[derive(Debug, Default)]
@@ -33,6 +41,10 @@ pub struct ShuffleFaults {
     fetch_unavailable: AtomicU64,
     /// `FetchPartition` calls for stage 0 still to answer `NotFound`.
     fetch_not_found: AtomicU64,
+    /// `FetchPartition` calls still to leave unanswered.
+    fetch_hang: AtomicU64,
+    /// The stage whose blocks are served late, and how late.
+    fetch_delay: Option<(u32, Duration)>,
     orphan: Option<OrphanAttempt>,
 }
 
@@ -50,6 +62,15 @@ fn count(text: Option<&str>) -> u64 {
     text.and_then(|t| t.trim().parse().ok()).unwrap_or(0)
 }
 
+/// `STAGE:DELAY_MS`; `None` when unset or malformed.
+fn fetch_delay(text: Option<&str>) -> Option<(u32, Duration)> {
+    let (stage, delay) = text?.split_once(':')?;
+    Some((
+        stage.trim().parse().ok()?,
+        Duration::from_millis(delay.trim().parse().ok()?),
+    ))
+}
+
 /// This process's faults, from the environment.
 pub fn faults() -> &'static ShuffleFaults {
     static FAULTS: OnceLock<ShuffleFaults> = OnceLock::new();
@@ -60,6 +81,8 @@ pub fn faults() -> &'static ShuffleFaults {
         );
         faults.fetch_not_found =
             AtomicU64::new(count(std::env::var(FETCH_NOT_FOUND_ENV).ok().as_deref()));
+        faults.fetch_hang = AtomicU64::new(count(std::env::var(FETCH_HANG_ENV).ok().as_deref()));
+        faults.fetch_delay = fetch_delay(std::env::var(FETCH_DELAY_ENV).ok().as_deref());
         faults
     })
 }
@@ -86,8 +109,25 @@ impl ShuffleFaults {
         Self {
             fetch_unavailable: AtomicU64::new(count(fetch_unavailable)),
             fetch_not_found: AtomicU64::new(0),
+            fetch_hang: AtomicU64::new(0),
+            fetch_delay: None,
             orphan,
         }
+    }
+
+    /// Whether this `FetchPartition` call must never answer.
+    pub fn take_fetch_hang(&self) -> bool {
+        self.fetch_hang
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+    }
+
+    /// How long a `FetchPartition` call for a block of `stage` waits
+    /// before it answers.
+    pub fn fetch_delay(&self, stage: u32) -> Option<Duration> {
+        self.fetch_delay
+            .filter(|(s, _)| *s == stage)
+            .map(|(_, delay)| delay)
     }
 
     /// Whether this `FetchPartition` call for a block of `stage` must
@@ -153,5 +193,20 @@ mod tests {
                 .orphan
                 .is_none()
         );
+        assert_eq!(
+            fetch_delay(Some("1:250")),
+            Some((1, Duration::from_millis(250)))
+        );
+        assert_eq!(fetch_delay(Some("1")), None);
+        assert_eq!(fetch_delay(None), None);
+        let hang = ShuffleFaults {
+            fetch_hang: AtomicU64::new(1),
+            fetch_delay: Some((2, Duration::from_millis(5))),
+            ..Default::default()
+        };
+        assert!(hang.take_fetch_hang());
+        assert!(!hang.take_fetch_hang());
+        assert_eq!(hang.fetch_delay(2), Some(Duration::from_millis(5)));
+        assert_eq!(hang.fetch_delay(1), None);
     }
 }

@@ -461,6 +461,16 @@ settings! {
         description: "Wait before the first retry of a failed shuffle fetch; each further retry waits \
                       twice as long as the one before (Spark's spark.shuffle.io.retryWait, 5s).",
     }
+    shuffle_io_connection_timeout_ms: u64 {
+        key: "shuffle.io.connectionTimeout",
+        default: "120s",
+        accepts: "a positive duration such as 120s or 500ms (ms, s, m)",
+        parse: |t| parse_duration_ms(t).filter(|v| *v > 0),
+        show: |v| show_duration_ms(*v),
+        description: "How long a shuffle fetch may wait for its executor's next answer (the block's \
+                      first bytes, then each further chunk); a fetch that hangs longer fails and is \
+                      retried like any passing error (Spark's spark.shuffle.io.connectionTimeout, 120s).",
+    }
     netflix_skew: f64 {
         key: "netflix.skew",
         default: "1.2",
@@ -543,6 +553,16 @@ settings! {
         description: "Most bytes of a query's result (its result blocks, as the executors wrote them) \
                       the driver returns to a client; a larger result fails the job with an error \
                       naming this setting (Spark's spark.driver.maxResultSize, 1g). 0 means no limit.",
+    }
+    event_log_dir: String {
+        key: "eventLog.dir",
+        default: "",
+        accepts: "a directory path, or empty for none",
+        parse: text,
+        description: "Directory on the driver where each job writes its events (job, stage and task start and end \
+                      with their metrics, adaptive decisions, executors added and lost) as JSON lines, one \
+                      <job id>.jsonl file per job, for `minispark history --dir DIR`. Empty: no event log (Spark's \
+                      spark.eventLog.enabled = false and spark.eventLog.dir).",
     }
     executor_memory: u64 {
         key: "executor.memory",
@@ -813,6 +833,10 @@ mod tests {
         assert_eq!(config.reducer_max_size_in_flight, 48 << 20);
         config.set("shuffle.io.retryWait", "100ms").unwrap();
         assert_eq!(config.shuffle_io_retry_wait_ms, 100);
+        assert_eq!(config.shuffle_io_connection_timeout_ms, 120_000);
+        config.set("shuffle.io.connectionTimeout", "2s").unwrap();
+        assert_eq!(config.shuffle_io_connection_timeout_ms, 2000);
+        assert!(config.set("shuffle.io.connectionTimeout", "0s").is_err());
         assert!(config.set("reducer.maxSizeInFlight", "0").is_err());
     }
 

@@ -4,13 +4,15 @@
 //! the same functions (Spark's `hash`), catalogs (`tpch.*`, `netflix.*`) and settings.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use datafusion::common::Result;
 use datafusion::common::config::ConfigOptions;
 use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::TaskContext;
 use datafusion::execution::context::SessionState;
 use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::logical_expr::{AggregateUDF, HigherOrderUDF, ScalarUDF, WindowUDF};
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::config::MinisparkConfig;
@@ -110,6 +112,63 @@ pub fn session_state_with_runtime(
     minispark_datagen::register_tpch_catalog(&ctx);
     minispark_datagen::register_netflix_catalog(&ctx, netflix_settings);
     ctx.state()
+}
+
+/// Every function of a minispark session, by name and alias: what a task
+/// needs to decode and run a plan. Built once per process: a session with
+/// DataFusion's, minispark's and `datafusion-spark`'s functions costs
+/// about 400 registrations, and an executor runs a task every few
+/// milliseconds of a short job.
+struct Functions {
+    scalar: HashMap<String, Arc<ScalarUDF>>,
+    higher_order: HashMap<String, Arc<HigherOrderUDF>>,
+    aggregate: HashMap<String, Arc<AggregateUDF>>,
+    window: HashMap<String, Arc<WindowUDF>>,
+}
+
+fn functions() -> &'static Functions {
+    static FUNCTIONS: OnceLock<Functions> = OnceLock::new();
+    FUNCTIONS.get_or_init(|| {
+        let state =
+            session_state(SessionConfig::new().with_option_extension(MinisparkConfig::default()));
+        Functions {
+            scalar: state.scalar_functions().clone(),
+            higher_order: state.higher_order_functions().clone(),
+            aggregate: state.aggregate_functions().clone(),
+            window: state.window_functions().clone(),
+        }
+    })
+}
+
+/// The context a task runs in: `session_id` (naming the task), `config`
+/// (its job's settings), `runtime`
+/// (its memory pool, spill files and object stores) and the functions of
+/// [`session_state`], without building a session: a task plans nothing,
+/// it decodes a physical plan and runs it. Functions that depend on the
+/// settings (a time zone, say) are specialised to `config`, as a session
+/// built with it would do.
+pub fn task_context(
+    session_id: String,
+    config: SessionConfig,
+    runtime: Arc<RuntimeEnv>,
+) -> TaskContext {
+    let functions = functions();
+    let mut scalar = functions.scalar.clone();
+    for udf in scalar.values_mut() {
+        if let Some(updated) = udf.inner().with_updated_config(config.options()) {
+            *udf = Arc::new(updated);
+        }
+    }
+    TaskContext::new(
+        None,
+        session_id,
+        config,
+        scalar,
+        functions.higher_order.clone(),
+        functions.aggregate.clone(),
+        functions.window.clone(),
+        runtime,
+    )
 }
 
 /// The session's `minispark.netflix.skew` and `.seed`, read by the built-in

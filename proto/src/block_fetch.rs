@@ -8,7 +8,10 @@
 //! does not have the block: that is final, and reported as
 //! [`BlockFetchError::Missing`] so the caller can have the block's map
 //! output computed again. Errors that retrying cannot cure (a wrong secret,
-//! an invalid request, a message over its size limit) are not retried.
+//! an invalid request, a message over its size limit) are not retried. A
+//! try that hangs (no answer or chunk for
+//! `minispark.shuffle.io.connectionTimeout`) fails with `DeadlineExceeded`
+//! and is retried like a passing error.
 
 use std::time::Duration;
 
@@ -74,10 +77,11 @@ pub async fn fetch_block(
     block: &ShuffleBlock,
     max_retries: u32,
     backoff: impl Fn(u32) -> Duration,
+    timeout: Duration,
 ) -> Result<Vec<Vec<u8>>, BlockFetchError> {
     let mut retry = 0;
     loop {
-        let status = match fetch_once(client, block).await {
+        let status = match fetch_once(client, block, timeout).await {
             Ok(chunks) => return Ok(chunks),
             Err(status) => status,
         };
@@ -108,14 +112,30 @@ pub async fn fetch_block(
     }
 }
 
-/// One try: the block's chunks, or the first error.
+/// One try: the block's chunks, or the first error. Each answer (the
+/// stream's start, then each chunk) must come within `timeout`, or the try
+/// fails with `DeadlineExceeded` (retryable).
 async fn fetch_once(
     client: &mut ExecutorClient<AuthChannel>,
     block: &ShuffleBlock,
+    timeout: Duration,
 ) -> Result<Vec<Vec<u8>>, Status> {
-    let mut stream = client.fetch_partition(block.clone()).await?.into_inner();
+    let hung = || {
+        Status::deadline_exceeded(format!(
+            "the executor sent nothing for {} ms \
+             (minispark.shuffle.io.connectionTimeout)",
+            timeout.as_millis()
+        ))
+    };
+    let mut stream = tokio::time::timeout(timeout, client.fetch_partition(block.clone()))
+        .await
+        .map_err(|_| hung())??
+        .into_inner();
     let mut chunks = vec![];
-    while let Some(chunk) = stream.message().await? {
+    while let Some(chunk) = tokio::time::timeout(timeout, stream.message())
+        .await
+        .map_err(|_| hung())??
+    {
         chunks.push(chunk.data);
     }
     Ok(chunks)

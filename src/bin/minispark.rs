@@ -44,6 +44,8 @@ enum Command {
         /// For an http(s):// master: its secret and TLS.
         #[command(flatten)]
         security: SecurityArgs,
+        #[command(flatten)]
+        ui: UiArgs,
     },
     /// Start a driver.
     Driver {
@@ -59,6 +61,17 @@ enum Command {
         /// Seconds without a heartbeat after which an executor is lost.
         #[arg(long, default_value_t = 10)]
         heartbeat_timeout: u64,
+        /// Port of the web UI (jobs, stages, tasks, executors; JSON under
+        /// /api/v1/); taken: the next free one of 16. 0: no UI.
+        #[arg(long, default_value_t = 4040)]
+        ui_port: u16,
+        /// Address the web UI binds. It shows statements and plans: keep it
+        /// on loopback unless every user who can reach it may see them.
+        #[arg(long, default_value = "127.0.0.1")]
+        ui_host: String,
+        /// Jobs the web UI keeps (Spark's spark.ui.retainedJobs).
+        #[arg(long, default_value_t = minispark::driver::status_store::DEFAULT_RETAINED_JOBS)]
+        ui_retained_jobs: usize,
         #[command(flatten)]
         security: SecurityArgs,
         /// Listen on a non-loopback address without a cluster secret: anyone
@@ -116,6 +129,19 @@ enum Command {
         #[command(subcommand)]
         demo: Demo,
     },
+    /// Serve the web UI of finished jobs from their event logs
+    /// (minispark.eventLog.dir): Spark's history server.
+    History {
+        /// The event log directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Port of the web UI (Spark's history server: 18080); 0 picks one.
+        #[arg(long, default_value_t = 18080)]
+        ui_port: u16,
+        /// Address the web UI binds.
+        #[arg(long, default_value = "127.0.0.1")]
+        ui_host: String,
+    },
     /// List every minispark.* setting with its default and meaning.
     Settings {
         /// As the README's Markdown table.
@@ -164,6 +190,57 @@ impl SecurityArgs {
     }
 }
 
+/// The web UI of an embedded cluster (`submit`, `demo`).
+#[derive(clap::Args, Debug, Clone)]
+struct UiArgs {
+    /// Serve the web UI (printed on stderr) and keep the cluster and the UI
+    /// up after the job until Ctrl-C.
+    #[arg(long)]
+    ui: bool,
+    /// Port of the web UI; taken: the next free one of 16. 0 picks one.
+    #[arg(long, default_value_t = 4040, requires = "ui")]
+    ui_port: u16,
+    /// Address the web UI binds (loopback unless told otherwise).
+    #[arg(long, default_value = "127.0.0.1", requires = "ui")]
+    ui_host: String,
+}
+
+impl UiArgs {
+    /// The UI's listen address, when asked for.
+    fn listen(&self) -> Option<String> {
+        self.ui.then(|| ui_listen(&self.ui_host, self.ui_port))
+    }
+}
+
+/// `HOST:PORT`, with an IPv6 host in brackets.
+fn ui_listen(host: &str, port: u16) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// With `--ui`: prints the UI's URL and waits for Ctrl-C, so the cluster
+/// and its UI stay up after the job.
+async fn keep_ui_up(cluster: &LocalCluster) -> Result<()> {
+    if let Some(url) = cluster.driver.ui_url() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "minispark UI at {url} : the cluster stays up until Ctrl-C"
+        );
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    Ok(())
+}
+
+/// Prints where an embedded cluster's UI is, as soon as it runs.
+fn announce_ui(cluster: &LocalCluster) {
+    if let Some(url) = cluster.driver.ui_url() {
+        let _ = writeln!(std::io::stderr(), "minispark UI: {url}");
+    }
+}
+
 #[derive(Subcommand, Debug)]
 enum Demo {
     /// One GROUP BY and one join: the stages, what every map task wrote to
@@ -178,6 +255,8 @@ enum Demo {
         /// Built-in netflix scale: tiny, small, medium, large or sf<X>.
         #[arg(long, default_value = "small")]
         scale: String,
+        #[command(flatten)]
+        ui: UiArgs,
     },
     /// One skewed join four ways: plain shuffled, broadcast, salted and
     /// adaptive (split); wall time, bytes shuffled, the join's reduce
@@ -195,6 +274,8 @@ enum Demo {
         /// Shuffle partitions (reduce tasks of the join).
         #[arg(long, default_value_t = 16)]
         partitions: usize,
+        #[command(flatten)]
+        ui: UiArgs,
     },
 }
 
@@ -299,6 +380,7 @@ async fn run(cli: Cli) -> Result<()> {
             format,
             conf,
             security,
+            ui,
         } => {
             init_tracing("warn");
             let text = std::fs::read_to_string(&script).map_err(|e| {
@@ -327,31 +409,54 @@ async fn run(cli: Cli) -> Result<()> {
                 lock.flush()?;
                 Ok(())
             };
+            // With --ui, the embedded cluster outlives the job (and Ctrl-C
+            // then ends the wait, not a job).
+            let mut kept: Option<LocalCluster> = None;
             let job = async {
                 match master.parse::<Master>()? {
                     Master::Local(executors) => {
-                        let cluster = LocalCluster::start(
-                            LocalClusterOptions::new(executors)?.with_settings(&settings)?,
-                        )
-                        .await?;
+                        let mut options =
+                            LocalClusterOptions::new(executors)?.with_settings(&settings)?;
+                        options.ui = ui.listen();
+                        let cluster = LocalCluster::start(options).await?;
+                        announce_ui(&cluster);
                         let session = cluster.driver.session(&settings)?;
-                        run_script_in_session(&session, &text, &mut print).await
+                        let result = run_script_in_session(&session, &text, &mut print).await;
+                        if ui.ui {
+                            kept = Some(cluster);
+                        }
+                        result
                     }
+                    Master::Remote(_) if ui.ui => Err(DataFusionError::Configuration(
+                        "--ui serves the UI of an embedded cluster (--master local[N]); a driver \
+                         serves its own (minispark driver --ui-port)"
+                            .into(),
+                    )),
                     Master::Remote(url) => {
                         let security = security.resolve()?;
                         run_script_remote(&url, &security, &text, settings, &mut print).await
                     }
                 }
             };
-            tokio::select! {
+            let result = tokio::select! {
                 r = job => r,
                 _ = tokio::signal::ctrl_c() => Err(DataFusionError::Execution("interrupted; job cancelled".into())),
+            };
+            if let Some(cluster) = &kept {
+                if let Err(e) = &result {
+                    let _ = writeln!(std::io::stderr(), "error: {e}");
+                }
+                keep_ui_up(cluster).await?;
             }
+            result
         }
         Command::Driver {
             listen,
             advertise,
             heartbeat_timeout,
+            ui_port,
+            ui_host,
+            ui_retained_jobs,
             security,
             insecure,
         } => {
@@ -362,9 +467,14 @@ async fn run(cli: Cli) -> Result<()> {
                 heartbeat_timeout: std::time::Duration::from_secs(heartbeat_timeout),
                 security: security.resolve()?,
                 insecure,
+                ui_listen: (ui_port != 0).then(|| ui_listen(&ui_host, ui_port)),
+                retained_jobs: ui_retained_jobs,
                 ..Default::default()
             })
             .await?;
+            if let Some(url) = driver.ui_url() {
+                let _ = writeln!(std::io::stderr(), "minispark UI at {url}");
+            }
             // Never panic over a closed stderr: the driver must keep serving.
             let _ = writeln!(
                 std::io::stderr(),
@@ -411,6 +521,7 @@ async fn run(cli: Cli) -> Result<()> {
                     executors,
                     partitions,
                     scale,
+                    ui,
                 },
         } => {
             init_tracing("warn");
@@ -419,13 +530,16 @@ async fn run(cli: Cli) -> Result<()> {
                     "--partitions must be at least 1".into(),
                 ));
             }
-            let cluster = LocalCluster::start(LocalClusterOptions::new(executors)?).await?;
+            let mut cluster_options = LocalClusterOptions::new(executors)?;
+            cluster_options.ui = ui.listen();
+            let cluster = LocalCluster::start(cluster_options).await?;
+            announce_ui(&cluster);
             let options = minispark::demo::ShuffleDemoOptions { scale, partitions };
             print!(
                 "{}",
                 minispark::demo::shuffle_demo(&cluster, &options).await?
             );
-            Ok(())
+            keep_ui_up(&cluster).await
         }
         Command::Demo {
             demo:
@@ -434,6 +548,7 @@ async fn run(cli: Cli) -> Result<()> {
                     skew,
                     executors,
                     partitions,
+                    ui,
                 },
         } => {
             init_tracing("warn");
@@ -443,15 +558,44 @@ async fn run(cli: Cli) -> Result<()> {
                 partitions,
             };
             options.validate()?;
-            let cluster = LocalCluster::start(LocalClusterOptions::new(executors)?).await?;
+            let mut cluster_options = LocalClusterOptions::new(executors)?;
+            cluster_options.ui = ui.listen();
+            let cluster = LocalCluster::start(cluster_options).await?;
+            announce_ui(&cluster);
             let report = minispark::demo::skew::skew_demo(&cluster, &options).await?;
             print!("{}", report.text);
+            keep_ui_up(&cluster).await?;
             if !report.answers_equal {
                 return Err(DataFusionError::Execution(
                     "the four runs of the skew demo returned different answers".into(),
                 ));
             }
             Ok(())
+        }
+        Command::History {
+            dir,
+            ui_port,
+            ui_host,
+        } => {
+            init_tracing("warn");
+            let history =
+                minispark::driver::ui::history::start(&dir, &ui_listen(&ui_host, ui_port)).await?;
+            let mut err = std::io::stderr();
+            for problem in &history.problems {
+                let _ = writeln!(err, "warning: {problem}");
+            }
+            let _ = writeln!(
+                err,
+                "minispark history server at http://{}/ : {} jobs from {} event logs in {}",
+                history.address,
+                history.jobs,
+                history.files,
+                dir.display()
+            );
+            tokio::select! {
+                r = history.server => r.map_err(|e| DataFusionError::Execution(format!("history server: {e}"))),
+                _ = tokio::signal::ctrl_c() => Ok(()),
+            }
         }
         Command::Settings { markdown } => {
             let mut out = std::io::stdout().lock();

@@ -339,6 +339,7 @@ pub async fn run_strategy(
         .next()
         .ok_or_else(|| DataFusionError::Internal("the demo query is empty".into()))?;
     let plan = plan_statement(session.context(), statement).await?;
+    session.set_statement(format!("-- skew demo: {strategy:?}\n{}", sql.trim()));
     let graph = session.plan_stages(plan).await?;
     let job = session.run_graph(&graph).await?;
     let mut batches = vec![];

@@ -31,11 +31,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use datafusion::common::Result;
+use datafusion::execution::TaskContext;
 use datafusion::execution::context::SessionState;
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use minispark_planner::runtime_settings::RuntimeSettings;
-use minispark_planner::session::{session_config, session_state_with_runtime};
+use minispark_planner::session::{session_config, session_state_with_runtime, task_context};
 
 pub use object_store_registry::StoreRegistry;
 pub use store_settings::StoreSettings;
@@ -49,6 +50,28 @@ pub fn session_state(config: SessionConfig) -> Result<SessionState> {
 /// [`session_state`] on a runtime built from `runtime` (a memory pool and
 /// spill files of its own, say), with minispark's object store registry.
 pub fn session_state_on(config: SessionConfig, runtime: RuntimeEnvBuilder) -> Result<SessionState> {
+    let (config, runtime) = with_store_registry(config, runtime)?;
+    Ok(session_state_with_runtime(config, Some(runtime)))
+}
+
+/// A task's context (see [`minispark_planner::session::task_context`]) on
+/// a runtime built from `runtime`, with minispark's object store registry
+/// following `config`'s store settings.
+pub fn task_context_on(
+    session_id: String,
+    config: SessionConfig,
+    runtime: RuntimeEnvBuilder,
+) -> Result<TaskContext> {
+    let (config, runtime) = with_store_registry(config, runtime)?;
+    Ok(task_context(session_id, config, runtime))
+}
+
+/// `config` and a runtime built from `runtime`, both with an object store
+/// registry following `config`'s store settings.
+fn with_store_registry(
+    config: SessionConfig,
+    runtime: RuntimeEnvBuilder,
+) -> Result<(SessionConfig, Arc<RuntimeEnv>)> {
     let registry = Arc::new(StoreRegistry::new(StoreSettings::from_options(
         config.options(),
     )));
@@ -56,8 +79,7 @@ pub fn session_state_on(config: SessionConfig, runtime: RuntimeEnvBuilder) -> Re
         .with_object_store_registry(Arc::clone(&registry) as _)
         .build_arc()?;
     // Kept in the config too, so that `sync_settings` finds it after a SET.
-    let config = config.with_extension(registry);
-    Ok(session_state_with_runtime(config, Some(runtime)))
+    Ok((config.with_extension(registry), runtime))
 }
 
 /// A fresh context with minispark's functions, catalogs, `settings` and

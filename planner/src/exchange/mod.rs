@@ -183,11 +183,25 @@ pub trait ShuffleRuntime: Debug + Send + Sync + 'static {
         schema: SchemaRef,
         fetch: FetchSettings,
     ) -> Result<SendableRecordBatchStream>;
+
+    /// The batches of a broadcast stage's output (`blocks`: the build side
+    /// of a broadcast join), which every task of the consuming stage reads
+    /// whole. An executor reads them once per stage and shares them among
+    /// its tasks; by default, the same as [`Self::read`].
+    fn read_broadcast(
+        &self,
+        blocks: Vec<BlockLocation>,
+        schema: SchemaRef,
+        fetch: FetchSettings,
+    ) -> Result<SendableRecordBatchStream> {
+        self.read(blocks, schema, fetch)
+    }
 }
 
 /// How a task fetches shuffle blocks from other executors: the task's
-/// `minispark.reducer.maxSizeInFlight`, `minispark.shuffle.io.maxRetries`
-/// and `minispark.shuffle.io.retryWait`.
+/// `minispark.reducer.maxSizeInFlight`, `minispark.shuffle.io.maxRetries`,
+/// `minispark.shuffle.io.retryWait` and
+/// `minispark.shuffle.io.connectionTimeout`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FetchSettings {
     /// Most bytes of remote blocks fetched and not yet read, at once.
@@ -196,6 +210,9 @@ pub struct FetchSettings {
     pub max_retries: u32,
     /// Wait before the first retry; doubled for each further one.
     pub retry_wait: std::time::Duration,
+    /// Longest wait for the next answer of a fetch (its first bytes, then
+    /// each chunk) before that try fails and is retried.
+    pub connection_timeout: std::time::Duration,
 }
 
 impl FetchSettings {
@@ -204,6 +221,9 @@ impl FetchSettings {
             max_bytes_in_flight: config.reducer_max_size_in_flight,
             max_retries: config.shuffle_io_max_retries,
             retry_wait: std::time::Duration::from_millis(config.shuffle_io_retry_wait_ms),
+            connection_timeout: std::time::Duration::from_millis(
+                config.shuffle_io_connection_timeout_ms,
+            ),
         }
     }
 

@@ -208,10 +208,14 @@ impl ExecutionPlan for ShuffleReaderExec {
             return internal_err!("no shuffle runtime installed in this task's session");
         };
         let config = crate::config::minispark_config(context.session_config().options());
-        runtime.0.read(
-            blocks.clone(),
-            self.schema(),
-            super::FetchSettings::from_config(&config),
-        )
+        let fetch = super::FetchSettings::from_config(&config);
+        if self.kind == ExchangeKind::Broadcast {
+            // Every task of the stage reads the same blocks: the executor
+            // may share one copy among its tasks.
+            return runtime
+                .0
+                .read_broadcast(blocks.clone(), self.schema(), fetch);
+        }
+        runtime.0.read(blocks.clone(), self.schema(), fetch)
     }
 }
