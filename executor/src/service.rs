@@ -85,8 +85,13 @@ impl ExecutorService {
         task: TaskDefinition,
         commit_delay: Option<Duration>,
     ) -> Result<MapOutput> {
+        // An overflow reads in ANSI mode's terms, naming its setting.
+        let ansi = session_config(&task.settings)
+            .map(|c| minispark_planner::ansi_arithmetic::ansi_enabled(c.options()))
+            .unwrap_or(true);
         Self::run_task_in(executor_id, work_dir, runtime, &memory, task, commit_delay)
             .await
+            .map_err(|e| minispark_planner::ansi_arithmetic::explain_overflow(e, ansi))
             .map_err(|e| memory.explain(e))
     }
 
