@@ -41,7 +41,14 @@ const SECRET: &str = "mistakes-corpus-test-secret-0123456789";
 const MIN_CORPUS: usize = 150;
 
 /// Scripts run at once against the shared cluster.
-const WORKERS: usize = 3;
+const WORKERS: usize = 2;
+
+/// After this many scripts, the shared cluster must still answer a good job.
+const HEALTH_EVERY: usize = 25;
+
+/// A good job and what its answer must contain.
+const HEALTH_JOB: &str = "SELECT count(*) AS nations FROM tpch.sf0_01.nation;\n";
+const HEALTH_ANSWER: &str = "25";
 
 /// What stderr must never show: internal errors, requests to report bugs
 /// elsewhere, crashes, internal type names where a user word exists.
@@ -61,6 +68,8 @@ const FORBIDDEN: &[&str] = &[
     "ExecutionPlan",
     "RecordBatch",
     "ParserError(",
+    // DataFusion's label for an error of another process (the driver's).
+    "External error",
 ];
 
 /// One wrong script and what its answer must be.
@@ -310,11 +319,10 @@ fn run_case(case: &Case, root: &Path, data: &Path, url: &str) -> Option<String> 
     }
     bytes.extend_from_slice(script.as_bytes());
     let (master, limit) = if case.local {
-        // A local cluster plans in the client: a sum of 5 000 terms takes
-        // minutes in a debug build on a loaded machine.
-        ("local[1]", Duration::from_secs(480))
+        // An embedded cluster starts its executor processes first.
+        ("local[1]", Duration::from_secs(300))
     } else {
-        (url, Duration::from_secs(180))
+        (url, Duration::from_secs(120))
     };
     let started = Instant::now();
     let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -385,6 +393,33 @@ fn run_case(case: &Case, root: &Path, data: &Path, url: &str) -> Option<String> 
     ))
 }
 
+/// A good job on the shared cluster after `n` scripts; what is wrong with
+/// its answer, if anything.
+fn serves_a_good_job(root: &Path, n: usize, url: &str) -> Option<String> {
+    let dir = root.join(format!("health-{n}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        submit(&dir, HEALTH_JOB.as_bytes(), url, Duration::from_secs(120))
+    }));
+    let problem = match out {
+        Err(_) => "its submit did not end in time".to_string(),
+        Ok(out) => {
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            if out.status.success() && stdout.lines().any(|l| l.trim() == HEALTH_ANSWER) {
+                return None;
+            }
+            format!(
+                "exit {:?}, stdout {stdout:?}, stderr {:?}",
+                out.status.code(),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        }
+    };
+    Some(format!(
+        "the shared cluster no longer serves a good job after {n} scripts: {problem}"
+    ))
+}
+
 /// Every script of the corpus gets its answer. Set `MINISPARK_MISTAKES` to
 /// a substring of file names to run only those.
 #[test]
@@ -412,7 +447,9 @@ fn every_mistake_gets_a_clear_answer() {
     let queue = Mutex::new(queue);
     let failures = Mutex::new(Vec::<String>::new());
     let driver_deaths = Mutex::new(Vec::<String>::new());
+    let done = Mutex::new(0usize);
     let procs = Mutex::new(&mut cluster.procs);
+    let url = cluster.url.clone();
     std::thread::scope(|scope| {
         for _ in 0..WORKERS {
             scope.spawn(|| {
@@ -420,7 +457,7 @@ fn every_mistake_gets_a_clear_answer() {
                     let Some(case) = queue.lock().unwrap().pop() else {
                         break;
                     };
-                    if let Some(problem) = run_case(&case, root.path(), &data, &cluster.url) {
+                    if let Some(problem) = run_case(&case, root.path(), &data, &url) {
                         failures.lock().unwrap().push(problem);
                     }
                     // The shared cluster must survive every mistake.
@@ -431,12 +468,35 @@ fn every_mistake_gets_a_clear_answer() {
                         driver_deaths.lock().unwrap().push(case.name.clone());
                         break;
                     }
+                    // ... and still serve good jobs.
+                    let n = {
+                        let mut done = done.lock().unwrap();
+                        *done += 1;
+                        *done
+                    };
+                    if n % HEALTH_EVERY == 0
+                        && let Some(problem) = serves_a_good_job(root.path(), n, &url)
+                    {
+                        failures.lock().unwrap().push(problem);
+                    }
                 }
             });
         }
     });
-    let failures = failures.into_inner().unwrap();
+    let served = serves_a_good_job(root.path(), usize::MAX, &url);
+    let mut failures = failures.into_inner().unwrap();
+    failures.extend(served);
     let deaths = driver_deaths.into_inner().unwrap();
+    // No process of the shared cluster outlives it: its executors' command
+    // lines name their work dirs under `root`.
+    drop(procs);
+    drop(cluster);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut left = processes_mentioning(root.path());
+    while !left.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        left = processes_mentioning(root.path());
+    }
     assert!(
         deaths.is_empty(),
         "the shared cluster died after: {deaths:?}"
@@ -448,5 +508,9 @@ fn every_mistake_gets_a_clear_answer() {
         cases.len(),
         started.elapsed().as_secs_f64(),
         failures.join("\n\n")
+    );
+    assert!(
+        left.is_empty(),
+        "processes left behind: {left:?}"
     );
 }

@@ -48,7 +48,9 @@ use crate::job_counters::JobCounters;
 use crate::scheduler::run_job_kept;
 use crate::statement_errors::{strip_bom, syntax_error};
 use crate::status_store::{StageInfo, StatusEvent, now_ms};
-use crate::table_files::{check_created_table, find_unreadable_file};
+use crate::table_files::{
+    check_created_table, find_unreadable_file, name_unreadable_file, parquet_tables,
+};
 use crate::unsupported::{check_stored_as, refuse_unsupported_plan, refuse_unsupported_statement};
 
 /// The result of one statement: a schema and a stream of batches.
@@ -270,8 +272,18 @@ impl JobSession {
                 if self.statement.lock().expect("statement lock").is_none() {
                     self.set_statement(plan.display_indent().to_string());
                 }
-                let graph = self.plan_stages(plan).await?;
-                let job = self.run_graph(&graph).await?;
+                let tables = parquet_tables(&plan);
+                let job = async {
+                    let graph = self.plan_stages(plan).await?;
+                    let job = self.run_graph(&graph).await?;
+                    Ok((graph, job))
+                };
+                let (graph, job) = match job.await {
+                    Ok(done) => done,
+                    Err(e) => {
+                        return Err(name_unreadable_file(&self.ctx.state(), &tables, e).await);
+                    }
+                };
                 Ok(StatementResult {
                     schema: graph.final_stage().writer().input().schema(),
                     stream: job.stream,

@@ -10,12 +10,15 @@
 //! * a zero-byte file of a Parquet table is not Parquet: it reads as no
 //!   rows, with a warning naming it;
 //! * when the table cannot be created because a Parquet file's footer is
-//!   corrupt, the error names that file.
+//!   corrupt, the error names that file; so does a query that failed on a
+//!   table (with a declared schema, created without reading footers)
+//!   holding such a file.
 
 use datafusion::common::{DataFusionError, Result, plan_err};
 use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::execution::SessionState;
-use datafusion::logical_expr::CreateExternalTable;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::logical_expr::{CreateExternalTable, LogicalPlan};
 use futures::{StreamExt, TryStreamExt};
 
 /// Most files listed for these checks; a larger table is checked on its
@@ -121,13 +124,27 @@ pub async fn find_unreadable_file(
     state: &SessionState,
     cmd: &CreateExternalTable,
 ) -> Option<DataFusionError> {
-    use datafusion::datasource::file_format::FileFormat;
-    use datafusion::datasource::file_format::parquet::ParquetFormat;
     if !is_parquet(cmd) {
         return None;
     }
-    for location in &cmd.locations {
-        let url = ListingTableUrl::parse(location).ok()?;
+    let urls: Vec<ListingTableUrl> = cmd
+        .locations
+        .iter()
+        .map(|l| ListingTableUrl::parse(l).ok())
+        .collect::<Option<_>>()?;
+    unreadable_parquet_file(state, &cmd.name.to_string(), &urls).await
+}
+
+/// The first Parquet file of a table whose footer cannot be read, as an
+/// error naming it and the table.
+async fn unreadable_parquet_file(
+    state: &SessionState,
+    table: &str,
+    urls: &[ListingTableUrl],
+) -> Option<DataFusionError> {
+    use datafusion::datasource::file_format::FileFormat;
+    use datafusion::datasource::file_format::parquet::ParquetFormat;
+    for url in urls {
         let store = state.runtime_env().object_store(url.object_store()).ok()?;
         let metas: Vec<_> = url
             .list_all_files(state, store.as_ref(), ".parquet")
@@ -147,11 +164,51 @@ pub async fn find_unreadable_file(
                 .await
             {
                 return Some(e.context(format!(
-                    "file '{}' of table {} is not a readable Parquet file",
-                    meta.location, cmd.name
+                    "file '{}' of table {table} is not a readable Parquet file",
+                    meta.location
                 )));
             }
         }
     }
     None
+}
+
+/// The Parquet tables `plan` reads: name and locations.
+pub fn parquet_tables(plan: &LogicalPlan) -> Vec<(String, Vec<ListingTableUrl>)> {
+    use datafusion::catalog::default_table_source::source_as_provider;
+    use datafusion::datasource::file_format::parquet::ParquetFormat;
+    use datafusion::datasource::listing::ListingTable;
+    let mut tables = vec![];
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node
+            && let Ok(provider) = source_as_provider(&scan.source)
+            && let Some(table) = provider.downcast_ref::<ListingTable>()
+            && table
+                .options()
+                .format
+                .downcast_ref::<ParquetFormat>()
+                .is_some()
+        {
+            tables.push((scan.table_name.to_string(), table.table_paths().clone()));
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    tables
+}
+
+/// A query over `tables` ([`parquet_tables`]) that failed, with the file at
+/// fault named when one of them has a file whose footer cannot be read (a
+/// table with a declared schema reads no footer when it is created).
+/// Looked for only after a failure; `err` is kept as the cause.
+pub async fn name_unreadable_file(
+    state: &SessionState,
+    tables: &[(String, Vec<ListingTableUrl>)],
+    err: DataFusionError,
+) -> DataFusionError {
+    for (name, urls) in tables {
+        if let Some(named) = unreadable_parquet_file(state, name, urls).await {
+            return DataFusionError::Context(named.to_string(), Box::new(err));
+        }
+    }
+    err
 }

@@ -353,7 +353,7 @@ fn run_main(cli: Cli) -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let _ = writeln!(std::io::stderr(), "error: {e}");
+            let _ = writeln!(std::io::stderr(), "error: {}", user_text(&e));
             ExitCode::FAILURE
         }
     }
@@ -370,6 +370,16 @@ fn parse_conf(conf: &[String]) -> Result<HashMap<String, String>> {
             ))),
         })
         .collect()
+}
+
+/// What the user reads of an error. A message from the driver (and,
+/// through it, from an executor) arrives as DataFusion's "External error"
+/// and is shown as the driver wrote it, without that label.
+fn user_text(e: &DataFusionError) -> String {
+    match e {
+        DataFusionError::External(inner) => inner.to_string(),
+        other => other.to_string(),
+    }
 }
 
 async fn run(cli: Cli) -> Result<()> {
@@ -444,7 +454,7 @@ async fn run(cli: Cli) -> Result<()> {
             };
             if let Some(cluster) = &kept {
                 if let Err(e) = &result {
-                    let _ = writeln!(std::io::stderr(), "error: {e}");
+                    let _ = writeln!(std::io::stderr(), "error: {}", user_text(e));
                 }
                 keep_ui_up(cluster).await?;
             }
