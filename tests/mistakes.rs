@@ -8,6 +8,12 @@
 //! stderr, no phrase that shows an internal error or asks to file a bug,
 //! and no process left behind.
 //!
+//! Two scripts run at a time on the shared cluster (the `local` ones on a
+//! thread of their own), each bounded by a timeout. The shared cluster
+//! must stay alive through every script and still answer a good job after
+//! every [`HEALTH_EVERY`] scripts and at the end; once it is stopped, no
+//! process of the test may remain.
+//!
 //! A file starts with header lines, then the script:
 //!
 //! ```text
@@ -319,8 +325,10 @@ fn run_case(case: &Case, root: &Path, data: &Path, url: &str) -> Option<String> 
     }
     bytes.extend_from_slice(script.as_bytes());
     let (master, limit) = if case.local {
-        // An embedded cluster starts its executor processes first.
-        ("local[1]", Duration::from_secs(300))
+        // An embedded cluster starts its executor processes first; a sum
+        // of 5 000 terms plans in time that grows with the square of its
+        // terms (DataFusion names every sub-expression).
+        ("local[1]", Duration::from_secs(600))
     } else {
         (url, Duration::from_secs(120))
     };
@@ -440,47 +448,54 @@ fn every_mistake_gets_a_clear_answer() {
     let mut cluster = start_cluster(root.path());
     prepare_data(&data, &cluster.url);
     let started = Instant::now();
-    // The slow ones (deep input) first, so they overlap the rest.
-    let mut queue = cases.clone();
-    queue.sort_by_key(|c| !(c.name.contains("deep") || c.local));
-    queue.reverse();
-    let queue = Mutex::new(queue);
+    // Scripts with an embedded cluster of their own (the slowest: deep
+    // input) run on a thread of their own, alongside WORKERS threads for
+    // the shared cluster's, deep ones first so they overlap the rest.
+    let (mut shared, mut own): (Vec<Case>, Vec<Case>) =
+        cases.iter().cloned().partition(|c| !c.local);
+    shared.sort_by_key(|c| !c.name.contains("deep"));
+    shared.reverse();
+    own.reverse();
+    let shared = Mutex::new(shared);
+    let own = Mutex::new(own);
     let failures = Mutex::new(Vec::<String>::new());
     let driver_deaths = Mutex::new(Vec::<String>::new());
     let done = Mutex::new(0usize);
     let procs = Mutex::new(&mut cluster.procs);
     let url = cluster.url.clone();
+    let work = |queue: &Mutex<Vec<Case>>| {
+        loop {
+            let Some(case) = queue.lock().unwrap().pop() else {
+                break;
+            };
+            if let Some(problem) = run_case(&case, root.path(), &data, &url) {
+                failures.lock().unwrap().push(problem);
+            }
+            // The shared cluster must survive every mistake.
+            let alive = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                procs.lock().unwrap().assert_alive()
+            }));
+            if alive.is_err() {
+                driver_deaths.lock().unwrap().push(case.name.clone());
+                break;
+            }
+            // ... and still serve good jobs.
+            let n = {
+                let mut done = done.lock().unwrap();
+                *done += 1;
+                *done
+            };
+            if n % HEALTH_EVERY == 0
+                && let Some(problem) = serves_a_good_job(root.path(), n, &url)
+            {
+                failures.lock().unwrap().push(problem);
+            }
+        }
+    };
     std::thread::scope(|scope| {
+        scope.spawn(|| work(&own));
         for _ in 0..WORKERS {
-            scope.spawn(|| {
-                loop {
-                    let Some(case) = queue.lock().unwrap().pop() else {
-                        break;
-                    };
-                    if let Some(problem) = run_case(&case, root.path(), &data, &url) {
-                        failures.lock().unwrap().push(problem);
-                    }
-                    // The shared cluster must survive every mistake.
-                    let alive = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        procs.lock().unwrap().assert_alive()
-                    }));
-                    if alive.is_err() {
-                        driver_deaths.lock().unwrap().push(case.name.clone());
-                        break;
-                    }
-                    // ... and still serve good jobs.
-                    let n = {
-                        let mut done = done.lock().unwrap();
-                        *done += 1;
-                        *done
-                    };
-                    if n % HEALTH_EVERY == 0
-                        && let Some(problem) = serves_a_good_job(root.path(), n, &url)
-                    {
-                        failures.lock().unwrap().push(problem);
-                    }
-                }
-            });
+            scope.spawn(|| work(&shared));
         }
     });
     let served = serves_a_good_job(root.path(), usize::MAX, &url);
@@ -489,7 +504,6 @@ fn every_mistake_gets_a_clear_answer() {
     let deaths = driver_deaths.into_inner().unwrap();
     // No process of the shared cluster outlives it: its executors' command
     // lines name their work dirs under `root`.
-    drop(procs);
     drop(cluster);
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut left = processes_mentioning(root.path());
@@ -509,8 +523,5 @@ fn every_mistake_gets_a_clear_answer() {
         started.elapsed().as_secs_f64(),
         failures.join("\n\n")
     );
-    assert!(
-        left.is_empty(),
-        "processes left behind: {left:?}"
-    );
+    assert!(left.is_empty(), "processes left behind: {left:?}");
 }

@@ -14,10 +14,10 @@
 //!   table (with a declared schema, created without reading footers)
 //!   holding such a file.
 
+use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DataFusionError, Result, plan_err};
 use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::execution::SessionState;
-use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::logical_expr::{CreateExternalTable, LogicalPlan};
 use futures::{StreamExt, TryStreamExt};
 

@@ -379,9 +379,7 @@ mod tests {
         let task = TaskContext::default().with_session_config(config);
         let decoded = crate::codec::decode_plan(&bytes, &task)?;
         let stream = decoded.execute(0, Arc::new(task))?;
-        let out = futures::executor::block_on(datafusion::physical_plan::common::collect(
-            stream,
-        ));
+        let out = futures::executor::block_on(datafusion::physical_plan::common::collect(stream));
         // Dropping a 5 000-deep chain recurses: leak the plan.
         std::mem::forget(decoded);
         out
@@ -405,11 +403,9 @@ mod tests {
                     .unwrap_err()
                     .to_string();
                 assert!(err.contains("Overflow"), "{err}");
-                let err = explain_overflow(
-                    decoded_sum(3, true, vec![i64::MAX / 2]).unwrap_err(),
-                    true,
-                )
-                .to_string();
+                let err =
+                    explain_overflow(decoded_sum(3, true, vec![i64::MAX / 2]).unwrap_err(), true)
+                        .to_string();
                 assert!(err.contains("minispark.sql.ansi.enabled"), "{err}");
                 let batches = decoded_sum(3, false, vec![i64::MAX / 2]).unwrap();
                 let col = batches[0]

@@ -87,7 +87,10 @@ impl PhysicalExtensionCodec for MinisparkCodec {
                 let partitioning = if r.hash_exprs.is_empty() {
                     Partitioning::UnknownPartitioning(n)
                 } else {
-                    Partitioning::Hash(self.decode_exprs(&r.hash_exprs, ctx, &schema, proto_converter)?, n)
+                    Partitioning::Hash(
+                        self.decode_exprs(&r.hash_exprs, ctx, &schema, proto_converter)?,
+                        n,
+                    )
                 };
                 let reader = ShuffleReaderExec::new_unordered(
                     r.stage_id as usize,
@@ -113,7 +116,8 @@ impl PhysicalExtensionCodec for MinisparkCodec {
                         inputs.len()
                     );
                 };
-                let exprs = self.decode_exprs(&w.hash_exprs, ctx, &input.schema(), proto_converter)?;
+                let exprs =
+                    self.decode_exprs(&w.hash_exprs, ctx, &input.schema(), proto_converter)?;
                 Ok(Arc::new(ShuffleWriterExec::try_new(
                     w.stage_id as usize,
                     Arc::clone(input),
