@@ -9,9 +9,11 @@ use arrow::datatypes::{Schema, SchemaRef};
 use datafusion::common::{DataFusionError, Result};
 use datafusion::logical_expr::LogicalPlan;
 use futures::StreamExt;
-use minispark_driver::job::{JobSession, parse_script};
+use minispark_driver::deep_work::parse_checked;
+use minispark_driver::job::JobSession;
 use minispark_driver::job_counters::JobCounters;
 use minispark_driver::status_store::StageProgress;
+use minispark_driver::statement_errors::{in_statement, statement_places, strip_bom};
 use minispark_planner::ipc::ChunkDecoder;
 use minispark_planner::logical_codec::encode_logical_plan;
 use minispark_proto::{Security, SubmitJobRequest, job_event};
@@ -54,16 +56,31 @@ impl StatementOutput {
     }
 }
 
+/// Shows a job's warnings (what it ignored and why) on stderr, one line each.
+pub fn print_warnings(warnings: &[String]) {
+    use std::io::Write;
+    let mut err = std::io::stderr().lock();
+    for w in warnings {
+        let _ = writeln!(err, "warning: {w}");
+    }
+}
+
 /// Runs every statement of `script` in `session`, calling `on_result` for
-/// each statement that returns rows, in order.
+/// each statement that returns rows, in order. A failing statement's error
+/// names it (number, line, first line); warnings go to stderr. Deep
+/// statements need a deep stack: run this on a thread with one, as the
+/// CLI does.
 pub async fn run_script_in_session(
     session: &JobSession,
     script: &str,
     on_result: &mut dyn FnMut(StatementOutput) -> Result<()>,
 ) -> Result<()> {
-    for (index, statement) in parse_script(script)?.into_iter().enumerate() {
+    let places = statement_places(strip_bom(script));
+    for (index, statement) in parse_checked(script)?.into_iter().enumerate() {
         let sql = statement.to_string();
-        let result = session.execute_statement(statement).await?;
+        let result = session.execute_statement(statement).await;
+        print_warnings(&session.take_warnings());
+        let result = result.map_err(|e| in_statement(e, index, &places))?;
         if !result.returns_rows {
             continue;
         }
@@ -71,7 +88,7 @@ pub async fn run_script_in_session(
         let mut stream = result.stream;
         let mut batches = vec![];
         while let Some(b) = stream.next().await {
-            batches.push(b?);
+            batches.push(b.map_err(|e| in_statement(e, index, &places))?);
         }
         on_result(StatementOutput {
             index,
@@ -238,7 +255,10 @@ async fn submit_remote(
                 output.counters = end.counters.as_ref().map(JobCounters::from_proto);
                 on_result(output)?;
             }
-            job_event::Event::JobEnd(_) => ended = true,
+            job_event::Event::JobEnd(end) => {
+                print_warnings(&end.warnings);
+                ended = true;
+            }
             job_event::Event::Progress(_) => {}
         }
     }

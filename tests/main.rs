@@ -22,6 +22,7 @@ mod join_strategies;
 mod kill_loop;
 mod lost_results;
 mod memory;
+mod mistakes;
 mod network_lab;
 mod object_store;
 mod process_cluster;

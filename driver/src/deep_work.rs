@@ -103,7 +103,17 @@ struct Depth {
     current: usize,
     deepest: usize,
     relations: usize,
+    /// CASE expressions inside CASE expressions, now and at most.
+    cases: usize,
+    deepest_case: usize,
 }
+
+/// Deepest nesting of CASE expressions accepted. A plan travels to the
+/// executors as protobuf, decoded at most [`minispark_proto::limits::PROTOBUF_NESTING_LIMIT`]
+/// messages deep, and every CASE level takes several: deeper CASEs could
+/// never run, and planning them costs more than linear time (a CASE nested
+/// 2 000 deep plans for minutes), so they are refused before planning.
+pub const MAX_CASE_NESTING: usize = minispark_proto::limits::PROTOBUF_NESTING_LIMIT;
 
 impl Depth {
     fn enter(&mut self, levels: usize) -> ControlFlow<usize> {
@@ -150,11 +160,21 @@ impl Visitor for Depth {
         ControlFlow::Continue(())
     }
 
-    fn pre_visit_expr(&mut self, _expr: &Expr) -> ControlFlow<usize> {
+    fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<usize> {
+        if matches!(expr, Expr::Case { .. }) {
+            self.cases += 1;
+            self.deepest_case = self.deepest_case.max(self.cases);
+            if self.cases > MAX_CASE_NESTING {
+                return ControlFlow::Break(self.cases);
+            }
+        }
         self.enter(1)
     }
 
-    fn post_visit_expr(&mut self, _expr: &Expr) -> ControlFlow<usize> {
+    fn post_visit_expr(&mut self, expr: &Expr) -> ControlFlow<usize> {
+        if matches!(expr, Expr::Case { .. }) {
+            self.cases -= 1;
+        }
         self.current -= 1;
         ControlFlow::Continue(())
     }
@@ -167,6 +187,15 @@ pub fn check_statement_depth(statement: &DFStatement) -> Result<()> {
     let flow = visit_statement(statement, &mut depth);
     match flow {
         ControlFlow::Continue(()) => Ok(()),
+        ControlFlow::Break(levels) if depth.deepest_case > MAX_CASE_NESTING => {
+            Err(DataFusionError::Plan(format!(
+                "CASE expressions nest more than {MAX_CASE_NESTING} deep (at least {levels}); \
+                 minispark refuses CASE nested deeper than its limit of {MAX_CASE_NESTING}: \
+                 plans travel to executors as protobuf, decoded at most \
+                 {MAX_CASE_NESTING} messages deep. Write the conditions as one flat \
+                 CASE WHEN ... WHEN ... END"
+            )))
+        }
         ControlFlow::Break(levels) => Err(DataFusionError::Plan(format!(
             "the statement nests more than {MAX_PLAN_DEPTH} levels deep (at least {levels}: \
              expressions, subqueries, joins or set operations); minispark refuses plans deeper \
@@ -230,6 +259,18 @@ mod tests {
         let unions = vec!["SELECT 1"; MAX_PLAN_DEPTH + 10].join(" UNION ALL ");
         let err = parse(unions).await.unwrap_err().to_string();
         assert!(err.contains("nesting limit"), "{err}");
+        let case = format!(
+            "SELECT {}1{}",
+            "CASE WHEN true THEN ".repeat(MAX_CASE_NESTING + 1),
+            " ELSE 0 END".repeat(MAX_CASE_NESTING + 1)
+        );
+        let err = parse(case).await.unwrap_err().to_string();
+        assert!(
+            err.contains(&format!(
+                "CASE nested deeper than its limit of {MAX_CASE_NESTING}"
+            )),
+            "{err}"
+        );
         // Ordinary scripts pass.
         let ok = parse("SELECT 1; EXPLAIN SELECT (1 + 2) * 3".into()).await;
         assert_eq!(ok.unwrap(), 2);

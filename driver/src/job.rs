@@ -27,7 +27,7 @@ use datafusion::common::{DataFusionError, Result, plan_err};
 use datafusion::logical_expr::{DdlStatement, LogicalPlan};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
-use datafusion::sql::parser::{DFParser, Statement as DFStatement};
+use datafusion::sql::parser::{DFParserBuilder, Statement as DFStatement};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use minispark_planner::adaptive::AdaptiveConfig;
@@ -46,7 +46,12 @@ use crate::event_log::EventLog;
 use crate::ids::{JobId, StageId};
 use crate::job_counters::JobCounters;
 use crate::scheduler::run_job_kept;
+use crate::statement_errors::{strip_bom, syntax_error};
 use crate::status_store::{StageInfo, StatusEvent, now_ms};
+use crate::table_files::{
+    check_created_table, find_unreadable_file, name_unreadable_file, parquet_tables,
+};
+use crate::unsupported::{check_stored_as, refuse_unsupported_plan, refuse_unsupported_statement};
 
 /// The result of one statement: a schema and a stream of batches.
 pub struct StatementResult {
@@ -77,6 +82,8 @@ pub struct JobSession {
     ctx: SessionContext,
     /// The counters of the last job any clone of this session ran.
     last_job: Arc<Mutex<Option<JobCounters>>>,
+    /// Warnings for the user not yet shown (an empty file read as no rows).
+    warnings: Arc<Mutex<Vec<String>>>,
     /// The text of the statement being run, for the UI's jobs.
     statement: Arc<Mutex<Option<String>>>,
     /// The jobs this session (or a clone of it) started: whose progress
@@ -90,18 +97,30 @@ impl std::fmt::Debug for JobSession {
     }
 }
 
-/// Splits a job script into statements. A syntax error names line and column.
+/// Splits a job script into statements. A syntax error names line and
+/// column. A UTF-8 byte-order mark is dropped; statements may nest up to
+/// [`crate::deep_work::MAX_PLAN_DEPTH`] levels (parse deep ones on a deep
+/// stack: see [`crate::deep_work::parse_checked`]).
 pub fn parse_script(script: &str) -> Result<Vec<DFStatement>> {
-    let statements = DFParser::parse_sql(script)?;
+    let limit = crate::deep_work::MAX_PLAN_DEPTH;
+    let statements = DFParserBuilder::new(strip_bom(script))
+        .with_recursion_limit(limit)
+        .build()
+        .and_then(|mut parser| parser.parse_statements())
+        .map_err(|e| syntax_error(e, limit))?;
     Ok(statements.into_iter().collect())
 }
 
 impl JobSession {
     pub fn new(cluster: Arc<Cluster>, settings: &HashMap<String, String>) -> Result<Self> {
+        for (key, value) in settings {
+            minispark_planner::config::check_datafusion_bound(key, value)?;
+        }
         Ok(Self {
             cluster,
             ctx: minispark_storage::session_context(settings)?,
             last_job: Arc::default(),
+            warnings: Arc::default(),
             statement: Arc::default(),
             started_jobs: Arc::default(),
         })
@@ -114,6 +133,12 @@ impl JobSession {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// The warnings of the statements run since the last call: what was
+    /// ignored and why, for the user's stderr.
+    pub fn take_warnings(&self) -> Vec<String> {
+        std::mem::take(&mut *self.warnings.lock().expect("warnings lock"))
     }
 
     /// The counters of the last job this session (or a clone of it) ran,
@@ -170,6 +195,7 @@ impl JobSession {
     /// Runs a logical plan: session changes locally, queries on the cluster.
     pub async fn execute_logical_plan(&self, plan: LogicalPlan) -> Result<StatementResult> {
         reject_driver_side_queries(&plan)?;
+        refuse_unsupported_plan(&plan)?;
         // Object stores follow the settings as they are now (after any SET).
         minispark_storage::sync_settings(&self.ctx);
         match plan {
@@ -179,11 +205,41 @@ impl JobSession {
                     cmd.name,
                     cmd.locations.join("', '")
                 );
-                let plan = LogicalPlan::Ddl(DdlStatement::CreateExternalTable(cmd));
+                let state = self.ctx.state();
+                let plan = LogicalPlan::Ddl(DdlStatement::CreateExternalTable(cmd.clone()));
+                if let Err(e) = self.ctx.execute_logical_plan(plan).await {
+                    // Name the file at fault when one is.
+                    let e = find_unreadable_file(&state, &cmd).await.unwrap_or(e);
+                    return Err(e.context(context));
+                }
+                match check_created_table(&state, &cmd).await {
+                    Ok(warnings) => self
+                        .warnings
+                        .lock()
+                        .expect("warnings lock")
+                        .extend(warnings),
+                    Err(e) => {
+                        // The table is not left half made.
+                        let _ = self.ctx.deregister_table(cmd.name.clone());
+                        return Err(e.context(context));
+                    }
+                }
+                Ok(StatementResult {
+                    schema: Arc::new(Schema::empty()),
+                    stream: futures::stream::empty().boxed(),
+                    returns_rows: false,
+                    counters: None,
+                })
+            }
+            LogicalPlan::Statement(datafusion::logical_expr::Statement::SetVariable(set)) => {
+                let (variable, value) = (set.variable.clone(), set.value.clone());
+                minispark_planner::config::check_datafusion_bound(&variable, &value)?;
+                let plan =
+                    LogicalPlan::Statement(datafusion::logical_expr::Statement::SetVariable(set));
                 self.ctx
                     .execute_logical_plan(plan)
                     .await
-                    .map_err(|e| e.context(context))?;
+                    .map_err(|e| setting_error(e, &variable))?;
                 Ok(StatementResult {
                     schema: Arc::new(Schema::empty()),
                     stream: futures::stream::empty().boxed(),
@@ -229,8 +285,18 @@ impl JobSession {
                 if self.statement.lock().expect("statement lock").is_none() {
                     self.set_statement(plan.display_indent().to_string());
                 }
-                let graph = self.plan_stages(plan).await?;
-                let job = self.run_graph(&graph).await?;
+                let tables = parquet_tables(&plan);
+                let job = async {
+                    let graph = self.plan_stages(plan).await?;
+                    let job = self.run_graph(&graph).await?;
+                    Ok((graph, job))
+                };
+                let (graph, job) = match job.await {
+                    Ok(done) => done,
+                    Err(e) => {
+                        return Err(name_unreadable_file(&self.ctx.state(), &tables, e).await);
+                    }
+                };
                 Ok(StatementResult {
                     schema: graph.final_stage().writer().input().schema(),
                     stream: job.stream,
@@ -424,6 +490,8 @@ pub(crate) const DATAFUSION_DEFAULT_ROWS: usize = 128 * 1024;
 /// A statement's logical plan, with its SQL hints (`/*+ BROADCAST(t) */`,
 /// `/*+ SKEW('t', 'col') */`) applied.
 pub async fn plan_statement(ctx: &SessionContext, statement: DFStatement) -> Result<LogicalPlan> {
+    refuse_unsupported_statement(&statement)?;
+    check_stored_as(&statement, &ctx.state())?;
     let mut statement = show_setting_in_any_case(ctx, statement);
     // DISTRIBUTE BY / SORT BY / CLUSTER BY and the repartition hints.
     let sorts_within_partitions =
@@ -442,6 +510,16 @@ pub async fn plan_statement(ctx: &SessionContext, statement: DFStatement) -> Res
     }
     let plan = state.statement_to_plan(statement).await?;
     apply_skew_hints(apply_hints(plan, &hints)?, &skew)
+}
+
+/// A `SET` that failed, with the setting named; Spark's names get a hint.
+fn setting_error(e: DataFusionError, variable: &str) -> DataFusionError {
+    let hint = if variable.starts_with("spark.") {
+        " (Spark's settings are spelled minispark.* here; `minispark settings` lists them)"
+    } else {
+        ""
+    };
+    e.context(format!("cannot SET {variable}{hint}"))
 }
 
 /// `SHOW <setting>` names a setting in any case, as `SET` does. DataFusion

@@ -52,6 +52,12 @@
 //!   timeline, executors, SQL; a JSON API under `/api/v1/`.
 //! * [`deep_work`]: parsing, decoding and planning what arrives over the
 //!   wire on threads with room for deep plans, and the nesting limit.
+//! * [`statement_errors`]: errors that name the script's statement (number,
+//!   line, first line), and syntax errors in user words.
+//! * [`unsupported`]: statements, formats and plans minispark refuses by
+//!   name (indexes, transactions, unknown `STORED AS`, recursive CTEs).
+//! * [`table_files`]: a new external table's files checked (missing
+//!   locations, `PARTITIONED BY` folders, empty and corrupt Parquet files).
 
 pub mod cluster;
 pub mod deep_work;
@@ -67,9 +73,12 @@ pub mod salting;
 pub mod scheduler;
 pub mod service;
 pub mod speculation;
+pub mod statement_errors;
 pub mod status_store;
+pub mod table_files;
 pub mod task_timeout;
 pub mod ui;
+pub mod unsupported;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -37,7 +37,10 @@
 //!
 //! Failures:
 //! * a task that fails is retried, on another executor when there is one,
-//!   until `minispark.task.maxFailures` attempts have failed;
+//!   until `minispark.task.maxFailures` attempts have failed; except when
+//!   its error depends only on the data and the plan (a division by zero,
+//!   a bad cast, an overflow: the executor says so, from the error's type,
+//!   see `minispark_planner::user_errors`): then the job fails at once;
 //! * a task that could not fetch a block (the executor reports a typed
 //!   `FetchFailed`, see `minispark_planner::exchange::FetchFailed`): when
 //!   the block is really gone (its executor answered that it does not have
@@ -381,7 +384,13 @@ impl JobRun {
             self.expire_slow_attempts()?;
             self.launch_ready_tasks()?;
             self.launch_speculative();
-            self.handle_one_event().await?;
+            if let Err(e) = self.handle_one_event().await {
+                // The job fails: its other attempts are cancelled and gone
+                // (their slots given back) before it reports the error.
+                self.inflight.abort_all();
+                while self.inflight.join_next().await.is_some() {}
+                return Err(e);
+            }
         }
         // Attempts still running are not needed any more (a speculative
         // copy of a task that has its output): cancelled, and forgotten, so
@@ -848,6 +857,14 @@ impl JobRun {
                         format!("fetch failed: {}", f.message),
                     ));
                     return self.handle_fetch_failure(task, &done.executor.id, &f);
+                }
+                if f.deterministic {
+                    // Every attempt would fail the same way: no retry.
+                    return Err(DataFusionError::Execution(format!(
+                        "job failed: stage {stage} partition {p} failed on executor {}: {} \
+                         (not retried: this error depends only on the data and the plan)",
+                        done.executor.id, f.message
+                    )));
                 }
                 // A hash table did not fit after all: the stage's later
                 // attempts run its hash joins as sort-merge joins.

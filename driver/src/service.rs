@@ -24,6 +24,7 @@ use tracing::warn;
 use crate::cluster::Cluster;
 use crate::deep_work;
 use crate::job::JobSession;
+use crate::statement_errors::{in_statement, statement_places, strip_bom};
 
 #[derive(Debug)]
 pub struct DriverService {
@@ -97,7 +98,12 @@ impl DriverRpc for DriverService {
                 }
             };
             let _ = ready_tx.send(Ok(()));
-            if let Err(e) = run_script(session, statements, &tx).await {
+            let places = if request.logical_plan.is_empty() {
+                statement_places(strip_bom(&request.script))
+            } else {
+                vec![]
+            };
+            if let Err(e) = run_script(session, statements, &places, &tx).await {
                 let _ = tx.send(Err(Status::internal(e.to_string()))).await;
             }
             drop(done);
@@ -209,6 +215,7 @@ enum Work {
 async fn run_script(
     session: JobSession,
     statements: Vec<Work>,
+    places: &[crate::statement_errors::StatementPlace],
     tx: &mpsc::Sender<Result<JobEvent, Status>>,
 ) -> Result<()> {
     let send = |event: job_event::Event| async {
@@ -228,7 +235,7 @@ async fn run_script(
         };
         // Stop as soon as the client disconnects, even mid-job.
         let result = tokio::select! {
-            r = execution => r?,
+            r = execution => r.map_err(|e| in_statement(e, index, places))?,
             _ = tx.closed() => {
                 warn!("client disconnected; cancelling job");
                 return Err(client_gone());
@@ -253,7 +260,7 @@ async fn run_script(
         let counters = result.counters.map(|c| c.to_proto());
         let mut stream = result.stream;
         while let Some(batch) = stream.next().await {
-            let batch = batch?;
+            let batch = batch.map_err(|e| in_statement(e, index, places))?;
             rows += batch.num_rows() as u64;
             writer.write(&batch)?;
             let bytes = std::mem::take(writer.get_mut());
@@ -270,6 +277,10 @@ async fn run_script(
         }))
         .await?;
     }
-    send(job_event::Event::JobEnd(JobEnd { statements: count })).await?;
+    send(job_event::Event::JobEnd(JobEnd {
+        statements: count,
+        warnings: session.take_warnings(),
+    }))
+    .await?;
     Ok(())
 }

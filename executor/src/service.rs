@@ -88,8 +88,13 @@ impl ExecutorService {
         task: TaskDefinition,
         commit_delay: Option<Duration>,
     ) -> Result<MapOutput> {
+        // An overflow reads in ANSI mode's terms, naming its setting.
+        let ansi = session_config(&task.settings)
+            .map(|c| minispark_planner::ansi_arithmetic::ansi_enabled(c.options()))
+            .unwrap_or(true);
         Self::run_task_in(executor_id, work_dir, runtime, &memory, task, commit_delay)
             .await
+            .map_err(|e| minispark_planner::ansi_arithmetic::explain_overflow(e, ansi))
             .map_err(|e| memory.explain(e))
     }
 
@@ -257,7 +262,8 @@ fn spilled(plan: &Arc<dyn datafusion::physical_plan::ExecutionPlan>) -> (u64, u6
 fn failure(err: &DataFusionError) -> TaskFailure {
     let fetch = FetchFailed::find(err);
     TaskFailure {
-        message: err.to_string(),
+        message: minispark_planner::user_errors::user_message(err),
+        deterministic: fetch.is_none() && minispark_planner::user_errors::is_deterministic(err),
         fetch_failed: fetch.is_some(),
         failed_executor_id: fetch.map(|f| f.executor_id.clone()).unwrap_or_default(),
         failed_block: fetch.map(|f| crate::shuffle_block_fetcher::block_proto(&f.block)),

@@ -13,9 +13,11 @@ use datafusion::common::{Result, internal_datafusion_err, internal_err};
 use datafusion::execution::TaskContext;
 use datafusion::physical_expr::{Partitioning, PhysicalExpr};
 use datafusion::physical_plan::ExecutionPlan;
-use datafusion_proto::physical_plan::from_proto::parse_physical_expr;
+use datafusion_proto::physical_plan::from_proto::parse_physical_expr_with_converter;
 use datafusion_proto::physical_plan::to_proto::serialize_physical_expr;
-use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
+use datafusion_proto::physical_plan::{
+    PhysicalExtensionCodec, PhysicalPlanDecodeContext, PhysicalProtoConverterExtension,
+};
 use datafusion_proto::protobuf;
 use minispark_proto::{
     BlockList, BlockLocation as PbBlockLocation, CoalesceNode, ExtensionNode, ShuffleBlock,
@@ -23,6 +25,7 @@ use minispark_proto::{
 };
 use prost::Message;
 
+use crate::ansi_arithmetic::{AnsiProtoConverter, ansi_enabled};
 use crate::exchange::{BlockLocation, ExchangeKind, ShuffleReaderExec, ShuffleWriterExec};
 use crate::repartition::coalesce::CoalesceExec;
 
@@ -43,13 +46,15 @@ impl MinisparkCodec {
         bytes: &[Vec<u8>],
         ctx: &TaskContext,
         schema: &Schema,
+        proto_converter: &dyn PhysicalProtoConverterExtension,
     ) -> Result<Vec<Arc<dyn PhysicalExpr>>> {
+        let decode_ctx = PhysicalPlanDecodeContext::new(ctx, self);
         bytes
             .iter()
             .map(|b| {
                 let node = protobuf::PhysicalExprNode::decode(b.as_slice())
                     .map_err(|e| internal_datafusion_err!("bad hash expression: {e}"))?;
-                parse_physical_expr(&node, ctx, schema, self)
+                parse_physical_expr_with_converter(&node, schema, &decode_ctx, proto_converter)
             })
             .collect()
     }
@@ -71,7 +76,7 @@ impl PhysicalExtensionCodec for MinisparkCodec {
         buf: &[u8],
         inputs: &[Arc<dyn ExecutionPlan>],
         ctx: &TaskContext,
-        _proto_converter: &dyn PhysicalProtoConverterExtension,
+        proto_converter: &dyn PhysicalProtoConverterExtension,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let node = ExtensionNode::decode(buf)
             .map_err(|e| internal_datafusion_err!("bad minispark plan node: {e}"))?;
@@ -83,7 +88,10 @@ impl PhysicalExtensionCodec for MinisparkCodec {
                 let partitioning = if r.hash_exprs.is_empty() {
                     Partitioning::UnknownPartitioning(n)
                 } else {
-                    Partitioning::Hash(self.decode_exprs(&r.hash_exprs, ctx, &schema)?, n)
+                    Partitioning::Hash(
+                        self.decode_exprs(&r.hash_exprs, ctx, &schema, proto_converter)?,
+                        n,
+                    )
                 };
                 let reader = ShuffleReaderExec::new_unordered(
                     r.stage_id as usize,
@@ -109,7 +117,8 @@ impl PhysicalExtensionCodec for MinisparkCodec {
                         inputs.len()
                     );
                 };
-                let exprs = self.decode_exprs(&w.hash_exprs, ctx, &input.schema())?;
+                let exprs =
+                    self.decode_exprs(&w.hash_exprs, ctx, &input.schema(), proto_converter)?;
                 Ok(Arc::new(ShuffleWriterExec::try_new(
                     w.stage_id as usize,
                     Arc::clone(input),
@@ -236,11 +245,17 @@ pub fn encode_plan(plan: Arc<dyn ExecutionPlan>) -> Result<Vec<u8>> {
     )
 }
 
-/// Deserializes a stage plan received from the driver.
+/// Deserializes a stage plan received from the driver. Integer `+`, `-`,
+/// `*` check for overflow when the task's `minispark.sql.ansi.enabled` is
+/// on (see [`crate::ansi_arithmetic`]).
 pub fn decode_plan(bytes: &[u8], ctx: &TaskContext) -> Result<Arc<dyn ExecutionPlan>> {
-    datafusion_proto::bytes::physical_plan_from_bytes_with_extension_codec(
+    let converter = AnsiProtoConverter {
+        ansi: ansi_enabled(ctx.session_config().options()),
+    };
+    datafusion_proto::bytes::physical_plan_from_bytes_with_proto_converter(
         bytes,
         ctx,
         &MinisparkCodec,
+        &converter,
     )
 }

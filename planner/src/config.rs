@@ -341,6 +341,31 @@ fn secret(text: &str) -> Option<Secret> {
     Some(Secret::new(text))
 }
 
+/// Most attempts `minispark.task.maxFailures` may allow a task.
+pub const MAX_TASK_FAILURES: usize = 100;
+
+/// Largest `datafusion.execution.batch_size`: operators size buffers by it.
+pub const MAX_BATCH_SIZE: usize = 1 << 20;
+
+/// Bounds minispark puts on DataFusion settings that size allocations:
+/// `datafusion.execution.batch_size` must be from 1 to [`MAX_BATCH_SIZE`].
+/// Other keys pass (DataFusion checks their type).
+pub fn check_datafusion_bound(key: &str, value: &str) -> datafusion::common::Result<()> {
+    if key.eq_ignore_ascii_case("datafusion.execution.batch_size") {
+        let ok = value
+            .trim()
+            .parse::<usize>()
+            .is_ok_and(|v| (1..=MAX_BATCH_SIZE).contains(&v));
+        if !ok {
+            return Err(datafusion::common::DataFusionError::Configuration(format!(
+                "setting datafusion.execution.batch_size expects an integer from 1 to \
+                 {MAX_BATCH_SIZE}, got '{value}'"
+            )));
+        }
+    }
+    Ok(())
+}
+
 settings! {
     shuffle_partitions: usize {
         key: "shuffle.partitions",
@@ -353,10 +378,13 @@ settings! {
     task_max_failures: usize {
         key: "task.maxFailures",
         default: "4",
-        accepts: "an integer of at least 1",
-        parse: |t| number(t).filter(|v| *v >= 1),
+        accepts: "an integer from 1 to 100",
+        parse: |t| number(t).filter(|v| (1..=MAX_TASK_FAILURES).contains(v)),
         description: "How many times a task may fail before its job fails \
-                      (Spark's spark.task.maxFailures). Retries go to another executor when there is one.",
+                      (Spark's spark.task.maxFailures). Retries go to another executor when there is one. \
+                      An error that depends only on the data and the plan (a division by zero, a bad \
+                      cast, an overflow) fails the job at once: only transport, I/O and lost-executor \
+                      failures are retried.",
     }
     speculation: bool {
         key: "speculation",
@@ -567,6 +595,15 @@ settings! {
                       enough that each piece is about half a typical partition, 2sN/(1-s) for N partitions, \
                       between 2 and N.",
     }
+    ansi_enabled: bool {
+        key: "sql.ansi.enabled",
+        default: "true",
+        accepts: "true or false",
+        parse: |t| keyword(BOOLEAN, t),
+        description: "ANSI mode, as Spark 4's default (spark.sql.ansi.enabled): integer +, - and * \
+                      that overflow their type fail the query with an error naming this setting. \
+                      false: they wrap around (two's complement), as Spark 3 did by default.",
+    }
     s3_endpoint: String {
         key: "s3.endpoint",
         default: "",
@@ -766,6 +803,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn batch_size_is_bounded_and_the_bound_named() {
+        for bad in ["0", "4000000000", "many"] {
+            let err = check_datafusion_bound("datafusion.execution.batch_size", bad)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("from 1 to 1048576") && err.contains(bad),
+                "{err}"
+            );
+        }
+        check_datafusion_bound("datafusion.execution.batch_size", "8192").unwrap();
+        check_datafusion_bound("datafusion.execution.target_partitions", "0").unwrap();
+    }
+
+    #[test]
     fn every_default_parses_and_shows_as_declared() {
         let config = MinisparkConfig::default();
         for (s, entry) in SETTINGS.iter().zip(config.entries()) {
@@ -807,7 +859,9 @@ mod tests {
         config.set("shuffle.compression", "ZSTD").unwrap();
         assert_eq!(config.shuffle_compression, ShuffleCompression::Zstd);
         for (key, bad, accepts) in [
-            ("task.maxFailures", "0", "an integer of at least 1"),
+            ("task.maxFailures", "0", "an integer from 1 to 100"),
+            ("task.maxFailures", "4000000000", "an integer from 1 to 100"),
+            ("sql.ansi.enabled", "strict", "true or false"),
             ("shuffle.compression", "gzip", "lz4, zstd or none"),
             ("netflix.skew", "NaN", "a finite number >= 0"),
             (

@@ -15,6 +15,8 @@
 //! * [`adaptive`]: adaptive execution, choosing a stage's tasks from its
 //!   inputs' real sizes; one file per Spark AQE rule.
 //! * [`stages`]: where to cut a plan, and the stage graph.
+//! * [`ansi_arithmetic`]: Spark's ANSI mode for integer `+`, `-`, `*`
+//!   (overflow fails the query; `minispark.sql.ansi.enabled`).
 //! * [`exchange`]: shuffle writer and reader nodes, block locations.
 //! * [`codec`]: serializing minispark's nodes with datafusion-proto.
 //! * [`logical_codec`]: serializing DataFrame plans for a remote driver.
@@ -37,8 +39,11 @@
 //! * [`ipc_limits`]: the size checks on IPC data from other processes,
 //!   made before anything is allocated for it.
 //! * [`explain`]: printing a stage graph.
+//! * [`user_errors`]: errors in user words, and which errors a retry
+//!   cannot cure (they fail a job at once).
 
 pub mod adaptive;
+pub mod ansi_arithmetic;
 pub mod codec;
 pub mod config;
 pub mod exchange;
@@ -54,3 +59,4 @@ pub mod salting;
 pub mod session;
 pub mod skew;
 pub mod stages;
+pub mod user_errors;

@@ -111,6 +111,7 @@ pub fn session_state_with_runtime(
     for marker in crate::repartition::markers::marker_udfs() {
         ctx.register_udf(marker);
     }
+    crate::ansi_arithmetic::register_ansi_arithmetic(&ctx);
     minispark_datagen::register_tpch_catalog(&ctx);
     minispark_datagen::register_netflix_catalog(&ctx, netflix_settings);
     ctx.state()

@@ -342,6 +342,25 @@ fn init_tracing(default: &str) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Everything runs on a thread with a deep stack (address space, touched
+    // only as deep as a plan goes): `submit` on an embedded cluster parses
+    // and plans in this process, and a CASE nested 2 000 deep or a sum of
+    // 5 000 terms recurses far beyond the main thread's 8 MiB.
+    let main = std::thread::Builder::new()
+        .name("minispark-main".into())
+        .stack_size(minispark::driver::deep_work::DEEP_WORK_STACK_BYTES)
+        .spawn(move || run_main(cli));
+    match main.map(|thread| thread.join()) {
+        Ok(Ok(code)) => code,
+        Ok(Err(_)) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: cannot start the main thread: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_main(cli: Cli) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -355,7 +374,7 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let _ = writeln!(std::io::stderr(), "error: {e}");
+            let _ = writeln!(std::io::stderr(), "error: {}", user_text(&e));
             ExitCode::FAILURE
         }
     }
@@ -397,6 +416,16 @@ fn parse_conf(conf: &[String]) -> Result<HashMap<String, String>> {
             ))),
         })
         .collect()
+}
+
+/// What the user reads of an error. A message from the driver (and,
+/// through it, from an executor) arrives as DataFusion's "External error"
+/// and is shown as the driver wrote it, without that label.
+fn user_text(e: &DataFusionError) -> String {
+    match e {
+        DataFusionError::External(inner) => inner.to_string(),
+        other => other.to_string(),
+    }
 }
 
 async fn run(cli: Cli) -> Result<()> {
@@ -485,7 +514,7 @@ async fn run(cli: Cli) -> Result<()> {
             progress.borrow_mut().finish();
             if let Some(cluster) = &kept {
                 if let Err(e) = &result {
-                    let _ = writeln!(std::io::stderr(), "error: {e}");
+                    let _ = writeln!(std::io::stderr(), "error: {}", user_text(e));
                 }
                 keep_ui_up(cluster).await?;
             }

@@ -171,6 +171,36 @@ pub fn apply_skew_hints(plan: LogicalPlan, hints: &[SkewHint]) -> Result<Logical
             hints[i].relation
         );
     }
+    // A hinted column the relation does not have cannot be salted: said,
+    // not ignored.
+    let mut missing = None;
+    plan.apply(|p| {
+        if let Some(skew) = skew_node(p) {
+            let schema = skew.input.schema();
+            if schema
+                .qualified_field_with_unqualified_name(&skew.hint.column)
+                .is_err()
+            {
+                let columns: Vec<String> =
+                    schema.fields().iter().map(|f| f.name().clone()).collect();
+                missing = Some((skew.hint.clone(), columns));
+                return Ok(TreeNodeRecursion::Stop);
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })?;
+    if let Some((hint, columns)) = missing {
+        let relation = if hint.relation.is_empty() {
+            "the DataFrame".to_string()
+        } else {
+            format!("'{}'", hint.relation)
+        };
+        return plan_err!(
+            "{hint} names column '{}', but {relation} has no column of that name (its columns: {})",
+            hint.column,
+            columns.join(", ")
+        );
+    }
     Ok(plan)
 }
 

@@ -1,0 +1,3 @@
+-- wrong: a parenthesis is never closed
+-- expect: Line: 1
+SELECT (1 + 2;

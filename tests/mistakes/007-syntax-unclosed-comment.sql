@@ -1,0 +1,3 @@
+-- wrong: a block comment is never closed
+-- expect: comment
+SELECT 1 /* never closed

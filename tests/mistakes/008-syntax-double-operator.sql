@@ -1,0 +1,3 @@
+-- wrong: two operators in a row
+-- expect: Line: 1
+SELECT 1 +* 2;

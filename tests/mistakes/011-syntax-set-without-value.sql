@@ -1,0 +1,3 @@
+-- wrong: SET without a value
+-- expect: value
+SET minispark.shuffle.partitions =;

@@ -1,0 +1,3 @@
+-- wrong: a tpch scale that is not a scale
+-- expect: huge
+SELECT * FROM tpch.huge.nation;

@@ -1,0 +1,3 @@
+-- wrong: a netflix scale that is not a scale
+-- expect: bogus
+SELECT * FROM netflix.bogus.users;

@@ -1,0 +1,3 @@
+-- wrong: a netflix table that does not exist
+-- expect: subscribers
+SELECT * FROM netflix.tiny.subscribers;

@@ -1,0 +1,3 @@
+-- wrong: abs with two arguments
+-- expect: abs
+SELECT abs(1, 2);

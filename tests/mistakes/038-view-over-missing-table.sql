@@ -1,0 +1,3 @@
+-- wrong: a view over a table that does not exist
+-- expect: missing_base
+CREATE VIEW v AS SELECT * FROM missing_base;

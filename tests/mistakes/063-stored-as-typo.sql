@@ -1,0 +1,4 @@
+-- wrong: STORED AS PARQET, a typo
+-- expect: PARQET
+-- expect: PARQUET
+CREATE EXTERNAL TABLE t STORED AS PARQET LOCATION '$DATA/good/';

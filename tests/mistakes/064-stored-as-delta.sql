@@ -1,0 +1,4 @@
+-- wrong: STORED AS DELTA, not a format minispark reads
+-- expect: DELTA
+-- expect: PARQUET
+CREATE EXTERNAL TABLE t STORED AS DELTA LOCATION '$DATA/good/';

@@ -1,0 +1,3 @@
+-- wrong: shuffle misspelled
+-- expect: minispark.shufle.partitions
+SET minispark.shufle.partitions = 4;

@@ -1,0 +1,3 @@
+-- wrong: a datafusion setting that does not exist
+-- expect: no_such
+SET datafusion.execution.no_such = 1;

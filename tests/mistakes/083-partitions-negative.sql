@@ -1,0 +1,3 @@
+-- wrong: shuffle.partitions negative
+-- expect: minispark.shuffle.partitions
+SET minispark.shuffle.partitions = -1;

@@ -1,0 +1,4 @@
+-- wrong: speculation set to maybe
+-- expect: minispark.speculation
+-- expect: maybe
+SET minispark.speculation = maybe;

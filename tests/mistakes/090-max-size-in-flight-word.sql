@@ -1,0 +1,4 @@
+-- wrong: reducer.maxSizeInFlight not a size
+-- expect: minispark.reducer.maxSizeInFlight
+-- expect: lots
+SET minispark.reducer.maxSizeInFlight = lots;

@@ -1,0 +1,3 @@
+-- wrong: task.timeout not a duration
+-- expect: minispark.task.timeout
+SET minispark.task.timeout = forever;

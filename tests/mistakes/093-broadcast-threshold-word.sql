@@ -1,0 +1,3 @@
+-- wrong: autoBroadcastJoinThreshold not a number
+-- expect: minispark.sql.autoBroadcastJoinThreshold
+SET minispark.sql.autoBroadcastJoinThreshold = big;

@@ -1,0 +1,3 @@
+-- wrong: driver.maxResultSize not a size
+-- expect: minispark.driver.maxResultSize
+SET minispark.driver.maxResultSize = plenty;

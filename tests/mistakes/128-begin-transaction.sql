@@ -1,0 +1,5 @@
+-- wrong: BEGIN: minispark has no transactions
+-- expect: BEGIN
+-- expect: transactions
+BEGIN;
+SELECT 1;

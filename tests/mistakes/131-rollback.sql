@@ -1,0 +1,4 @@
+-- wrong: ROLLBACK: minispark has no transactions
+-- expect: ROLLBACK
+-- expect: transactions
+ROLLBACK;

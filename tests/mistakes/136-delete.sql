@@ -1,0 +1,3 @@
+-- wrong: DELETE: minispark tables are read-only files
+-- expect: DELETE
+DELETE FROM t WHERE a = 1;

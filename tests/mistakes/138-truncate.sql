@@ -1,0 +1,3 @@
+-- wrong: TRUNCATE is not supported
+-- expect: TRUNCATE
+TRUNCATE TABLE t;

@@ -1,0 +1,3 @@
+-- wrong: USE a database
+-- expect: USE
+USE sales;
