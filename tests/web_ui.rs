@@ -109,7 +109,8 @@ pub async fn run_skewed_and_failed(
     )
     .await
     .expect_err("the cast fails");
-    assert!(err.to_string().contains("failed 2 times"), "{err}");
+    // A bad cast fails every attempt the same way: the job fails at once.
+    assert!(err.to_string().contains("not retried"), "{err}");
     let jobs = get_json(address, "/api/v1/jobs").await;
     let jobs = jobs.as_array().expect("a list of jobs");
     let id_of = |pred: &dyn Fn(&Value) -> bool| -> String {
@@ -253,7 +254,7 @@ async fn every_page_and_endpoint_after_a_skewed_join_and_a_failed_job() {
     // The failed job: its error, and its failed attempts on the stage page.
     let page = get_ok(address, &format!("/jobs/{failed}")).await;
     assert!(page.contains("id=\"job-error\""), "{page}");
-    assert!(page.contains("failed 2 times"), "{page}");
+    assert!(page.contains("not retried"), "{page}");
     let job = get_json(address, &format!("/api/v1/jobs/{failed}")).await;
     let failed_attempts: u64 = job["stages"]
         .as_array()
@@ -261,7 +262,7 @@ async fn every_page_and_endpoint_after_a_skewed_join_and_a_failed_job() {
         .iter()
         .map(|s| s["tasks_failed"].as_u64().unwrap())
         .sum();
-    assert!(failed_attempts >= 2, "{job}");
+    assert!(failed_attempts >= 1, "{job}");
 
     // Executors: both alive, with heartbeats.
     let page = get_ok(address, "/executors").await;
