@@ -422,10 +422,13 @@ fn parse_conf(conf: &[String]) -> Result<HashMap<String, String>> {
 /// through it, from an executor) arrives as DataFusion's "External error"
 /// and is shown as the driver wrote it, without that label.
 fn user_text(e: &DataFusionError) -> String {
-    match e {
+    let text = match e {
         DataFusionError::External(inner) => inner.to_string(),
         other => other.to_string(),
-    }
+    };
+    // Also deeper in the chain of causes (a regex error inside an
+    // optimizer rule's message).
+    text.replace("External error: ", "")
 }
 
 async fn run(cli: Cli) -> Result<()> {
