@@ -860,6 +860,14 @@ impl JobRun {
                 }
                 if f.deterministic {
                     // Every attempt would fail the same way: no retry.
+                    self.cluster.status.record(StatusEvent::task_failed(
+                        job_id.as_str(),
+                        stage.0,
+                        p,
+                        task.attempt,
+                        &done.executor.id,
+                        f.message.clone(),
+                    ));
                     return Err(DataFusionError::Execution(format!(
                         "job failed: stage {stage} partition {p} failed on executor {}: {} \
                          (not retried: this error depends only on the data and the plan)",
