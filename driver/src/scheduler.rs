@@ -791,6 +791,17 @@ impl JobRun {
         if attempts.is_empty() {
             state.running.remove(&p);
         }
+        // This attempt's failure, for the UI.
+        let failed_event = |message: String| {
+            StatusEvent::task_failed(
+                job_id.as_str(),
+                stage.0,
+                p,
+                task.attempt,
+                &done.executor.id,
+                message,
+            )
+        };
         let failure = match done.result {
             Ok(TaskStatus {
                 status: Some(task_status::Status::Completed(out)),
@@ -848,26 +859,14 @@ impl JobRun {
             }) => {
                 self.counters.failed_attempts += 1;
                 if f.fetch_failed {
-                    self.cluster.status.record(StatusEvent::task_failed(
-                        job_id.as_str(),
-                        stage.0,
-                        p,
-                        task.attempt,
-                        &done.executor.id,
-                        format!("fetch failed: {}", f.message),
-                    ));
+                    self.cluster
+                        .status
+                        .record(failed_event(format!("fetch failed: {}", f.message)));
                     return self.handle_fetch_failure(task, &done.executor.id, &f);
                 }
                 if f.deterministic {
                     // Every attempt would fail the same way: no retry.
-                    self.cluster.status.record(StatusEvent::task_failed(
-                        job_id.as_str(),
-                        stage.0,
-                        p,
-                        task.attempt,
-                        &done.executor.id,
-                        f.message.clone(),
-                    ));
+                    self.cluster.status.record(failed_event(f.message.clone()));
                     return Err(DataFusionError::Execution(format!(
                         "job failed: stage {stage} partition {p} failed on executor {}: {} \
                          (not retried: this error depends only on the data and the plan)",
@@ -916,14 +915,7 @@ impl JobRun {
                 msg
             }
         };
-        self.cluster.status.record(StatusEvent::task_failed(
-            job_id.as_str(),
-            stage.0,
-            p,
-            task.attempt,
-            &done.executor.id,
-            failure.clone(),
-        ));
+        self.cluster.status.record(failed_event(failure.clone()));
         state.failures[p] += 1;
         state.excluded[p].insert(done.executor.id.clone());
         warn!(
