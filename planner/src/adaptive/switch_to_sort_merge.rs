@@ -122,7 +122,7 @@ pub fn sort_merge_after_out_of_memory(
     let mut switched = vec![];
     let mut place = 0;
     visit_partitioned_joins(stage_plan, &mut |join| {
-        if !join.null_aware && join.properties().output_ordering().is_none() {
+        if has_sort_merge_form(join) {
             switched.push(place);
         }
         place += 1;
@@ -178,9 +178,7 @@ pub fn sort_merge_switch(
     visit_partitioned_joins(stage_plan, &mut |join| {
         let here = place;
         place += 1;
-        // NOT IN has no sort-merge form; a join whose output is ordered may
-        // feed an operator that relies on that order.
-        if join.null_aware || join.properties().output_ordering().is_some() {
+        if !has_sort_merge_form(join) {
             return;
         }
         let mut under = vec![];
@@ -227,6 +225,13 @@ pub fn sort_merge_switch(
         task_memory,
         after_out_of_memory: false,
     })
+}
+
+/// Whether `join` may run as a sort-merge join: NOT IN (null-aware) has no
+/// sort-merge form, and a join whose output is ordered may feed an
+/// operator that relies on that order.
+fn has_sort_merge_form(join: &HashJoinExec) -> bool {
+    !join.null_aware && join.properties().output_ordering().is_none()
 }
 
 /// Calls `f` on each partitioned hash join of `plan`, in plan order.
