@@ -108,6 +108,7 @@
 //! | `spark.driver.host` / an executor's advertised host (vs. the bind address) | `proto/src/advertised_address.rs` |
 //! | `SecurityManager` (`spark.authenticate`, SSL) | `proto/src/security.rs`, `proto/src/auth.rs`, `proto/src/tls.rs` |
 //! | A broadcast variable kept once per executor (`TorrentBroadcast` in the `BlockManager`) | `executor/src/broadcast_cache.rs` |
+//! | A broadcast join's hash table built once per executor (`HashedRelation`) | `executor/src/broadcast_hash_table.rs` |
 //! | `Executor`, `BlockManager` serving shuffle blocks | `executor/src/service.rs`, `executor/src/shuffle.rs` |
 //! | Hadoop `FileSystem`s (`s3a://`, `gs://`, `abfs://`) and their `spark.hadoop.fs.*` settings | `storage/src/object_store_registry.rs`, `storage/src/store_settings.rs` |
 //! | Task serialization | `planner/src/codec.rs` (physical), `planner/src/logical_codec.rs` (DataFrames) |

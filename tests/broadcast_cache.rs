@@ -1,5 +1,6 @@
 //! The build side of a broadcast join is read once per executor and shared
-//! by that executor's tasks (`minispark_executor::broadcast_cache`).
+//! by that executor's tasks (`minispark_executor::broadcast_cache`), and so
+//! is its hash table (`minispark_executor::broadcast_hash_table`).
 
 use std::collections::HashSet;
 
@@ -13,7 +14,9 @@ use crate::common::{assert_result, cluster, oracle_sql, session, timed};
 /// Titles broadcast to the 8 tasks of a stage that joins them with
 /// aggregated views: each executor that runs tasks of that stage reads the
 /// titles once (`broadcast_fetches` = the executors that ran the stage,
-/// not its 8 tasks), and the answer is DataFusion's.
+/// not its 8 tasks), builds one hash table of them that all its tasks
+/// probe (`broadcast_hash_tables_built` = the executors too), and the
+/// answer is DataFusion's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_executor_reads_a_broadcast_build_side_once() {
     let cluster = cluster(2).await;
@@ -59,5 +62,10 @@ async fn each_executor_reads_a_broadcast_build_side_once() {
         counters.broadcast_fetches,
         executors.len() as u64,
         "one read of the titles per executor that ran the join's 8 tasks ({executors:?}): {counters}"
+    );
+    assert_eq!(
+        counters.broadcast_hash_tables_built,
+        executors.len() as u64,
+        "one hash table of the titles per executor that ran the join's 8 tasks ({executors:?}): {counters}"
     );
 }

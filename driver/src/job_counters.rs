@@ -82,6 +82,11 @@ pub struct JobCounters {
     /// `minispark.network.maxRemoteBlockSizeFetchToMem` or the task's
     /// memory could not hold them. Spark: "Remote Bytes Read To Disk".
     pub remote_bytes_read_to_disk: u64,
+    /// Hash tables of broadcast joins built by executors: once per executor
+    /// per broadcast join, probed by all of its tasks of the stage (see
+    /// `minispark_executor::broadcast_hash_table`). Spark: the broadcast
+    /// `HashedRelation`, built once.
+    pub broadcast_hash_tables_built: u64,
 }
 
 impl JobCounters {
@@ -109,6 +114,7 @@ impl JobCounters {
             spill_count: self.spill_count,
             broadcast_fetches: self.broadcast_fetches,
             remote_bytes_read_to_disk: self.remote_bytes_read_to_disk,
+            broadcast_hash_tables_built: self.broadcast_hash_tables_built,
         }
     }
 
@@ -131,6 +137,7 @@ impl JobCounters {
             spill_count: p.spill_count,
             broadcast_fetches: p.broadcast_fetches,
             remote_bytes_read_to_disk: p.remote_bytes_read_to_disk,
+            broadcast_hash_tables_built: p.broadcast_hash_tables_built,
         }
     }
 }
@@ -144,7 +151,7 @@ impl fmt::Display for JobCounters {
              {} stages re-bound, {} adaptive decisions ({} skew splits, {} broadcast switches), \
              {} broadcast stages, {} salted sites, {} speculative attempts, {} timed out, \
              {} bytes spilled in {} files, {} broadcast fetches, \
-             {} remote bytes read to disk",
+             {} remote bytes read to disk, {} broadcast hash tables built",
             self.task_attempts,
             self.failed_attempts,
             self.recomputed_map_outputs,
@@ -160,7 +167,8 @@ impl fmt::Display for JobCounters {
             self.spilled_bytes,
             self.spill_count,
             self.broadcast_fetches,
-            self.remote_bytes_read_to_disk
+            self.remote_bytes_read_to_disk,
+            self.broadcast_hash_tables_built
         )
     }
 }
@@ -188,6 +196,7 @@ mod tests {
             spill_count: 14,
             broadcast_fetches: 15,
             remote_bytes_read_to_disk: 16,
+            broadcast_hash_tables_built: 17,
         };
         assert_eq!(JobCounters::from_proto(&c.to_proto()), c);
         assert!(c.had_failures());
@@ -198,7 +207,7 @@ mod tests {
         );
         assert!(c.to_string().ends_with(
             "10 salted sites, 11 speculative attempts, 12 timed out, 13 bytes spilled in 14 files, \
-             15 broadcast fetches, 16 remote bytes read to disk"
+             15 broadcast fetches, 16 remote bytes read to disk, 17 broadcast hash tables built"
         ));
     }
 }

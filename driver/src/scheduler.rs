@@ -832,6 +832,7 @@ impl JobRun {
                 self.counters.spill_count += out.spill_count;
                 self.counters.broadcast_fetches += out.broadcast_fetches;
                 self.counters.remote_bytes_read_to_disk += out.remote_bytes_read_to_disk;
+                self.counters.broadcast_hash_tables_built += out.broadcast_hash_tables_built;
                 self.cluster.status.record(StatusEvent::TaskEnd {
                     job_id: job_id.to_string(),
                     stage: stage.0,

@@ -42,6 +42,8 @@
 //! * [`broadcast_cache`]: the build side of a broadcast join, read once
 //!   per executor and stage and shared by its tasks (accounted in the
 //!   memory pool, freed when the job ends).
+//! * [`broadcast_hash_table`]: a broadcast join's hash table, built by the
+//!   first task of the stage on the executor and probed by the others.
 //! * [`shuffle_faults`]: test-only fault injection (environment variables).
 //! * [`work_dir`]: where ids from the wire become paths, checked; a job's
 //!   files are removed only by the executor that wrote them; job
@@ -59,6 +61,7 @@
 //!   through an environment variable, to test speculation and task timeouts.
 
 pub mod broadcast_cache;
+pub mod broadcast_hash_table;
 pub mod driver_connection;
 pub mod executor_metrics;
 pub mod map_output_commit;

@@ -92,8 +92,13 @@ impl ExecutorService {
         let ansi = session_config(&task.settings)
             .map(|c| minispark_planner::ansi_arithmetic::ansi_enabled(c.options()))
             .unwrap_or(true);
+        let (job_id, stage) = (task.job_id.clone(), task.stage_id);
+        let shared = Arc::clone(&runtime);
         Self::run_task_in(executor_id, work_dir, runtime, &memory, task, commit_delay)
             .await
+            // A retry builds its broadcast hash tables again rather than
+            // meet a failed build.
+            .inspect_err(|_| shared.hash_tables.forget_stage(&job_id, stage))
             .map_err(|e| minispark_planner::ansi_arithmetic::explain_overflow(e, ansi))
             .map_err(|e| memory.explain(e))
     }
@@ -115,6 +120,7 @@ impl ExecutorService {
             .memory_pool
             .clone()
             .ok_or_else(|| DataFusionError::Internal("a task runtime without a pool".into()))?;
+        let hash_tables = Arc::clone(&runtime);
         let task_shuffle = Arc::new(TaskShuffleRuntime::new(runtime, Arc::clone(&pool)));
         let mut config = session_config(&task.settings)?
             .with_extension(Arc::new(ShuffleRuntimeExt(Arc::clone(&task_shuffle) as _)));
@@ -138,6 +144,12 @@ impl ExecutorService {
                 minispark_proto::limits::explain_decode_error(&e.to_string())
             ))
         })?;
+        // Broadcast joins probe the hash table of this executor's first
+        // task of the stage.
+        let (plan, broadcast_hash_tables_built) =
+            hash_tables
+                .hash_tables
+                .share(&task.job_id, task.stage_id, &task.plan, plan)?;
         let decoded = start.elapsed();
         let Some(writer) = plan.downcast_ref::<ShuffleWriterExec>() else {
             return internal_err!(
@@ -216,6 +228,7 @@ impl ExecutorService {
             spill_count,
             broadcast_fetches: task_shuffle.broadcast_fetches(),
             remote_bytes_read_to_disk: task_shuffle.remote_bytes_read_to_disk(),
+            broadcast_hash_tables_built,
             hot_keys: hot_keys
                 .into_iter()
                 .map(|k| minispark_proto::HotKey {
@@ -422,6 +435,7 @@ impl Executor for ExecutorService {
             .unwrap_or_default();
         // Its broadcast build sides are freed once no task reads them.
         self.runtime.broadcasts.remove_job(&job_id);
+        self.runtime.hash_tables.remove_job(&job_id);
         let mut cancelled = 0;
         for h in handles {
             if !h.is_finished() {
@@ -440,6 +454,7 @@ impl Executor for ExecutorService {
         minispark_proto::limits::check_job_id(&job_id).map_err(Status::invalid_argument)?;
         self.running.lock().expect("running lock").remove(&job_id);
         self.runtime.broadcasts.remove_job(&job_id);
+        self.runtime.hash_tables.remove_job(&job_id);
         // Only the directory of this job, and only when this executor made it.
         let bytes_removed = self
             .dirs

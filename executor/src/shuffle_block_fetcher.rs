@@ -60,6 +60,7 @@ use minispark_proto::{AuthChannel, Security, ShuffleBlock};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use crate::broadcast_cache::BroadcastCache;
+use crate::broadcast_hash_table::BroadcastHashTables;
 use crate::shuffle_index::{DATA_FILE, ShuffleIndex, segment_chunks};
 
 /// Most fetches of one task under way at once (Spark's
@@ -80,6 +81,9 @@ pub struct ExecutorShuffleRuntime {
     security: Security,
     /// Broadcast build sides read once and shared by the executor's tasks.
     pub broadcasts: BroadcastCache,
+    /// Hash tables of broadcast joins built once and probed by the
+    /// executor's tasks.
+    pub hash_tables: BroadcastHashTables,
     /// The executor's memory pool (reads outside a task account here).
     pool: Arc<dyn MemoryPool>,
 }
@@ -99,6 +103,7 @@ impl ExecutorShuffleRuntime {
             clients: Mutex::default(),
             security,
             broadcasts: BroadcastCache::new(Arc::clone(&pool)),
+            hash_tables: BroadcastHashTables::default(),
             pool,
         }
     }
