@@ -111,6 +111,7 @@
 //! | A broadcast join's hash table built once per executor (`HashedRelation`) | `executor/src/broadcast_hash_table.rs` |
 //! | `Executor`, `BlockManager` serving shuffle blocks | `executor/src/service.rs`, `executor/src/shuffle.rs` |
 //! | Hadoop `FileSystem`s (`s3a://`, `gs://`, `abfs://`) and their `spark.hadoop.fs.*` settings | `storage/src/object_store_registry.rs`, `storage/src/store_settings.rs` |
+//! | Iceberg's Spark reader (`SparkScanBuilder` planning files, `snapshot-id` / `as-of-timestamp` time travel) | `iceberg/src/table_provider.rs`, `iceberg/src/scan.rs` |
 //! | Task serialization | `planner/src/codec.rs` (physical), `planner/src/logical_codec.rs` (DataFrames) |
 //! | `EXPLAIN`, the Spark UI's stage metrics | `planner/src/explain.rs`, `driver/src/job.rs` |
 //! | The Spark UI and its REST API (`/api/v1`), `AppStatusStore` fed by `SparkListener` events | `driver/src/ui/`, `driver/src/status_store.rs` |
@@ -134,6 +135,7 @@ pub use minispark_datagen as datagen;
 pub use minispark_driver as driver;
 pub use minispark_executor as executor;
 pub use minispark_functions as functions;
+pub use minispark_iceberg as iceberg;
 pub use minispark_planner as planner;
 pub use minispark_proto as proto;
 pub use minispark_storage as storage;

@@ -357,6 +357,26 @@ impl Session {
         Ok(self.wrap(self.inner.ctx.read_table(table)?))
     }
 
+    /// An Apache Iceberg table: its folder (the newest `metadata/*.metadata.json`
+    /// is current) or one of its metadata files, on a local path or an object
+    /// store. `snapshot` picks the current snapshot or an older one (time
+    /// travel: [`SnapshotChoice::Id`], [`SnapshotChoice::AsOf`] a time).
+    /// Filters prune partitions and files when the scan is planned.
+    ///
+    /// [`SnapshotChoice::Id`]: minispark_iceberg::SnapshotChoice::Id
+    /// [`SnapshotChoice::AsOf`]: minispark_iceberg::SnapshotChoice::AsOf
+    pub async fn read_iceberg(
+        &self,
+        path: &str,
+        snapshot: minispark_iceberg::SnapshotChoice,
+    ) -> Result<DataFrame> {
+        minispark_storage::sync_settings(&self.inner.ctx);
+        let state = self.inner.ctx.state();
+        let registry = Arc::clone(&state.runtime_env().object_store_registry);
+        let table = minispark_iceberg::IcebergTable::open(registry, path, snapshot).await?;
+        Ok(self.wrap(self.inner.ctx.read_table(Arc::new(table))?))
+    }
+
     /// Registers Parquet files as table `name`.
     pub async fn register_parquet(&self, name: &str, path: &str) -> Result<()> {
         self.register_files(name, path, FileKind::Parquet).await

@@ -17,6 +17,7 @@ mod examples;
 mod executor_metrics;
 mod hostile_inputs;
 mod hosts;
+mod iceberg;
 mod job_counters;
 mod join_strategies;
 mod kill_loop;

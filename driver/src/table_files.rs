@@ -73,6 +73,10 @@ pub async fn check_created_table(
         if let Some(path) = missing_local_path(location) {
             return plan_err!("table {}: '{path}' does not exist", cmd.name);
         }
+        if cmd.file_type.eq_ignore_ascii_case("ICEBERG") {
+            // Its files are named by its metadata, checked when it opened.
+            continue;
+        }
         let files = list(state, location).await?;
         let readable: Vec<&Listed> = if is_parquet(cmd) {
             files

@@ -93,6 +93,19 @@ pub fn check_stored_as(statement: &DFStatement, state: &SessionState) -> Result<
     if state.get_file_format_factory(format).is_some() {
         return Ok(());
     }
+    // Table formats (Iceberg) are read by a table factory, not written.
+    let table_format = state.table_factories().contains_key(&format.to_uppercase());
+    match statement {
+        DFStatement::CreateExternalTable(_) if table_format => return Ok(()),
+        DFStatement::CopyTo(_) if table_format => {
+            return plan_err!(
+                "COPY ... STORED AS {format}: minispark reads {} tables but does not write \
+                 them yet; write PARQUET",
+                format.to_uppercase()
+            );
+        }
+        _ => {}
+    }
     let known: Vec<String> = FORMATS
         .iter()
         .filter(|f| state.get_file_format_factory(f).is_some())

@@ -3,8 +3,8 @@
 //! Stage plans travel to executors as datafusion-proto bytes. DataFusion's
 //! own operators serialize themselves; minispark's nodes (shuffle reader and
 //! writer) are encoded here as [`minispark_proto::ExtensionNode`] messages,
-//! and the built-in TPC-H and netflix scans by
-//! [`minispark_datagen::codec`].
+//! the built-in TPC-H and netflix scans by [`minispark_datagen::codec`],
+//! and Iceberg scans by [`minispark_iceberg::codec`].
 
 use std::sync::Arc;
 
@@ -20,8 +20,8 @@ use datafusion_proto::physical_plan::{
 };
 use datafusion_proto::protobuf;
 use minispark_proto::{
-    BlockList, BlockLocation as PbBlockLocation, CoalesceNode, ExtensionNode, ShuffleBlock,
-    ShuffleReaderNode, ShuffleWriterNode, extension_node::Node,
+    BlockList, BlockLocation as PbBlockLocation, CoalesceNode, ExtensionNode, IcebergScanNode,
+    ShuffleBlock, ShuffleReaderNode, ShuffleWriterNode, extension_node::Node,
 };
 use prost::Message;
 
@@ -137,6 +137,10 @@ impl PhysicalExtensionCodec for MinisparkCodec {
                     c.origin,
                 )))
             }
+            Some(Node::IcebergScan(scan)) => minispark_iceberg::codec::decode_scan(
+                Arc::new(decode_schema(&scan.schema)?),
+                &scan.scan,
+            ),
             Some(scan @ (Node::TpchScan(_) | Node::NetflixScan(_))) => {
                 minispark_datagen::codec::decode_scan(&scan)
                     .unwrap_or_else(|| internal_err!("not a built-in scan"))
@@ -190,6 +194,12 @@ impl PhysicalExtensionCodec for MinisparkCodec {
             })
         } else if let Some(scan) = minispark_datagen::codec::encode_scan(node.as_ref()) {
             scan
+        } else if let Some(scan) = minispark_iceberg::codec::encode_scan(node.as_ref()) {
+            let (schema, scan) = scan?;
+            Node::IcebergScan(IcebergScanNode {
+                schema: encode_schema(&schema)?,
+                scan,
+            })
         } else {
             return internal_err!("minispark cannot serialize plan node {}", node.name());
         };

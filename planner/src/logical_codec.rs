@@ -32,8 +32,12 @@ use crate::hints::{HintNode, JoinHint};
 use crate::salting::{SkewHint, SkewNode};
 use minispark_datagen::{NetflixTable, NetflixTableProvider, TpchTable, TpchTableProvider};
 
-/// The logical extension codec: built-in tables by name and scale, file
-/// formats as DataFusion encodes them.
+/// How an Iceberg table's bytes start (the built-in tables are text).
+const ICEBERG_TABLE: &[u8] = b"iceberg ";
+
+/// The logical extension codec: built-in tables by name and scale, Iceberg
+/// tables by their metadata and snapshot, file formats as DataFusion
+/// encodes them.
 #[derive(Debug, Default, Clone)]
 pub struct MinisparkLogicalCodec;
 
@@ -89,8 +93,14 @@ impl LogicalExtensionCodec for MinisparkLogicalCodec {
         buf: &[u8],
         table_ref: &TableReference,
         _schema: SchemaRef,
-        _ctx: &TaskContext,
+        ctx: &TaskContext,
     ) -> Result<Arc<dyn TableProvider>> {
+        if let Some(iceberg) = buf.strip_prefix(ICEBERG_TABLE) {
+            let registry = Arc::clone(&ctx.runtime_env().object_store_registry);
+            return Ok(Arc::new(minispark_iceberg::IcebergTable::decode(
+                iceberg, registry,
+            )?));
+        }
         let text = std::str::from_utf8(buf)
             .map_err(|_| plan_datafusion_err!("table {table_ref}: malformed built-in table"))?;
         let parts: Vec<&str> = text.split(' ').collect();
@@ -136,9 +146,14 @@ impl LogicalExtensionCodec for MinisparkLogicalCodec {
             buf.extend_from_slice(text.as_bytes());
             return Ok(());
         }
+        if let Some(iceberg) = node.downcast_ref::<minispark_iceberg::IcebergTable>() {
+            buf.extend_from_slice(ICEBERG_TABLE);
+            buf.extend_from_slice(&iceberg.encode()?);
+            return Ok(());
+        }
         not_impl_err!(
             "table {table_ref} cannot be sent to a remote driver: only file tables \
-             (Parquet, CSV, JSON), views and the built-in catalogs can"
+             (Parquet, CSV, JSON), Iceberg tables, views and the built-in catalogs can"
         )
     }
 

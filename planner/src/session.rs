@@ -96,10 +96,15 @@ pub fn session_state_with_runtime(
     if let Some(runtime) = runtime {
         builder = builder.with_runtime_env(runtime);
     }
-    let state = builder
+    let mut state = builder
         .with_default_features()
         .with_query_planner(Arc::new(MinisparkQueryPlanner))
         .build();
+    // `CREATE EXTERNAL TABLE ... STORED AS ICEBERG`.
+    state.table_factories_mut().insert(
+        "ICEBERG".into(),
+        Arc::new(minispark_iceberg::IcebergTableFactory),
+    );
     let ctx = SessionContext::new_with_state(state);
     if let Err(e) = minispark_functions::register_all(&ctx) {
         // Registering into a SessionState does not fail today.

@@ -1,0 +1,43 @@
+//! Apache Iceberg tables in minispark: planned on the driver from the
+//! table's metadata, read by the executors.
+//!
+//! ```text
+//!   driver                                   executors
+//!   ──────                                   ─────────
+//!   metadata.json ─▶ manifests ─▶ files      IcebergScanExec (partition p)
+//!   (table_location)  pruned by filters ──▶  iceberg's Parquet reader
+//!                     (predicate)            ─▶ Arrow 58 ─▶ C Data ─▶ Arrow 59
+//!                     dealt into tasks         (arrow_bridge)
+//!                     (table_provider)
+//! ```
+//!
+//! * [`table_provider`]: the table (`STORED AS ICEBERG`, time travel by
+//!   `snapshot-id` / `as-of-timestamp`), scan planning.
+//! * [`table_location`]: the current metadata file of a table folder.
+//! * [`predicate`]: DataFusion filters as Iceberg predicates (pruning).
+//! * [`scan`]: the executor side, reading planned file tasks.
+//! * [`arrow_bridge`]: Arrow 58 batches as Arrow 59 ones.
+//! * [`object_store_io`]: `iceberg`'s file I/O over DataFusion's object
+//!   stores (local, S3, GCS, Azure, HTTP).
+//! * [`codec`]: the scan node in a serialized stage plan.
+//!
+//! The `iceberg` crate (0.10) is on Arrow 58 while DataFusion 55 is on
+//! Arrow 59, so its DataFusion integration cannot be used: this crate is
+//! minispark's own, on `iceberg`'s metadata, scan planning and reader.
+//!
+//! Supported: format versions 1 and 2, partitioned tables (partition
+//! pruning by identity and transform partitions), schema evolution by field
+//! id, position and equality deletes (applied by `iceberg`'s reader), and
+//! name mapping for files without field ids. Not carried to the executors:
+//! partition values of files that do not hold their partition columns
+//! (tables migrated from Hive), which read as NULL.
+
+pub mod arrow_bridge;
+pub mod codec;
+pub mod object_store_io;
+pub mod predicate;
+pub mod scan;
+pub mod table_location;
+pub mod table_provider;
+
+pub use table_provider::{IcebergTable, IcebergTableFactory, SnapshotChoice};
