@@ -8,8 +8,9 @@
 //! it these tests fail, saying so.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use minispark::client::run_script_in_session;
@@ -19,6 +20,10 @@ use serde_json::Value;
 use crate::common::{
     Expected, TPCH_TABLES, assert_result, cluster, run_sql, session, timed, tpch_sf0_1_dir,
 };
+use crate::processes::output_bounded;
+
+/// Bound on a fixture script (TPC-H SF0.1 into Iceberg takes seconds).
+const FIXTURE_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// The Python of the pyiceberg virtualenv.
 fn python() -> PathBuf {
@@ -40,12 +45,20 @@ fn python() -> PathBuf {
 
 /// Runs a fixture script with pyiceberg's Python; its JSON output.
 fn run_fixture(script: &str, args: &[&Path]) -> Value {
+    let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+    run_fixture_with(script, &args)
+}
+
+fn run_fixture_with(script: &str, args: &[&std::ffi::OsStr]) -> Value {
     let path = format!("{}/tests/fixtures/{script}", env!("CARGO_MANIFEST_DIR"));
-    let out = Command::new(python())
-        .arg(&path)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("running {path}: {e}"));
+    let out = output_bounded(
+        Command::new(python())
+            .arg(&path)
+            .args(args)
+            .stdin(Stdio::null()),
+        FIXTURE_TIMEOUT,
+        &path,
+    );
     assert!(
         out.status.success(),
         "{path} failed: {}",
@@ -410,4 +423,86 @@ async fn read_iceberg_in_the_dataframe_api_on_a_remote_driver() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("has no snapshot 7"), "{e}");
+}
+
+/// pyiceberg's tables written into a bucket of an S3 server (moto, signed
+/// requests): two executors read them through minispark's object stores,
+/// at both snapshots, with the key given only as session settings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn iceberg_tables_in_an_s3_bucket() {
+    use crate::object_store::{MotoServer, as_pairs, server_host};
+
+    let server = MotoServer::start(&server_host());
+    let empty = tempfile::tempdir().unwrap();
+    let key = server.setup("lake", empty.path(), "", true);
+    let dir = fixture_dir("iceberg-s3");
+    let made = run_fixture_with(
+        "iceberg_tables.py",
+        &[
+            dir.as_os_str(),
+            server.endpoint.as_ref(),
+            key.id.as_ref(),
+            key.secret.as_ref(),
+            "lake".as_ref(),
+        ],
+    );
+    let events = text(&made, "events");
+    assert!(events.starts_with("s3://lake/"), "{made}");
+    let settings = server.settings(&key.id, &key.secret);
+    let cluster = cluster(2).await;
+    let s = session(&cluster, &as_pairs(&settings));
+    let ddl = format!(
+        "CREATE EXTERNAL TABLE events STORED AS ICEBERG LOCATION '{events}';
+         CREATE EXTERNAL TABLE events_v1 STORED AS ICEBERG LOCATION '{events}'
+           OPTIONS ('snapshot-id' '{}');
+         CREATE EXTERNAL TABLE daily STORED AS ICEBERG LOCATION '{}';",
+        text(&made, "snapshot1"),
+        text(&made, "daily"),
+    );
+    timed("creating tables", run_sql(&s, &ddl)).await.unwrap();
+    let oracle = SessionContext::new();
+    let parquet = dir.join("parquet");
+    for (name, folder) in [
+        ("events", "events_v2"),
+        ("events_v1", "events_v1"),
+        ("daily", "daily"),
+    ] {
+        oracle
+            .register_parquet(
+                name,
+                parquet.join(folder).to_str().unwrap(),
+                ParquetReadOptions::default(),
+            )
+            .await
+            .unwrap();
+    }
+    for sql in [
+        "SELECT * FROM events ORDER BY id",
+        "SELECT * FROM events_v1 ORDER BY id",
+        "SELECT day, count(*) AS n, sum(price) AS total FROM daily \
+         WHERE day >= DATE '2026-11-03' GROUP BY day ORDER BY day",
+    ] {
+        let expected = Expected::from_dataframe(oracle.sql(sql).await.unwrap())
+            .await
+            .unwrap();
+        assert!(expected.num_rows() > 0, "{sql}: the oracle found no rows");
+        let got = timed(sql, run_sql(&s, sql))
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        assert_result(&got, &expected, sql);
+    }
+    // Without the key, the table cannot be opened, and the error says where.
+    let unsigned = session(&cluster, &[]);
+    let e = timed(
+        "no key",
+        run_sql(
+            &unsigned,
+            &format!("CREATE EXTERNAL TABLE e STORED AS ICEBERG LOCATION '{events}'"),
+        ),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains(&events), "{e}");
+    assert!(!e.contains(&key.secret), "{e}");
 }
