@@ -372,6 +372,12 @@ async fn tpch_over_iceberg_tables() {
             .await
             .unwrap();
     }
+    // lineitem's one file is read as byte ranges by several tasks.
+    let plan = explain(&s, "EXPLAIN", "SELECT count(*) FROM lineitem").await;
+    assert!(
+        plan.contains("files=1 of 1 in 4 splits"),
+        "lineitem split into the session's 4 partitions: {plan}"
+    );
     for q in 1..=22 {
         let sql = crate::tpch::query(q);
         let expected = Expected::from_dataframe(oracle.sql(&sql).await.unwrap())

@@ -58,7 +58,19 @@ pub struct PlannedScan {
 }
 
 impl PlannedScan {
-    fn files(&self) -> usize {
+    /// Data files read (a file split into byte ranges counts once).
+    pub fn files(&self) -> usize {
+        let paths: std::collections::HashSet<&str> = self
+            .partitions
+            .iter()
+            .flatten()
+            .map(|t| t.data_file_path.as_str())
+            .collect();
+        paths.len()
+    }
+
+    /// File tasks: files, or byte ranges of them.
+    pub fn splits(&self) -> usize {
         self.partitions.iter().map(Vec::len).sum()
     }
 }
@@ -130,6 +142,9 @@ impl DisplayAs for IcebergScanExec {
         match s.snapshot_files {
             Some(all) => write!(f, ", files={} of {all}", s.files())?,
             None => write!(f, ", files={}", s.files())?,
+        }
+        if s.splits() > s.files() {
+            write!(f, " in {} splits", s.splits())?;
         }
         if let Some(p) = &s.predicate {
             write!(f, ", predicate={p}")?;

@@ -323,6 +323,45 @@ fn list_snapshots(table: &Table) -> String {
     format!("snapshots {}", shown.join(", "))
 }
 
+/// Smallest piece a data file is split into.
+const MIN_SPLIT_BYTES: u64 = 4 << 20;
+
+/// `tasks` with files larger than a `partitions`-th of all the bytes (and
+/// than [`MIN_SPLIT_BYTES`]) split into byte ranges of about that size, so
+/// that a table of few large files still reads in `partitions` tasks.
+/// `iceberg`'s reader gives each row group to the one range holding its
+/// midpoint, so the ranges of a file read each of its rows once.
+fn split(tasks: Vec<FileScanTask>, partitions: usize) -> Vec<FileScanTask> {
+    let total: u64 = tasks.iter().map(|t| t.length).sum();
+    let piece = total
+        .div_ceil(partitions.max(1) as u64)
+        .max(MIN_SPLIT_BYTES);
+    tasks
+        .into_iter()
+        .flat_map(|task| {
+            let pieces = task.length.div_ceil(piece).max(1);
+            if pieces == 1 {
+                return vec![task];
+            }
+            let (start, length) = (task.start, task.length);
+            (0..pieces)
+                .map(|i| {
+                    let from = start + length * i / pieces;
+                    let to = start + length * (i + 1) / pieces;
+                    let mut part = task.clone();
+                    part.start = from;
+                    part.length = to - from;
+                    // An estimate: rows in proportion to bytes.
+                    part.record_count = task
+                        .record_count
+                        .map(|r| r * (i + 1) / pieces - r * i / pieces);
+                    part
+                })
+                .collect()
+        })
+        .collect()
+}
+
 /// `tasks` dealt into at most `partitions` groups of about equal bytes:
 /// the largest file first, each to the lightest group.
 fn deal(mut tasks: Vec<FileScanTask>, partitions: usize) -> Vec<Vec<FileScanTask>> {
@@ -408,7 +447,10 @@ impl TableProvider for IcebergTable {
             snapshot_id: self.snapshot_id,
             snapshot_files,
             predicate: shown,
-            partitions: deal(tasks, state.config().target_partitions()),
+            partitions: deal(
+                split(tasks, state.config().target_partitions()),
+                state.config().target_partitions(),
+            ),
             name_mapping,
         };
         Ok(Arc::new(IcebergScanExec::new(planned, schema)))
@@ -525,5 +567,23 @@ mod tests {
         // Never more groups than files, never an empty one.
         assert_eq!(deal(tasks.clone(), 64).len(), 5);
         assert_eq!(deal(vec![], 4).len(), 0);
+
+        // A large file is split into contiguous byte ranges covering it.
+        let big = 100 << 20;
+        let pieces = split(vec![task("big", big), task("small", 1 << 20)], 4);
+        let ranges: Vec<(u64, u64)> = pieces
+            .iter()
+            .filter(|t| t.data_file_path == "big")
+            .map(|t| (t.start, t.length))
+            .collect();
+        assert_eq!(ranges.len(), 4, "{ranges:?}");
+        assert_eq!(ranges[0].0, 0);
+        for w in ranges.windows(2) {
+            assert_eq!(w[0].0 + w[0].1, w[1].0, "contiguous: {ranges:?}");
+        }
+        assert_eq!(ranges.iter().map(|r| r.1).sum::<u64>(), big);
+        assert_eq!(pieces.len(), 5, "the small file stays whole");
+        // Small files are never split below the minimum piece.
+        assert_eq!(split(vec![task("a", 6 << 20)], 64).len(), 2);
     }
 }
