@@ -18,6 +18,17 @@
 //! cargo bench --bench tpch -- --scale-factor 1 --executors 2 --iterations 3 --ui-overhead
 //! ```
 //!
+//! With `--table-format iceberg`, the baseline is minispark over the
+//! Parquet files and the measured engine minispark over Iceberg tables
+//! holding the same rows (loaded once from those files by pyiceberg, with
+//! `tests/fixtures/iceberg_tpch.py` and the virtualenv
+//! `.ci/install-test-deps` makes), on one cluster, alternating query by
+//! query: the overhead of the table format (issue 14).
+//!
+//! ```text
+//! cargo bench --bench tpch -- --scale-factor 1 --executors 2 --iterations 3 --table-format iceberg
+//! ```
+//!
 //! Data is generated once as Parquet under `--data` (default
 //! `target/tpch-sf<SF>`), and both engines read the same files. DataFusion
 //! runs with its defaults (dynamic filters on, its own join thresholds)
@@ -55,6 +66,9 @@ struct Args {
     /// Compare minispark with its UI and event log on against both off
     /// (`--ui-overhead`), instead of against DataFusion.
     ui_overhead: bool,
+    /// Compare minispark over tables of this format with minispark over
+    /// the Parquet files (`--table-format iceberg`).
+    table_format: Option<String>,
 }
 
 fn parse_args() -> Args {
@@ -70,6 +84,7 @@ fn parse_args() -> Args {
         conf: vec![],
         datafusion_conf: vec![],
         ui_overhead: false,
+        table_format: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -89,6 +104,11 @@ fn parse_args() -> Args {
             "--conf" => args.conf.push(common::key_value(&value())),
             "--datafusion-conf" => args.datafusion_conf.push(common::key_value(&value())),
             "--ui-overhead" => args.ui_overhead = true,
+            "--table-format" => {
+                let format = value().to_ascii_lowercase();
+                assert!(format == "iceberg", "--table-format takes iceberg");
+                args.table_format = Some(format);
+            }
             "--bench" => {}
             other => panic!("unknown argument {other}"),
         }
@@ -131,6 +151,9 @@ async fn main() -> Result<()> {
     )?;
     if args.ui_overhead {
         return ui_overhead(&args, &data).await;
+    }
+    if args.table_format.is_some() {
+        return table_format_overhead(&args, &data).await;
     }
     let cluster = common::start_cluster(args.executors).await?;
     let mut settings: std::collections::HashMap<String, String> = [(
@@ -309,6 +332,134 @@ async fn ui_overhead(args: &Args, data: &std::path::Path) -> Result<()> {
         "Total: on {total:.3}x off; worst query {worst} at {worst_ratio:.3}x. \
          Target (issue 12): total within 3%: {}.",
         if total <= 1.03 { "met" } else { "**not met**" }
+    );
+    Ok(())
+}
+
+/// The Iceberg tables holding the rows of the Parquet tables in `data`,
+/// loaded once by pyiceberg into `<data>-iceberg`: each table's location.
+fn iceberg_tables(data: &std::path::Path) -> Result<std::collections::HashMap<String, String>> {
+    let dir = data.with_file_name(format!(
+        "{}-iceberg",
+        data.file_name().and_then(|n| n.to_str()).unwrap_or("tpch")
+    ));
+    let saved = dir.join("locations.json");
+    if !saved.exists() {
+        let deps = std::env::var_os("MINISPARK_TEST_DEPS")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                PathBuf::from(std::env::var_os("HOME").expect("HOME is set"))
+                    .join(".cache/minispark-test-deps")
+            });
+        let python = deps.join("pyiceberg/bin/python");
+        assert!(
+            python.exists(),
+            "{} is missing: run .ci/install-test-deps (pyiceberg loads the Iceberg tables)",
+            python.display()
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        eprintln!(
+            "loading {} into Iceberg tables in {}",
+            data.display(),
+            dir.display()
+        );
+        let script = format!(
+            "{}/tests/fixtures/iceberg_tpch.py",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let out = std::process::Command::new(&python)
+            .arg(script)
+            .arg(data)
+            .arg(&dir)
+            .output()?;
+        assert!(
+            out.status.success(),
+            "loading into Iceberg failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::write(&saved, &out.stdout)?;
+    }
+    let text = std::fs::read_to_string(&saved)?;
+    serde_json::from_str(&text).map_err(|e| {
+        datafusion::common::DataFusionError::Execution(format!("{}: {e}", saved.display()))
+    })
+}
+
+/// `--table-format iceberg`: minispark over the Parquet files (baseline)
+/// against minispark over Iceberg tables of the same rows, one cluster,
+/// the same queries alternating in one run.
+async fn table_format_overhead(args: &Args, data: &std::path::Path) -> Result<()> {
+    let format = args.table_format.as_deref().unwrap_or("iceberg");
+    let locations = iceberg_tables(data)?;
+    let cluster = common::start_cluster(args.executors).await?;
+    let mut settings: std::collections::HashMap<String, String> = [(
+        "minispark.shuffle.partitions".to_string(),
+        args.partitions.to_string(),
+    )]
+    .into_iter()
+    .collect();
+    settings.extend(args.conf.iter().cloned());
+    let parquet = cluster.driver.session(&settings)?;
+    let iceberg = cluster.driver.session(&settings)?;
+    for t in TABLES {
+        let ddl = format!(
+            "CREATE EXTERNAL TABLE {t} STORED AS PARQUET LOCATION '{}/'",
+            data.join(t).display()
+        );
+        time_minispark(&parquet, &ddl).await?;
+        let location = locations
+            .get(t)
+            .unwrap_or_else(|| panic!("no Iceberg table {t}"));
+        let ddl = format!("CREATE EXTERNAL TABLE {t} STORED AS ICEBERG LOCATION '{location}'");
+        time_minispark(&iceberg, &ddl).await?;
+    }
+    let mut table =
+        common::RatioTable::with_headers("query", "Parquet files, ms", "Iceberg tables, ms");
+    for &q in &args.queries {
+        let path = format!("{}/tests/tpch/queries/q{q}.sql", env!("CARGO_MANIFEST_DIR"));
+        let sql = std::fs::read_to_string(&path).expect("query file");
+        let (mut parquet_times, mut iceberg_times) = (vec![], vec![]);
+        for _ in 0..args.iterations {
+            parquet_times.push(time_minispark(&parquet, &sql).await?);
+            iceberg_times.push(time_minispark(&iceberg, &sql).await?);
+        }
+        table.row(
+            &format!("q{q}"),
+            common::median(parquet_times),
+            common::median(iceberg_times),
+        );
+    }
+    let (markdown, total, (worst, worst_ratio)) = table.finish();
+    let (executors, slots) = cluster.driver.cluster.size();
+    println!("{}", report::run_header("tpch"));
+    println!(
+        "- Data: TPC-H SF{} as Parquet in `{}` (tpchgen), and the same rows as {format} tables \
+         loaded from those files by pyiceberg (`tests/fixtures/iceberg_tpch.py`); queries {}",
+        args.scale_factor,
+        common::show_path(data),
+        query_list(&args.queries)
+    );
+    println!(
+        "- minispark both times: {}",
+        report::minispark_line(
+            iceberg.context().copied_config().options(),
+            executors,
+            slots
+        )
+    );
+    println!(
+        "- Each query runs {} times over each, alternating, on one cluster; the table gives \
+         the medians.",
+        args.iterations
+    );
+    println!();
+    print!("{markdown}");
+    println!();
+    println!(
+        "Total: {format} {total:.3}x Parquet; worst query {worst} at {worst_ratio:.3}x. \
+         Target (issue 14): total overhead under 15%: {}.",
+        if total < 1.15 { "met" } else { "**not met**" }
     );
     Ok(())
 }

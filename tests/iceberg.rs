@@ -346,7 +346,7 @@ async fn tpch_over_iceberg_tables() {
     let parquet = tpch_sf0_1_dir();
     let dir = fixture_dir("iceberg-tpch");
     let locations = timed("loading TPC-H into Iceberg", async {
-        run_fixture("iceberg_tpch.py", &[parquet, &dir])
+        run_fixture("iceberg_tpch.py", &[parquet, &dir, Path::new("20000")])
     })
     .await;
     let cluster = cluster(2).await;
