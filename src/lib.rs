@@ -109,6 +109,7 @@
 //! | `SecurityManager` (`spark.authenticate`, SSL) | `proto/src/security.rs`, `proto/src/auth.rs`, `proto/src/tls.rs` |
 //! | A broadcast variable kept once per executor (`TorrentBroadcast` in the `BlockManager`) | `executor/src/broadcast_cache.rs` |
 //! | `Executor`, `BlockManager` serving shuffle blocks | `executor/src/service.rs`, `executor/src/shuffle.rs` |
+//! | Delta Lake tables (`spark.read.format("delta")`, `versionAsOf` / `timestampAsOf`, `STORED AS DELTA`) | `delta/src/` (log replay `log.rs`, scan and file skipping `table.rs`) |
 //! | Hadoop `FileSystem`s (`s3a://`, `gs://`, `abfs://`) and their `spark.hadoop.fs.*` settings | `storage/src/object_store_registry.rs`, `storage/src/store_settings.rs` |
 //! | Task serialization | `planner/src/codec.rs` (physical), `planner/src/logical_codec.rs` (DataFrames) |
 //! | `EXPLAIN`, the Spark UI's stage metrics | `planner/src/explain.rs`, `driver/src/job.rs` |
@@ -130,6 +131,7 @@ pub use minispark_driver::job_counters::JobCounters;
 pub use session::{Master, Session, SessionBuilder};
 
 pub use minispark_datagen as datagen;
+pub use minispark_delta as delta;
 pub use minispark_driver as driver;
 pub use minispark_executor as executor;
 pub use minispark_functions as functions;

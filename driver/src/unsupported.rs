@@ -90,7 +90,9 @@ pub fn check_stored_as(statement: &DFStatement, state: &SessionState) -> Result<
     let Some(format) = format else {
         return Ok(());
     };
-    if state.get_file_format_factory(format).is_some() {
+    if state.get_file_format_factory(format).is_some()
+        || state.table_factories().contains_key(&format.to_uppercase())
+    {
         return Ok(());
     }
     let known: Vec<String> = FORMATS
@@ -98,8 +100,14 @@ pub fn check_stored_as(statement: &DFStatement, state: &SessionState) -> Result<
         .filter(|f| state.get_file_format_factory(f).is_some())
         .map(|f| f.to_uppercase())
         .collect();
+    // Table formats (a log over files) have a table factory, no file format.
+    let tables = if state.table_factories().contains_key("DELTA") {
+        " and reads DELTA tables"
+    } else {
+        ""
+    };
     plan_err!(
-        "STORED AS {format}: no such file format; minispark reads and writes {}",
+        "STORED AS {format}: no such file format; minispark reads and writes {}{tables}",
         known.join(", ")
     )
 }

@@ -15,8 +15,9 @@
 //! correlated subquery: a session sends a plan with a subquery after
 //! DataFusion's optimizer has rewritten its subqueries into joins
 //! (`minispark::Session`). The only tables it cannot serialize are
-//! minispark's built-in catalogs, which travel here as their name and scale:
-//! the driver generates them, never the client.
+//! minispark's built-in catalogs, which travel here as their name and scale
+//! (the driver generates them, never the client), and Delta tables, which
+//! travel as their location and version (the driver reads their log).
 
 use std::sync::Arc;
 
@@ -88,9 +89,12 @@ impl LogicalExtensionCodec for MinisparkLogicalCodec {
         &self,
         buf: &[u8],
         table_ref: &TableReference,
-        _schema: SchemaRef,
+        schema: SchemaRef,
         _ctx: &TaskContext,
     ) -> Result<Arc<dyn TableProvider>> {
+        if let Some(delta) = minispark_delta::DeltaTable::decode(buf, schema) {
+            return Ok(Arc::new(delta?));
+        }
         let text = std::str::from_utf8(buf)
             .map_err(|_| plan_datafusion_err!("table {table_ref}: malformed built-in table"))?;
         let parts: Vec<&str> = text.split(' ').collect();
@@ -136,9 +140,15 @@ impl LogicalExtensionCodec for MinisparkLogicalCodec {
             buf.extend_from_slice(text.as_bytes());
             return Ok(());
         }
+        // A Delta table travels as its location and version: the driver
+        // reads its log when it plans the scan.
+        if let Some(delta) = node.downcast_ref::<minispark_delta::DeltaTable>() {
+            buf.extend_from_slice(&delta.encode());
+            return Ok(());
+        }
         not_impl_err!(
             "table {table_ref} cannot be sent to a remote driver: only file tables \
-             (Parquet, CSV, JSON), views and the built-in catalogs can"
+             (Parquet, CSV, JSON, Delta), views and the built-in catalogs can"
         )
     }
 
