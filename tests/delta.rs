@@ -123,14 +123,21 @@ async fn delta_tables_with_time_travel_and_pruning() {
         let got = timed(table, run_sql(&s, &sql))
             .await
             .unwrap_or_else(|e| panic!("{sql}: {e}"));
-        assert_result(&got, want, format!("{table} differs from what deltalake wrote"));
+        assert_result(
+            &got,
+            want,
+            format!("{table} differs from what deltalake wrote"),
+        );
     }
     // Aggregates and filters on the decimal, date and timestamp columns.
     let sql = "SELECT count(*), count(name), sum(amount), min(day), max(at) FROM t \
                WHERE at >= TIMESTAMP '2000-01-01T00:00:00Z' OR at IS NULL";
-    let got = timed("aggregate", run_sql(&s, &sql.replace("FROM t", "FROM events")))
-        .await
-        .unwrap();
+    let got = timed(
+        "aggregate",
+        run_sql(&s, &sql.replace("FROM t", "FROM events")),
+    )
+    .await
+    .unwrap();
     assert_result(
         &got,
         &oracle_over(&expected.join("events_v1.parquet"), sql).await,
@@ -163,7 +170,10 @@ async fn delta_tables_with_time_travel_and_pruning() {
         let plan = explain(&s, &sql).await;
         let files = plan.matches(".parquet").count();
         assert_eq!(files, 1, "{filter}: one file should be read:\n{plan}");
-        assert!(plan.contains(kept), "{filter}: {kept} should be read:\n{plan}");
+        assert!(
+            plan.contains(kept),
+            "{filter}: {kept} should be read:\n{plan}"
+        );
         let got = timed(filter, run_sql(&s, &sql)).await.unwrap();
         assert_eq!(row_count(&got), rows, "{filter}");
     }
@@ -185,10 +195,17 @@ async fn delta_tables_with_time_travel_and_pruning() {
         ("checkpointed", vec![0, 1, 2, 10, 11, 12, 20, 21, 22, 100]),
         ("checkpointed_v2", vec![0, 1, 2, 10, 11, 12, 20, 21, 22]),
     ] {
-        let got = timed(table, run_sql(&s, &format!("SELECT k FROM {table} ORDER BY k")))
-            .await
-            .unwrap_or_else(|e| panic!("{table}: {e}"));
-        let keys: Vec<i64> = crate::common::column::<arrow::datatypes::Int64Type>(&got, "k", &arrow::datatypes::DataType::Int64);
+        let got = timed(
+            table,
+            run_sql(&s, &format!("SELECT k FROM {table} ORDER BY k")),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{table}: {e}"));
+        let keys: Vec<i64> = crate::common::column::<arrow::datatypes::Int64Type>(
+            &got,
+            "k",
+            &arrow::datatypes::DataType::Int64,
+        );
         assert_eq!(keys, want, "{table}");
     }
 
@@ -198,7 +215,11 @@ async fn delta_tables_with_time_travel_and_pruning() {
     let path = events.to_str().unwrap();
     for (what, df, want) in [
         ("read_delta", client.read_delta(path).await, &v1),
-        ("read_delta_version(0)", client.read_delta_version(path, 0).await, &v0),
+        (
+            "read_delta_version(0)",
+            client.read_delta_version(path, 0).await,
+            &v0,
+        ),
         (
             "read_delta_timestamp",
             client.read_delta_timestamp(path, &between).await,
@@ -214,7 +235,11 @@ async fn delta_tables_with_time_travel_and_pruning() {
         let got = timed(what, df.collect())
             .await
             .unwrap_or_else(|e| panic!("{what}: {e}"));
-        assert_result(&got, want, format!("{what} differs from what deltalake wrote"));
+        assert_result(
+            &got,
+            want,
+            format!("{what} differs from what deltalake wrote"),
+        );
     }
     let err = client
         .read_delta_version(path, 2)
@@ -283,7 +308,10 @@ async fn delta_tables_with_time_travel_and_pruning() {
             .await
             .expect_err(&ddl)
             .to_string();
-        assert!(err.contains(message), "{ddl}:\n{err}\nshould say: {message}");
+        assert!(
+            err.contains(message),
+            "{ddl}:\n{err}\nshould say: {message}"
+        );
         let got = timed("the next job", run_sql(&s, "SELECT count(*) FROM events"))
             .await
             .unwrap();

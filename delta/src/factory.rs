@@ -38,12 +38,13 @@ impl TableProviderFactory for DeltaTableFactory {
             );
         }
         if !cmd.schema.fields().is_empty() {
-            return plan_err!(
-                "a Delta table's columns come from its log: drop the column list"
-            );
+            return plan_err!("a Delta table's columns come from its log: drop the column list");
         }
         let [location] = cmd.locations.as_slice() else {
-            return plan_err!("a Delta table has one LOCATION, got {}", cmd.locations.len());
+            return plan_err!(
+                "a Delta table has one LOCATION, got {}",
+                cmd.locations.len()
+            );
         };
         let travel = time_travel(&cmd.options)?;
         let table = DeltaTable::open(state, location, travel)
@@ -79,8 +80,7 @@ pub fn time_travel(options: &HashMap<String, String>) -> Result<TimeTravel> {
                 set(TimeTravel::Version(v))?;
             }
             "timestamp" | "timestampasof" => set(TimeTravel::TimestampMillis(
-                parse_timestamp(value)
-                    .map_err(|e| e.context(format!("option '{bare}'")))?,
+                parse_timestamp(value).map_err(|e| e.context(format!("option '{bare}'")))?,
             ))?,
             other => {
                 return plan_err!(
@@ -136,13 +136,19 @@ mod tests {
             time_travel(&options(&[("format.timestampasof", "1970-01-01 00:00:02")])).unwrap(),
             TimeTravel::TimestampMillis(2000)
         );
-        let both = time_travel(&options(&[("format.version", "1"), ("format.timestamp", "1970-01-01")]));
+        let both = time_travel(&options(&[
+            ("format.version", "1"),
+            ("format.timestamp", "1970-01-01"),
+        ]));
         assert!(both.unwrap_err().to_string().contains("not both"));
         let bad = time_travel(&options(&[("format.version", "-1")])).unwrap_err();
         assert!(bad.to_string().contains("not a version number"), "{bad}");
         let bad = time_travel(&options(&[("format.timestamp", "yesterday")])).unwrap_err();
         assert!(bad.to_string().contains("not a timestamp"), "{bad}");
         let bad = time_travel(&options(&[("format.snapshot", "1")])).unwrap_err();
-        assert!(bad.to_string().contains("unknown option 'snapshot'"), "{bad}");
+        assert!(
+            bad.to_string().contains("unknown option 'snapshot'"),
+            "{bad}"
+        );
     }
 }

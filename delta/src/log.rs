@@ -135,14 +135,10 @@ fn checkpoint_part(name: &str) -> Option<(u64, u32, u32)> {
 
 async fn list_log(store: &dyn ObjectStore, root: &Path, location: &str) -> Result<LogListing> {
     let prefix = log_prefix(root);
-    let objects: Vec<ObjectMeta> = store
-        .list(Some(&prefix))
-        .try_collect()
-        .await
-        .map_err(|e| {
-            DataFusionError::External(Box::new(e))
-                .context(format!("cannot list the Delta log of '{location}'"))
-        })?;
+    let objects: Vec<ObjectMeta> = store.list(Some(&prefix)).try_collect().await.map_err(|e| {
+        DataFusionError::External(Box::new(e))
+            .context(format!("cannot list the Delta log of '{location}'"))
+    })?;
     let mut commits = BTreeMap::new();
     let mut parts: BTreeMap<u64, Vec<(u32, u32, ObjectMeta)>> = BTreeMap::new();
     for meta in objects {
@@ -282,9 +278,8 @@ pub async fn load_snapshot(
             .bytes()
             .await
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
-        let text = std::str::from_utf8(&bytes).map_err(|_| {
-            plan_datafusion_err!("Delta log file {} is not UTF-8", meta.location)
-        })?;
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|_| plan_datafusion_err!("Delta log file {} is not UTF-8", meta.location))?;
         state.apply_json(text, &meta.location.to_string())?;
     }
     state.finish(version, location)
@@ -320,9 +315,8 @@ impl Replay {
             if line.trim().is_empty() {
                 continue;
             }
-            let action: Action = serde_json::from_str(line).map_err(|e| {
-                plan_datafusion_err!("Delta log file {file}, line {}: {e}", i + 1)
-            })?;
+            let action: Action = serde_json::from_str(line)
+                .map_err(|e| plan_datafusion_err!("Delta log file {file}, line {}: {e}", i + 1))?;
             self.apply(action);
         }
         Ok(())
@@ -400,7 +394,12 @@ mod tests {
     #[tokio::test]
     async fn replay_adds_and_removes() {
         let store = InMemory::new();
-        put(&store, 0, &[META.to_string(), add("a.parquet"), add("b.parquet")]).await;
+        put(
+            &store,
+            0,
+            &[META.to_string(), add("a.parquet"), add("b.parquet")],
+        )
+        .await;
         put(
             &store,
             1,
@@ -413,7 +412,10 @@ mod tests {
         .await;
         // Neither a commit nor a checkpoint.
         store
-            .put(&Path::from("t/_delta_log/_last_checkpoint"), PutPayload::from("{}"))
+            .put(
+                &Path::from("t/_delta_log/_last_checkpoint"),
+                PutPayload::from("{}"),
+            )
             .await
             .unwrap();
         let store: Arc<dyn ObjectStore> = Arc::new(store);
@@ -431,11 +433,18 @@ mod tests {
         let err = load_snapshot(Arc::clone(&store), &root, "t", TimeTravel::Version(2))
             .await
             .unwrap_err();
-        assert!(err.to_string().contains("has no version 2: its log holds versions 0 to 1"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("has no version 2: its log holds versions 0 to 1"),
+            "{err}"
+        );
         let err = load_snapshot(store, &Path::from("u"), "u", TimeTravel::Latest)
             .await
             .unwrap_err();
-        assert!(err.to_string().contains("'u' is not a Delta table"), "{err}");
+        assert!(
+            err.to_string().contains("'u' is not a Delta table"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -452,7 +461,9 @@ mod tests {
             Some((10, 2, 3))
         );
         assert_eq!(
-            checkpoint_part("00000000000000000010.checkpoint.80a083e8-7026-4e79-81be-64bd76c43a11.parquet"),
+            checkpoint_part(
+                "00000000000000000010.checkpoint.80a083e8-7026-4e79-81be-64bd76c43a11.parquet"
+            ),
             None
         );
     }

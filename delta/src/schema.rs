@@ -8,16 +8,19 @@ use datafusion::common::{Result, ScalarValue, plan_datafusion_err, plan_err};
 use serde_json::Value;
 
 /// The Arrow schema of a Delta `schemaString` (a struct type as JSON).
-pub fn arrow_schema(schema_string: &str) -> Result<Schema> {
+/// With `view_types` strings and binaries are `Utf8View` / `BinaryView`, as
+/// DataFusion reads Parquet by default
+/// (`datafusion.execution.parquet.schema_force_view_types`).
+pub fn arrow_schema(schema_string: &str, view_types: bool) -> Result<Schema> {
     let value: Value = serde_json::from_str(schema_string)
         .map_err(|e| plan_datafusion_err!("the Delta table's schema is not JSON: {e}"))?;
-    match struct_fields(&value)? {
+    match struct_fields(&value, view_types)? {
         DataType::Struct(fields) => Ok(Schema::new(fields)),
         _ => plan_err!("the Delta table's schema is not a struct"),
     }
 }
 
-fn struct_fields(value: &Value) -> Result<DataType> {
+fn struct_fields(value: &Value, view_types: bool) -> Result<DataType> {
     let fields = value
         .get("fields")
         .and_then(Value::as_array)
@@ -32,6 +35,7 @@ fn struct_fields(value: &Value) -> Result<DataType> {
             let data_type = data_type(
                 f.get("type")
                     .ok_or_else(|| plan_datafusion_err!("Delta field {name} has no type"))?,
+                view_types,
             )
             .map_err(|e| e.context(format!("Delta field {name}")))?;
             let nullable = f.get("nullable").and_then(Value::as_bool).unwrap_or(true);
@@ -41,17 +45,22 @@ fn struct_fields(value: &Value) -> Result<DataType> {
     Ok(DataType::Struct(fields))
 }
 
-fn data_type(value: &Value) -> Result<DataType> {
+fn data_type(value: &Value, view_types: bool) -> Result<DataType> {
     if let Some(name) = value.as_str() {
-        return primitive(name);
+        return Ok(match (primitive(name)?, view_types) {
+            (DataType::Utf8, true) => DataType::Utf8View,
+            (DataType::Binary, true) => DataType::BinaryView,
+            (t, _) => t,
+        });
     }
     match value.get("type").and_then(Value::as_str) {
-        Some("struct") => struct_fields(value),
+        Some("struct") => struct_fields(value, view_types),
         Some("array") => {
             let element = data_type(
                 value
                     .get("elementType")
                     .ok_or_else(|| plan_datafusion_err!("array without elementType"))?,
+                view_types,
             )?;
             let nullable = value
                 .get("containsNull")
@@ -66,11 +75,13 @@ fn data_type(value: &Value) -> Result<DataType> {
                 value
                     .get("keyType")
                     .ok_or_else(|| plan_datafusion_err!("map without keyType"))?,
+                view_types,
             )?;
             let val = data_type(
                 value
                     .get("valueType")
                     .ok_or_else(|| plan_datafusion_err!("map without valueType"))?,
+                view_types,
             )?;
             let nullable = value
                 .get("valueContainsNull")
@@ -131,7 +142,7 @@ pub fn partition_value(value: Option<&str>, data_type: &DataType) -> Result<Scal
         return ScalarValue::try_from(data_type);
     };
     // An empty string is a null for every type but string.
-    if text.is_empty() && *data_type != DataType::Utf8 {
+    if text.is_empty() && !matches!(data_type, DataType::Utf8 | DataType::Utf8View) {
         return ScalarValue::try_from(data_type);
     }
     let text = match data_type {
@@ -159,6 +170,7 @@ mod tests {
               {"name":"l","type":{"type":"array","elementType":"integer","containsNull":true},"nullable":true,"metadata":{}},
               {"name":"m","type":{"type":"map","keyType":"string","valueType":"date","valueContainsNull":true},"nullable":true,"metadata":{}}
             ]}"#,
+            false,
         )
         .unwrap();
         assert_eq!(schema.field(0).data_type(), &DataType::Int64);
@@ -169,8 +181,23 @@ mod tests {
             &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
         );
         assert!(matches!(schema.field(4).data_type(), DataType::List(_)));
-        assert!(matches!(schema.field(5).data_type(), DataType::Map(_, false)));
-        assert!(arrow_schema(r#"{"type":"struct","fields":[{"name":"v","type":"variant"}]}"#).is_err());
+        assert!(matches!(
+            schema.field(5).data_type(),
+            DataType::Map(_, false)
+        ));
+        assert!(
+            arrow_schema(
+                r#"{"type":"struct","fields":[{"name":"v","type":"variant"}]}"#,
+                false
+            )
+            .is_err()
+        );
+        let view = arrow_schema(
+            r#"{"type":"struct","fields":[{"name":"s","type":"string"}]}"#,
+            true,
+        )
+        .unwrap();
+        assert_eq!(view.field(0).data_type(), &DataType::Utf8View);
     }
 
     #[test]

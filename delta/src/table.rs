@@ -60,6 +60,17 @@ pub struct DeltaTable {
     /// declares them).
     schema: SchemaRef,
     partition_columns: Vec<String>,
+    /// Strings and binaries as view types (see [`arrow_schema`]).
+    view_types: bool,
+}
+
+/// Whether `state` reads Parquet strings as `Utf8View`.
+fn view_types(state: &dyn Session) -> bool {
+    state
+        .config_options()
+        .execution
+        .parquet
+        .schema_force_view_types
 }
 
 impl DeltaTable {
@@ -67,9 +78,17 @@ impl DeltaTable {
     /// store the session's runtime has or builds) at `travel`.
     pub async fn open(state: &dyn Session, location: &str, travel: TimeTravel) -> Result<Self> {
         let url = ListingTableUrl::parse(location)?;
+        if url.get_url().scheme() == "file"
+            && let Ok(path) = url.get_url().to_file_path()
+            && !path.exists()
+        {
+            return plan_err!("'{location}' does not exist");
+        }
         let snapshot = load(state, &url, location, travel).await?;
-        let schema = Arc::new(arrow_schema(&snapshot.metadata.schema_string)?);
+        let view_types = view_types(state);
+        let schema = Arc::new(arrow_schema(&snapshot.metadata.schema_string, view_types)?);
         Ok(Self {
+            view_types,
             location: location.to_string(),
             url,
             travel,
@@ -93,6 +112,10 @@ impl DeltaTable {
             url: ListingTableUrl::parse(location)?,
             travel,
             version,
+            view_types: schema
+                .fields()
+                .iter()
+                .any(|f| matches!(f.data_type(), DataType::Utf8View | DataType::BinaryView)),
             schema,
             partition_columns,
         })
@@ -123,7 +146,7 @@ impl DeltaTable {
             _ => TimeTravel::Version(self.version),
         };
         let snapshot = load(state, &self.url, &self.location, travel).await?;
-        let schema = arrow_schema(&snapshot.metadata.schema_string)?;
+        let schema = arrow_schema(&snapshot.metadata.schema_string, self.view_types)?;
         if schema.fields() != self.schema.fields()
             || snapshot.metadata.partition_columns != self.partition_columns
         {
@@ -288,9 +311,8 @@ impl TableProvider for DeltaTable {
         let table_schema = TableSchema::builder(Arc::new(Schema::new(file_fields)))
             .with_table_partition_cols(partition_fields.clone())
             .build();
-        let mut statistics = Statistics::new_unknown(&Schema::new(
-            scan_order_fields(&self.schema, &scan_order),
-        ));
+        let mut statistics =
+            Statistics::new_unknown(&Schema::new(scan_order_fields(&self.schema, &scan_order)));
         statistics.num_rows = rows.map_or(Precision::Absent, |r| Precision::Exact(r as usize));
         statistics.total_byte_size = Precision::Inexact(bytes as usize);
         let format = ParquetFormat::default().with_options(state.table_options().parquet.clone());
@@ -346,7 +368,11 @@ impl DeltaTable {
             .collect())
     }
 
-    fn partitioned_file(&self, add: &Add, partition_fields: &[FieldRef]) -> Result<PartitionedFile> {
+    fn partitioned_file(
+        &self,
+        add: &Add,
+        partition_fields: &[FieldRef],
+    ) -> Result<PartitionedFile> {
         let path = file_path(self.url.prefix(), &add.path)?;
         let mut file = PartitionedFile::new(path.to_string(), add.size.max(0) as u64);
         file.partition_values = partition_fields
@@ -483,19 +509,20 @@ impl FileStatistics {
                     nulls: Some(nulls),
                 }
             } else {
-                let bound = |pick: fn(&FileStats) -> &serde_json::Map<String, serde_json::Value>| {
-                    if !exact_bounds(data_type) {
-                        return Ok(None);
-                    }
-                    let values = stats
-                        .iter()
-                        .map(|s| {
-                            let json = s.as_ref().and_then(|s| pick(s).get(name));
-                            json_value(json, data_type)
-                        })
-                        .collect::<Vec<_>>();
-                    ScalarValue::iter_to_array(values).map(Some)
-                };
+                let bound =
+                    |pick: fn(&FileStats) -> &serde_json::Map<String, serde_json::Value>| {
+                        if !exact_bounds(data_type) {
+                            return Ok(None);
+                        }
+                        let values = stats
+                            .iter()
+                            .map(|s| {
+                                let json = s.as_ref().and_then(|s| pick(s).get(name));
+                                json_value(json, data_type)
+                            })
+                            .collect::<Vec<_>>();
+                        ScalarValue::iter_to_array(values).map(Some)
+                    };
                 let nulls: ArrayRef = Arc::new(
                     stats
                         .iter()
