@@ -130,7 +130,7 @@ async fn delta_tables_with_time_travel_and_pruning() {
         );
     }
     // Aggregates and filters on the decimal, date and timestamp columns.
-    let sql = "SELECT count(*), count(name), sum(amount), min(day), max(at) FROM t \
+    let sql = "SELECT count(*) AS n, count(name) AS names, sum(amount) AS total, min(day) AS first_day, max(at) AS last_at FROM t \
                WHERE at >= TIMESTAMP '2000-01-01T00:00:00Z' OR at IS NULL";
     let got = timed(
         "aggregate",
