@@ -110,6 +110,7 @@
 //! | A broadcast variable kept once per executor (`TorrentBroadcast` in the `BlockManager`) | `executor/src/broadcast_cache.rs` |
 //! | A broadcast join's hash table built once per executor (`HashedRelation`) | `executor/src/broadcast_hash_table.rs` |
 //! | `Executor`, `BlockManager` serving shuffle blocks | `executor/src/service.rs`, `executor/src/shuffle.rs` |
+//! | Delta Lake tables (`spark.read.format("delta")`, `versionAsOf` / `timestampAsOf`, `STORED AS DELTA`) | `delta/src/` (log replay `log.rs`, scan and file skipping `table.rs`) |
 //! | Hadoop `FileSystem`s (`s3a://`, `gs://`, `abfs://`) and their `spark.hadoop.fs.*` settings | `storage/src/object_store_registry.rs`, `storage/src/store_settings.rs` |
 //! | Iceberg's Spark reader (`SparkScanBuilder` planning files, `snapshot-id` / `as-of-timestamp` time travel) | `iceberg/src/table_provider.rs`, `iceberg/src/scan.rs` |
 //! | Task serialization | `planner/src/codec.rs` (physical), `planner/src/logical_codec.rs` (DataFrames) |
@@ -132,6 +133,7 @@ pub use minispark_driver::job_counters::JobCounters;
 pub use session::{Master, Session, SessionBuilder};
 
 pub use minispark_datagen as datagen;
+pub use minispark_delta as delta;
 pub use minispark_driver as driver;
 pub use minispark_executor as executor;
 pub use minispark_functions as functions;

@@ -377,6 +377,42 @@ impl Session {
         Ok(self.wrap(self.inner.ctx.read_table(Arc::new(table))?))
     }
 
+    /// A Delta Lake table at its newest version (Spark's
+    /// `spark.read.format("delta").load(path)`): the driver reads its log,
+    /// the executors its Parquet files.
+    pub async fn read_delta(&self, path: &str) -> Result<DataFrame> {
+        self.read_delta_at(path, minispark_delta::TimeTravel::Latest)
+            .await
+    }
+
+    /// A Delta Lake table at `version` (Spark's `versionAsOf`).
+    pub async fn read_delta_version(&self, path: &str, version: u64) -> Result<DataFrame> {
+        self.read_delta_at(path, minispark_delta::TimeTravel::Version(version))
+            .await
+    }
+
+    /// A Delta Lake table at the newest version committed at or before
+    /// `timestamp` (Spark's `timestampAsOf`), e.g. `2026-01-01T10:00:00Z`;
+    /// a time without an offset is UTC.
+    pub async fn read_delta_timestamp(&self, path: &str, timestamp: &str) -> Result<DataFrame> {
+        let millis = minispark_delta::parse_timestamp(timestamp)?;
+        self.read_delta_at(path, minispark_delta::TimeTravel::TimestampMillis(millis))
+            .await
+    }
+
+    async fn read_delta_at(
+        &self,
+        path: &str,
+        travel: minispark_delta::TimeTravel,
+    ) -> Result<DataFrame> {
+        minispark_storage::sync_settings(&self.inner.ctx);
+        let state = self.inner.ctx.state();
+        let table = minispark_delta::DeltaTable::open(&state, path, travel)
+            .await
+            .map_err(|e| e.context(format!("cannot read the Delta table at '{path}'")))?;
+        Ok(self.wrap(self.inner.ctx.read_table(Arc::new(table))?))
+    }
+
     /// Registers Parquet files as table `name`.
     pub async fn register_parquet(&self, name: &str, path: &str) -> Result<()> {
         self.register_files(name, path, FileKind::Parquet).await

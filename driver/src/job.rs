@@ -107,8 +107,25 @@ pub fn parse_script(script: &str) -> Result<Vec<DFStatement>> {
         .with_recursion_limit(limit)
         .build()
         .and_then(|mut parser| parser.parse_statements())
-        .map_err(|e| syntax_error(e, limit))?;
+        .map_err(|e| time_travel_hint(syntax_error(e, limit), script))?;
     Ok(statements.into_iter().collect())
+}
+
+/// A syntax error of Spark's time travel clause (`FROM t VERSION AS OF 3`,
+/// which DataFusion's dialect has no place for), with the spelling that
+/// works.
+fn time_travel_hint(err: DataFusionError, script: &str) -> DataFusionError {
+    let words = script.split_whitespace().collect::<Vec<_>>().join(" ");
+    let words = words.to_uppercase();
+    if !(words.contains("VERSION AS OF") || words.contains("TIMESTAMP AS OF")) {
+        return err;
+    }
+    DataFusionError::Plan(format!(
+        "{err}; `VERSION AS OF` / `TIMESTAMP AS OF` are not SQL minispark parses: read a \
+         Delta table's past version with a table created at it, CREATE EXTERNAL TABLE t_v3 \
+         STORED AS DELTA LOCATION '...' OPTIONS ('version' '3') (or 'timestamp' \
+         '2026-01-01T00:00:00Z')"
+    ))
 }
 
 impl JobSession {

@@ -73,8 +73,12 @@ pub async fn check_created_table(
         if let Some(path) = missing_local_path(location) {
             return plan_err!("table {}: '{path}' does not exist", cmd.name);
         }
-        if cmd.file_type.eq_ignore_ascii_case("ICEBERG") {
-            // Its files are named by its metadata, checked when it opened.
+        // A table format's files are the ones its metadata (Iceberg) or log
+        // (Delta) names, checked by its table factory, not whatever lies in
+        // the folder.
+        if cmd.file_type.eq_ignore_ascii_case("ICEBERG")
+            || cmd.file_type.eq_ignore_ascii_case("DELTA")
+        {
             continue;
         }
         let files = list(state, location).await?;

@@ -93,7 +93,8 @@ pub fn check_stored_as(statement: &DFStatement, state: &SessionState) -> Result<
     if state.get_file_format_factory(format).is_some() {
         return Ok(());
     }
-    // Table formats (Iceberg) are read by a table factory, not written.
+    // Table formats (Iceberg, Delta: metadata or a log over files) are read
+    // by a table factory, not written yet.
     let table_format = state.table_factories().contains_key(&format.to_uppercase());
     match statement {
         DFStatement::CreateExternalTable(_) if table_format => return Ok(()),
@@ -111,8 +112,21 @@ pub fn check_stored_as(statement: &DFStatement, state: &SessionState) -> Result<
         .filter(|f| state.get_file_format_factory(f).is_some())
         .map(|f| f.to_uppercase())
         .collect();
+    // Table formats: a table factory without a file format.
+    let mut table_formats: Vec<&str> = state
+        .table_factories()
+        .keys()
+        .map(|k| k.as_str())
+        .filter(|k| state.get_file_format_factory(k).is_none())
+        .collect();
+    table_formats.sort();
+    let tables = if table_formats.is_empty() {
+        String::new()
+    } else {
+        format!(" and reads {} tables", table_formats.join(", "))
+    };
     plan_err!(
-        "STORED AS {format}: no such file format; minispark reads and writes {}",
+        "STORED AS {format}: no such file format; minispark reads and writes {}{tables}",
         known.join(", ")
     )
 }

@@ -15,8 +15,11 @@
 //! correlated subquery: a session sends a plan with a subquery after
 //! DataFusion's optimizer has rewritten its subqueries into joins
 //! (`minispark::Session`). The only tables it cannot serialize are
-//! minispark's built-in catalogs, which travel here as their name and scale:
-//! the driver generates them, never the client.
+//! minispark's built-in catalogs, which travel here as their name and scale
+//! (the driver generates them, never the client), Delta tables, which
+//! travel as their location and version (the driver reads their log), and
+//! Iceberg tables, which travel with the metadata and snapshot they were
+//! opened at.
 
 use std::sync::Arc;
 
@@ -92,7 +95,7 @@ impl LogicalExtensionCodec for MinisparkLogicalCodec {
         &self,
         buf: &[u8],
         table_ref: &TableReference,
-        _schema: SchemaRef,
+        schema: SchemaRef,
         ctx: &TaskContext,
     ) -> Result<Arc<dyn TableProvider>> {
         if let Some(iceberg) = buf.strip_prefix(ICEBERG_TABLE) {
@@ -100,6 +103,9 @@ impl LogicalExtensionCodec for MinisparkLogicalCodec {
             return Ok(Arc::new(minispark_iceberg::IcebergTable::decode(
                 iceberg, registry,
             )?));
+        }
+        if let Some(delta) = minispark_delta::DeltaTable::decode(buf, schema) {
+            return Ok(Arc::new(delta?));
         }
         let text = std::str::from_utf8(buf)
             .map_err(|_| plan_datafusion_err!("table {table_ref}: malformed built-in table"))?;
@@ -151,9 +157,15 @@ impl LogicalExtensionCodec for MinisparkLogicalCodec {
             buf.extend_from_slice(&iceberg.encode()?);
             return Ok(());
         }
+        // A Delta table travels as its location and version: the driver
+        // reads its log when it plans the scan.
+        if let Some(delta) = node.downcast_ref::<minispark_delta::DeltaTable>() {
+            buf.extend_from_slice(&delta.encode());
+            return Ok(());
+        }
         not_impl_err!(
             "table {table_ref} cannot be sent to a remote driver: only file tables \
-             (Parquet, CSV, JSON), Iceberg tables, views and the built-in catalogs can"
+             (Parquet, CSV, JSON), Iceberg and Delta tables, views and the built-in catalogs can"
         )
     }
 

@@ -1,7 +1,8 @@
 //! The DataFusion session every minispark process plans and runs with.
 //!
 //! The driver plans with it and executors decode plans with it, so both see
-//! the same functions (Spark's `hash`), catalogs (`tpch.*`, `netflix.*`) and settings.
+//! the same functions (Spark's `hash`), catalogs (`tpch.*`, `netflix.*`),
+//! table formats (`STORED AS DELTA`) and settings.
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -98,6 +99,11 @@ pub fn session_state_with_runtime(
     }
     let mut state = builder
         .with_default_features()
+        // `STORED AS DELTA`: Delta Lake tables (the `minispark-delta` crate).
+        .with_table_factory(
+            minispark_delta::STORED_AS.to_string(),
+            Arc::new(minispark_delta::DeltaTableFactory),
+        )
         .with_query_planner(Arc::new(MinisparkQueryPlanner))
         .build();
     // `CREATE EXTERNAL TABLE ... STORED AS ICEBERG`.
