@@ -28,7 +28,7 @@ usage() {
     echo "runners: ${ALL[*]}"
 }
 
-ALL=(tpch netflix skew netflix_gen tpch_memory ui_overhead)
+ALL=(tpch netflix skew netflix_gen tpch_memory ui_overhead shuffle)
 
 # The bench target a runner runs (ui_overhead is the tpch runner's
 # --ui-overhead mode).
@@ -49,6 +49,7 @@ full_args() {
         netflix_gen) echo "--scale 1 --runs 3" ;;
         tpch_memory) echo "--scale-factors 1,10 --memory 1g --datafusion-memory 2g" ;;
         ui_overhead) echo "--scale-factor 1 --executors 2 --iterations 3 --ui-overhead" ;;
+        shuffle) echo "--scale-factor 1 --executors 2 --iterations 3" ;;
     esac
 }
 quick_args() {
@@ -59,6 +60,7 @@ quick_args() {
         netflix_gen) echo "--scale 0.1 --runs 1" ;;
         tpch_memory) echo "--scale-factors 0.1,0.2 --memory 128m --datafusion-memory 128m" ;;
         ui_overhead) echo "--scale-factor 0.1 --executors 2 --iterations 1 --ui-overhead" ;;
+        shuffle) echo "--scale-factor 0.1 --executors 2 --iterations 1" ;;
     esac
 }
 
