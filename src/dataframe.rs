@@ -324,6 +324,29 @@ impl DataFrame {
         transform!(self, df => df.repartition(datafusion::logical_expr::Partitioning::Hash(exprs, n)))
     }
 
+    /// Range-partitions the rows by `keys` into at most `n` partitions, as
+    /// Spark's `repartitionByRange(n, cols)`: bounds between partitions are
+    /// sampled from the data first (a job of its own), then each row goes
+    /// to the partition whose key range holds it; partition 0 holds the
+    /// first keys in the order `keys` say (`col("k").sort(asc, nulls_first)`).
+    pub fn repartition_by_range(self, n: usize, keys: Vec<SortExpr>) -> Result<Self> {
+        if n == 0 || keys.is_empty() {
+            return plan_err!(
+                "repartition_by_range(n, sort_exprs) needs at least one partition and one key"
+            );
+        }
+        let directions: Vec<(bool, bool)> = keys.iter().map(|k| (k.asc, k.nulls_first)).collect();
+        let marker = minispark_planner::repartition::markers::range_marker_expr(
+            "repartition_by_range(n, sort_exprs)",
+            n,
+            &directions,
+        );
+        let exprs = std::iter::once(marker)
+            .chain(keys.into_iter().map(|k| k.expr))
+            .collect();
+        transform!(self, df => df.repartition(datafusion::logical_expr::Partitioning::Hash(exprs, n)))
+    }
+
     /// Merges neighbouring partitions into `n` (fewer) without a shuffle, as
     /// Spark's `coalesce(n)`: each task reads several of the partitions
     /// before it, one after the other; no stage boundary is added.

@@ -87,10 +87,14 @@
 //! | `ShuffleExchangeExec`, shuffle write / read | `planner/src/exchange/{writer,reader}.rs`, `executor/src/shuffle.rs` |
 //! | `HashPartitioning` with Murmur3, `hash()`, `pmod` | `functions/src/hash/spark_murmur3.rs` |
 //! | `DISTRIBUTE BY` / `SORT BY` / `CLUSTER BY`, `REPARTITION` hints, `df.repartition` (`RepartitionByExpression`, `ShuffleOrigin`) | `planner/src/repartition/` |
+//! | `RangePartitioner` (`REPARTITION_BY_RANGE`, `repartitionByRange`): bounds, partition of a key | `planner/src/exchange/range.rs` |
+//! | `RangePartitioner.sketch` (the sampling job) | `planner/src/repartition/range_sample.rs`, `driver/src/range_bounds.rs` |
+//! | `ShuffleOrigin` (what AQE may do to a requested shuffle) | `planner/src/repartition/shuffle_origin.rs` |
 //! | `spark_partition_id()` (`TaskContext.partitionId`) | `functions/src/spark_partition_id.rs` |
 //! | `JoinSelection`: broadcast vs shuffled joins | `planner/src/join_strategy.rs` |
 //! | Join hints (`BROADCAST`, `SHUFFLE_HASH`, `MERGE`) | `planner/src/hints.rs` |
 //! | AQE `CoalesceShufflePartitions` | `planner/src/adaptive/coalesce.rs` |
+//! | AQE `OptimizeSkewInRebalancePartitions` | `planner/src/adaptive/rebalance.rs` |
 //! | AQE `OptimizeSkewedJoin` | `planner/src/adaptive/skew_join.rs` |
 //! | AQE switch to a broadcast join | `planner/src/adaptive/switch_to_broadcast.rs` |
 //! | AQE `OptimizeShuffleWithLocalRead` | `planner/src/adaptive/local_shuffle_read.rs` |

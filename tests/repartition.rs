@@ -467,3 +467,422 @@ async fn dataframe_repartition_calls() {
         15_000
     );
 }
+
+/// Column `name` of `batches` as `Option<i64>` (NULLs kept).
+fn nullable_i64(batches: &[RecordBatch], name: &str) -> Vec<Option<i64>> {
+    use arrow::array::{Array, AsArray};
+    batches
+        .iter()
+        .flat_map(|b| {
+            let c =
+                arrow::compute::cast(b.column_by_name(name).unwrap(), &DataType::Int64).unwrap();
+            let c = c.as_primitive::<Int64Type>();
+            (0..c.len())
+                .map(|i| c.is_valid(i).then(|| c.value(i)))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Checks that the partitions' key ranges do not overlap and come in
+/// partition order: every key of a lower partition sorts before every key
+/// of a higher one (`before(a, b)`: `a` sorts strictly before `b`).
+/// Returns the rows per partition.
+fn assert_ranges_ordered<K: Clone + std::fmt::Debug>(
+    partitions: &[i32],
+    keys: &[K],
+    before: impl Fn(&K, &K) -> bool,
+    what: &str,
+) -> BTreeMap<i32, usize> {
+    assert_eq!(partitions.len(), keys.len(), "{what}");
+    // (first, last) key of each partition in sort order, and its rows.
+    let mut ranges: BTreeMap<i32, (K, K, usize)> = BTreeMap::new();
+    for (p, k) in partitions.iter().zip(keys) {
+        let entry = ranges
+            .entry(*p)
+            .or_insert_with(|| (k.clone(), k.clone(), 0));
+        if before(k, &entry.0) {
+            entry.0 = k.clone();
+        }
+        if before(&entry.1, k) {
+            entry.1 = k.clone();
+        }
+        entry.2 += 1;
+    }
+    let ordered: Vec<_> = ranges.iter().collect();
+    for pair in ordered.windows(2) {
+        let ((p, (_, last, _)), (q, (first, _, _))) = (pair[0], pair[1]);
+        assert!(
+            before(last, first),
+            "{what}: partition {p} ends at {last:?}, partition {q} starts at {first:?}: ranges overlap"
+        );
+    }
+    ranges.into_iter().map(|(p, (_, _, n))| (p, n)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repartition_by_range_orders_the_partitions_by_sampled_bounds() {
+    let cluster = cluster(2).await;
+    let s = session(&cluster, &settings());
+    let oracle = session_context(&Default::default()).unwrap();
+    let int32 = DataType::Int32;
+
+    // One key: 4 partitions of about 3 750 orders each, in key order.
+    let got = timed(
+        "REPARTITION_BY_RANGE(4, o_custkey)",
+        run_sql(
+            &s,
+            "SELECT o_orderkey, o_custkey, spark_partition_id() AS p FROM \
+               (SELECT /*+ REPARTITION_BY_RANGE(4, o_custkey) */ o_orderkey, o_custkey \
+                FROM tpch.sf0_01.orders) x",
+        ),
+    )
+    .await
+    .unwrap();
+    let p = column::<Int32Type>(&got, "p", &int32);
+    let k = column::<Int64Type>(&got, "o_custkey", &DataType::Int64);
+    let sizes = assert_ranges_ordered(&p, &k, |a, b| a < b, "REPARTITION_BY_RANGE(4, o_custkey)");
+    assert_eq!(
+        sizes.keys().copied().collect::<Vec<_>>(),
+        [0, 1, 2, 3],
+        "{sizes:?}"
+    );
+    for n in sizes.values() {
+        assert!((1_800..=5_600).contains(n), "unbalanced ranges: {sizes:?}");
+    }
+    let expected = oracle_sql(
+        &oracle,
+        "SELECT o_orderkey, o_custkey FROM tpch.sf0_01.orders",
+    )
+    .await;
+    assert_result(
+        &without_last_column(&got),
+        &expected,
+        "REPARTITION_BY_RANGE(4, o_custkey)",
+    );
+
+    // Two keys, compared column after column; no count: shuffle partitions.
+    let got = timed(
+        "REPARTITION_BY_RANGE(o_orderpriority, o_custkey)",
+        run_sql(
+            &s,
+            "SELECT o_orderpriority, o_custkey, spark_partition_id() AS p FROM \
+               (SELECT /*+ REPARTITION_BY_RANGE(o_orderpriority, o_custkey) */ \
+                       o_orderpriority, o_custkey FROM tpch.sf0_01.orders) x",
+        ),
+    )
+    .await
+    .unwrap();
+    let p = column::<Int32Type>(&got, "p", &int32);
+    let keys: Vec<(String, i64)> = crate::common::column_strings(&got, "o_orderpriority")
+        .into_iter()
+        .zip(column::<Int64Type>(&got, "o_custkey", &DataType::Int64))
+        .collect();
+    let sizes = assert_ranges_ordered(&p, &keys, |a, b| a < b, "two range keys");
+    assert!(
+        sizes.len() > 1 && sizes.keys().all(|p| (0..N).contains(p)),
+        "{sizes:?}"
+    );
+    let expected = oracle_sql(
+        &oracle,
+        "SELECT o_orderpriority, o_custkey FROM tpch.sf0_01.orders",
+    )
+    .await;
+    assert_result(&without_last_column(&got), &expected, "two range keys");
+
+    // NULL keys sort first (Spark's ASC NULLS FIRST): all in partition 0.
+    let nulls = "SELECT CASE WHEN o_orderkey % 7 = 0 THEN NULL ELSE o_custkey END AS k, o_orderkey \
+                 FROM tpch.sf0_01.orders";
+    let got = timed(
+        "REPARTITION_BY_RANGE with NULL keys",
+        run_sql(
+            &s,
+            &format!(
+                "SELECT k, o_orderkey, spark_partition_id() AS p FROM \
+                   (SELECT /*+ REPARTITION_BY_RANGE(4, k) */ k, o_orderkey FROM ({nulls}) t) x"
+            ),
+        ),
+    )
+    .await
+    .unwrap();
+    let p = column::<Int32Type>(&got, "p", &int32);
+    let k = nullable_i64(&got, "k");
+    assert!(k.iter().any(Option::is_none));
+    // Option orders None first, as NULLS FIRST.
+    assert_ranges_ordered(&p, &k, |a, b| a < b, "NULL keys");
+    for (p, k) in p.iter().zip(&k) {
+        assert!(k.is_some() || *p == 0, "a NULL key in partition {p}");
+    }
+    let expected = oracle_sql(&oracle, &format!("SELECT k, o_orderkey FROM ({nulls}) t")).await;
+    assert_result(&without_last_column(&got), &expected, "NULL keys");
+
+    // A skewed key (90% of the rows): one partition holds all of it (the
+    // bounds never repeat), the other keys share the rest, still in order.
+    let skewed = "SELECT CASE WHEN o_orderkey % 10 < 9 THEN 42 ELSE o_custkey END AS k, o_orderkey \
+                  FROM tpch.sf0_01.orders";
+    let got = timed(
+        "REPARTITION_BY_RANGE of a skewed key",
+        run_sql(
+            &s,
+            &format!(
+                "SELECT k, o_orderkey, spark_partition_id() AS p FROM \
+                   (SELECT /*+ REPARTITION_BY_RANGE(8, k) */ k, o_orderkey FROM ({skewed}) t) x"
+            ),
+        ),
+    )
+    .await
+    .unwrap();
+    let p = column::<Int32Type>(&got, "p", &int32);
+    let k = column::<Int64Type>(&got, "k", &DataType::Int64);
+    let sizes = assert_ranges_ordered(&p, &k, |a, b| a < b, "a skewed key");
+    assert!(
+        sizes.len() > 1 && sizes.keys().all(|p| (0..8).contains(p)),
+        "{sizes:?}"
+    );
+    let hot: BTreeSet<i32> = p
+        .iter()
+        .zip(&k)
+        .filter(|(_, k)| **k == 42)
+        .map(|(p, _)| *p)
+        .collect();
+    assert_eq!(hot.len(), 1, "key 42 in partitions {hot:?}");
+    let expected = oracle_sql(&oracle, &format!("SELECT k, o_orderkey FROM ({skewed}) t")).await;
+    assert_result(&without_last_column(&got), &expected, "a skewed key");
+
+    // EXPLAIN names the range shuffle after the hint and shows the bounds.
+    let plan = explain(
+        &s,
+        "SELECT /*+ REPARTITION_BY_RANGE(4, o_custkey) */ o_custkey FROM tpch.sf0_01.orders",
+    )
+    .await;
+    assert!(
+        plan.contains("range shuffle on [o_custkey@")
+            && plan.contains("into 4 partitions, asked for by REPARTITION_BY_RANGE hint")
+            && plan.contains("range bounds, from a sample of"),
+        "{plan}"
+    );
+
+    // Arguments of the wrong kind name the hint.
+    for (sql, message) in [
+        (
+            "SELECT /*+ REPARTITION_BY_RANGE(3) */ * FROM tpch.sf0_01.nation",
+            "REPARTITION_BY_RANGE hint needs the columns",
+        ),
+        (
+            "SELECT /*+ REPARTITION_BY_RANGE(n_name, 3) */ * FROM tpch.sf0_01.nation",
+            "REPARTITION_BY_RANGE hint: '3' is not a column",
+        ),
+        (
+            "SELECT /*+ REPARTITION_BY_RANGE(0, n_name) */ * FROM tpch.sf0_01.nation",
+            "the partition count must be positive",
+        ),
+        (
+            "SELECT /*+ REPARTITION_BY_RANGE(2, no_such_column) */ * FROM tpch.sf0_01.nation",
+            "no_such_column",
+        ),
+    ] {
+        let err = run_sql(&s, sql).await.unwrap_err().to_string();
+        assert!(err.contains(message), "{sql}: {err}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dataframe_repartition_by_range_honours_descending_keys() {
+    use minispark::prelude::*;
+    let session = timed(
+        "starting a session",
+        Session::builder()
+            .master("local[2]")
+            .executor_binary(env!("CARGO_BIN_EXE_minispark"))
+            .config("minispark.adaptive.enabled", "false")
+            .build(),
+    )
+    .await
+    .unwrap();
+    let orders = session.table("tpch.sf0_01.orders").await.unwrap();
+    let df = orders
+        .select(vec![col("o_orderkey"), col("o_totalprice")])
+        .unwrap()
+        .repartition_by_range(3, vec![col("o_totalprice").sort(false, false)])
+        .unwrap()
+        .select(vec![
+            col("o_orderkey"),
+            col("o_totalprice"),
+            Expr::ScalarFunction(datafusion::logical_expr::expr::ScalarFunction::new_udf(
+                std::sync::Arc::new(
+                    minispark::functions::spark_partition_id::spark_partition_id_udf(),
+                ),
+                vec![],
+            ))
+            .alias("p"),
+        ])
+        .unwrap();
+    let plan = df.explain().await.unwrap();
+    assert!(
+        plan.contains("asked for by repartition_by_range(n, sort_exprs)")
+            && plan.contains("DESC NULLS LAST"),
+        "{plan}"
+    );
+    let got = timed("repartition_by_range", df.collect()).await.unwrap();
+    let p = column::<Int32Type>(&got, "p", &DataType::Int32);
+    let v = column::<Float64Type>(&got, "o_totalprice", &DataType::Float64);
+    // Descending: partition 0 holds the highest prices.
+    let sizes = assert_ranges_ordered(&p, &v, |a, b| a > b, "repartition_by_range DESC");
+    assert_eq!(sizes.len(), 3, "{sizes:?}");
+    assert_eq!(sizes.values().sum::<usize>(), 15_000);
+    let oracle = session_context(&Default::default()).unwrap();
+    let expected = oracle_sql(
+        &oracle,
+        "SELECT o_orderkey, o_totalprice FROM tpch.sf0_01.orders",
+    )
+    .await;
+    assert_result(
+        &without_last_column(&got),
+        &expected,
+        "repartition_by_range",
+    );
+}
+
+/// Rows per `spark_partition_id()` of `sql`'s column `p`.
+async fn partition_sizes(s: &JobSession, sql: &str) -> BTreeMap<i32, i64> {
+    let got = timed(sql, run_sql(s, sql)).await.unwrap();
+    column::<Int32Type>(&got, "p", &DataType::Int32)
+        .into_iter()
+        .zip(column::<Int64Type>(&got, "c", &DataType::Int64))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adaptive_execution_rebalances_rebalance_and_keeps_a_given_count() {
+    let cluster = cluster(2).await;
+    let oracle = session_context(&Default::default()).unwrap();
+    // Adaptive execution on; 8 shuffle partitions over 4 slots.
+    let s = session(
+        &cluster,
+        &[
+            ("minispark.shuffle.partitions", "8"),
+            ("minispark.adaptive.enabled", "true"),
+        ],
+    );
+    // REPARTITION(8, k): the user's 8 partitions stay (Spark's
+    // REPARTITION_BY_NUM is never coalesced); REPARTITION(k) and
+    // DISTRIBUTE BY k are coalesced toward the 4 slots.
+    let count = |inner: &str| {
+        format!(
+            "SELECT p, count(*) AS c FROM (SELECT spark_partition_id() AS p FROM ({inner}) x) y GROUP BY p"
+        )
+    };
+    let fixed = partition_sizes(
+        &s,
+        &count("SELECT /*+ REPARTITION(8, o_custkey) */ o_custkey FROM tpch.sf0_01.orders"),
+    )
+    .await;
+    assert_eq!(fixed.len(), 8, "REPARTITION(8, k) coalesced: {fixed:?}");
+    for inner in [
+        "SELECT /*+ REPARTITION(o_custkey) */ o_custkey FROM tpch.sf0_01.orders",
+        "SELECT o_custkey FROM tpch.sf0_01.orders DISTRIBUTE BY o_custkey",
+    ] {
+        let sizes = partition_sizes(&s, &count(inner)).await;
+        assert!(sizes.len() < 8, "{inner}: not coalesced: {sizes:?}");
+        assert_eq!(sizes.values().sum::<i64>(), 15_000, "{inner}");
+    }
+
+    // REBALANCE(k) of a skewed key (90% of the rows one value): the big
+    // partition is split toward the advisory size, so no task holds most
+    // of the rows, as DISTRIBUTE BY k's does; every row kept.
+    let skewed = "SELECT CASE WHEN o_orderkey % 10 < 9 THEN 42 ELSE o_custkey END AS k, o_orderkey \
+                  FROM tpch.sf0_01.orders";
+    let s = session(
+        &cluster,
+        &[
+            ("minispark.shuffle.partitions", "8"),
+            ("minispark.adaptive.enabled", "true"),
+            ("minispark.adaptive.advisoryPartitionSizeInBytes", "16384"),
+        ],
+    );
+    let hashed = partition_sizes(
+        &s,
+        &count(&format!("SELECT k FROM ({skewed}) t DISTRIBUTE BY k")),
+    )
+    .await;
+    let biggest = |sizes: &BTreeMap<i32, i64>| *sizes.values().max().unwrap();
+    assert!(biggest(&hashed) > 13_000, "{hashed:?}");
+    let rebalanced = partition_sizes(
+        &s,
+        &count(&format!("SELECT /*+ REBALANCE(k) */ k FROM ({skewed}) t")),
+    )
+    .await;
+    assert!(
+        rebalanced.len() > hashed.len() && biggest(&rebalanced) < 10_000,
+        "REBALANCE did not split the skewed partition: {rebalanced:?} (DISTRIBUTE BY: {hashed:?})"
+    );
+    assert_eq!(rebalanced.values().sum::<i64>(), 15_000);
+    let sql = format!("SELECT /*+ REBALANCE(k) */ k, o_orderkey FROM ({skewed}) t");
+    let got = timed("REBALANCE rows", run_sql(&s, &sql)).await.unwrap();
+    let expected = oracle_sql(&oracle, &format!("SELECT k, o_orderkey FROM ({skewed}) t")).await;
+    assert_result(&got, &expected, "REBALANCE(k) of a skewed key");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn distribute_by_and_sort_by_columns_the_select_drops() {
+    let cluster = cluster(2).await;
+    let s = session(&cluster, &settings());
+    let oracle = session_context(&Default::default()).unwrap();
+    let int32 = DataType::Int32;
+    // DISTRIBUTE BY o_custkey, which the SELECT drops: the rows still land
+    // in pmod(hash(o_custkey), N), checked through the order key.
+    let got = timed(
+        "DISTRIBUTE BY a dropped column",
+        run_sql(
+            &s,
+            "SELECT o_orderkey, spark_partition_id() AS p FROM \
+               (SELECT o_orderkey FROM tpch.sf0_01.orders DISTRIBUTE BY o_custkey) x",
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(got[0].num_columns(), 2);
+    let expected = oracle_sql(
+        &oracle,
+        &format!(
+            "SELECT o_orderkey, CAST(pmod(hash(o_custkey), {N}) AS INT) AS p FROM tpch.sf0_01.orders"
+        ),
+    )
+    .await;
+    assert_result(&got, &expected, "DISTRIBUTE BY a dropped column");
+
+    // ... and SORT BY another dropped column: sorted inside each partition.
+    let got = timed(
+        "DISTRIBUTE BY .. SORT BY dropped columns",
+        run_sql(
+            &s,
+            "SELECT o_orderkey, spark_partition_id() AS p FROM \
+               (SELECT o_orderkey FROM tpch.sf0_01.orders DISTRIBUTE BY o_custkey SORT BY o_totalprice) x",
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(got[0].num_columns(), 2);
+    assert_result(&got, &expected, "DISTRIBUTE BY .. SORT BY dropped columns");
+    let p = column::<Int32Type>(&got, "p", &int32);
+    let keys = column::<Int64Type>(&got, "o_orderkey", &DataType::Int64);
+    // The order key's price, from the oracle, must rise inside each partition.
+    let batches = oracle
+        .sql("SELECT o_orderkey, o_totalprice FROM tpch.sf0_01.orders")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let price_of: std::collections::HashMap<i64, f64> =
+        column::<Int64Type>(&batches, "o_orderkey", &DataType::Int64)
+            .into_iter()
+            .zip(column::<Float64Type>(
+                &batches,
+                "o_totalprice",
+                &DataType::Float64,
+            ))
+            .collect();
+    let v: Vec<f64> = keys.iter().map(|k| price_of[k]).collect();
+    assert_sorted_within_partitions(&p, &v, false, "SORT BY a dropped column");
+}

@@ -339,6 +339,8 @@ impl JobSession {
     pub(crate) async fn plan_stages_unsalted(&self, plan: LogicalPlan) -> Result<StageGraph> {
         self.configure_planner();
         let (physical, join_strategies) = self.physical_plan(plan).await?;
+        // REPARTITION_BY_RANGE: bounds from a sampling job (crate::range_bounds).
+        let physical = self.sample_range_bounds(physical).await?;
         let mut graph = plan_stages(physical, self.shuffle_partitions())?;
         graph.join_strategies = join_strategies;
         Ok(graph)
@@ -526,6 +528,8 @@ pub async fn plan_statement(ctx: &SessionContext, statement: DFStatement) -> Res
             .enable_subquery_sort_elimination = false;
     }
     let plan = state.statement_to_plan(statement).await?;
+    // `SELECT a FROM t DISTRIBUTE BY b`: b kept below the repartition.
+    let plan = minispark_planner::repartition::dropped_keys::keep_distribute_keys(plan)?;
     apply_skew_hints(apply_hints(plan, &hints)?, &skew)
 }
 

@@ -67,6 +67,7 @@ pub mod ids;
 pub mod job;
 pub mod job_counters;
 pub mod map_output_tracker;
+pub mod range_bounds;
 pub mod registration;
 pub mod results;
 pub mod salting;

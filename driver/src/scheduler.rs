@@ -73,14 +73,15 @@ use datafusion::common::{DataFusionError, Result};
 use datafusion::physical_plan::ExecutionPlan;
 use minispark_planner::adaptive::{
     AdaptiveConfig, StageShape, TaskShape, adaptive_readers, bind_tasks, broadcast_reader,
-    describe_stage, local_reader, plan_stage, sort_merge_after_out_of_memory, switch_join,
-    switch_to_sort_merge,
+    describe_stage, local_reader, plan_rebalance_tasks, plan_stage, sort_merge_after_out_of_memory,
+    switch_join, switch_to_sort_merge,
 };
 use minispark_planner::codec::encode_plan;
 use minispark_planner::exchange::{
     BlockStats, ExchangeKind, HotKey, MapOutput, ShuffleReaderExec, assign_blocks, merge_hot_keys,
 };
 use minispark_planner::explain::StageMetrics;
+use minispark_planner::repartition::shuffle_origin::StageAdaptivity;
 use minispark_planner::stages::{Stage, StageGraph, collect_readers, replace_readers};
 use minispark_proto::{TaskDefinition, TaskStatus, task_status};
 use tokio::task::{AbortHandle, JoinSet};
@@ -510,6 +511,7 @@ impl JobRun {
         let (bytes, blocks, shapes) = bind_readers(
             &self.job_id,
             stage,
+            &self.graph,
             &self.stages,
             &self.map_outputs,
             adaptive.as_ref(),
@@ -1156,6 +1158,7 @@ impl Drop for SlotGuard {
 fn bind_readers(
     job_id: &JobId,
     stage: &Stage,
+    graph: &StageGraph,
     stages: &[StageState],
     map_outputs: &MapOutputTracker,
     adaptive: Option<&AdaptiveConfig>,
@@ -1170,7 +1173,20 @@ fn bind_readers(
     // Every reader's blocks per partition, in reader order (the order in
     // which `replace_readers` visits them below).
     let mut assigned = vec![];
+    // What asked for each hash shuffle read: a partition count the user
+    // gave is kept, a REBALANCE rebalanced (see
+    // `minispark_planner::repartition::shuffle_origin`).
+    let mut hash_origins = vec![];
     collect_readers(&stage.plan, &mut |reader| {
+        if reader.kind() == ExchangeKind::Hash {
+            hash_origins.push(
+                graph
+                    .stages
+                    .get(reader.stage_id())
+                    .map(|s| s.shuffle_origin)
+                    .unwrap_or_default(),
+            );
+        }
         let outputs: Vec<MapOutput> = map_outputs
             .outputs(StageId(reader.stage_id()))
             .cloned()
@@ -1205,13 +1221,21 @@ fn bind_readers(
                     == n;
             match (one_to_one, &stages[stage.id].shapes) {
                 (_, Some(shapes)) => Some(shapes.clone()),
-                (true, None) => Some(plan_stage(
-                    &stage.plan,
-                    stage.join,
-                    &hash_inputs,
-                    &splittable,
-                    config,
-                )),
+                (true, None) => match StageAdaptivity::of(&hash_origins) {
+                    StageAdaptivity::Fixed => None,
+                    StageAdaptivity::Rebalance => Some(StageShape {
+                        tasks: plan_rebalance_tasks(&hash_inputs[0], config),
+                        broadcast: None,
+                        sort_merge: None,
+                    }),
+                    StageAdaptivity::Usual => Some(plan_stage(
+                        &stage.plan,
+                        stage.join,
+                        &hash_inputs,
+                        &splittable,
+                        config,
+                    )),
+                },
                 (false, None) => None,
             }
         }

@@ -69,6 +69,7 @@ pub fn exchange_name(kind: ExchangeKind) -> &'static str {
         ExchangeKind::Single => "merge",
         ExchangeKind::Broadcast => "broadcast",
         ExchangeKind::Forward => "forward",
+        ExchangeKind::Range => "range shuffle",
     }
 }
 

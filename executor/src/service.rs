@@ -172,6 +172,7 @@ impl ExecutorService {
             kind: writer.kind(),
             num_partitions: writer.num_partitions(),
             hash_exprs: writer.hash_exprs().to_vec(),
+            range: writer.range().cloned(),
             compression: minispark_config(ctx.session_config().options()).shuffle_compression,
             memory: pool,
             name: format!(

@@ -38,7 +38,7 @@ use datafusion::physical_expr::expressions::Column;
 use futures::StreamExt;
 use minispark_functions::hash::spark_murmur3::partition_ids;
 use minispark_planner::config::ShuffleCompression;
-use minispark_planner::exchange::{BlockStats, ExchangeKind, HotKey, HotKeySampler};
+use minispark_planner::exchange::{BlockStats, ExchangeKind, HotKey, HotKeySampler, RangeSpec};
 use minispark_planner::ipc::write_options;
 
 use crate::map_output_commit::{AttemptDir, Commit, committed_dir};
@@ -57,6 +57,8 @@ pub struct MapOutputSpec {
     pub kind: ExchangeKind,
     pub num_partitions: usize,
     pub hash_exprs: Vec<Arc<dyn PhysicalExpr>>,
+    /// A range shuffle's keys and bounds (see `minispark_planner::exchange::range`).
+    pub range: Option<RangeSpec>,
     pub compression: ShuffleCompression,
     /// The task's memory pool: the blocks' buffers are accounted in it
     /// (see [`write_map_output`]).
@@ -236,6 +238,15 @@ async fn write_attempt(
     let mut ids = Vec::new();
     let mut hot_keys = (spec.kind == ExchangeKind::Hash)
         .then(|| HotKeySampler::new(key_names(&spec.hash_exprs), spec.num_partitions));
+    let range = match (&spec.range, spec.kind) {
+        (Some(range), ExchangeKind::Range) => Some(range.partitioner()?),
+        (None, ExchangeKind::Range) => {
+            return Err(exec_datafusion_err!(
+                "a range shuffle's writer came without its keys and bounds"
+            ));
+        }
+        _ => None,
+    };
     // Round robin starts at a different block in each map task.
     let mut batch_index = map_partition;
     while let Some(batch) = stream.next().await {
@@ -262,6 +273,13 @@ async fn write_attempt(
                 ids.clear();
                 ids.extend((0..batch.num_rows()).map(|i| ((batch_index + i) % blocks) as u32));
                 batch_index += batch.num_rows();
+                push_partitioned(&batch, &ids, &mut buffers)?;
+            }
+            // Between the sampled bounds, as Spark's RangePartitioner.
+            ExchangeKind::Range => {
+                if let Some(range) = &range {
+                    range.partition_ids(&batch, &mut ids)?;
+                }
                 push_partitioned(&batch, &ids, &mut buffers)?;
             }
             ExchangeKind::Single | ExchangeKind::Broadcast | ExchangeKind::Forward => {
@@ -392,6 +410,7 @@ mod tests {
             kind: ExchangeKind::Hash,
             num_partitions: 64,
             hash_exprs: vec![Arc::new(Column::new("k", 0))],
+            range: None,
             compression: ShuffleCompression::None,
             memory,
             name: "test".into(),
@@ -625,6 +644,7 @@ mod layout_measure {
                 kind: ExchangeKind::Hash,
                 num_partitions: 2000,
                 hash_exprs: vec![Arc::new(Column::new("k", 0))],
+                range: None,
                 compression,
                 memory: Arc::new(
                     datafusion::execution::memory_pool::UnboundedMemoryPool::default(),

@@ -21,13 +21,16 @@ use datafusion_proto::physical_plan::{
 use datafusion_proto::protobuf;
 use minispark_proto::{
     BlockList, BlockLocation as PbBlockLocation, CoalesceNode, ExtensionNode, IcebergScanNode,
-    ShuffleBlock, ShuffleReaderNode, ShuffleWriterNode, extension_node::Node,
+    RangeSampleNode, ShuffleBlock, ShuffleReaderNode, ShuffleWriterNode, extension_node::Node,
 };
 use prost::Message;
 
 use crate::ansi_arithmetic::{AnsiProtoConverter, ansi_enabled};
+use crate::exchange::RangeSpec;
+use crate::exchange::range::{decode_bounds, encode_bounds};
 use crate::exchange::{BlockLocation, ExchangeKind, ShuffleReaderExec, ShuffleWriterExec};
 use crate::repartition::coalesce::CoalesceExec;
+use crate::repartition::range_sample::RangeSampleExec;
 
 /// The extension codec for minispark's plan nodes.
 #[derive(Debug, Default, Clone)]
@@ -117,6 +120,41 @@ impl PhysicalExtensionCodec for MinisparkCodec {
                         inputs.len()
                     );
                 };
+                let kind = ExchangeKind::from_u32(w.kind)?;
+                if kind == ExchangeKind::Range {
+                    let keys =
+                        self.decode_exprs(&w.range_keys, ctx, &input.schema(), proto_converter)?;
+                    if keys.len() != w.range_descending.len()
+                        || keys.len() != w.range_nulls_first.len()
+                    {
+                        return internal_err!("a range shuffle's keys and directions differ");
+                    }
+                    let keys = keys
+                        .into_iter()
+                        .zip(w.range_descending.iter().zip(&w.range_nulls_first))
+                        .map(|(expr, (desc, nulls_first))| {
+                            datafusion::physical_expr::PhysicalSortExpr::new(
+                                expr,
+                                arrow::compute::SortOptions::new(*desc, *nulls_first),
+                            )
+                        })
+                        .collect();
+                    let bounds = if w.range_bounds.is_empty() {
+                        None
+                    } else {
+                        Some(decode_bounds(&w.range_bounds)?)
+                    };
+                    return Ok(Arc::new(ShuffleWriterExec::try_new_range(
+                        w.stage_id as usize,
+                        Arc::clone(input),
+                        w.num_partitions as usize,
+                        RangeSpec {
+                            keys,
+                            bounds,
+                            sampled_rows: w.range_sampled_rows,
+                        },
+                    )?));
+                }
                 let exprs =
                     self.decode_exprs(&w.hash_exprs, ctx, &input.schema(), proto_converter)?;
                 Ok(Arc::new(ShuffleWriterExec::try_new(
@@ -141,6 +179,17 @@ impl PhysicalExtensionCodec for MinisparkCodec {
                 Arc::new(decode_schema(&scan.schema)?),
                 &scan.scan,
             ),
+            Some(Node::RangeSample(r)) => {
+                let [input] = inputs else {
+                    return internal_err!("RangeSampleExec needs one input, got {}", inputs.len());
+                };
+                let keys = self.decode_exprs(&r.keys, ctx, &input.schema(), proto_converter)?;
+                Ok(Arc::new(RangeSampleExec::try_new(
+                    Arc::clone(input),
+                    keys,
+                    r.per_partition as usize,
+                )?))
+            }
             Some(scan @ (Node::TpchScan(_) | Node::NetflixScan(_))) => {
                 minispark_datagen::codec::decode_scan(&scan)
                     .unwrap_or_else(|| internal_err!("not a built-in scan"))
@@ -181,11 +230,30 @@ impl PhysicalExtensionCodec for MinisparkCodec {
                 kind: r.kind() as u32,
             })
         } else if let Some(w) = node.downcast_ref::<ShuffleWriterExec>() {
-            Node::ShuffleWriter(ShuffleWriterNode {
+            let mut writer = ShuffleWriterNode {
                 stage_id: w.stage_id() as u32,
                 kind: w.kind() as u32,
                 num_partitions: w.num_partitions() as u32,
                 hash_exprs: self.encode_exprs(w.hash_exprs())?,
+                ..Default::default()
+            };
+            if let Some(range) = w.range() {
+                let exprs: Vec<_> = range.keys.iter().map(|k| Arc::clone(&k.expr)).collect();
+                writer.range_keys = self.encode_exprs(&exprs)?;
+                writer.range_descending = range.keys.iter().map(|k| k.options.descending).collect();
+                writer.range_nulls_first =
+                    range.keys.iter().map(|k| k.options.nulls_first).collect();
+                writer.range_bounds = match &range.bounds {
+                    Some(bounds) => encode_bounds(bounds)?,
+                    None => vec![],
+                };
+                writer.range_sampled_rows = range.sampled_rows;
+            }
+            Node::ShuffleWriter(writer)
+        } else if let Some(r) = node.downcast_ref::<RangeSampleExec>() {
+            Node::RangeSample(RangeSampleNode {
+                keys: self.encode_exprs(r.keys())?,
+                per_partition: r.per_partition() as u32,
             })
         } else if let Some(c) = node.downcast_ref::<CoalesceExec>() {
             Node::Coalesce(CoalesceNode {

@@ -54,6 +54,7 @@ fn describe_output(kind: ExchangeKind, partitions: usize, keys: &str, is_final: 
         ExchangeKind::Single => "merge into 1 partition".to_string(),
         ExchangeKind::Broadcast => "broadcast to every task of the consuming stage".to_string(),
         ExchangeKind::Forward => "forward (one block per task, order kept)".to_string(),
+        ExchangeKind::Range => format!("range shuffle on [{keys}] into {partitions} partitions"),
     }
 }
 
@@ -81,7 +82,10 @@ pub fn format_stage_graph(
     let final_id = graph.final_stage().id;
     for stage in &graph.stages {
         let writer = stage.writer();
-        let keys: Vec<String> = writer.hash_exprs().iter().map(|e| e.to_string()).collect();
+        let mut keys: Vec<String> = writer.hash_exprs().iter().map(|e| e.to_string()).collect();
+        if let Some(range) = writer.range() {
+            keys = vec![range.describe_keys()];
+        }
         let inputs = if stage.inputs.is_empty() {
             "reads: scans".to_string()
         } else {
@@ -114,6 +118,16 @@ pub fn format_stage_graph(
                 .map(|o| format!(", asked for by {o}"))
                 .unwrap_or_default(),
         );
+        if let Some(range) = writer.range() {
+            let _ = match range.describe_bounds(8) {
+                Some(bounds) => writeln!(
+                    out,
+                    "  range bounds, from a sample of {} keys: {bounds}",
+                    range.sampled_rows
+                ),
+                None => writeln!(out, "  range bounds: sampled before the query runs"),
+            };
+        }
         if let Some(m) = metrics.and_then(|m| m.get(stage.id)) {
             let mut times = m.task_times.clone();
             times.sort();
@@ -148,7 +162,10 @@ pub fn format_stage_graph(
             let _ = writeln!(out, "  {note}");
         }
         if let Some(m) = metrics.and_then(|m| m.get(stage.id)) {
-            let shuffled = matches!(writer.kind(), ExchangeKind::Hash | ExchangeKind::RoundRobin);
+            let shuffled = matches!(
+                writer.kind(),
+                ExchangeKind::Hash | ExchangeKind::RoundRobin | ExchangeKind::Range
+            );
             if shuffled && stage.id != final_id {
                 write_partitions(&mut out, &m.partitions, skew);
                 write_hot_keys(&mut out, &m.hot_keys, m.rows_out);

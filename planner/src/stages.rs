@@ -14,6 +14,7 @@
 //! | `SortPreservingMergeExec` over `k > 1`     | `Forward` exchange, merge in the next stage |
 //! | build side of a `CollectLeft` hash join, a nested-loop or a cross join | its own `Broadcast` stage |
 //! | `RepartitionExchangeExec` (`DISTRIBUTE BY`, `REPARTITION` hints, `df.repartition`) | hash or round-robin shuffle, the stage named after what asked for it |
+//! | `RepartitionExchangeExec` by range (`REPARTITION_BY_RANGE`, `df.repartition_by_range`) | range shuffle between sampled bounds ([`crate::exchange::range`]) |
 //!
 //! Every task of a stage runs one partition of the stage's plan, from its
 //! leaves (scans or shuffle readers) to its root (a shuffle writer). The last
@@ -88,6 +89,9 @@ pub struct Stage {
     /// (`DISTRIBUTE BY`, a `REPARTITION` hint, `df.repartition`): see
     /// [`crate::repartition`].
     pub origin: Option<String>,
+    /// What adaptive execution may do to the partitions of the shuffle
+    /// this stage writes ([`crate::repartition::shuffle_origin`]).
+    pub shuffle_origin: crate::repartition::ShuffleOrigin,
 }
 
 /// What the stage cutter remembers of a hash join for adaptive execution
@@ -198,6 +202,7 @@ impl StageCutter {
             inputs,
             join,
             origin: None,
+            shuffle_origin: Default::default(),
         });
         Ok(id)
     }
@@ -224,10 +229,12 @@ impl StageCutter {
                 Partitioning::UnknownPartitioning(input.output_partitioning().partition_count())
             }
             ExchangeKind::Single | ExchangeKind::Broadcast => Partitioning::UnknownPartitioning(1),
-            ExchangeKind::Hash | ExchangeKind::RoundRobin => partitioning.clone(),
+            ExchangeKind::Hash | ExchangeKind::RoundRobin | ExchangeKind::Range => {
+                partitioning.clone()
+            }
         };
         let writer_partitions = match kind {
-            ExchangeKind::Hash | ExchangeKind::RoundRobin => num_partitions,
+            ExchangeKind::Hash | ExchangeKind::RoundRobin | ExchangeKind::Range => num_partitions,
             _ => 1,
         };
         let id = self.add_stage(input, kind, writer_partitions, hash_exprs)?;
@@ -236,6 +243,25 @@ impl StageCutter {
             kind,
             reader_partitioning,
             eq_properties,
+        )))
+    }
+
+    /// Cuts `input` off as a stage writing a range shuffle into `n`
+    /// partitions ([`crate::exchange::range`]); returns its reader.
+    fn range_exchange(
+        &mut self,
+        input: Arc<dyn ExecutionPlan>,
+        n: usize,
+        range: crate::exchange::RangeSpec,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let schema = input.schema();
+        let id = self.add_stage(Arc::clone(&input), ExchangeKind::Range, n, vec![])?;
+        self.stages[id].plan = Arc::new(ShuffleWriterExec::try_new_range(id, input, n, range)?);
+        Ok(Arc::new(ShuffleReaderExec::new(
+            id,
+            ExchangeKind::Range,
+            Partitioning::UnknownPartitioning(n),
+            EquivalenceProperties::new(schema),
         )))
     }
 
@@ -348,9 +374,15 @@ impl StageCutter {
                     input,
                 )?);
             }
-            let mut reader = self.exchange(input, kind, partitioning)?;
+            let mut reader = match requested.range() {
+                Some(range) => {
+                    self.range_exchange(input, partitioning.partition_count(), range.clone())?
+                }
+                None => self.exchange(input, kind, partitioning)?,
+            };
             if let Some(stage) = self.stages.last_mut() {
                 stage.origin = Some(requested.origin().to_string());
+                stage.shuffle_origin = requested.shuffle_origin();
             }
             if no_columns {
                 reader = Arc::new(ProjectionExec::try_new(

@@ -32,12 +32,23 @@ pub fn plan_tasks(
     splittable: &[bool],
     config: &AdaptiveConfig,
 ) -> Vec<TaskShape> {
+    let sizes: Vec<Vec<PartitionSize>> = readers.iter().map(|r| partition_sizes(r)).collect();
+    // Skewed partitions of splittable readers: split the largest side.
+    let split = skewed_partitions(&sizes, splittable, &config.skew);
+    plan_tasks_with_splits(readers, split, config)
+}
+
+/// [`plan_tasks`] with the partitions to split chosen by the caller:
+/// `split[p]` is the reader whose part of partition `p` is split by map
+/// ranges (the skew rule's choice, or [`super::rebalance`]'s).
+pub(super) fn plan_tasks_with_splits(
+    readers: &[Vec<Vec<BlockLocation>>],
+    split: Vec<Option<usize>>,
+    config: &AdaptiveConfig,
+) -> Vec<TaskShape> {
     let n = readers.first().map(Vec::len).unwrap_or(0);
     let sizes: Vec<Vec<PartitionSize>> = readers.iter().map(|r| partition_sizes(r)).collect();
     let total = |p: usize| -> u64 { sizes.iter().map(|s| s[p].bytes).sum() };
-
-    // Skewed partitions of splittable readers: split the largest side.
-    let split = skewed_partitions(&sizes, splittable, &config.skew);
 
     let all_bytes: u64 = (0..n).map(total).sum();
     let target = config

@@ -25,6 +25,12 @@
 //! | [`local_shuffle_read`] | `OptimizeShuffleWithLocalRead` (the "local shuffle reader") | the tasks of a switched join read whole map outputs of the other side, each where it was written |
 //! | [`skew_join`] | `OptimizeSkewedJoin` | a skewed partition of a join side is read by several tasks, each a range of its map outputs, each with the other side's whole partition |
 //! | [`coalesce`] | `CoalesceShufflePartitions` | neighbouring small partitions are read by one task, up to `minispark.adaptive.advisoryPartitionSizeInBytes` |
+//! | [`rebalance`] | `OptimizeSkewInRebalancePartitions` | a `REBALANCE` shuffle's partitions over the advisory size are split by map ranges (no skew factor needed), small ones coalesced |
+//!
+//! What asked for a shuffle limits what may be done to the stage reading
+//! it: a partition count the user gave (`REPARTITION(8, k)`) is kept, and
+//! only a `REBALANCE` is split without a join
+//! ([`crate::repartition::shuffle_origin`]).
 //!
 //! When each runs (the scheduler calls this module when a stage's inputs
 //! are written, with `minispark.adaptive.enabled` on):
@@ -70,6 +76,7 @@ pub mod coalesce;
 #[cfg(test)]
 mod fixtures;
 pub mod local_shuffle_read;
+pub mod rebalance;
 pub mod skew_join;
 pub mod switch_to_broadcast;
 pub mod switch_to_sort_merge;
@@ -85,6 +92,7 @@ use datafusion::physical_plan::projection::ProjectionExec;
 
 pub use coalesce::plan_tasks;
 pub use local_shuffle_read::{local_reader, plan_local_tasks};
+pub use rebalance::plan_rebalance_tasks;
 pub use switch_to_broadcast::{BroadcastSwitch, broadcast_reader, broadcast_switch, switch_join};
 pub use switch_to_sort_merge::{
     SortMergeSwitch, sort_merge_after_out_of_memory, sort_merge_switch, switch_to_sort_merge,

@@ -28,11 +28,13 @@
 
 mod fetch_failed;
 pub mod hot_keys;
+pub mod range;
 mod reader;
 mod writer;
 
 pub use fetch_failed::FetchFailed;
 pub use hot_keys::{HotKey, HotKeySampler, merge_hot_keys};
+pub use range::{RangePartitioner, RangeSpec};
 pub use reader::ShuffleReaderExec;
 pub use writer::ShuffleWriterExec;
 
@@ -59,6 +61,9 @@ pub enum ExchangeKind {
     /// Map task `m`'s output becomes reader partition `m`, order preserved
     /// (feeds a sort-preserving merge).
     Forward = 4,
+    /// Rows go to the partition whose key range holds their key, between
+    /// bounds sampled before the shuffle ([`range`]).
+    Range = 5,
 }
 
 impl ExchangeKind {
@@ -69,6 +74,7 @@ impl ExchangeKind {
             2 => Self::Single,
             3 => Self::Broadcast,
             4 => Self::Forward,
+            5 => Self::Range,
             other => return internal_err!("unknown exchange kind {other}"),
         })
     }
@@ -77,7 +83,7 @@ impl ExchangeKind {
     /// partition count.
     pub fn blocks_per_map(&self, num_partitions: usize) -> usize {
         match self {
-            Self::Hash | Self::RoundRobin => num_partitions,
+            Self::Hash | Self::RoundRobin | Self::Range => num_partitions,
             Self::Single | Self::Broadcast | Self::Forward => 1,
         }
     }
@@ -89,6 +95,7 @@ impl ExchangeKind {
             Self::Single => "single",
             Self::Broadcast => "broadcast",
             Self::Forward => "forward",
+            Self::Range => "range",
         }
     }
 }
@@ -147,7 +154,9 @@ pub fn assign_blocks(
                 continue;
             }
             let target = match kind {
-                ExchangeKind::Hash | ExchangeKind::RoundRobin => block.reduce_partition,
+                ExchangeKind::Hash | ExchangeKind::RoundRobin | ExchangeKind::Range => {
+                    block.reduce_partition
+                }
                 ExchangeKind::Single | ExchangeKind::Broadcast => 0,
                 ExchangeKind::Forward => output.map_partition,
             };

@@ -12,7 +12,7 @@ use datafusion::physical_plan::{
     ReplaceChildrenOptions,
 };
 
-use super::ExchangeKind;
+use super::{ExchangeKind, RangeSpec};
 
 /// The root of every stage: runs one partition of `input` and writes it as
 /// blocks of Arrow IPC, one block per reduce partition.
@@ -28,6 +28,8 @@ pub struct ShuffleWriterExec {
     num_partitions: usize,
     /// Hash keys, evaluated against `input`'s schema (Hash kind only).
     hash_exprs: Vec<Arc<dyn PhysicalExpr>>,
+    /// Sort keys and sampled bounds (Range kind only).
+    range: Option<RangeSpec>,
 }
 
 impl ShuffleWriterExec {
@@ -52,7 +54,29 @@ impl ShuffleWriterExec {
             kind,
             num_partitions,
             hash_exprs,
+            range: None,
         })
+    }
+
+    /// A writer of a range shuffle into `num_partitions` partitions.
+    pub fn try_new_range(
+        stage_id: usize,
+        input: Arc<dyn ExecutionPlan>,
+        num_partitions: usize,
+        range: RangeSpec,
+    ) -> Result<Self> {
+        if range.keys.is_empty() {
+            return internal_err!("stage {stage_id}: a range shuffle needs keys");
+        }
+        let mut writer =
+            Self::try_new(stage_id, input, ExchangeKind::Range, num_partitions, vec![])?;
+        writer.range = Some(range);
+        Ok(writer)
+    }
+
+    /// The sort keys and bounds of a range shuffle.
+    pub fn range(&self) -> Option<&RangeSpec> {
+        self.range.as_ref()
     }
 
     pub fn stage_id(&self) -> usize {
@@ -95,6 +119,9 @@ impl DisplayAs for ShuffleWriterExec {
             let keys: Vec<String> = self.hash_exprs.iter().map(|e| e.to_string()).collect();
             write!(f, ", keys=[{}]", keys.join(", "))?;
         }
+        if let Some(range) = &self.range {
+            write!(f, ", keys=[{}]", range.describe_keys())?;
+        }
         Ok(())
     }
 }
@@ -116,7 +143,11 @@ impl ExecutionPlan for ShuffleWriterExec {
         &self,
         f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
     ) -> Result<TreeNodeRecursion> {
-        for expr in &self.hash_exprs {
+        let range_keys = self
+            .range
+            .iter()
+            .flat_map(|r| r.keys.iter().map(|k| &k.expr));
+        for expr in self.hash_exprs.iter().chain(range_keys) {
             if f(expr)? == TreeNodeRecursion::Stop {
                 return Ok(TreeNodeRecursion::Stop);
             }

@@ -9,6 +9,7 @@
 //! | `/*+ REPARTITION(8, k) */` | `DISTRIBUTE BY __minispark_repartition('REPARTITION hint', 8), k` |
 //! | `/*+ REPARTITION(8) */` | `DISTRIBUTE BY __minispark_repartition('REPARTITION hint', 8)` (round robin) |
 //! | `/*+ REPARTITION(k) */`, `/*+ REBALANCE(k) */` | `DISTRIBUTE BY __minispark_repartition('<name> hint', -1), k` |
+//! | `/*+ REPARTITION_BY_RANGE(8, k) */` | `DISTRIBUTE BY __minispark_repartition('REPARTITION_BY_RANGE hint', 8), k` (range, `k ASC NULLS FIRST`) |
 //! | `/*+ COALESCE(4) */` | `DISTRIBUTE BY __minispark_repartition('COALESCE hint', 4)` (no shuffle) |
 //! | `SORT BY e` | `ORDER BY __minispark_sort_by(), e` of the enclosing query |
 //!
@@ -241,11 +242,9 @@ fn read_hint(name: &str, args: &[String]) -> Result<(String, Option<usize>, Vec<
                 args.join(", ")
             ),
         },
-        _ => match (n, columns.is_empty()) {
-            (_, false) => plan_err!(
-                "REPARTITION_BY_RANGE hint is not supported yet; REPARTITION(n, col, ...) hash-partitions by the columns"
-            ),
-            _ => plan_err!(
+        _ => match columns.is_empty() {
+            false => Ok((origin, n, columns)),
+            true => plan_err!(
                 "REPARTITION_BY_RANGE hint needs the columns to range-partition by, e.g. REPARTITION_BY_RANGE(8, k); got REPARTITION_BY_RANGE({})",
                 args.join(", ")
             ),
@@ -299,6 +298,13 @@ mod tests {
             sql.contains("DISTRIBUTE BY __minispark_repartition('REPARTITION hint', 3)"),
             "{sql}"
         );
+        let sql = rewritten("SELECT /*+ REPARTITION_BY_RANGE(4, k, v) */ * FROM t").unwrap();
+        assert!(
+            sql.contains(
+                "DISTRIBUTE BY __minispark_repartition('REPARTITION_BY_RANGE hint', 4), k, v"
+            ),
+            "{sql}"
+        );
         let sql = rewritten("SELECT /*+ rebalance(k) */ * FROM t").unwrap();
         assert!(
             sql.contains("DISTRIBUTE BY __minispark_repartition('REBALANCE hint', -1), k"),
@@ -332,6 +338,14 @@ mod tests {
             (
                 "SELECT /*+ REPARTITION_BY_RANGE(3) */ * FROM t",
                 "REPARTITION_BY_RANGE hint needs the columns",
+            ),
+            (
+                "SELECT /*+ REPARTITION_BY_RANGE(k, 3) */ * FROM t",
+                "REPARTITION_BY_RANGE hint: '3' is not a column",
+            ),
+            (
+                "SELECT /*+ REPARTITION_BY_RANGE(0, k) */ * FROM t",
+                "must be positive",
             ),
             (
                 "SELECT /*+ REPARTITION(2) REBALANCE(k) */ * FROM t",

@@ -4,6 +4,10 @@
 //! * `__minispark_repartition('<what asked>', n)` heads a `DISTRIBUTE BY`
 //!   list: the repartition was asked for by a hint or `CLUSTER BY`, into
 //!   `n` partitions (`-1`: `minispark.shuffle.partitions`).
+//!   A third argument, `'AF,DL'`, gives a range repartition's key
+//!   directions: `A`/`D` (ascending, descending) and `F`/`L` (nulls first,
+//!   last) per key; without it every key is `ASC NULLS FIRST`, Spark's
+//!   default for `REPARTITION_BY_RANGE`.
 //! * `__minispark_sort_by()` heads an `ORDER BY` list: the sort is a `SORT BY`,
 //!   within each partition.
 //!
@@ -52,7 +56,13 @@ pub fn marker_udfs() -> Vec<ScalarUDF> {
     vec![
         ScalarUDF::new_from_impl(Marker {
             name: REPARTITION_MARKER,
-            signature: Signature::any(2, Volatility::Volatile),
+            signature: Signature::one_of(
+                vec![
+                    datafusion::logical_expr::TypeSignature::Any(2),
+                    datafusion::logical_expr::TypeSignature::Any(3),
+                ],
+                Volatility::Volatile,
+            ),
         }),
         ScalarUDF::new_from_impl(Marker {
             name: SORT_BY_MARKER,
@@ -77,6 +87,55 @@ pub fn repartition_marker_expr(origin: &str, n: Option<usize>) -> Expr {
             None,
         ),
     ])
+}
+
+/// `__minispark_repartition(origin, n, 'AF,DL')`: a range repartition
+/// with each key's direction (see the module docs).
+pub fn range_marker_expr(origin: &str, n: usize, options: &[(bool, bool)]) -> Expr {
+    let udf = marker_udfs().remove(0);
+    let directions: Vec<String> = options
+        .iter()
+        .map(|(asc, nulls_first)| {
+            format!(
+                "{}{}",
+                if *asc { 'A' } else { 'D' },
+                if *nulls_first { 'F' } else { 'L' }
+            )
+        })
+        .collect();
+    udf.call(vec![
+        Expr::Literal(ScalarValue::Utf8(Some(origin.to_string())), None),
+        Expr::Literal(ScalarValue::Int64(Some(n as i64)), None),
+        Expr::Literal(ScalarValue::Utf8(Some(directions.join(","))), None),
+    ])
+}
+
+/// The key directions a repartition marker carries: `(asc, nulls_first)`
+/// per key, `None` when it carries none.
+pub fn marker_directions(expr: &Expr) -> Result<Option<Vec<(bool, bool)>>> {
+    let Expr::ScalarFunction(f) = expr else {
+        return Ok(None);
+    };
+    if f.func.name() != REPARTITION_MARKER {
+        return Ok(None);
+    }
+    let Some(arg) = f.args.get(2) else {
+        return Ok(None);
+    };
+    let Expr::Literal(ScalarValue::Utf8(Some(text)), _) = arg else {
+        return plan_err!("{REPARTITION_MARKER} needs literal key directions");
+    };
+    text.split(',')
+        .filter(|d| !d.is_empty())
+        .map(|d| match d {
+            "AF" => Ok((true, true)),
+            "AL" => Ok((true, false)),
+            "DF" => Ok((false, true)),
+            "DL" => Ok((false, false)),
+            other => plan_err!("{REPARTITION_MARKER}: unknown key direction '{other}'"),
+        })
+        .collect::<Result<Vec<_>>>()
+        .map(Some)
 }
 
 pub fn is_sort_by_marker(expr: &Expr) -> bool {

@@ -17,7 +17,8 @@
 //! | `/*+ REPARTITION(n, c, ..) */` | hash of `c, ..` into `n` |
 //! | `/*+ REPARTITION(c, ..) */`, `/*+ REBALANCE(c, ..) */` | hash of `c, ..` into `minispark.shuffle.partitions` |
 //! | `df.repartition(n)`, `df.repartition_by(n, exprs)` | round robin / hash into `n` |
-//! | `/*+ REPARTITION_BY_RANGE(..) */` | refused: not implemented yet |
+//! | `/*+ REPARTITION_BY_RANGE(n, c, ..) */`, `/*+ REPARTITION_BY_RANGE(c, ..) */` | range of `c, ..` (`ASC NULLS FIRST`) into `n` (or `minispark.shuffle.partitions`), bounds from a sample ([`range_sample`]) |
+//! | `df.repartition_by_range(n, sort_exprs)` | range of the sort keys, their directions honoured, into `n` |
 //! | `df.sort_within_partitions(exprs)` | as `SORT BY` |
 //!
 //! How the SQL clauses get here: DataFusion's SQL planner turns
@@ -35,9 +36,13 @@
 
 pub mod clauses;
 pub mod coalesce;
+pub mod dropped_keys;
 pub mod markers;
+pub mod range_sample;
+pub mod shuffle_origin;
 mod sort_within_partitions;
 
+pub use shuffle_origin::ShuffleOrigin;
 pub use sort_within_partitions::SortWithinPartitionsNode;
 
 use std::fmt;
@@ -50,13 +55,17 @@ use datafusion::common::{DFSchemaRef, Result, ScalarValue, internal_err, plan_er
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion::logical_expr::{
-    Expr, Extension, LogicalPlan, Partitioning as LogicalPartitioning, UserDefinedLogicalNode,
-    UserDefinedLogicalNodeCore,
+    Expr, Extension, LogicalPlan, Partitioning as LogicalPartitioning, SortExpr,
+    UserDefinedLogicalNode, UserDefinedLogicalNodeCore,
 };
-use datafusion::physical_expr::{EquivalenceProperties, Partitioning, PhysicalExpr};
+use datafusion::physical_expr::{
+    EquivalenceProperties, Partitioning, PhysicalExpr, PhysicalSortExpr,
+};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 use datafusion::physical_planner::{ExtensionPlanner, PhysicalPlanner};
+
+use crate::exchange::RangeSpec;
 
 /// How rows are redistributed, in logical expressions.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd)]
@@ -68,6 +77,10 @@ pub enum Repartitioning {
     /// Neighbouring partitions merged into `n`, without a shuffle
     /// ([`coalesce`]).
     Coalesce(usize),
+    /// Row `r` to the partition whose range of the sort keys holds it,
+    /// between bounds sampled before the shuffle
+    /// ([`crate::exchange::range`]).
+    Range(Vec<SortExpr>, usize),
 }
 
 /// A logical node asking for a repartition of its input; `origin` is what
@@ -76,6 +89,8 @@ pub enum Repartitioning {
 pub struct RepartitionNode {
     pub how: Repartitioning,
     pub origin: String,
+    /// What adaptive execution may do to its partitions ([`shuffle_origin`]).
+    pub shuffle_origin: ShuffleOrigin,
     pub input: LogicalPlan,
 }
 
@@ -95,6 +110,7 @@ impl UserDefinedLogicalNodeCore for RepartitionNode {
     fn expressions(&self) -> Vec<Expr> {
         match &self.how {
             Repartitioning::Hash(exprs, _) => exprs.clone(),
+            Repartitioning::Range(keys, _) => keys.iter().map(|k| k.expr.clone()).collect(),
             Repartitioning::RoundRobin(_) | Repartitioning::Coalesce(_) => vec![],
         }
     }
@@ -113,11 +129,19 @@ impl UserDefinedLogicalNodeCore for RepartitionNode {
         };
         let how = match &self.how {
             Repartitioning::Hash(_, n) => Repartitioning::Hash(exprs, *n),
+            Repartitioning::Range(keys, n) => Repartitioning::Range(
+                keys.iter()
+                    .zip(exprs)
+                    .map(|(k, e)| SortExpr::new(e, k.asc, k.nulls_first))
+                    .collect(),
+                *n,
+            ),
             other => other.clone(),
         };
         Ok(Self {
             how,
             origin: self.origin.clone(),
+            shuffle_origin: self.shuffle_origin,
             input,
         })
     }
@@ -131,9 +155,47 @@ pub struct RepartitionExchangeExec {
     partitioning: Partitioning,
     origin: String,
     properties: Arc<PlanProperties>,
+    /// A range repartition's keys and, once sampled, bounds.
+    range: Option<RangeSpec>,
+    shuffle_origin: ShuffleOrigin,
 }
 
 impl RepartitionExchangeExec {
+    /// A range repartition into `n` partitions by `keys` (evaluated
+    /// against `input`); its bounds are sampled before the query runs
+    /// ([`range_sample`]).
+    pub fn new_range(
+        input: Arc<dyn ExecutionPlan>,
+        n: usize,
+        range: RangeSpec,
+        origin: String,
+    ) -> Self {
+        let mut exchange = Self::new(input, Partitioning::UnknownPartitioning(n), origin);
+        exchange.range = Some(range);
+        exchange
+    }
+
+    /// A range repartition's keys and bounds.
+    pub fn range(&self) -> Option<&RangeSpec> {
+        self.range.as_ref()
+    }
+
+    /// This range repartition with its bounds sampled.
+    pub fn with_bounds(&self, bounds: arrow::array::RecordBatch, sampled_rows: u64) -> Self {
+        let mut exchange = Self::new(
+            Arc::clone(&self.input),
+            self.partitioning.clone(),
+            self.origin.clone(),
+        );
+        exchange.shuffle_origin = self.shuffle_origin;
+        exchange.range = self.range.as_ref().map(|r| RangeSpec {
+            keys: r.keys.clone(),
+            bounds: Some(bounds),
+            sampled_rows,
+        });
+        exchange
+    }
+
     /// `partitioning`: `Hash(keys, n)` or `RoundRobinBatch(n)`.
     pub fn new(input: Arc<dyn ExecutionPlan>, partitioning: Partitioning, origin: String) -> Self {
         let properties = Arc::new(PlanProperties::new(
@@ -147,7 +209,19 @@ impl RepartitionExchangeExec {
             partitioning,
             origin,
             properties,
+            range: None,
+            shuffle_origin: ShuffleOrigin::RepartitionByCol,
         }
+    }
+
+    /// This exchange, with what adaptive execution may do to its partitions.
+    pub fn with_shuffle_origin(mut self, shuffle_origin: ShuffleOrigin) -> Self {
+        self.shuffle_origin = shuffle_origin;
+        self
+    }
+
+    pub fn shuffle_origin(&self) -> ShuffleOrigin {
+        self.shuffle_origin
     }
 
     pub fn input(&self) -> &Arc<dyn ExecutionPlan> {
@@ -166,11 +240,20 @@ impl RepartitionExchangeExec {
 
 impl DisplayAs for RepartitionExchangeExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(
-            f,
-            "RepartitionExchangeExec: {}, asked for by {}",
-            self.partitioning, self.origin
-        )
+        match &self.range {
+            Some(range) => write!(
+                f,
+                "RepartitionExchangeExec: range on [{}] into {}, asked for by {}",
+                range.describe_keys(),
+                self.partitioning.partition_count(),
+                self.origin
+            ),
+            None => write!(
+                f,
+                "RepartitionExchangeExec: {}, asked for by {}",
+                self.partitioning, self.origin
+            ),
+        }
     }
 }
 
@@ -201,11 +284,12 @@ impl ExecutionPlan for RepartitionExchangeExec {
         mut children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         match children.pop() {
-            Some(input) if children.is_empty() => Ok(Arc::new(Self::new(
-                input,
-                self.partitioning.clone(),
-                self.origin.clone(),
-            ))),
+            Some(input) if children.is_empty() => {
+                let mut exchange = Self::new(input, self.partitioning.clone(), self.origin.clone());
+                exchange.range = self.range.clone();
+                exchange.shuffle_origin = self.shuffle_origin;
+                Ok(Arc::new(exchange))
+            }
             _ => internal_err!("RepartitionExchangeExec has exactly one child"),
         }
     }
@@ -214,11 +298,17 @@ impl ExecutionPlan for RepartitionExchangeExec {
         &self,
         f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
     ) -> Result<TreeNodeRecursion> {
-        if let Partitioning::Hash(exprs, _) = &self.partitioning {
-            for e in exprs {
-                if f(e)? == TreeNodeRecursion::Stop {
-                    return Ok(TreeNodeRecursion::Stop);
-                }
+        let hash: &[Arc<dyn PhysicalExpr>] = match &self.partitioning {
+            Partitioning::Hash(exprs, _) => exprs,
+            _ => &[],
+        };
+        let range_keys = self
+            .range
+            .iter()
+            .flat_map(|r| r.keys.iter().map(|k| &k.expr));
+        for e in hash.iter().chain(range_keys) {
+            if f(e)? == TreeNodeRecursion::Stop {
+                return Ok(TreeNodeRecursion::Stop);
             }
         }
         Ok(TreeNodeRecursion::Continue)
@@ -248,10 +338,11 @@ pub fn plan_repartitions(plan: LogicalPlan, shuffle_partitions: usize) -> Result
                 if !matches!(r.partitioning_scheme, LogicalPartitioning::Range(_)) =>
             {
                 let input = Arc::unwrap_or_clone(r.input);
-                let (how, origin) = match r.partitioning_scheme {
+                let (how, origin, shuffle_origin) = match r.partitioning_scheme {
                     LogicalPartitioning::RoundRobinBatch(n) => (
                         Repartitioning::RoundRobin(n.max(1)),
                         "repartition(n)".into(),
+                        ShuffleOrigin::RepartitionByNum,
                     ),
                     // `df.coalesce(n)` marks a hash repartition.
                     LogicalPartitioning::Hash(exprs, _)
@@ -264,12 +355,18 @@ pub fn plan_repartitions(plan: LogicalPlan, shuffle_partitions: usize) -> Result
                     LogicalPartitioning::Hash(exprs, n) => (
                         Repartitioning::Hash(exprs, n.max(1)),
                         "repartition_by(n, exprs)".into(),
+                        ShuffleOrigin::RepartitionByNum,
                     ),
                     LogicalPartitioning::DistributeBy(exprs) => distribute_by(exprs, n_default)?,
                     LogicalPartitioning::Range(_) => return internal_err!("guarded above"),
                 };
                 Ok(Transformed::yes(LogicalPlan::Extension(Extension {
-                    node: Arc::new(RepartitionNode { how, origin, input }),
+                    node: Arc::new(RepartitionNode {
+                        how,
+                        origin,
+                        shuffle_origin,
+                        input,
+                    }),
                 })))
             }
             LogicalPlan::Sort(sort)
@@ -294,23 +391,56 @@ pub fn plan_repartitions(plan: LogicalPlan, shuffle_partitions: usize) -> Result
 }
 
 /// A `DISTRIBUTE BY` list, possibly headed by a marker of what wrote it.
-fn distribute_by(exprs: Vec<Expr>, n_default: usize) -> Result<(Repartitioning, String)> {
-    let (origin, n, keys) = match exprs.split_first() {
+fn distribute_by(
+    exprs: Vec<Expr>,
+    n_default: usize,
+) -> Result<(Repartitioning, String, ShuffleOrigin)> {
+    let (origin, n, keys, directions) = match exprs.split_first() {
         Some((first, rest)) => match markers::repartition_marker(first)? {
-            Some((origin, n)) => (origin, n, rest.to_vec()),
-            None => ("DISTRIBUTE BY".to_string(), None, exprs),
+            Some((origin, n)) => (origin, n, rest.to_vec(), markers::marker_directions(first)?),
+            None => ("DISTRIBUTE BY".to_string(), None, exprs, None),
         },
         None => return plan_err!("DISTRIBUTE BY needs at least one expression"),
     };
+    let shuffle_origin = if origin.to_ascii_uppercase().starts_with("REBALANCE") {
+        ShuffleOrigin::RebalanceByCol
+    } else if n.is_some() {
+        ShuffleOrigin::RepartitionByNum
+    } else {
+        ShuffleOrigin::RepartitionByCol
+    };
     let n = n.unwrap_or(n_default);
+    let by_range = origin
+        .to_ascii_uppercase()
+        .starts_with("REPARTITION_BY_RANGE");
     let how = if origin.to_ascii_uppercase().starts_with("COALESCE") {
         Repartitioning::Coalesce(n)
+    } else if by_range {
+        if keys.is_empty() {
+            return plan_err!("{origin} needs the keys to range-partition by");
+        }
+        // Spark's default for a range key: ascending, NULLs first.
+        let directions = directions.unwrap_or_else(|| vec![(true, true); keys.len()]);
+        if directions.len() != keys.len() {
+            return plan_err!(
+                "{origin}: {} key directions for {} keys",
+                directions.len(),
+                keys.len()
+            );
+        }
+        Repartitioning::Range(
+            keys.into_iter()
+                .zip(directions)
+                .map(|(k, (asc, nulls_first))| SortExpr::new(k, asc, nulls_first))
+                .collect(),
+            n,
+        )
     } else if keys.is_empty() {
         Repartitioning::RoundRobin(n)
     } else {
         Repartitioning::Hash(keys, n)
     };
-    Ok((how, origin))
+    Ok((how, origin, shuffle_origin))
 }
 
 /// Plans [`RepartitionNode`]s and [`SortWithinPartitionsNode`]s.
@@ -355,12 +485,41 @@ impl ExtensionPlanner for RepartitionPlanner {
                     .collect::<Result<Vec<_>>>()?;
                 Partitioning::Hash(exprs, *n)
             }
+            Repartitioning::Range(keys, n) => {
+                let keys = keys
+                    .iter()
+                    .map(|k| {
+                        let expr = planner.create_physical_expr(
+                            &k.expr,
+                            logical.schema(),
+                            session,
+                            planning_ctx,
+                        )?;
+                        Ok(PhysicalSortExpr::new(
+                            expr,
+                            arrow::compute::SortOptions::new(!k.asc, k.nulls_first),
+                        ))
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                return Ok(Some(Arc::new(
+                    RepartitionExchangeExec::new_range(
+                        Arc::clone(input),
+                        *n,
+                        RangeSpec::new(keys),
+                        repartition.origin.clone(),
+                    )
+                    .with_shuffle_origin(repartition.shuffle_origin),
+                )));
+            }
         };
-        Ok(Some(Arc::new(RepartitionExchangeExec::new(
-            Arc::clone(input),
-            partitioning,
-            repartition.origin.clone(),
-        ))))
+        Ok(Some(Arc::new(
+            RepartitionExchangeExec::new(
+                Arc::clone(input),
+                partitioning,
+                repartition.origin.clone(),
+            )
+            .with_shuffle_origin(repartition.shuffle_origin),
+        )))
     }
 }
 
