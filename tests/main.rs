@@ -11,6 +11,7 @@ mod common;
 mod compare;
 mod console_progress;
 mod dataframe;
+mod distributed_writes;
 mod driver_restart;
 mod errors;
 mod examples;

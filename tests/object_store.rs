@@ -70,18 +70,18 @@ fn moto_venv() -> PathBuf {
 }
 
 /// The address the server listens on and clients use.
-fn server_host() -> String {
+pub(crate) fn server_host() -> String {
     std::env::var("MINISPARK_TEST_S3_HOST").unwrap_or_else(|_| "127.0.0.1".into())
 }
 
 /// An access key the server generated.
-struct Credentials {
-    id: String,
-    secret: String,
+pub(crate) struct Credentials {
+    pub(crate) id: String,
+    pub(crate) secret: String,
 }
 
 /// moto's S3 server on a port the OS picked; killed when dropped.
-struct MotoServer {
+pub(crate) struct MotoServer {
     child: Child,
     endpoint: String,
     /// Holds the server's log (read while it starts).
@@ -96,7 +96,7 @@ impl Drop for MotoServer {
 }
 
 impl MotoServer {
-    fn start(host: &str) -> MotoServer {
+    pub(crate) fn start(host: &str) -> MotoServer {
         let venv = moto_venv();
         let binary = venv.join("bin/moto_server");
         assert!(
@@ -148,7 +148,7 @@ impl MotoServer {
     /// Makes `bucket` with the files of `src` under `prefix`, and an access
     /// key; from then on the server refuses unsigned or badly signed
     /// requests, unless `auth` is false.
-    fn setup(&self, bucket: &str, src: &Path, prefix: &str, auth: bool) -> Credentials {
+    pub(crate) fn setup(&self, bucket: &str, src: &Path, prefix: &str, auth: bool) -> Credentials {
         let python = moto_venv().join("bin/python");
         let output = output_bounded(
             Command::new(&python)
@@ -182,7 +182,7 @@ impl MotoServer {
     }
 
     /// The settings that reach this server with `secret`.
-    fn settings(&self, id: &str, secret: &str) -> Vec<(&'static str, String)> {
+    pub(crate) fn settings(&self, id: &str, secret: &str) -> Vec<(&'static str, String)> {
         vec![
             ("minispark.s3.endpoint", self.endpoint.clone()),
             ("minispark.s3.allowHttp", "true".into()),
