@@ -1,7 +1,7 @@
 //! Distributed writes and their commit protocol (`minispark_planner::write`,
 //! `minispark_driver::write`): `COPY ... TO` and `INSERT INTO` run in the
 //! tasks of the result stage, each writing its own files into a staging
-//! folder; the driver commits once (files renamed into place, `_SUCCESS`),
+//! folder; the driver commits once (files renamed into place),
 //! or, when the job fails, commits nothing and removes the staging folder.
 //! Real executor processes; answers checked against single-node DataFusion.
 
@@ -89,10 +89,12 @@ fn task_partitions(files: &[String], ext: &str) -> Vec<usize> {
     partitions
 }
 
-/// The destination holds its `_SUCCESS` marker and no staging folder.
+/// The destination holds data files only: no staging folder (and no
+/// `_SUCCESS` marker, which DataFusion's readers would read as data).
 fn assert_committed(dir: &Path) {
     let all = files_under(dir);
-    assert!(dir.join("_SUCCESS").is_file(), "no _SUCCESS in {all:?}");
+    assert_eq!(all, data_files(dir), "not only data files");
+    assert!(!dir.join("_SUCCESS").exists(), "{all:?}");
     assert!(
         !dir.join("_minispark_staging").exists(),
         "the staging folder was left: {all:?}"
@@ -120,8 +122,8 @@ fn path(p: &Path) -> String {
 }
 
 /// COPY of a 4-partition scan from 2 executors: one file per task, Spark's
-/// names, `_SUCCESS`, no staging; read back (by minispark, over the folder
-/// with its `_SUCCESS`) it gives DataFusion's rows exactly. CSV and JSON go
+/// names, no staging folder left; read back (by minispark) it gives
+/// DataFusion's rows exactly. CSV and JSON go
 /// the same way. INSERT INTO an external table over the folder appends
 /// files of a second write job.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -137,7 +139,10 @@ async fn copy_writes_one_file_per_partition_and_insert_appends() {
         "EXPLAIN COPY",
         run_sql(
             &s,
-            &format!("EXPLAIN COPY ({ORDERS}) TO '{}' STORED AS PARQUET", path(&out)),
+            &format!(
+                "EXPLAIN COPY ({ORDERS}) TO '{}' STORED AS PARQUET",
+                path(&out)
+            ),
         ),
     )
     .await
@@ -161,7 +166,11 @@ async fn copy_writes_one_file_per_partition_and_insert_appends() {
     .unwrap();
     assert_eq!(single_value(&got), ScalarValue::UInt64(Some(15_000)));
     let files = data_files(&out);
-    assert_eq!(task_partitions(&files, "parquet"), vec![0, 1, 2, 3], "{files:?}");
+    assert_eq!(
+        task_partitions(&files, "parquet"),
+        vec![0, 1, 2, 3],
+        "{files:?}"
+    );
     assert_committed(&out);
     let back = timed(
         "reading the folder back",
@@ -284,16 +293,27 @@ async fn distribute_by_writes_one_file_per_partition_holding_its_keys() {
         .into_iter()
         .collect();
     assert_eq!(
-        partitions.iter().map(|&p| p as i32).collect::<BTreeSet<_>>(),
+        partitions
+            .iter()
+            .map(|&p| p as i32)
+            .collect::<BTreeSet<_>>(),
         used,
         "{files:?}"
     );
-    assert_eq!(partitions.len(), used.len(), "one file per partition: {files:?}");
+    assert_eq!(
+        partitions.len(),
+        used.len(),
+        "one file per partition: {files:?}"
+    );
     for (file, p) in files.iter().zip(&partitions) {
         let ctx = session_context(&Default::default()).unwrap();
-        ctx.register_parquet("f", out.join(file).to_str().unwrap(), ParquetReadOptions::default())
-            .await
-            .unwrap();
+        ctx.register_parquet(
+            "f",
+            out.join(file).to_str().unwrap(),
+            ParquetReadOptions::default(),
+        )
+        .await
+        .unwrap();
         let got = ctx
             .sql("SELECT DISTINCT pmod(hash(k), 4) AS p FROM f")
             .await
@@ -302,7 +322,11 @@ async fn distribute_by_writes_one_file_per_partition_holding_its_keys() {
             .await
             .unwrap();
         let in_file = column::<Int32Type>(&got, "p", &DataType::Int32);
-        assert_eq!(in_file, vec![*p as i32], "{file} holds keys of other partitions");
+        assert_eq!(
+            in_file,
+            vec![*p as i32],
+            "{file} holds keys of other partitions"
+        );
     }
     let back = timed(
         "reading back",
@@ -316,7 +340,11 @@ async fn distribute_by_writes_one_file_per_partition_holding_its_keys() {
     )
     .await
     .unwrap();
-    assert_result(&back, &oracle_sql(&oracle, query).await, "DISTRIBUTE BY read back");
+    assert_result(
+        &back,
+        &oracle_sql(&oracle, query).await,
+        "DISTRIBUTE BY read back",
+    );
 }
 
 /// `PARTITIONED BY`: each task writes one file per value it has, in the
@@ -404,7 +432,10 @@ async fn a_failed_write_commits_nothing() {
     )
     .await
     .unwrap_err();
-    assert!(err.to_string().to_lowercase().contains("divide by zero"), "{err}");
+    assert!(
+        err.to_string().to_lowercase().contains("divide by zero"),
+        "{err}"
+    );
     assert_nothing_committed(&out).await;
 
     let file = dir.path().join("afile.txt");
@@ -461,7 +492,11 @@ async fn a_retried_write_task_leaves_one_copy_of_every_row() {
     tokio::time::sleep(Duration::from_secs(6)).await;
     assert_committed(&out);
     let files = data_files(&out);
-    assert_eq!(task_partitions(&files, "parquet"), vec![0, 1, 2, 3], "{files:?}");
+    assert_eq!(
+        task_partitions(&files, "parquet"),
+        vec![0, 1, 2, 3],
+        "{files:?}"
+    );
     let back = timed(
         "reading back",
         run_sql(
@@ -474,7 +509,11 @@ async fn a_retried_write_task_leaves_one_copy_of_every_row() {
     )
     .await
     .unwrap();
-    assert_result(&back, &oracle_sql(&oracle, ORDERS).await, "retried write read back");
+    assert_result(
+        &back,
+        &oracle_sql(&oracle, ORDERS).await,
+        "retried write read back",
+    );
 }
 
 /// With speculation, a straggling write task gets a second attempt on the
@@ -515,11 +554,19 @@ async fn a_speculative_write_commits_once() {
     .unwrap();
     let counters = s.last_job_counters().unwrap();
     assert!(counters.speculative_attempts >= 1, "{counters}");
-    assert!(start.elapsed() < SLEEP / 2, "{:?} {counters}", start.elapsed());
+    assert!(
+        start.elapsed() < SLEEP / 2,
+        "{:?} {counters}",
+        start.elapsed()
+    );
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_committed(&out);
     let files = data_files(&out);
-    assert_eq!(task_partitions(&files, "parquet"), vec![0, 1, 2, 3], "{files:?}");
+    assert_eq!(
+        task_partitions(&files, "parquet"),
+        vec![0, 1, 2, 3],
+        "{files:?}"
+    );
     let back = timed(
         "reading back",
         run_sql(
@@ -532,12 +579,16 @@ async fn a_speculative_write_commits_once() {
     )
     .await
     .unwrap();
-    assert_result(&back, &oracle_sql(&oracle, query).await, "speculative write read back");
+    assert_result(
+        &back,
+        &oracle_sql(&oracle, query).await,
+        "speculative write read back",
+    );
 }
 
 /// COPY into an S3 bucket (moto's server) from 2 executors: the commit
-/// renames inside the bucket (a copy, then a delete), writes `_SUCCESS`,
-/// and leaves no staging object; the bucket's files read back exactly.
+/// renames inside the bucket (a copy, then a delete) and leaves no staging
+/// object; the bucket's files read back exactly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn copy_to_s3_commits_inside_the_bucket() {
     use datafusion::execution::object_store::ObjectStoreUrl;
@@ -577,17 +628,19 @@ async fn copy_to_s3_commits_inside_the_bucket() {
         .try_collect()
         .await
         .unwrap();
-    assert!(objects.contains(&"out/_SUCCESS".to_string()), "{objects:?}");
     assert!(
         !objects.iter().any(|o| o.contains("_minispark_staging")),
         "{objects:?}"
     );
     let data: Vec<String> = objects
         .iter()
-        .filter(|o| !o.ends_with("_SUCCESS"))
         .map(|o| o.trim_start_matches("out/").to_string())
         .collect();
-    assert_eq!(task_partitions(&data, "parquet"), vec![0, 1, 2, 3], "{objects:?}");
+    assert_eq!(
+        task_partitions(&data, "parquet"),
+        vec![0, 1, 2, 3],
+        "{objects:?}"
+    );
     let back = timed(
         "reading the bucket back",
         run_sql(

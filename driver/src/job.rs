@@ -346,8 +346,13 @@ impl JobSession {
             }
             Ok(batches)
         };
-        let (rows, _summary) = crate::write::job_committer::run_write(write_job, committer, run).await?;
-        let schema = Arc::new(Schema::new(vec![Field::new("count", DataType::UInt64, false)]));
+        let (rows, _summary) =
+            crate::write::job_committer::run_write(write_job, committer, run).await?;
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "count",
+            DataType::UInt64,
+            false,
+        )]));
         let batch = RecordBatch::try_new(
             Arc::clone(&schema),
             vec![Arc::new(arrow::array::UInt64Array::from(vec![rows]))],

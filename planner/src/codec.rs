@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 use arrow::datatypes::Schema;
 use datafusion::common::{Result, internal_datafusion_err, internal_err};
+use datafusion::datasource::sink::DataSinkExec;
 use datafusion::execution::TaskContext;
 use datafusion::physical_expr::{Partitioning, PhysicalExpr};
-use datafusion::datasource::sink::DataSinkExec;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion_proto::physical_plan::from_proto::parse_physical_expr_with_converter;
 use datafusion_proto::physical_plan::to_proto::serialize_physical_expr;
@@ -22,8 +22,7 @@ use datafusion_proto::physical_plan::{
 use datafusion_proto::protobuf;
 use minispark_proto::{
     BlockList, BlockLocation as PbBlockLocation, CoalesceNode, ExtensionNode, FileWriteNode,
-    ShuffleBlock,
-    ShuffleReaderNode, ShuffleWriterNode, extension_node::Node,
+    ShuffleBlock, ShuffleReaderNode, ShuffleWriterNode, extension_node::Node,
 };
 use prost::Message;
 

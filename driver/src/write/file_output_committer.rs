@@ -1,8 +1,17 @@
 //! The plain-files job commit (Spark's `FileOutputCommitter` under
 //! `HadoopMapReduceCommitProtocol`): every committed file is renamed from
 //! its task attempt's staging folder to its final name
-//! (`[col=v/]part-00003-<write id>.c000.<ext>`), a `_SUCCESS` marker is
-//! written, and the job's staging folder is removed.
+//! (`[col=v/]part-00003-<write id>.c000.<ext>`), and the job's staging
+//! folder is removed.
+//!
+//! Spark also writes an empty `_SUCCESS` file (Hadoop's readers skip
+//! `_`-prefixed names). [`FileOutputCommitter::success_marker`] is off:
+//! DataFusion's `CREATE EXTERNAL TABLE` over a folder reads every file in
+//! it (its extension filter is empty for a folder), so the marker would be
+//! read as an empty data file, and a `PARTITIONED BY` table's partition
+//! inference fails on a file outside the `col=value/` folders ("Found
+//! mixed partition values on disk"). It can be turned on once readers skip
+//! `_`-prefixed files.
 //!
 //! A rename is `rename(2)` on a local file system and the store's rename
 //! elsewhere (S3 and GCS: a copy then a delete; Azure: a rename). If a
@@ -24,7 +33,12 @@ use super::job_committer::{CommitSummary, JobCommitter, WriteJob};
 
 /// See the module docs.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct FileOutputCommitter;
+pub struct FileOutputCommitter {
+    /// Write `_SUCCESS` in the destination once every file is in place
+    /// (Spark's `mapreduce.fileoutputcommitter.marksuccessfuljobs`): off,
+    /// see the module docs.
+    pub success_marker: bool,
+}
 
 #[async_trait]
 impl JobCommitter for FileOutputCommitter {
@@ -45,16 +59,18 @@ impl JobCommitter for FileOutputCommitter {
                 summary.files += 1;
                 summary.bytes += file.bytes;
             }
-            let marker = job.final_location(SUCCESS_MARKER)?;
-            job.store
-                .put(&marker, PutPayload::default())
-                .await
-                .map_err(|e| {
-                    DataFusionError::ObjectStore(Box::new(e)).context(format!(
-                        "cannot commit the write to '{}': writing {SUCCESS_MARKER} failed",
-                        job.destination
-                    ))
-                })?;
+            if self.success_marker {
+                let marker = job.final_location(SUCCESS_MARKER)?;
+                job.store
+                    .put(&marker, PutPayload::default())
+                    .await
+                    .map_err(|e| {
+                        DataFusionError::ObjectStore(Box::new(e)).context(format!(
+                            "cannot commit the write to '{}': writing {SUCCESS_MARKER} failed",
+                            job.destination
+                        ))
+                    })?;
+            }
             Ok::<_, DataFusionError>(())
         }
         .await;

@@ -120,9 +120,12 @@ pub fn write_of(graph: &StageGraph) -> Option<&FileWriteExec> {
         .downcast_ref::<FileWriteExec>()
 }
 
-/// The committer of a write: plain files, renamed into place.
+/// The committer of a write: plain files, renamed into place (no
+/// `_SUCCESS` marker: see [`FileOutputCommitter`]).
 pub fn committer_for(_write: &FileWriteExec) -> Arc<dyn JobCommitter> {
-    Arc::new(FileOutputCommitter)
+    Arc::new(FileOutputCommitter {
+        success_marker: false,
+    })
 }
 
 /// Runs a write job: `run` runs the job's stage graph and returns its

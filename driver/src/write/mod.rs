@@ -10,10 +10,12 @@
 //!
 //! * [`job_committer`]: the extension point: [`JobCommitter`] (what the
 //!   driver does with the written files at job commit and abort), the
-//!   [`WriteJob`] it commits, and [`run_write`] (where the driver calls it).
+//!   [`WriteJob`] it commits, and [`job_committer::run_write`] (where the
+//!   driver calls it).
 //! * [`file_output_committer`]: the plain-files committer (Spark's
-//!   `FileOutputCommitter`): files renamed into place, `_SUCCESS`, staging
-//!   removed. A table format (Delta Lake, Iceberg) commits the same
+//!   `FileOutputCommitter`): files renamed into place, staging removed
+//!   (Spark's `_SUCCESS` marker is off, see there). A table format (Delta
+//!   Lake, Iceberg) commits the same
 //!   [`minispark_planner::write::WrittenFile`]s as a log entry instead.
 
 pub mod file_output_committer;

@@ -6,10 +6,11 @@
 //! <dest>/_minispark_staging/<write id>/task-00003-<attempt token>/[col=v/]<DataFusion's name>
 //!        │                  │          └ one folder per task attempt: attempts never share a file
 //!        │                  └ one folder per write job
-//!        └ `_`-prefixed, as Spark's `_temporary`: readers skip it (no data extension at
-//!          the top level; listing ignores subfolders that are not `col=value`)
+//!        └ `_`-prefixed, as Spark's `_temporary`; DataFusion's listing ignores its
+//!          files (subfolders that are not `col=value`) once a table is created
 //! <dest>/[col=v/]part-00003-<write id>.c000.<ext>   after the job commit
-//! <dest>/_SUCCESS                                   written last by the job commit
+//! <dest>/_SUCCESS                                   Spark's marker (off: see the driver's
+//!                                                   `write::file_output_committer`)
 //! ```
 
 use object_store::path::Path;
