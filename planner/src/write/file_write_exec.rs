@@ -50,7 +50,8 @@ use super::written_file::WrittenFile;
 /// DataFusion's sink for it needs besides the [`FileSinkConfig`].
 #[derive(Debug, Clone)]
 pub enum WriteFormat {
-    Parquet(TableParquetOptions),
+    /// Boxed: Parquet's options are far larger than the others'.
+    Parquet(Box<TableParquetOptions>),
     Csv(CsvWriterOptions),
     Json(JsonWriterOptions),
 }
@@ -62,7 +63,7 @@ impl WriteFormat {
         if let Some(s) = sink.downcast_ref::<ParquetSink>() {
             return Some((
                 s.config().clone(),
-                WriteFormat::Parquet(s.parquet_options().clone()),
+                WriteFormat::Parquet(Box::new(s.parquet_options().clone())),
             ));
         }
         if let Some(s) = sink.downcast_ref::<CsvSink>() {
@@ -82,7 +83,7 @@ impl WriteFormat {
 
     fn sink(&self, config: FileSinkConfig) -> Arc<dyn DataSink> {
         match self.clone() {
-            WriteFormat::Parquet(o) => Arc::new(ParquetSink::new(config, o)),
+            WriteFormat::Parquet(o) => Arc::new(ParquetSink::new(config, *o)),
             WriteFormat::Csv(o) => Arc::new(CsvSink::new(config, o)),
             WriteFormat::Json(o) => Arc::new(JsonSink::new(config, o)),
         }
@@ -354,7 +355,7 @@ impl ExecutionPlan for FileWriteExec {
         let written = async move {
             let (task_rows, parquet_rows) = match format {
                 WriteFormat::Parquet(options) => {
-                    let sink = ParquetSink::new(config, options);
+                    let sink = ParquetSink::new(config, *options);
                     let rows = DataSink::write_all(&sink, input, &ctx).await?;
                     let per_file: HashMap<String, u64> = sink
                         .written()
