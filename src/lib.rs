@@ -117,6 +117,8 @@
 //! | Delta Lake tables (`spark.read.format("delta")`, `versionAsOf` / `timestampAsOf`, `STORED AS DELTA`) | `delta/src/` (log replay `log.rs`, scan and file skipping `table.rs`) |
 //! | Hadoop `FileSystem`s (`s3a://`, `gs://`, `abfs://`) and their `spark.hadoop.fs.*` settings | `storage/src/object_store_registry.rs`, `storage/src/store_settings.rs` |
 //! | Iceberg's Spark reader (`SparkScanBuilder` planning files, `snapshot-id` / `as-of-timestamp` time travel) | `iceberg/src/table_provider.rs`, `iceberg/src/scan.rs` |
+//! | `InsertIntoHadoopFsRelationCommand` / `FileFormatWriter`: a write run by the tasks (`COPY`, `INSERT INTO`) | `planner/src/write/file_write_exec.rs` |
+//! | `FileCommitProtocol` / `HadoopMapReduceCommitProtocol`: staging, job commit and abort | `planner/src/write/staging.rs`, `driver/src/write/job_committer.rs`, `driver/src/write/file_output_committer.rs` |
 //! | Task serialization | `planner/src/codec.rs` (physical), `planner/src/logical_codec.rs` (DataFrames) |
 //! | `EXPLAIN`, the Spark UI's stage metrics | `planner/src/explain.rs`, `driver/src/job.rs` |
 //! | The Spark UI and its REST API (`/api/v1`), `AppStatusStore` fed by `SparkListener` events | `driver/src/ui/`, `driver/src/status_store.rs` |

@@ -283,12 +283,25 @@ impl JobSession {
             }
             LogicalPlan::Analyze(analyze) => {
                 let graph = self.plan_stages(analyze.input.as_ref().clone()).await?;
-                let job = self.run_graph(&graph).await?;
+                let mut job = self.run_graph(&graph).await?;
                 // Read and drop the result, so the measurement includes it.
-                let mut stream = job.stream;
+                let stream = std::mem::replace(&mut job.stream, futures::stream::empty().boxed());
                 let mut rows = 0;
-                while let Some(batch) = stream.next().await {
-                    rows += batch?.num_rows();
+                if let Some(write) = crate::write::write_of(&graph) {
+                    // A write is committed as when it runs without ANALYZE
+                    // (DataFusion's EXPLAIN ANALYZE COPY writes too).
+                    let write_job = crate::write::WriteJob::of(write, &self.ctx)?;
+                    let committer = crate::write::committer_for(write);
+                    let batches = stream.collect::<Vec<_>>();
+                    let read = async { batches.await.into_iter().collect::<Result<Vec<_>>>() };
+                    let (written, _) =
+                        crate::write::job_committer::run_write(write_job, committer, read).await?;
+                    rows = written as usize;
+                } else {
+                    let mut stream = stream;
+                    while let Some(batch) = stream.next().await {
+                        rows += batch?.num_rows();
+                    }
                 }
                 let mut text = format_stage_graph(&graph, Some(&job.metrics), &self.skew_rule());
                 text.push_str(&format!(
@@ -305,11 +318,16 @@ impl JobSession {
                 let tables = parquet_tables(&plan);
                 let job = async {
                     let graph = self.plan_stages(plan).await?;
+                    if crate::write::write_of(&graph).is_some() {
+                        return Ok(Err(self.run_write(&graph).await?));
+                    }
                     let job = self.run_graph(&graph).await?;
-                    Ok((graph, job))
+                    Ok(Ok((graph, job)))
                 };
                 let (graph, job) = match job.await {
-                    Ok(done) => done,
+                    Ok(Ok(done)) => done,
+                    // A distributed write, committed: its row count.
+                    Ok(Err(written)) => return Ok(written),
                     Err(e) => {
                         return Err(name_unreadable_file(&self.ctx.state(), &tables, e).await);
                     }
@@ -322,6 +340,47 @@ impl JobSession {
                 })
             }
         }
+    }
+
+    /// Runs a distributed write (`COPY ... TO`, `INSERT INTO`): the job,
+    /// then its commit, once, on the driver ([`crate::write::run_write`]).
+    /// Returns the rows written, as DataFusion's `count` column.
+    async fn run_write(&self, graph: &StageGraph) -> Result<StatementResult> {
+        let Some(write) = crate::write::write_of(graph) else {
+            return plan_err!("not a write");
+        };
+        let write_job = crate::write::WriteJob::of(write, &self.ctx)?;
+        let committer = crate::write::committer_for(write);
+        let counters = Arc::new(Mutex::new(None));
+        let job_counters = Arc::clone(&counters);
+        let run = async move {
+            let job = self.run_graph(graph).await?;
+            *job_counters.lock().expect("counters lock") = Some(job.counters);
+            let mut stream = job.stream;
+            let mut batches = vec![];
+            while let Some(batch) = stream.next().await {
+                batches.push(batch?);
+            }
+            Ok(batches)
+        };
+        let (rows, _summary) =
+            crate::write::job_committer::run_write(write_job, committer, run).await?;
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "count",
+            DataType::UInt64,
+            false,
+        )]));
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![Arc::new(arrow::array::UInt64Array::from(vec![rows]))],
+        )?;
+        let counters = *counters.lock().expect("counters lock");
+        Ok(StatementResult {
+            schema,
+            stream: futures::stream::iter(vec![Ok(batch)]).boxed(),
+            returns_rows: true,
+            counters,
+        })
     }
 
     /// Optimizes and plans `plan` for the cluster, and cuts it into stages.
@@ -341,6 +400,9 @@ impl JobSession {
         let (physical, join_strategies) = self.physical_plan(plan).await?;
         // REPARTITION_BY_RANGE: bounds from a sampling job (crate::range_bounds).
         let physical = self.sample_range_bounds(physical).await?;
+        // A write to a folder runs in the tasks of the result stage, each
+        // writing its own files (see crate::write).
+        let physical = minispark_planner::write::distribute_write(physical)?;
         let mut graph = plan_stages(physical, self.shuffle_partitions())?;
         graph.join_strategies = join_strategies;
         Ok(graph)

@@ -58,6 +58,8 @@
 //!   name (indexes, transactions, unknown `STORED AS`, recursive CTEs).
 //! * [`table_files`]: a new external table's files checked (missing
 //!   locations, `PARTITIONED BY` folders, empty and corrupt Parquet files).
+//! * [`write`]: distributed writes, the driver half of the file commit
+//!   protocol: the job commit (or abort) of what the tasks wrote.
 
 pub mod cluster;
 pub mod deep_work;
@@ -80,6 +82,7 @@ pub mod table_files;
 pub mod task_timeout;
 pub mod ui;
 pub mod unsupported;
+pub mod write;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

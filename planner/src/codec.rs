@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use arrow::datatypes::Schema;
 use datafusion::common::{Result, internal_datafusion_err, internal_err};
+use datafusion::datasource::sink::DataSinkExec;
 use datafusion::execution::TaskContext;
 use datafusion::physical_expr::{Partitioning, PhysicalExpr};
 use datafusion::physical_plan::ExecutionPlan;
@@ -20,8 +21,9 @@ use datafusion_proto::physical_plan::{
 };
 use datafusion_proto::protobuf;
 use minispark_proto::{
-    BlockList, BlockLocation as PbBlockLocation, CoalesceNode, ExtensionNode, IcebergScanNode,
-    RangeSampleNode, ShuffleBlock, ShuffleReaderNode, ShuffleWriterNode, extension_node::Node,
+    BlockList, BlockLocation as PbBlockLocation, CoalesceNode, ExtensionNode, FileWriteNode,
+    IcebergScanNode, RangeSampleNode, ShuffleBlock, ShuffleReaderNode, ShuffleWriterNode,
+    extension_node::Node,
 };
 use prost::Message;
 
@@ -31,6 +33,7 @@ use crate::exchange::range::{decode_bounds, encode_bounds};
 use crate::exchange::{BlockLocation, ExchangeKind, ShuffleReaderExec, ShuffleWriterExec};
 use crate::repartition::coalesce::CoalesceExec;
 use crate::repartition::range_sample::RangeSampleExec;
+use crate::write::FileWriteExec;
 
 /// The extension codec for minispark's plan nodes.
 #[derive(Debug, Default, Clone)]
@@ -190,6 +193,24 @@ impl PhysicalExtensionCodec for MinisparkCodec {
                     r.per_partition as usize,
                 )?))
             }
+            Some(Node::FileWrite(w)) => {
+                let [input] = inputs else {
+                    return internal_err!("FileWriteExec needs one input, got {}", inputs.len());
+                };
+                let sink = datafusion_proto::bytes::physical_plan_from_bytes_with_extension_codec(
+                    &w.sink_plan,
+                    ctx,
+                    self,
+                )?;
+                let Some(sink) = sink.downcast_ref::<DataSinkExec>() else {
+                    return internal_err!("a FileWriteNode must hold a DataSinkExec");
+                };
+                Ok(Arc::new(FileWriteExec::from_sink_exec(
+                    Arc::clone(input),
+                    sink,
+                    w.write_id,
+                )?))
+            }
             Some(scan @ (Node::TpchScan(_) | Node::NetflixScan(_))) => {
                 minispark_datagen::codec::decode_scan(&scan)
                     .unwrap_or_else(|| internal_err!("not a built-in scan"))
@@ -259,6 +280,15 @@ impl PhysicalExtensionCodec for MinisparkCodec {
             Node::Coalesce(CoalesceNode {
                 partitions: c.requested() as u32,
                 origin: c.origin().to_string(),
+            })
+        } else if let Some(w) = node.downcast_ref::<FileWriteExec>() {
+            Node::FileWrite(FileWriteNode {
+                sink_plan: datafusion_proto::bytes::physical_plan_to_bytes_with_extension_codec(
+                    Arc::new(w.sink_exec()),
+                    self,
+                )?
+                .to_vec(),
+                write_id: w.write_id().to_string(),
             })
         } else if let Some(scan) = minispark_datagen::codec::encode_scan(node.as_ref()) {
             scan

@@ -39,6 +39,9 @@
 //! * [`ipc_limits`]: the size checks on IPC data from other processes,
 //!   made before anything is allocated for it.
 //! * [`explain`]: printing a stage graph.
+//! * [`write`]: distributed writes (`COPY ... TO`, `INSERT INTO`): each
+//!   task of the result stage writes its own files into a staging folder;
+//!   the driver commits them once.
 //! * [`user_errors`]: errors in user words, and which errors a retry
 //!   cannot cure (they fail a job at once).
 
@@ -60,3 +63,4 @@ pub mod session;
 pub mod skew;
 pub mod stages;
 pub mod user_errors;
+pub mod write;
