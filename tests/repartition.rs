@@ -292,9 +292,9 @@ async fn repartition_hints_and_their_mistakes() {
     }
 }
 
-/// `COPY` of a `DISTRIBUTE BY` query writes every row. (Spark writes one
-/// file per non-empty partition; minispark's COPY still writes from one
-/// task, so the file count is DataFusion's: not checked here.)
+/// `COPY` of a `DISTRIBUTE BY` query writes every row. (That it writes one
+/// file per non-empty partition, each holding only its partition's keys,
+/// is checked by `distributed_writes`.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn copy_with_distribute_by_writes_every_row() {
     let cluster = cluster(2).await;
