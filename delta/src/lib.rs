@@ -33,15 +33,39 @@
 //! * file skipping: partition values (exact), and the log's min/max/null
 //!   counts of integer and date columns.
 //!
-//! Writes are not here yet.
+//!
+//! Writes (`INSERT INTO`, `INSERT OVERWRITE`, minispark's
+//! `DataFrame::write_delta`), distributed:
+//!
+//! ```text
+//!  driver:    DeltaTable::insert_into -> DataSinkExec(DeltaSink: a Parquet
+//!             sink for the table folder + the DeltaWrite to commit)  (sink.rs)
+//!             -> minispark's planner: one write task per partition
+//!  executors: Parquet files into a staging folder, `col=value/` folders
+//!             for the partition columns
+//!  driver:    files moved into the table folder, one log entry written
+//!             with put-if-absent: add (and remove, for an overwrite)
+//!             actions, protocol and metaData for a new table  (commit.rs)
+//! ```
+//!
+//! What writes do not do: dynamic partition overwrite (an overwrite
+//! replaces the whole table), retry after a concurrent commit (the write
+//! fails with a "concurrent commit" error and commits nothing), null
+//! partition values, column statistics beyond `numRecords`, writer
+//! features other than `appendOnly` and `timestampNtz`, schema evolution
+//! (an append's columns must be the table's), checkpoints.
 
+pub mod commit;
 pub mod factory;
 pub mod log;
 pub mod schema;
+pub mod sink;
 pub mod table;
 
+pub use commit::{DeltaWrite, WriteMode};
 pub use factory::{DeltaTableFactory, parse_timestamp, time_travel};
 pub use log::TimeTravel;
+pub use sink::DeltaSink;
 pub use table::DeltaTable;
 
 /// The `STORED AS` name of Delta tables (DataFusion's table factories are

@@ -80,6 +80,11 @@ pub struct Protocol {
     pub min_reader_version: i32,
     #[serde(default)]
     pub reader_features: Option<Vec<String>>,
+    /// What a writer must honour (checked before minispark writes).
+    #[serde(default)]
+    pub min_writer_version: i32,
+    #[serde(default)]
+    pub writer_features: Option<Vec<String>>,
 }
 
 /// A table at one version: its metadata and live data files.
@@ -101,7 +106,8 @@ struct LogListing {
     checkpoints: BTreeMap<u64, Vec<ObjectMeta>>,
 }
 
-fn log_prefix(root: &Path) -> Path {
+/// The `_delta_log/` folder of the table at `root`.
+pub fn log_prefix(root: &Path) -> Path {
     root.clone().join("_delta_log")
 }
 
@@ -233,6 +239,12 @@ fn not_a_table(location: &str) -> DataFusionError {
         "'{location}' is not a Delta table: it has no _delta_log folder with commits \
          (does the location exist, and was the table written there?)"
     )
+}
+
+/// Whether `root` holds a Delta table: a `_delta_log/` with a commit or a
+/// checkpoint.
+pub async fn table_exists(store: &dyn ObjectStore, root: &Path, location: &str) -> Result<bool> {
+    Ok(list_log(store, root, location).await?.latest().is_some())
 }
 
 /// Reads the table at `root` of `store` at the version `travel` names.

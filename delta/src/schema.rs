@@ -136,6 +136,132 @@ fn primitive(name: &str) -> Result<DataType> {
     })
 }
 
+/// The Delta `schemaString` of an Arrow schema (a new table's columns),
+/// or an error naming the first column Delta cannot hold. Strings of
+/// every width are `string`, timestamps of every unit `timestamp` (with a
+/// time zone) or `timestamp_ntz` (without); unsigned integers, times,
+/// durations and intervals have no Delta type.
+pub fn delta_schema_string(schema: &Schema) -> Result<String> {
+    let fields = schema
+        .fields()
+        .iter()
+        .map(|f| delta_field(f))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(serde_json::json!({"type": "struct", "fields": fields}).to_string())
+}
+
+fn delta_field(field: &Field) -> Result<Value> {
+    let data_type = delta_type(field.data_type())
+        .map_err(|e| e.context(format!("column {}", field.name())))?;
+    Ok(serde_json::json!({
+        "name": field.name(),
+        "type": data_type,
+        "nullable": field.is_nullable(),
+        "metadata": {},
+    }))
+}
+
+fn delta_type(data_type: &DataType) -> Result<Value> {
+    let name = match data_type {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "string",
+        DataType::Int64 => "long",
+        DataType::Int32 => "integer",
+        DataType::Int16 => "short",
+        DataType::Int8 => "byte",
+        DataType::Float32 => "float",
+        DataType::Float64 => "double",
+        DataType::Boolean => "boolean",
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => "binary",
+        DataType::Date32 | DataType::Date64 => "date",
+        DataType::Timestamp(_, Some(_)) => "timestamp",
+        DataType::Timestamp(_, None) => "timestamp_ntz",
+        DataType::Decimal128(p, s) if *p <= 38 && *s >= 0 => {
+            return Ok(Value::String(format!("decimal({p},{s})")));
+        }
+        DataType::Struct(fields) => {
+            let fields = fields
+                .iter()
+                .map(|f| delta_field(f))
+                .collect::<Result<Vec<_>>>()?;
+            return Ok(serde_json::json!({"type": "struct", "fields": fields}));
+        }
+        DataType::List(f) | DataType::LargeList(f) | DataType::ListView(f) => {
+            return Ok(serde_json::json!({
+                "type": "array",
+                "elementType": delta_type(f.data_type())?,
+                "containsNull": f.is_nullable(),
+            }));
+        }
+        DataType::Map(entries, _) => {
+            let DataType::Struct(kv) = entries.data_type() else {
+                return plan_err!("a map whose entries are not a struct");
+            };
+            let (Some(key), Some(value), None) = (kv.first(), kv.get(1), kv.get(2)) else {
+                return plan_err!("a map whose entries are not (key, value)");
+            };
+            return Ok(serde_json::json!({
+                "type": "map",
+                "keyType": delta_type(key.data_type())?,
+                "valueType": delta_type(value.data_type())?,
+                "valueContainsNull": value.is_nullable(),
+            }));
+        }
+        other => {
+            return plan_err!(
+                "the type {other} has no Delta Lake type (Delta has no unsigned integers, \
+                 times, durations or intervals): cast the column first"
+            );
+        }
+    };
+    Ok(Value::String(name.to_string()))
+}
+
+/// Checks that rows of `input` can be written to a Delta table with the
+/// columns `table` as they are: the same column names, each of the same
+/// Delta type (string widths and timestamp units aside). The error names
+/// every column that is missing, extra or of another type: minispark
+/// neither casts nor evolves a table's schema on a write.
+pub fn check_write_schema(table: &Schema, input: &Schema, location: &str) -> Result<()> {
+    let mut problems = vec![];
+    for field in table.fields() {
+        match input.field_with_name(field.name()) {
+            Err(_) => problems.push(format!("column {} is missing", field.name())),
+            Ok(given) => {
+                let want = delta_type(field.data_type()).ok();
+                let got = delta_type(given.data_type()).ok();
+                if want.is_none() || want != got {
+                    problems.push(format!(
+                        "column {} is {} in the table but {} in the rows",
+                        field.name(),
+                        field.data_type(),
+                        given.data_type()
+                    ));
+                }
+            }
+        }
+    }
+    for field in input.fields() {
+        if table.field_with_name(field.name()).is_err() {
+            problems.push(format!("column {} is not in the table", field.name()));
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    plan_err!(
+        "the rows do not match the columns of Delta table '{location}': {} (minispark \
+         neither casts nor adds columns on a write: select and cast the columns to the \
+         table's schema)",
+        problems.join("; ")
+    )
+}
+
+/// Whether a `schemaString` has a `timestamp_ntz` column (the table then
+/// needs the `timestampNtz` table feature).
+pub fn uses_timestamp_ntz(schema_string: &str) -> bool {
+    schema_string.contains("\"timestamp_ntz\"")
+}
+
 /// A partition value from the log (`None`: null) as a value of `data_type`.
 pub fn partition_value(value: Option<&str>, data_type: &DataType) -> Result<ScalarValue> {
     let Some(text) = value else {
@@ -198,6 +324,83 @@ mod tests {
         )
         .unwrap();
         assert_eq!(view.field(0).data_type(), &DataType::Utf8View);
+    }
+
+    #[test]
+    fn arrow_schemas_become_delta_schemas() {
+        let schema = Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("s", DataType::Utf8View, true),
+            Field::new("d", DataType::Decimal128(10, 2), true),
+            Field::new(
+                "ts",
+                DataType::Timestamp(TimeUnit::Nanosecond, Some("+00:00".into())),
+                true,
+            ),
+            Field::new("day", DataType::Date32, true),
+            Field::new(
+                "l",
+                DataType::List(Arc::new(Field::new("item", DataType::Int32, true))),
+                true,
+            ),
+        ]);
+        let text = delta_schema_string(&schema).unwrap();
+        assert!(!uses_timestamp_ntz(&text));
+        let back = arrow_schema(&text, false).unwrap();
+        let types: Vec<String> = back
+            .fields()
+            .iter()
+            .map(|f| format!("{}:{}:{}", f.name(), f.data_type(), f.is_nullable()))
+            .collect();
+        assert_eq!(
+            types,
+            [
+                "id:Int64:false",
+                "s:Utf8:true",
+                "d:Decimal128(10, 2):true",
+                "ts:Timestamp(µs, \"UTC\"):true",
+                "day:Date32:true",
+                "l:List(Int32, field: 'element'):true",
+            ]
+        );
+        let ntz = Schema::new(vec![Field::new(
+            "t",
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            true,
+        )]);
+        assert!(uses_timestamp_ntz(&delta_schema_string(&ntz).unwrap()));
+        let err = delta_schema_string(&Schema::new(vec![Field::new(
+            "u",
+            DataType::UInt32,
+            true,
+        )]))
+        .unwrap_err();
+        assert!(err.to_string().contains("column u"), "{err}");
+        assert!(err.to_string().contains("no Delta Lake type"), "{err}");
+    }
+
+    #[test]
+    fn written_rows_must_have_the_tables_columns() {
+        let table = Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("s", DataType::Utf8View, true),
+        ]);
+        let same = Schema::new(vec![
+            Field::new("s", DataType::Utf8, true),
+            Field::new("id", DataType::Int64, true),
+        ]);
+        check_write_schema(&table, &same, "t").unwrap();
+        let other = Schema::new(vec![
+            Field::new("id", DataType::Int32, true),
+            Field::new("extra", DataType::Utf8, true),
+        ]);
+        let err = check_write_schema(&table, &other, "t").unwrap_err().to_string();
+        assert!(
+            err.contains("column id is Int64 in the table but Int32 in the rows"),
+            "{err}"
+        );
+        assert!(err.contains("column s is missing"), "{err}");
+        assert!(err.contains("column extra is not in the table"), "{err}");
     }
 
     #[test]

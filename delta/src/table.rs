@@ -20,11 +20,17 @@ use datafusion::common::{
     Column, DFSchema, DataFusionError, Result, ScalarValue, Statistics, plan_datafusion_err,
     plan_err,
 };
+use datafusion::common::SchemaExt;
 use datafusion::datasource::TableType;
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingTableUrl, PartitionedFile};
-use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
+use datafusion::datasource::file_format::parquet::ParquetSink;
+use datafusion::datasource::physical_plan::{
+    FileGroup, FileOutputMode, FileScanConfigBuilder, FileSinkConfig,
+};
+use datafusion::datasource::sink::DataSinkExec;
+use datafusion::logical_expr::dml::InsertOp;
 use datafusion::datasource::table_schema::TableSchema;
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
@@ -33,8 +39,10 @@ use datafusion::physical_optimizer::pruning::{PruningPredicateBuilder, PruningSt
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 
+use crate::commit::{DeltaWrite, NewTable, WriteMode, check_writable};
 use crate::log::{Add, Snapshot, TimeTravel, load_snapshot};
-use crate::schema::{arrow_schema, partition_value};
+use crate::schema::{arrow_schema, delta_schema_string, partition_value};
+use crate::sink::DeltaSink;
 
 /// Reader features minispark reads correctly (protocol version 3). A
 /// table may list `deletionVectors` or `columnMapping` as long as no file
@@ -62,6 +70,9 @@ pub struct DeltaTable {
     partition_columns: Vec<String>,
     /// Strings and binaries as view types (see [`arrow_schema`]).
     view_types: bool,
+    /// Set for a table that does not exist yet: a write creates it (its
+    /// version 0) with this metadata; it cannot be scanned.
+    create: Option<NewTable>,
 }
 
 /// Whether `state` reads Parquet strings as `Utf8View`.
@@ -95,7 +106,56 @@ impl DeltaTable {
             version: snapshot.version,
             partition_columns: snapshot.metadata.partition_columns.clone(),
             schema,
+            create: None,
         })
+    }
+
+    /// A table that does not exist yet at `location`, with the columns of
+    /// `schema` (mapped to Delta types: the returned table's schema is what
+    /// the written rows must be cast to) and `partition_columns`: writing
+    /// to it creates it.
+    pub fn to_create(
+        state: &dyn Session,
+        location: &str,
+        schema: &Schema,
+        partition_columns: Vec<String>,
+    ) -> Result<Self> {
+        for column in &partition_columns {
+            if schema.field_with_name(column).is_err() {
+                return plan_err!(
+                    "partition column {column} is not a column of the written rows (they have {})",
+                    schema
+                        .fields()
+                        .iter()
+                        .map(|f| f.name().as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+        }
+        if !partition_columns.is_empty() && partition_columns.len() == schema.fields().len() {
+            return plan_err!(
+                "a Delta table needs a column that is not a partition column"
+            );
+        }
+        let schema_string = delta_schema_string(schema)?;
+        let view_types = view_types(state);
+        let table_schema = Arc::new(arrow_schema(&schema_string, view_types)?);
+        Ok(Self {
+            location: location.to_string(),
+            url: ListingTableUrl::parse(location)?,
+            travel: TimeTravel::Latest,
+            version: 0,
+            schema: table_schema,
+            partition_columns,
+            view_types,
+            create: Some(NewTable { schema_string }),
+        })
+    }
+
+    /// Whether this table does not exist yet (see [`Self::to_create`]).
+    pub fn is_new(&self) -> bool {
+        self.create.is_some()
     }
 
     /// The table as it was opened elsewhere (a client's plan decoded on
@@ -118,6 +178,7 @@ impl DeltaTable {
                 .any(|f| matches!(f.data_type(), DataType::Utf8View | DataType::BinaryView)),
             schema,
             partition_columns,
+            create: None,
         })
     }
 
@@ -141,6 +202,12 @@ impl DeltaTable {
     /// The snapshot a scan reads: the opened version, or for a table read at
     /// its latest version the newest one, if its columns did not change.
     async fn snapshot(&self, state: &dyn Session) -> Result<Snapshot> {
+        if self.create.is_some() {
+            return plan_err!(
+                "Delta table '{}' does not exist yet: it cannot be read before a write creates it",
+                self.location
+            );
+        }
         let travel = match self.travel {
             TimeTravel::Latest => TimeTravel::Latest,
             _ => TimeTravel::Version(self.version),
@@ -324,6 +391,95 @@ impl TableProvider for DeltaTable {
             .with_limit(limit)
             .build();
         format.create_physical_plan(state, config).await
+    }
+
+    /// `INSERT INTO` / `INSERT OVERWRITE`: a Parquet write into the table
+    /// folder, committed as the next version of the log by minispark's
+    /// driver (see [`crate::sink`] and [`crate::commit`]).
+    async fn insert_into(
+        &self,
+        state: &dyn Session,
+        input: Arc<dyn ExecutionPlan>,
+        insert_op: InsertOp,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let mode = match insert_op {
+            InsertOp::Append => WriteMode::Append,
+            InsertOp::Overwrite => WriteMode::Overwrite,
+            InsertOp::Replace => {
+                return plan_err!(
+                    "Delta table '{}': REPLACE INTO (replacing rows by key) is not supported; \
+                     INSERT INTO appends and INSERT OVERWRITE replaces the whole table \
+                     (minispark has no dynamic partition overwrite)",
+                    self.location
+                );
+            }
+        };
+        let write = self.plan_write(state, mode).await?;
+        self.schema
+            .logically_equivalent_names_and_types(&input.schema())
+            .map_err(|e| {
+                e.context(format!(
+                    "the rows written to Delta table '{}' do not have its columns",
+                    self.location
+                ))
+            })?;
+        let table_partition_cols = self
+            .partition_columns
+            .iter()
+            .map(|c| Ok((c.clone(), self.schema.field_with_name(c)?.data_type().clone())))
+            .collect::<Result<Vec<_>>>()?;
+        let config = FileSinkConfig {
+            original_url: self.location.clone(),
+            object_store_url: self.url.object_store(),
+            file_group: FileGroup::default(),
+            table_paths: vec![self.url.clone()],
+            output_schema: Arc::clone(&self.schema),
+            table_partition_cols,
+            insert_op: InsertOp::Append,
+            keep_partition_by_columns: false,
+            file_extension: "parquet".to_string(),
+            file_output_mode: FileOutputMode::Directory,
+        };
+        let parquet = ParquetSink::new(config, state.table_options().parquet.clone());
+        Ok(Arc::new(DataSinkExec::new(
+            input,
+            Arc::new(DeltaSink::new(parquet, write)),
+            None,
+        )))
+    }
+}
+
+impl DeltaTable {
+    /// What a write to this table commits: the next version of its newest
+    /// snapshot (a write to a table read at a past version is refused), or
+    /// version 0 of a new table.
+    pub async fn plan_write(&self, state: &dyn Session, mode: WriteMode) -> Result<DeltaWrite> {
+        if let Some(new) = &self.create {
+            return Ok(DeltaWrite {
+                location: self.location.clone(),
+                mode,
+                read_version: None,
+                new_table: Some(new.clone()),
+                partition_columns: self.partition_columns.clone(),
+            });
+        }
+        if self.travel != TimeTravel::Latest {
+            return plan_err!(
+                "Delta table '{}' was opened at version {} (time travel) and cannot be written: \
+                 create it without the 'version' or 'timestamp' option to write to it",
+                self.location,
+                self.version
+            );
+        }
+        let snapshot = self.snapshot(state).await?;
+        check_writable(&snapshot, mode, &self.location)?;
+        Ok(DeltaWrite {
+            location: self.location.clone(),
+            mode,
+            read_version: Some(snapshot.version),
+            new_table: None,
+            partition_columns: self.partition_columns.clone(),
+        })
     }
 }
 
@@ -599,7 +755,9 @@ impl PruningStatistics for FileStatistics {
 /// opened at and its partition columns (the plan carries the schema).
 impl DeltaTable {
     pub fn encode(&self) -> Vec<u8> {
-        let follows = if self.travel == TimeTravel::Latest {
+        let follows = if self.create.is_some() {
+            "create"
+        } else if self.travel == TimeTravel::Latest {
             "latest"
         } else {
             "pinned"
@@ -607,6 +765,11 @@ impl DeltaTable {
         let mut text = format!("delta\n{follows}\n{}\n", self.version);
         text.push_str(&self.partition_columns.join("\u{1f}"));
         text.push('\n');
+        if let Some(new) = &self.create {
+            // A new table's Delta schema (one line of JSON) before the location.
+            text.push_str(&new.schema_string);
+            text.push('\n');
+        }
         text.push_str(&self.location);
         text.into_bytes()
     }
@@ -630,6 +793,19 @@ impl DeltaTable {
             .filter(|p| !p.is_empty())
             .map(str::to_string)
             .collect();
+        if follows == "create" {
+            let (schema_string, location) = location.split_once('\n')?;
+            return Some(
+                Self::from_parts(location, TimeTravel::Latest, 0, schema, partitions).map(
+                    |mut t| {
+                        t.create = Some(NewTable {
+                            schema_string: schema_string.to_string(),
+                        });
+                        t
+                    },
+                ),
+            );
+        }
         Some(Self::from_parts(
             location, travel, version, schema, partitions,
         ))
