@@ -33,7 +33,7 @@ use crate::exchange::range::{decode_bounds, encode_bounds};
 use crate::exchange::{BlockLocation, ExchangeKind, ShuffleReaderExec, ShuffleWriterExec};
 use crate::repartition::coalesce::CoalesceExec;
 use crate::repartition::range_sample::RangeSampleExec;
-use crate::write::FileWriteExec;
+use crate::write::{CommitTarget, FileWriteExec};
 
 /// The extension codec for minispark's plan nodes.
 #[derive(Debug, Default, Clone)]
@@ -205,11 +205,10 @@ impl PhysicalExtensionCodec for MinisparkCodec {
                 let Some(sink) = sink.downcast_ref::<DataSinkExec>() else {
                     return internal_err!("a FileWriteNode must hold a DataSinkExec");
                 };
-                Ok(Arc::new(FileWriteExec::from_sink_exec(
-                    Arc::clone(input),
-                    sink,
-                    w.write_id,
-                )?))
+                Ok(Arc::new(
+                    FileWriteExec::from_sink_exec(Arc::clone(input), sink, w.write_id)?
+                        .with_commit_target(CommitTarget::decode(&w.commit_target)?),
+                ))
             }
             Some(scan @ (Node::TpchScan(_) | Node::NetflixScan(_))) => {
                 minispark_datagen::codec::decode_scan(&scan)
@@ -289,6 +288,7 @@ impl PhysicalExtensionCodec for MinisparkCodec {
                 )?
                 .to_vec(),
                 write_id: w.write_id().to_string(),
+                commit_target: w.commit_target().encode(),
             })
         } else if let Some(scan) = minispark_datagen::codec::encode_scan(node.as_ref()) {
             scan

@@ -43,6 +43,9 @@ use datafusion::physical_plan::{
 };
 use futures::TryStreamExt;
 
+use minispark_delta::DeltaSink;
+
+use super::commit_target::CommitTarget;
 use super::staging::{final_file_name, new_attempt_token, new_write_id, task_staging};
 use super::written_file::WrittenFile;
 
@@ -112,7 +115,16 @@ pub fn distribute_write(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn Executio
     // order, or a table's declared order) holds within each partition: the
     // input below is left as it is, but for a merge to one partition, which
     // keeps no order.
-    let Some((config, format)) = WriteFormat::of(sink_exec.sink()) else {
+    // A Delta table's sink: its Parquet sink writes, its log is committed
+    // by the driver.
+    let (sink, target) = match sink_exec.sink().downcast_ref::<DeltaSink>() {
+        Some(delta) => (
+            delta.parquet() as &dyn DataSink,
+            CommitTarget::Delta(delta.write().clone()),
+        ),
+        None => (sink_exec.sink(), CommitTarget::Files),
+    };
+    let Some((config, format)) = WriteFormat::of(sink) else {
         return Ok(plan);
     };
     let [dest] = config.table_paths.as_slice() else {
@@ -127,12 +139,37 @@ pub fn distribute_write(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn Executio
         Some(c) if c.fetch().is_none() => Arc::clone(c.input()),
         _ => Arc::clone(sink_exec.input()),
     };
-    Ok(Arc::new(FileWriteExec::new(
-        input,
-        config,
-        format,
-        new_write_id(),
-    )))
+    Ok(Arc::new(
+        FileWriteExec::new(input, config, format, new_write_id()).with_commit_target(target),
+    ))
+}
+
+/// Fails a Delta write on a null partition value: DataFusion's
+/// partitioned writer would name its folder after the type's default value
+/// (`''`, `0`), and the log would record that value instead of a null.
+fn refuse_null_partition_values(
+    input: SendableRecordBatchStream,
+    write: &minispark_delta::DeltaWrite,
+) -> SendableRecordBatchStream {
+    let schema = input.schema();
+    let columns = write.partition_columns.clone();
+    let location = write.location.clone();
+    let checked = input.and_then(move |batch| {
+        let null = columns.iter().find(|c| {
+            batch
+                .column_by_name(c)
+                .is_some_and(|array| array.null_count() > 0)
+        });
+        let result = match null {
+            Some(column) => Err(DataFusionError::Execution(format!(
+                "Delta table '{location}': partition column {column} has a null value; \
+                 minispark's Delta writer cannot write null partition values"
+            ))),
+            None => Ok(batch),
+        };
+        futures::future::ready(result)
+    });
+    Box::pin(RecordBatchStreamAdapter::new(schema, checked))
 }
 
 /// See the module docs.
@@ -144,6 +181,8 @@ pub struct FileWriteExec {
     format: WriteFormat,
     /// The write job's id: its staging folder and its files' names.
     write_id: String,
+    /// Who commits the files on the driver.
+    commit_target: CommitTarget,
     properties: Arc<PlanProperties>,
 }
 
@@ -165,8 +204,20 @@ impl FileWriteExec {
             config,
             format,
             write_id,
+            commit_target: CommitTarget::Files,
             properties,
         }
+    }
+
+    /// The same write, committed by `target`.
+    pub fn with_commit_target(mut self, target: CommitTarget) -> Self {
+        self.commit_target = target;
+        self
+    }
+
+    /// Who commits the files on the driver.
+    pub fn commit_target(&self) -> &CommitTarget {
+        &self.commit_target
     }
 
     pub fn input(&self) -> &Arc<dyn ExecutionPlan> {
@@ -268,6 +319,9 @@ impl DisplayAs for FileWriteExec {
         if !cols.is_empty() {
             write!(f, ", partitioned by {}", cols.join(", "))?;
         }
+        if let CommitTarget::Delta(write) = &self.commit_target {
+            write!(f, ", {}", minispark_delta::sink::describe(write))?;
+        }
         Ok(())
     }
 }
@@ -298,12 +352,15 @@ impl ExecutionPlan for FileWriteExec {
         mut children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         match children.pop() {
-            Some(input) if children.is_empty() => Ok(Arc::new(Self::new(
-                input,
-                self.config.clone(),
-                self.format.clone(),
-                self.write_id.clone(),
-            ))),
+            Some(input) if children.is_empty() => Ok(Arc::new(
+                Self::new(
+                    input,
+                    self.config.clone(),
+                    self.format.clone(),
+                    self.write_id.clone(),
+                )
+                .with_commit_target(self.commit_target.clone()),
+            )),
             _ => internal_err!("FileWriteExec has exactly one child"),
         }
     }
@@ -348,7 +405,12 @@ impl ExecutionPlan for FileWriteExec {
             context.window_functions().clone(),
             context.runtime_env(),
         ));
-        let input = self.input.execute(partition, Arc::clone(&ctx))?;
+        let mut input = self.input.execute(partition, Arc::clone(&ctx))?;
+        if let CommitTarget::Delta(write) = &self.commit_target
+            && !write.partition_columns.is_empty()
+        {
+            input = refuse_null_partition_values(input, write);
+        }
         let format = self.format.clone();
         let write_id = self.write_id.clone();
         let extension = self.config.file_extension.clone();

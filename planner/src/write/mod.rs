@@ -8,13 +8,17 @@
 //! * [`written_file`]: the description of one written file (path, size,
 //!   rows, partition values) the driver's job commit receives.
 //! * [`staging`]: the staging layout and Spark's file names.
+//! * [`commit_target`]: who commits the files on the driver (plain files,
+//!   or a Delta table's log).
 //!
 //! The driver half (job commit and abort) lives in the driver crate's
 //! `write` module.
 
+pub mod commit_target;
 pub mod file_write_exec;
 pub mod staging;
 pub mod written_file;
 
+pub use commit_target::CommitTarget;
 pub use file_write_exec::{FileWriteExec, WriteFormat, distribute_write, rows_written};
 pub use written_file::WrittenFile;
