@@ -97,7 +97,7 @@ impl JobCommitter for FileOutputCommitter {
 pub const STAGING_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// [`remove_staging`] now, and again after [`STAGING_GRACE`].
-async fn remove_staging_now_and_later(job: &WriteJob) {
+pub(crate) async fn remove_staging_now_and_later(job: &WriteJob) {
     remove_staging(job).await;
     let job = job.clone();
     if let Ok(handle) = tokio::runtime::Handle::try_current() {

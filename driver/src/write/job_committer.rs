@@ -12,10 +12,11 @@
 //!      └─ err / cancelled / commit failed: committer.abort_job(&job)
 //! ```
 //!
-//! [`committer_for`] picks the committer of a write: today always the
-//! plain-files [`FileOutputCommitter`]; a table format (Delta Lake's log,
-//! Iceberg's `fast_append`) adds its own implementation that records the
-//! same [`WrittenFile`]s as a log entry.
+//! [`committer_for`] picks the committer of a write from its operator's
+//! commit target: the plain-files [`FileOutputCommitter`], or Delta Lake's
+//! [`DeltaLogCommitter`], which records the same [`WrittenFile`]s as one
+//! log entry (a table format such as Iceberg's `fast_append` adds its own
+//! implementation the same way).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -28,12 +29,12 @@ use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::prelude::SessionContext;
 use minispark_planner::stages::StageGraph;
 use minispark_planner::write::staging::job_staging;
-use minispark_planner::write::{FileWriteExec, WrittenFile, rows_written};
+use minispark_planner::write::{CommitTarget, FileWriteExec, WrittenFile, rows_written};
 use object_store::ObjectStore;
 use object_store::path::Path;
 use tracing::{info, warn};
 
-use super::FileOutputCommitter;
+use super::{DeltaLogCommitter, FileOutputCommitter};
 
 /// One write job, as its committer sees it.
 #[derive(Debug, Clone)]
@@ -120,12 +121,18 @@ pub fn write_of(graph: &StageGraph) -> Option<&FileWriteExec> {
         .downcast_ref::<FileWriteExec>()
 }
 
-/// The committer of a write: plain files, renamed into place (no
+/// The committer of a write: a Delta table's log
+/// ([`DeltaLogCommitter`]), or plain files renamed into place (no
 /// `_SUCCESS` marker: see [`FileOutputCommitter`]).
-pub fn committer_for(_write: &FileWriteExec) -> Arc<dyn JobCommitter> {
-    Arc::new(FileOutputCommitter {
-        success_marker: false,
-    })
+pub fn committer_for(write: &FileWriteExec) -> Arc<dyn JobCommitter> {
+    match write.commit_target() {
+        CommitTarget::Delta(delta) => Arc::new(DeltaLogCommitter {
+            write: delta.clone(),
+        }),
+        CommitTarget::Files => Arc::new(FileOutputCommitter {
+            success_marker: false,
+        }),
+    }
 }
 
 /// Runs a write job: `run` runs the job's stage graph and returns its

@@ -17,9 +17,14 @@
 //!   (Spark's `_SUCCESS` marker is off, see there). A table format (Delta
 //!   Lake, Iceberg) commits the same
 //!   [`minispark_planner::write::WrittenFile`]s as a log entry instead.
+//! * [`delta_log_committer`]: Delta Lake's commit: files moved into the
+//!   table folder, then one `_delta_log/<version>.json` entry written
+//!   with put-if-absent (a concurrent commit fails the job, nothing stays).
 
+pub mod delta_log_committer;
 pub mod file_output_committer;
 pub mod job_committer;
 
+pub use delta_log_committer::DeltaLogCommitter;
 pub use file_output_committer::FileOutputCommitter;
 pub use job_committer::{CommitSummary, JobCommitter, WriteJob, committer_for, write_of};
