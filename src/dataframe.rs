@@ -15,6 +15,7 @@ use datafusion::common::{DFSchema, DataFusionError, Result, ScalarValue, plan_er
 use datafusion::datasource::file_format::format_as_file_type;
 use datafusion::datasource::file_format::parquet::ParquetFormatFactory;
 use datafusion::functions_aggregate::expr_fn::count;
+use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{Expr, JoinType, LogicalPlan, LogicalPlanBuilder, SortExpr};
 use datafusion::prelude::lit;
 
@@ -22,6 +23,7 @@ use minispark_driver::job_counters::JobCounters;
 use minispark_planner::hints::{HintNode, JoinHint};
 use minispark_planner::salting::{SkewHint, SkewNode};
 
+use crate::save_mode::SaveMode;
 use crate::session::Session;
 
 /// How [`DataFrame::join_with`] runs a join.
@@ -513,6 +515,113 @@ impl DataFrame {
             .run(plan, "DataFrame::write_parquet")
             .await
             .map_err(|e| e.context(format!("cannot write Parquet to '{path}'")))?;
+        let mut rows = 0u64;
+        for batch in &output.batches {
+            if let Some(c) = batch
+                .column(0)
+                .as_any()
+                .downcast_ref::<arrow::array::UInt64Array>()
+            {
+                rows += c.iter().flatten().sum::<u64>();
+            }
+        }
+        Ok(rows)
+    }
+
+    /// Writes the result as a Delta Lake table at `path` (a local folder or
+    /// an object store URL), from the executors; the driver commits one new
+    /// version of the table's log. Spark's
+    /// `df.write.format("delta").mode(mode).partitionBy(...).save(path)`.
+    ///
+    /// * no table at `path`: a new table (version 0) with the DataFrame's
+    ///   columns and `partition_by` as its partition columns, whatever
+    ///   `mode` is;
+    /// * a table: `mode` decides ([`SaveMode`]); the DataFrame must have the
+    ///   table's columns (by name, same types; the error names every column
+    ///   that differs) and `partition_by` must be empty or the table's.
+    ///
+    /// Returns the number of rows written (0 for [`SaveMode::Ignore`] on an
+    /// existing table).
+    pub async fn write_delta(
+        self,
+        path: &str,
+        mode: SaveMode,
+        partition_by: &[&str],
+    ) -> Result<u64> {
+        let within = |e: DataFusionError| e.context(format!("cannot write Delta table '{path}'"));
+        let input_schema = self.df.schema().as_arrow().clone();
+        let existing = self
+            .session
+            .delta_table_for_write(path)
+            .await
+            .map_err(within)?;
+        let (table, op) = match existing {
+            Some(table) => {
+                match mode {
+                    SaveMode::ErrorIfExists => {
+                        return plan_err!(
+                            "Delta table '{path}' already exists (version {}): write with \
+                             SaveMode::Append or SaveMode::Overwrite",
+                            table.version()
+                        );
+                    }
+                    SaveMode::Ignore => return Ok(0),
+                    SaveMode::Append | SaveMode::Overwrite => {}
+                }
+                if !partition_by.is_empty() && partition_by != table.partition_columns() {
+                    return plan_err!(
+                        "Delta table '{path}' is partitioned by [{}], not by [{}]: its \
+                         partitioning cannot change on a write",
+                        table.partition_columns().join(", "),
+                        partition_by.join(", ")
+                    );
+                }
+                minispark_delta::schema::check_write_schema(
+                    &datafusion::catalog::TableProvider::schema(&table),
+                    &input_schema,
+                    path,
+                )?;
+                let op = if mode == SaveMode::Overwrite {
+                    InsertOp::Overwrite
+                } else {
+                    InsertOp::Append
+                };
+                (table, op)
+            }
+            None => (
+                self.session
+                    .new_delta_table(path, &input_schema, partition_by)
+                    .map_err(within)?,
+                InsertOp::Append,
+            ),
+        };
+        // The rows in the table's column order and types (the same Delta
+        // types: only string widths and timestamp units change).
+        let target = datafusion::catalog::TableProvider::schema(&table);
+        let columns: Vec<Expr> = target
+            .fields()
+            .iter()
+            .map(|f| {
+                datafusion::logical_expr::cast(
+                    Expr::Column(datafusion::common::Column::new_unqualified(f.name())),
+                    f.data_type().clone(),
+                )
+                .alias(f.name())
+            })
+            .collect();
+        let input = self.df.select(columns)?.logical_plan().clone();
+        let plan = LogicalPlanBuilder::insert_into(
+            input,
+            datafusion::common::TableReference::bare("delta"),
+            datafusion::datasource::provider_as_source(std::sync::Arc::new(table)),
+            op,
+        )?
+        .build()?;
+        let output = self
+            .session
+            .run(plan, "DataFrame::write_delta")
+            .await
+            .map_err(within)?;
         let mut rows = 0u64;
         for batch in &output.batches {
             if let Some(c) = batch

@@ -115,6 +115,7 @@
 //! | A broadcast join's hash table built once per executor (`HashedRelation`) | `executor/src/broadcast_hash_table.rs` |
 //! | `Executor`, `BlockManager` serving shuffle blocks | `executor/src/service.rs`, `executor/src/shuffle.rs` |
 //! | Delta Lake tables (`spark.read.format("delta")`, `versionAsOf` / `timestampAsOf`, `STORED AS DELTA`) | `delta/src/` (log replay `log.rs`, scan and file skipping `table.rs`) |
+//! | Delta's writer (`WriteIntoDelta`, `OptimisticTransaction.commit`: one log entry, put-if-absent), `DataFrameWriter.mode` (`SaveMode`) | `delta/src/commit.rs`, `delta/src/sink.rs`, `driver/src/write/delta_log_committer.rs`, `src/save_mode.rs` |
 //! | Hadoop `FileSystem`s (`s3a://`, `gs://`, `abfs://`) and their `spark.hadoop.fs.*` settings | `storage/src/object_store_registry.rs`, `storage/src/store_settings.rs` |
 //! | Iceberg's Spark reader (`SparkScanBuilder` planning files, `snapshot-id` / `as-of-timestamp` time travel) | `iceberg/src/table_provider.rs`, `iceberg/src/scan.rs` |
 //! | `InsertIntoHadoopFsRelationCommand` / `FileFormatWriter`: a write run by the tasks (`COPY`, `INSERT INTO`) | `planner/src/write/file_write_exec.rs` |
@@ -132,9 +133,11 @@ pub mod demo;
 pub mod local;
 pub mod output;
 pub mod prelude;
+pub mod save_mode;
 pub mod session;
 
 pub use dataframe::{DataFrame, JoinStrategy};
+pub use save_mode::SaveMode;
 pub use minispark_driver::job_counters::JobCounters;
 pub use session::{Master, Session, SessionBuilder};
 

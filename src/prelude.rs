@@ -4,6 +4,7 @@
 //! (`col`, `lit`, scalar, aggregate, window and nested-type functions).
 
 pub use crate::dataframe::{DataFrame, JoinStrategy};
+pub use crate::save_mode::SaveMode;
 pub use crate::session::{Master, Session, SessionBuilder};
 
 pub use datafusion::common::{Column, DataFusionError, Result, ScalarValue};

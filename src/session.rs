@@ -413,6 +413,40 @@ impl Session {
         Ok(self.wrap(self.inner.ctx.read_table(Arc::new(table))?))
     }
 
+    /// The Delta table at `path` a DataFrame write goes to: the table at
+    /// its newest version, or `None` when `path` holds no Delta table.
+    pub(crate) async fn delta_table_for_write(
+        &self,
+        path: &str,
+    ) -> Result<Option<minispark_delta::DeltaTable>> {
+        minispark_storage::sync_settings(&self.inner.ctx);
+        let state = self.inner.ctx.state();
+        let url = datafusion::datasource::listing::ListingTableUrl::parse(path)?;
+        let store = state.runtime_env().object_store(url.object_store())?;
+        if !minispark_delta::log::table_exists(store.as_ref(), url.prefix(), path).await? {
+            return Ok(None);
+        }
+        let table =
+            minispark_delta::DeltaTable::open(&state, path, minispark_delta::TimeTravel::Latest)
+                .await?;
+        Ok(Some(table))
+    }
+
+    /// A Delta table a DataFrame write creates at `path`.
+    pub(crate) fn new_delta_table(
+        &self,
+        path: &str,
+        schema: &arrow::datatypes::Schema,
+        partition_by: &[&str],
+    ) -> Result<minispark_delta::DeltaTable> {
+        minispark_delta::DeltaTable::to_create(
+            &self.inner.ctx.state(),
+            path,
+            schema,
+            partition_by.iter().map(|c| c.to_string()).collect(),
+        )
+    }
+
     /// Registers Parquet files as table `name`.
     pub async fn register_parquet(&self, name: &str, path: &str) -> Result<()> {
         self.register_files(name, path, FileKind::Parquet).await

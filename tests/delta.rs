@@ -25,7 +25,7 @@ use crate::processes::output_bounded;
 /// Bound on the fixture script (TPC-H SF0.1 is ~100 MB of Parquet).
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(300);
 
-fn deltalake_python() -> PathBuf {
+pub(crate) fn deltalake_python() -> PathBuf {
     let deps = std::env::var_os("MINISPARK_TEST_DEPS")
         .map(PathBuf::from)
         .unwrap_or_else(|| {

@@ -12,6 +12,7 @@ mod compare;
 mod console_progress;
 mod dataframe;
 mod delta;
+mod delta_writes;
 mod distributed_writes;
 mod driver_restart;
 mod errors;
