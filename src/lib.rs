@@ -137,8 +137,8 @@ pub mod save_mode;
 pub mod session;
 
 pub use dataframe::{DataFrame, JoinStrategy};
-pub use save_mode::SaveMode;
 pub use minispark_driver::job_counters::JobCounters;
+pub use save_mode::SaveMode;
 pub use session::{Master, Session, SessionBuilder};
 
 pub use minispark_datagen as datagen;

@@ -145,9 +145,13 @@ fn rand_suffix() -> String {
 /// `sql` over the rows deltalake read (as table `t`), by DataFusion.
 async fn over_read(read: &Read, sql: &str) -> Expected {
     let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(2));
-    ctx.register_parquet("t", read.file.to_str().unwrap(), ParquetReadOptions::default())
-        .await
-        .unwrap();
+    ctx.register_parquet(
+        "t",
+        read.file.to_str().unwrap(),
+        ParquetReadOptions::default(),
+    )
+    .await
+    .unwrap();
     oracle_sql(&ctx, sql).await
 }
 
@@ -170,7 +174,12 @@ fn files_under(dir: &Path) -> Vec<String> {
             if path.is_dir() {
                 walk(root, &path, out);
             } else {
-                out.push(path.strip_prefix(root).unwrap().to_string_lossy().into_owned());
+                out.push(
+                    path.strip_prefix(root)
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned(),
+                );
             }
         }
     }
@@ -206,11 +215,11 @@ async fn writes_commit_versions_deltalake_reads() {
         // Version 0: a new table from the DataFrame API.
         let written = timed(
             "write_delta",
-            client
-                .sql(&rows(FIRST))
-                .await
-                .unwrap()
-                .write_delta(path, SaveMode::ErrorIfExists, &partition_by),
+            client.sql(&rows(FIRST)).await.unwrap().write_delta(
+                path,
+                SaveMode::ErrorIfExists,
+                &partition_by,
+            ),
         )
         .await
         .unwrap_or_else(|e| panic!("{name}: write_delta: {e}"));
@@ -239,7 +248,11 @@ async fn writes_commit_versions_deltalake_reads() {
         );
         let after_append = deltalake_read(path, dir.path(), None, None);
         assert_eq!(
-            (after_append.version, after_append.rows, after_append.commits),
+            (
+                after_append.version,
+                after_append.rows,
+                after_append.commits
+            ),
             (1, count(&rows(AFTER_APPEND)).await, 2),
             "{name}"
         );
@@ -250,10 +263,7 @@ async fn writes_commit_versions_deltalake_reads() {
         );
         let got = timed(
             "INSERT OVERWRITE",
-            run_sql(
-                &s,
-                &format!("INSERT OVERWRITE {name} {}", rows(OVERWRITE)),
-            ),
+            run_sql(&s, &format!("INSERT OVERWRITE {name} {}", rows(OVERWRITE))),
         )
         .await
         .unwrap();
@@ -340,12 +350,20 @@ async fn writes_commit_versions_deltalake_reads() {
         .to_string();
     assert!(err.contains("already exists (version 2)"), "{err}");
     assert_eq!(
-        few_rows(&client, ten).await.write_delta(path, SaveMode::Ignore, &[]).await.unwrap(),
+        few_rows(&client, ten)
+            .await
+            .write_delta(path, SaveMode::Ignore, &[])
+            .await
+            .unwrap(),
         0
     );
     let few = count(&rows(ten)).await;
     assert_eq!(
-        few_rows(&client, ten).await.write_delta(path, SaveMode::Append, &[]).await.unwrap(),
+        few_rows(&client, ten)
+            .await
+            .write_delta(path, SaveMode::Append, &[])
+            .await
+            .unwrap(),
         few
     );
     let err = client
@@ -356,7 +374,10 @@ async fn writes_commit_versions_deltalake_reads() {
         .await
         .unwrap_err()
         .to_string();
-    assert!(err.contains("column k is Int64 in the table but Int32"), "{err}");
+    assert!(
+        err.contains("column k is Int64 in the table but Int32"),
+        "{err}"
+    );
     assert!(err.contains("column name is missing"), "{err}");
     assert!(err.contains("column extra is not in the table"), "{err}");
     let err = few_rows(&client, ten)
@@ -417,7 +438,11 @@ async fn a_failed_delta_write_commits_nothing() {
     assert!(err.to_lowercase().contains("cast"), "{err}");
     // The staging folder is removed at once and again after 2 s.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(files_under(&table), before, "a failed write changed the table");
+    assert_eq!(
+        files_under(&table),
+        before,
+        "a failed write changed the table"
+    );
     let read = deltalake_read(path, dir.path(), None, None);
     assert_eq!((read.version, read.rows), (0, first));
 
@@ -448,7 +473,9 @@ async fn a_killed_executor_mid_delta_write_leaves_one_copy_of_every_row() {
     let doomed_env = [(STRAGGLER_ENV, "0:0:30000,0:1:30000,0:2:30000,0:3:30000")];
     let doomed = cluster.spawn_executor(2, &doomed_env);
     let survivor = cluster.spawn_executor(2, &[]);
-    cluster.wait_for_executors(&[doomed.clone(), survivor]).await;
+    cluster
+        .wait_for_executors(&[doomed.clone(), survivor])
+        .await;
     let s = cluster.session(&SETTINGS);
     let dir = tempfile::tempdir().unwrap();
     let table = dir.path().join("killed");

@@ -405,7 +405,13 @@ mod tests {
             latest.files[0].partition_values["day"].as_deref(),
             Some("2026-01-01")
         );
-        assert!(latest.files[0].stats.as_deref().unwrap().contains("\"numRecords\":3"));
+        assert!(
+            latest.files[0]
+                .stats
+                .as_deref()
+                .unwrap()
+                .contains("\"numRecords\":3")
+        );
 
         // Another writer committed version 2 after this write read version 1.
         store
@@ -423,7 +429,10 @@ mod tests {
         )
         .await
         .unwrap_err();
-        assert!(err.to_string().contains("concurrent commit: version 2"), "{err}");
+        assert!(
+            err.to_string().contains("concurrent commit: version 2"),
+            "{err}"
+        );
 
         let v = commit_write(
             Arc::clone(&store),

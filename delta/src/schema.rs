@@ -151,8 +151,8 @@ pub fn delta_schema_string(schema: &Schema) -> Result<String> {
 }
 
 fn delta_field(field: &Field) -> Result<Value> {
-    let data_type = delta_type(field.data_type())
-        .map_err(|e| e.context(format!("column {}", field.name())))?;
+    let data_type =
+        delta_type(field.data_type()).map_err(|e| e.context(format!("column {}", field.name())))?;
     Ok(serde_json::json!({
         "name": field.name(),
         "type": data_type,
@@ -369,12 +369,8 @@ mod tests {
             true,
         )]);
         assert!(uses_timestamp_ntz(&delta_schema_string(&ntz).unwrap()));
-        let err = delta_schema_string(&Schema::new(vec![Field::new(
-            "u",
-            DataType::UInt32,
-            true,
-        )]))
-        .unwrap_err();
+        let err = delta_schema_string(&Schema::new(vec![Field::new("u", DataType::UInt32, true)]))
+            .unwrap_err();
         assert!(err.to_string().contains("column u"), "{err}");
         assert!(err.to_string().contains("no Delta Lake type"), "{err}");
     }
@@ -394,7 +390,9 @@ mod tests {
             Field::new("id", DataType::Int32, true),
             Field::new("extra", DataType::Utf8, true),
         ]);
-        let err = check_write_schema(&table, &other, "t").unwrap_err().to_string();
+        let err = check_write_schema(&table, &other, "t")
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("column id is Int64 in the table but Int32 in the rows"),
             "{err}"

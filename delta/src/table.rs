@@ -15,23 +15,23 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, BooleanArray, UInt64Array};
 use arrow::datatypes::{DataType, FieldRef, Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::SchemaExt;
 use datafusion::common::stats::Precision;
 use datafusion::common::{
     Column, DFSchema, DataFusionError, Result, ScalarValue, Statistics, plan_datafusion_err,
     plan_err,
 };
-use datafusion::common::SchemaExt;
 use datafusion::datasource::TableType;
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{ListingTableUrl, PartitionedFile};
 use datafusion::datasource::file_format::parquet::ParquetSink;
+use datafusion::datasource::listing::{ListingTableUrl, PartitionedFile};
 use datafusion::datasource::physical_plan::{
     FileGroup, FileOutputMode, FileScanConfigBuilder, FileSinkConfig,
 };
 use datafusion::datasource::sink::DataSinkExec;
-use datafusion::logical_expr::dml::InsertOp;
 use datafusion::datasource::table_schema::TableSchema;
+use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::object_store::path::Path;
@@ -134,9 +134,7 @@ impl DeltaTable {
             }
         }
         if !partition_columns.is_empty() && partition_columns.len() == schema.fields().len() {
-            return plan_err!(
-                "a Delta table needs a column that is not a partition column"
-            );
+            return plan_err!("a Delta table needs a column that is not a partition column");
         }
         let schema_string = delta_schema_string(schema)?;
         let view_types = view_types(state);
@@ -426,7 +424,12 @@ impl TableProvider for DeltaTable {
         let table_partition_cols = self
             .partition_columns
             .iter()
-            .map(|c| Ok((c.clone(), self.schema.field_with_name(c)?.data_type().clone())))
+            .map(|c| {
+                Ok((
+                    c.clone(),
+                    self.schema.field_with_name(c)?.data_type().clone(),
+                ))
+            })
             .collect::<Result<Vec<_>>>()?;
         let config = FileSinkConfig {
             original_url: self.location.clone(),

@@ -119,7 +119,8 @@ mod tests {
     use super::*;
     use crate::write::job_committer::run_write;
 
-    const SCHEMA: &str = r#"{"type":"struct","fields":[{"name":"a","type":"long","nullable":true,"metadata":{}}]}"#;
+    const SCHEMA: &str =
+        r#"{"type":"struct","fields":[{"name":"a","type":"long","nullable":true,"metadata":{}}]}"#;
 
     /// A job whose one task staged a file, and the table folder.
     async fn staged_job(dir: &std::path::Path) -> (WriteJob, Vec<RecordBatch>) {
@@ -148,8 +149,11 @@ mod tests {
         let mut batch = WrittenFile::to_batch(&[file]).unwrap();
         let mut columns = batch.columns().to_vec();
         columns.push(Arc::new(arrow::array::UInt64Array::from(vec![1u64])));
-        batch = RecordBatch::try_new(minispark_planner::write::file_write_exec::output_schema(), columns)
-            .unwrap();
+        batch = RecordBatch::try_new(
+            minispark_planner::write::file_write_exec::output_schema(),
+            columns,
+        )
+        .unwrap();
         (job, vec![batch])
     }
 
@@ -176,11 +180,12 @@ mod tests {
             .await
             .unwrap();
         assert_eq!((rows, summary.files), (1, 1));
-        let log = std::fs::read_to_string(
-            dir.path().join("_delta_log/00000000000000000000.json"),
-        )
-        .unwrap();
-        assert!(log.contains(r#""path":"part-00000-w.c000.parquet""#), "{log}");
+        let log = std::fs::read_to_string(dir.path().join("_delta_log/00000000000000000000.json"))
+            .unwrap();
+        assert!(
+            log.contains(r#""path":"part-00000-w.c000.parquet""#),
+            "{log}"
+        );
         assert!(log.contains(r#""metaData""#), "{log}");
         assert!(dir.path().join("part-00000-w.c000.parquet").exists());
         assert!(!dir.path().join("_minispark_staging").exists());
@@ -204,7 +209,10 @@ mod tests {
             Ok(batches)
         };
         let err = run_write(job, committer, run).await.unwrap_err();
-        assert!(err.to_string().contains("concurrent commit: version 0"), "{err}");
+        assert!(
+            err.to_string().contains("concurrent commit: version 0"),
+            "{err}"
+        );
         assert_eq!(
             std::fs::read_to_string(&other).unwrap(),
             "{\"commitInfo\":{\"timestamp\":1}}\n"
