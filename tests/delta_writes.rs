@@ -257,7 +257,7 @@ async fn writes_commit_versions_deltalake_reads() {
             "{name}"
         );
         assert_result(
-            &over_read(&after_append, ALL).await,
+            &over_read(&after_append, ALL).await.batches,
             &expected(AFTER_APPEND).await,
             format!("{name}: deltalake reads what minispark appended"),
         );
@@ -277,14 +277,14 @@ async fn writes_commit_versions_deltalake_reads() {
             "{name}"
         );
         assert_result(
-            &over_read(&latest, ALL).await,
+            &over_read(&latest, ALL).await.batches,
             &expected(OVERWRITE).await,
             format!("{name}: deltalake reads the overwrite"),
         );
         let first = deltalake_read(path, dir.path(), Some(0), None);
         assert_eq!(first.version, 0, "{name}");
         assert_result(
-            &over_read(&first, ALL).await,
+            &over_read(&first, ALL).await.batches,
             &expected(FIRST).await,
             format!("{name}: deltalake reads version 0"),
         );
@@ -527,7 +527,7 @@ async fn a_killed_executor_mid_delta_write_leaves_one_copy_of_every_row() {
     )))
     .await;
     assert_result(
-        &over_read(&read, ALL).await,
+        &over_read(&read, ALL).await.batches,
         &want,
         "one copy of every row after a killed executor",
     );
@@ -594,7 +594,7 @@ async fn delta_tables_on_s3() {
         (1, count(&rows(AFTER_APPEND)).await, 2)
     );
     assert_result(
-        &over_read(&read, ALL).await,
+        &over_read(&read, ALL).await.batches,
         &expected(AFTER_APPEND).await,
         "deltalake reads the S3 table",
     );
