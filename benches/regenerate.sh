@@ -28,13 +28,13 @@ usage() {
     echo "runners: ${ALL[*]}"
 }
 
-ALL=(tpch netflix skew netflix_gen tpch_memory ui_overhead iceberg_overhead shuffle)
+ALL=(tpch netflix skew netflix_gen tpch_memory ui_overhead iceberg_overhead delta_overhead shuffle)
 
-# The bench target a runner runs (ui_overhead and iceberg_overhead are
-# modes of the tpch runner).
+# The bench target a runner runs (ui_overhead, iceberg_overhead and
+# delta_overhead are modes of the tpch runner).
 bench_of() {
     case $1 in
-        ui_overhead | iceberg_overhead) echo tpch ;;
+        ui_overhead | iceberg_overhead | delta_overhead) echo tpch ;;
         *) echo "$1" ;;
     esac
 }
@@ -50,6 +50,7 @@ full_args() {
         tpch_memory) echo "--scale-factors 1,10 --memory 1g --datafusion-memory 2g" ;;
         ui_overhead) echo "--scale-factor 1 --executors 2 --iterations 3 --ui-overhead" ;;
         iceberg_overhead) echo "--scale-factor 1 --executors 2 --iterations 3 --table-format iceberg" ;;
+        delta_overhead) echo "--scale-factor 1 --executors 2 --iterations 3 --table-format delta" ;;
         shuffle) echo "--scale-factor 1 --executors 2 --iterations 3" ;;
     esac
 }
@@ -62,6 +63,7 @@ quick_args() {
         tpch_memory) echo "--scale-factors 0.1,0.2 --memory 128m --datafusion-memory 128m" ;;
         ui_overhead) echo "--scale-factor 0.1 --executors 2 --iterations 1 --ui-overhead" ;;
         iceberg_overhead) echo "--scale-factor 0.1 --executors 2 --iterations 1 --table-format iceberg" ;;
+        delta_overhead) echo "--scale-factor 0.1 --executors 2 --iterations 1 --table-format delta" ;;
         shuffle) echo "--scale-factor 0.1 --executors 2 --iterations 1" ;;
     esac
 }
