@@ -51,8 +51,16 @@ full_args() {
         ui_overhead) echo "--scale-factor 1 --executors 2 --iterations 3 --ui-overhead" ;;
         iceberg_overhead) echo "--scale-factor 1 --executors 2 --iterations 3 --table-format iceberg" ;;
         delta_overhead) echo "--scale-factor 1 --executors 2 --iterations 3 --table-format delta" ;;
-        shuffle) echo "--scale-factor 1 --executors 2 --iterations 3" ;;
+        shuffle) echo "--scale-factor 1 --executors 2 --iterations 3$(spark_arg)" ;;
     esac
+}
+# Spark 4 beside the bare shuffle, when a Python with pyspark is there
+# ($MINISPARK_SPARK_PYTHON, or the virtualenv ~/.cache/pyspark4).
+spark_arg() {
+    local python=${MINISPARK_SPARK_PYTHON:-$HOME/.cache/pyspark4/bin/python}
+    if [[ -x $python ]] && "$python" -c 'import pyspark' 2>/dev/null; then
+        echo " --spark-python $python"
+    fi
 }
 quick_args() {
     case $1 in
