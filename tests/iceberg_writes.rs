@@ -211,8 +211,8 @@ async fn insert_into_an_iceberg_table_appends_one_snapshot() {
         .unwrap();
     assert_result(&got, &expected, "minispark and pyiceberg read the same rows");
 
-    // A filter on a column's bounds skips pyiceberg's file (the appended
-    // files carry column metrics).
+    // A filter on ids below the appended ones reads pyiceberg's file only:
+    // the appended files carry column bounds.
     let pruned = explain(&s, "EXPLAIN", "SELECT * FROM plain2 WHERE id < 50").await;
     assert!(pruned.contains("files=1 of 5"), "{pruned}");
 }

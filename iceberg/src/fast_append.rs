@@ -101,14 +101,19 @@ pub async fn commit_append(
     let mut planned = vec![];
     for (seq, file) in files.iter().enumerate() {
         let partition = partition_tuple(append, &partition_type, &file.partition_values)?;
-        let mut relative: Vec<String> = vec![];
-        if !spec.is_unpartitioned() {
-            relative.extend(
-                spec.partition_to_path(&partition, Arc::clone(&schema))
-                    .split('/')
-                    .map(safe_segment),
-            );
-        }
+        // `name=value` per field, as Iceberg's writers spell values.
+        let mut relative: Vec<String> = spec
+            .fields()
+            .iter()
+            .zip(partition_type.fields())
+            .enumerate()
+            .map(|(i, (field, typed))| {
+                let value = field
+                    .transform
+                    .to_human_string(&typed.field_type, partition[i].as_ref());
+                safe_segment(&format!("{}={value}", field.name))
+            })
+            .collect();
         // Java's spelling: <task>-<file>-<write id>.parquet.
         relative.push(format!("{:05}-{seq}-{write_id}.parquet", file.task));
         let mut target = data_prefix.clone();
@@ -204,13 +209,13 @@ async fn read_footer(store: &dyn ObjectStore, path: &Path, size: u64) -> Result<
 }
 
 /// A partition path segment as a folder name: Iceberg's paths are only for
-/// people (the values are in the manifests), so characters a store may
-/// treat specially become `_`.
+/// people (the values are in the manifests), so characters a store or a
+/// path may treat specially (`/`, `%`, `:`, spaces, ...) become `_`.
 fn safe_segment(segment: &str) -> String {
     segment
         .chars()
         .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '=' | '-' | '_' | '.' | '+' | ':') {
+            if c.is_ascii_alphanumeric() || matches!(c, '=' | '-' | '_' | '.') {
                 c
             } else {
                 '_'

@@ -183,6 +183,15 @@ pub async fn has_table(
     location: &str,
 ) -> datafusion::common::Result<bool> {
     let catalog = FolderCatalog::new(registry, location);
+    // A local folder that is not there holds no table (and lists as an
+    // error on some stores).
+    if let Ok(url) = url_of(&catalog.metadata_folder())
+        && url.scheme() == "file"
+        && let Ok(path) = url.to_file_path()
+        && !path.exists()
+    {
+        return Ok(false);
+    }
     match catalog.current().await {
         Ok(_) => Ok(true),
         Err(e) if e.kind() == ErrorKind::TableNotFound => Ok(false),
