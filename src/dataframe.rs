@@ -561,7 +561,11 @@ impl DataFrame {
             .session
             .run(plan, "DataFrame::write_iceberg")
             .await
-            .map_err(|e| e.context(format!("cannot append to the Iceberg table at '{location}'")))?;
+            .map_err(|e| {
+                e.context(format!(
+                    "cannot append to the Iceberg table at '{location}'"
+                ))
+            })?;
         let mut rows = 0u64;
         for batch in &output.batches {
             if let Some(c) = batch

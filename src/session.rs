@@ -390,8 +390,12 @@ impl Session {
         let state = self.inner.ctx.state();
         let registry = Arc::clone(&state.runtime_env().object_store_registry);
         if !minispark_iceberg::folder_catalog::has_table(Arc::clone(&registry), location).await? {
-            minispark_iceberg::folder_catalog::create_table(Arc::clone(&registry), location, schema)
-                .await?;
+            minispark_iceberg::folder_catalog::create_table(
+                Arc::clone(&registry),
+                location,
+                schema,
+            )
+            .await?;
         }
         minispark_iceberg::IcebergTable::open(
             registry,

@@ -164,7 +164,11 @@ async fn insert_into_an_iceberg_table_appends_one_snapshot() {
         files.iter().all(|f| !f.contains("_minispark_staging")),
         "{files:?}"
     );
-    assert_eq!(files.len(), 1 + 4, "pyiceberg's file and one per task: {files:?}");
+    assert_eq!(
+        files.len(),
+        1 + 4,
+        "pyiceberg's file and one per task: {files:?}"
+    );
     let metadata = newest_metadata(&table);
 
     // minispark reads the new snapshot (a new table over the folder) and the
@@ -209,7 +213,11 @@ async fn insert_into_an_iceberg_table_appends_one_snapshot() {
     let got = timed("all rows", run_sql(&s, &all.replace("{}", "plain2")))
         .await
         .unwrap();
-    assert_result(&got, &expected, "minispark and pyiceberg read the same rows");
+    assert_result(
+        &got,
+        &expected,
+        "minispark and pyiceberg read the same rows",
+    );
 
     // A filter on ids below the appended ones reads pyiceberg's file only:
     // the appended files carry column bounds.
@@ -242,10 +250,15 @@ async fn a_partitioned_append_is_read_back_by_pyiceberg() {
     let table = local(&location);
     let files = files_under(&table.join("data"));
     assert!(
-        files.iter().all(|f| f.starts_with("at_day=") && f.contains("/country=")),
+        files
+            .iter()
+            .all(|f| f.starts_with("at_day=") && f.contains("/country=")),
         "{files:?}"
     );
-    assert!(files.iter().any(|f| f.starts_with("at_day=null/")), "{files:?}");
+    assert!(
+        files.iter().any(|f| f.starts_with("at_day=null/")),
+        "{files:?}"
+    );
     assert!(
         files.iter().any(|f| f.contains("/country=A_B=C/")),
         "{files:?}"
@@ -268,7 +281,11 @@ async fn a_partitioned_append_is_read_back_by_pyiceberg() {
     )
     .await
     .unwrap();
-    assert_result(&got, &expected, "minispark and pyiceberg read the same rows");
+    assert_result(
+        &got,
+        &expected,
+        "minispark and pyiceberg read the same rows",
+    );
 
     // The rows are DataFusion's, partition columns included.
     let summary = "SELECT CAST(country AS VARCHAR) AS country, CAST(at AS DATE) AS d, \
@@ -435,7 +452,10 @@ async fn concurrent_appends_both_land_in_turn() {
     let first = format!("INSERT INTO plain {PLAIN_ROWS} WHERE o_orderkey % 2 = 0");
     let second = format!("INSERT INTO plain {PLAIN_ROWS} WHERE o_orderkey % 2 = 1");
     let (a, b) = timed("two INSERTs at once", async {
-        tokio::join!(run_sql(&sessions[0], &first), run_sql(&sessions[1], &second))
+        tokio::join!(
+            run_sql(&sessions[0], &first),
+            run_sql(&sessions[1], &second)
+        )
     })
     .await;
     assert_eq!(count(&a.unwrap()) + count(&b.unwrap()), 15_000);
@@ -473,11 +493,8 @@ async fn write_iceberg_appends_a_dataframe() {
         .await
         .unwrap();
     assert_eq!(df.write_iceberg(fresh).await.unwrap(), 15_000);
-    let (back, said) = pyiceberg_reads(
-        newest_metadata(Path::new(fresh)).to_str().unwrap(),
-        &[],
-    )
-    .await;
+    let (back, said) =
+        pyiceberg_reads(newest_metadata(Path::new(fresh)).to_str().unwrap(), &[]).await;
     assert_eq!(said["rows"].as_u64(), Some(15_000), "{said}");
     let got = s
         .read_iceberg(fresh, minispark::iceberg::SnapshotChoice::Current)
@@ -488,9 +505,10 @@ async fn write_iceberg_appends_a_dataframe() {
         .collect()
         .await
         .unwrap();
-    let expected = Expected::from_dataframe(back.sql("SELECT * FROM back ORDER BY k").await.unwrap())
-        .await
-        .unwrap();
+    let expected =
+        Expected::from_dataframe(back.sql("SELECT * FROM back ORDER BY k").await.unwrap())
+            .await
+            .unwrap();
     assert_result(&got, &expected, "a new table read back");
 }
 
@@ -549,7 +567,11 @@ async fn an_append_to_an_iceberg_table_in_s3() {
     let metadata = format!("{location}/metadata/v1.metadata.json");
     let (back, said) = pyiceberg_reads(
         &metadata,
-        &[server.endpoint.as_str(), key.id.as_str(), key.secret.as_str()],
+        &[
+            server.endpoint.as_str(),
+            key.id.as_str(),
+            key.secret.as_str(),
+        ],
     )
     .await;
     assert_eq!(said["rows"].as_u64(), Some(15_000), "{said}");
@@ -560,5 +582,9 @@ async fn an_append_to_an_iceberg_table_in_s3() {
     )
     .await
     .unwrap();
-    assert_result(&got, &expected, "minispark and pyiceberg read the same rows");
+    assert_result(
+        &got,
+        &expected,
+        "minispark and pyiceberg read the same rows",
+    );
 }

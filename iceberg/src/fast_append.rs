@@ -158,14 +158,16 @@ pub async fn commit_append(
         let tx = action
             .apply(tx)
             .map_err(iceberg_error("building the append"))?;
-        let committed = tx
-            .commit(&catalog)
-            .await
-            .map_err(iceberg_error(&format!("committing to Iceberg table {location}")))?;
+        let committed = tx.commit(&catalog).await.map_err(iceberg_error(&format!(
+            "committing to Iceberg table {location}"
+        )))?;
         let metadata = committed.metadata();
         Ok::<_, DataFusionError>(Appended {
             snapshot_id: metadata.current_snapshot_id().unwrap_or_default(),
-            metadata_file: committed.metadata_location().unwrap_or_default().to_string(),
+            metadata_file: committed
+                .metadata_location()
+                .unwrap_or_default()
+                .to_string(),
             files: planned.len(),
             bytes: planned.iter().map(|(f, ..)| f.bytes).sum(),
         })
@@ -257,7 +259,10 @@ fn partition_tuple(
 }
 
 /// One partition value from its folder spelling.
-fn partition_literal(value: &str, field_type: &Type) -> std::result::Result<Option<Literal>, String> {
+fn partition_literal(
+    value: &str,
+    field_type: &Type,
+) -> std::result::Result<Option<Literal>, String> {
     if value == "null" {
         return Ok(None);
     }
@@ -276,13 +281,13 @@ fn partition_literal(value: &str, field_type: &Type) -> std::result::Result<Opti
     };
     let number = |t: &str| t.parse::<i64>().map_err(|e| format!("'{t}': {e}"));
     Ok(Some(match p {
-        PrimitiveType::Int => Literal::int(
-            i32::try_from(number(&text)?).map_err(|e| format!("'{text}': {e}"))?,
-        ),
+        PrimitiveType::Int => {
+            Literal::int(i32::try_from(number(&text)?).map_err(|e| format!("'{text}': {e}"))?)
+        }
         PrimitiveType::Long => Literal::long(number(&text)?),
-        PrimitiveType::Date => Literal::date(
-            i32::try_from(number(&text)?).map_err(|e| format!("'{text}': {e}"))?,
-        ),
+        PrimitiveType::Date => {
+            Literal::date(i32::try_from(number(&text)?).map_err(|e| format!("'{text}': {e}"))?)
+        }
         PrimitiveType::Timestamp => Literal::timestamp(number(&text)?),
         PrimitiveType::Timestamptz => Literal::timestamptz(number(&text)?),
         PrimitiveType::String => Literal::string(text),
@@ -406,12 +411,20 @@ fn datum(stats: &Statistics, field_type: &PrimitiveType, min: bool) -> Option<Da
         (Statistics::Int64(s), PrimitiveType::Long) => {
             Some(Datum::long(*if min { s.min_opt()? } else { s.max_opt()? }))
         }
-        (Statistics::Int64(s), PrimitiveType::Timestamp) => Some(Datum::timestamp_micros(
-            *if min { s.min_opt()? } else { s.max_opt()? },
-        )),
-        (Statistics::Int64(s), PrimitiveType::Timestamptz) => Some(Datum::timestamptz_micros(
-            *if min { s.min_opt()? } else { s.max_opt()? },
-        )),
+        (Statistics::Int64(s), PrimitiveType::Timestamp) => {
+            Some(Datum::timestamp_micros(*if min {
+                s.min_opt()?
+            } else {
+                s.max_opt()?
+            }))
+        }
+        (Statistics::Int64(s), PrimitiveType::Timestamptz) => {
+            Some(Datum::timestamptz_micros(*if min {
+                s.min_opt()?
+            } else {
+                s.max_opt()?
+            }))
+        }
         (Statistics::Float(s), PrimitiveType::Float) => {
             let v = *if min { s.min_opt()? } else { s.max_opt()? };
             (!v.is_nan()).then(|| Datum::float(v))

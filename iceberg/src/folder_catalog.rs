@@ -141,7 +141,10 @@ impl FolderCatalog {
         }
         // For readers that go by the hint; the version file is the commit.
         let (store, hint) = self.locate("version-hint.text")?;
-        if let Err(e) = store.put(&hint, version.to_string().into_bytes().into()).await {
+        if let Err(e) = store
+            .put(&hint, version.to_string().into_bytes().into())
+            .await
+        {
             tracing::warn!(
                 table = self.location,
                 error = %e,
@@ -393,7 +396,10 @@ mod tests {
         assert_eq!(version, 1);
         let fields = metadata.current_schema().as_struct().fields().to_vec();
         assert_eq!(
-            fields.iter().map(|f| (f.id, f.name.as_str())).collect::<Vec<_>>(),
+            fields
+                .iter()
+                .map(|f| (f.id, f.name.as_str()))
+                .collect::<Vec<_>>(),
             vec![(1, "id"), (2, "name")]
         );
 
@@ -421,8 +427,12 @@ mod tests {
         );
         let (_, version, now) = catalog.current().await.unwrap();
         assert_eq!(version, 3);
-        assert_eq!(now.properties().get("owner").map(String::as_str), Some("minispark"));
-        let hint = std::fs::read_to_string(dir.path().join("t/metadata/version-hint.text")).unwrap();
+        assert_eq!(
+            now.properties().get("owner").map(String::as_str),
+            Some("minispark")
+        );
+        let hint =
+            std::fs::read_to_string(dir.path().join("t/metadata/version-hint.text")).unwrap();
         assert_eq!(hint, "3");
     }
 }

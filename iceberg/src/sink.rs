@@ -197,8 +197,8 @@ pub fn append_plan(
             })?;
         // The source column as it arrives, cast to the file's type.
         let value = columns[position].0.clone();
-        let text = partition_text(value.clone(), &source.field_type, &field.transform)
-            .map_err(|why| {
+        let text =
+            partition_text(value.clone(), &source.field_type, &field.transform).map_err(|why| {
                 DataFusionError::Plan(format!(
                     "cannot write Iceberg table {location}: partition field '{}' ({} of {}): \
                      {why}",

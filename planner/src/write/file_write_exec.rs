@@ -36,8 +36,8 @@ use datafusion::logical_expr::dml::InsertOp;
 use datafusion::physical_expr::{EquivalenceProperties, Partitioning, PhysicalExpr};
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::empty::EmptyExec;
-use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::execute_input_stream;
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, PlanProperties,
@@ -397,7 +397,12 @@ impl ExecutionPlan for FileWriteExec {
         // it as a value).
         let sink_schema = Arc::clone(self.config.output_schema());
         let input = if sink_schema.fields().len() == self.input.schema().fields().len() {
-            execute_input_stream(Arc::clone(&self.input), sink_schema, partition, Arc::clone(&ctx))?
+            execute_input_stream(
+                Arc::clone(&self.input),
+                sink_schema,
+                partition,
+                Arc::clone(&ctx),
+            )?
         } else {
             self.input.execute(partition, Arc::clone(&ctx))?
         };
