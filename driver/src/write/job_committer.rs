@@ -28,7 +28,7 @@ use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::prelude::SessionContext;
 use minispark_planner::stages::StageGraph;
 use minispark_planner::write::staging::job_staging;
-use minispark_planner::write::{FileWriteExec, WrittenFile, rows_written};
+use minispark_planner::write::{CommitTarget, FileWriteExec, WrittenFile, rows_written};
 use object_store::ObjectStore;
 use object_store::path::Path;
 use tracing::{info, warn};
@@ -121,8 +121,14 @@ pub fn write_of(graph: &StageGraph) -> Option<&FileWriteExec> {
 }
 
 /// The committer of a write: plain files, renamed into place (no
-/// `_SUCCESS` marker: see [`FileOutputCommitter`]).
-pub fn committer_for(_write: &FileWriteExec) -> Arc<dyn JobCommitter> {
+/// `_SUCCESS` marker: see [`FileOutputCommitter`]); an Iceberg append,
+/// committed as a new snapshot ([`super::IcebergCommitter`]).
+pub fn committer_for(write: &FileWriteExec) -> Arc<dyn JobCommitter> {
+    if let CommitTarget::Iceberg(append) = write.commit_target() {
+        return Arc::new(super::IcebergCommitter {
+            append: Arc::clone(append),
+        });
+    }
     Arc::new(FileOutputCommitter {
         success_marker: false,
     })

@@ -17,9 +17,13 @@
 //!   (Spark's `_SUCCESS` marker is off, see there). A table format (Delta
 //!   Lake, Iceberg) commits the same
 //!   [`minispark_planner::write::WrittenFile`]s as a log entry instead.
+//! * [`iceberg_committer`]: an Iceberg append, committed as one new
+//!   snapshot of the table.
 
 pub mod file_output_committer;
+pub mod iceberg_committer;
 pub mod job_committer;
 
 pub use file_output_committer::FileOutputCommitter;
+pub use iceberg_committer::IcebergCommitter;
 pub use job_committer::{CommitSummary, JobCommitter, WriteJob, committer_for, write_of};

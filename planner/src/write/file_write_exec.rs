@@ -36,6 +36,7 @@ use datafusion::logical_expr::dml::InsertOp;
 use datafusion::physical_expr::{EquivalenceProperties, Partitioning, PhysicalExpr};
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_plan::execute_input_stream;
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
@@ -60,6 +61,10 @@ impl WriteFormat {
     /// The config and format of one of DataFusion's file sinks; `None` for
     /// other sinks (they keep DataFusion's one-task write).
     pub fn of(sink: &dyn DataSink) -> Option<(FileSinkConfig, WriteFormat)> {
+        // An Iceberg append writes its data files with the Parquet sink.
+        if let Some(s) = sink.downcast_ref::<minispark_iceberg::IcebergSink>() {
+            return Self::of(s.parquet_sink());
+        }
         if let Some(s) = sink.downcast_ref::<ParquetSink>() {
             return Some((
                 s.config().clone(),
@@ -98,6 +103,27 @@ impl WriteFormat {
     }
 }
 
+/// Where the driver's job commit records a write's files: see the
+/// driver's `write::committer_for`.
+#[derive(Debug, Clone, Default)]
+pub enum CommitTarget {
+    /// Plain files, moved into place.
+    #[default]
+    Files,
+    /// A new snapshot of an Iceberg table (`minispark_iceberg::fast_append`).
+    Iceberg(Arc<minispark_iceberg::IcebergAppend>),
+}
+
+impl CommitTarget {
+    /// The target of the writes `sink` marks.
+    pub fn of(sink: &dyn DataSink) -> Self {
+        match sink.downcast_ref::<minispark_iceberg::IcebergSink>() {
+            Some(s) => CommitTarget::Iceberg(Arc::clone(s.append())),
+            None => CommitTarget::Files,
+        }
+    }
+}
+
 /// Makes a write run in parallel: a `DataSinkExec` at the root of `plan`
 /// writing a folder with one of DataFusion's file formats (COPY to a
 /// folder, INSERT INTO an external table) becomes a [`FileWriteExec`] over
@@ -127,12 +153,10 @@ pub fn distribute_write(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn Executio
         Some(c) if c.fetch().is_none() => Arc::clone(c.input()),
         _ => Arc::clone(sink_exec.input()),
     };
-    Ok(Arc::new(FileWriteExec::new(
-        input,
-        config,
-        format,
-        new_write_id(),
-    )))
+    Ok(Arc::new(
+        FileWriteExec::new(input, config, format, new_write_id())
+            .with_commit_target(CommitTarget::of(sink_exec.sink())),
+    ))
 }
 
 /// See the module docs.
@@ -144,6 +168,9 @@ pub struct FileWriteExec {
     format: WriteFormat,
     /// The write job's id: its staging folder and its files' names.
     write_id: String,
+    /// Where the driver commits the files (known on the driver only: the
+    /// tasks just write).
+    commit_target: CommitTarget,
     properties: Arc<PlanProperties>,
 }
 
@@ -165,8 +192,19 @@ impl FileWriteExec {
             config,
             format,
             write_id,
+            commit_target: CommitTarget::Files,
             properties,
         }
+    }
+
+    /// The write with its files committed to `target`.
+    pub fn with_commit_target(mut self, target: CommitTarget) -> Self {
+        self.commit_target = target;
+        self
+    }
+
+    pub fn commit_target(&self) -> &CommitTarget {
+        &self.commit_target
     }
 
     pub fn input(&self) -> &Arc<dyn ExecutionPlan> {
@@ -268,6 +306,9 @@ impl DisplayAs for FileWriteExec {
         if !cols.is_empty() {
             write!(f, ", partitioned by {}", cols.join(", "))?;
         }
+        if let CommitTarget::Iceberg(append) = &self.commit_target {
+            write!(f, ", as an Iceberg append to {}", append.location)?;
+        }
         Ok(())
     }
 }
@@ -298,12 +339,15 @@ impl ExecutionPlan for FileWriteExec {
         mut children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         match children.pop() {
-            Some(input) if children.is_empty() => Ok(Arc::new(Self::new(
-                input,
-                self.config.clone(),
-                self.format.clone(),
-                self.write_id.clone(),
-            ))),
+            Some(input) if children.is_empty() => Ok(Arc::new(
+                Self::new(
+                    input,
+                    self.config.clone(),
+                    self.format.clone(),
+                    self.write_id.clone(),
+                )
+                .with_commit_target(self.commit_target.clone()),
+            )),
             _ => internal_err!("FileWriteExec has exactly one child"),
         }
     }
@@ -348,7 +392,20 @@ impl ExecutionPlan for FileWriteExec {
             context.window_functions().clone(),
             context.runtime_env(),
         ));
-        let input = self.input.execute(partition, Arc::clone(&ctx))?;
+        // As DataFusion's DataSinkExec: a NULL in a column the destination
+        // declares NOT NULL fails the task (a Parquet writer would write
+        // it as a value).
+        let sink_schema = Arc::clone(self.config.output_schema());
+        let input = if sink_schema.fields().len() == self.input.schema().fields().len() {
+            execute_input_stream(
+                Arc::clone(&self.input),
+                sink_schema,
+                partition,
+                Arc::clone(&ctx),
+            )?
+        } else {
+            self.input.execute(partition, Arc::clone(&ctx))?
+        };
         let format = self.format.clone();
         let write_id = self.write_id.clone();
         let extension = self.config.file_extension.clone();

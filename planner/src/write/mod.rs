@@ -16,5 +16,7 @@ pub mod file_write_exec;
 pub mod staging;
 pub mod written_file;
 
-pub use file_write_exec::{FileWriteExec, WriteFormat, distribute_write, rows_written};
+pub use file_write_exec::{
+    CommitTarget, FileWriteExec, WriteFormat, distribute_write, rows_written,
+};
 pub use written_file::WrittenFile;
