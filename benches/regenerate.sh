@@ -28,13 +28,13 @@ usage() {
     echo "runners: ${ALL[*]}"
 }
 
-ALL=(tpch netflix skew netflix_gen tpch_memory ui_overhead iceberg_overhead shuffle)
+ALL=(tpch netflix skew netflix_gen tpch_memory ui_overhead iceberg_overhead delta_overhead shuffle)
 
-# The bench target a runner runs (ui_overhead and iceberg_overhead are
-# modes of the tpch runner).
+# The bench target a runner runs (ui_overhead, iceberg_overhead and
+# delta_overhead are modes of the tpch runner).
 bench_of() {
     case $1 in
-        ui_overhead | iceberg_overhead) echo tpch ;;
+        ui_overhead | iceberg_overhead | delta_overhead) echo tpch ;;
         *) echo "$1" ;;
     esac
 }
@@ -50,8 +50,17 @@ full_args() {
         tpch_memory) echo "--scale-factors 1,10 --memory 1g --datafusion-memory 2g" ;;
         ui_overhead) echo "--scale-factor 1 --executors 2 --iterations 3 --ui-overhead" ;;
         iceberg_overhead) echo "--scale-factor 1 --executors 2 --iterations 3 --table-format iceberg" ;;
-        shuffle) echo "--scale-factor 1 --executors 2 --iterations 3" ;;
+        delta_overhead) echo "--scale-factor 1 --executors 2 --iterations 3 --table-format delta" ;;
+        shuffle) echo "--scale-factor 1 --executors 2 --iterations 3$(spark_arg)" ;;
     esac
+}
+# Spark 4 beside the bare shuffle, when a Python with pyspark is there
+# ($MINISPARK_SPARK_PYTHON, or the virtualenv ~/.cache/pyspark4).
+spark_arg() {
+    local python=${MINISPARK_SPARK_PYTHON:-$HOME/.cache/pyspark4/bin/python}
+    if [[ -x $python ]] && "$python" -c 'import pyspark' 2>/dev/null; then
+        echo " --spark-python $python"
+    fi
 }
 quick_args() {
     case $1 in
@@ -62,6 +71,7 @@ quick_args() {
         tpch_memory) echo "--scale-factors 0.1,0.2 --memory 128m --datafusion-memory 128m" ;;
         ui_overhead) echo "--scale-factor 0.1 --executors 2 --iterations 1 --ui-overhead" ;;
         iceberg_overhead) echo "--scale-factor 0.1 --executors 2 --iterations 1 --table-format iceberg" ;;
+        delta_overhead) echo "--scale-factor 0.1 --executors 2 --iterations 1 --table-format delta" ;;
         shuffle) echo "--scale-factor 0.1 --executors 2 --iterations 1" ;;
     esac
 }

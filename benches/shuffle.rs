@@ -26,8 +26,11 @@
 //! to a file, reading them back, and decode; fetch over gRPC is the rest of
 //! the reduce stage's time.
 //!
-//! Spark 4's `DISTRIBUTE BY` of the same files: `benches/shuffle_spark.py`
-//! (optional: needs `pyspark` and Java 17), printed by hand beside this.
+//! Spark 4's `DISTRIBUTE BY` of the same files, in the same run:
+//! `--spark-python PATH` runs `benches/shuffle_spark.py` with that Python
+//! (one with `pyspark` 4; Java 17 on the machine) after minispark's rounds
+//! and prints its rows below the table. Without it the output says Spark
+//! was not run.
 
 #[path = "common/mod.rs"]
 #[allow(dead_code)]
@@ -56,6 +59,8 @@ struct Args {
     iterations: usize,
     partitions: usize,
     data: Option<PathBuf>,
+    /// A Python with `pyspark` 4: Spark's run of the same shuffle.
+    spark_python: Option<PathBuf>,
 }
 
 fn parse_args() -> Args {
@@ -68,6 +73,7 @@ fn parse_args() -> Args {
         iterations: 3,
         partitions: cores,
         data: None,
+        spark_python: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -78,6 +84,7 @@ fn parse_args() -> Args {
             "--iterations" => args.iterations = value().parse().expect("number"),
             "--partitions" => args.partitions = value().parse().expect("number"),
             "--data" => args.data = Some(PathBuf::from(value())),
+            "--spark-python" => args.spark_python = Some(PathBuf::from(value())),
             "--bench" => {}
             other => panic!("unknown argument {other}"),
         }
@@ -325,6 +332,10 @@ async fn main() -> Result<()> {
     }
 
     let (executors, slots) = cluster.driver.cluster.size();
+    let spark = match &args.spark_python {
+        Some(python) => Some(run_spark(python, &data, &args)?),
+        None => None,
+    };
     println!("{}", report::run_header("shuffle"));
     println!(
         "- Data: TPC-H SF{} `lineitem` as Parquet in `{}` (tpchgen): {rows} rows, {:.1} MB as \
@@ -415,5 +426,46 @@ async fn main() -> Result<()> {
             remote as f64 / 1e6,
         );
     }
+    println!();
+    match spark {
+        Some(rows) => {
+            println!(
+                "Spark 4's `SELECT * FROM lineitem DISTRIBUTE BY l_partkey` over the same files, \
+                 in this run after minispark's rounds (`benches/shuffle_spark.py`: \
+                 `local[{p}]`, {p} shuffle partitions, adaptive execution off, written to the \
+                 `noop` sink; one warm-up, then the median of {i}):",
+                p = args.partitions,
+                i = args.iterations
+            );
+            println!();
+            print!("{rows}");
+        }
+        None => println!(
+            "Spark 4: not run in this run (`--spark-python` with a Python that has pyspark 4)."
+        ),
+    }
     Ok(())
+}
+
+/// Spark's run of the same shuffle: `benches/shuffle_spark.py`'s Markdown
+/// rows.
+fn run_spark(python: &std::path::Path, data: &std::path::Path, args: &Args) -> Result<String> {
+    let script = format!("{}/benches/shuffle_spark.py", env!("CARGO_MANIFEST_DIR"));
+    eprintln!("Spark 4: {} {script}", python.display());
+    let out = std::process::Command::new(python)
+        .arg(&script)
+        .arg("--data")
+        .arg(data)
+        .arg("--iterations")
+        .arg(args.iterations.to_string())
+        .arg("--partitions")
+        .arg(args.partitions.to_string())
+        .output()?;
+    if !out.status.success() {
+        return Err(datafusion::common::DataFusionError::Execution(format!(
+            "{script} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }

@@ -18,15 +18,17 @@
 //! cargo bench --bench tpch -- --scale-factor 1 --executors 2 --iterations 3 --ui-overhead
 //! ```
 //!
-//! With `--table-format iceberg`, the baseline is minispark over the
-//! Parquet files and the measured engine minispark over Iceberg tables
-//! holding the same rows (loaded once from those files by pyiceberg, with
-//! `tests/fixtures/iceberg_tpch.py` and the virtualenv
-//! `.ci/install-test-deps` makes), on one cluster, alternating query by
-//! query: the overhead of the table format (issue 14).
+//! With `--table-format iceberg` (or `delta`), the baseline is minispark
+//! over the Parquet files and the measured engine minispark over Iceberg
+//! (Delta Lake) tables holding the same rows, loaded once from those files
+//! by the format's own Python package (`tests/fixtures/iceberg_tpch.py`
+//! with pyiceberg, `tests/fixtures/delta_tpch.py` with `deltalake`, from
+//! the virtualenvs `.ci/install-test-deps` makes), on one cluster,
+//! alternating query by query: the overhead of the table format (issue 14).
 //!
 //! ```text
 //! cargo bench --bench tpch -- --scale-factor 1 --executors 2 --iterations 3 --table-format iceberg
+//! cargo bench --bench tpch -- --scale-factor 1 --executors 2 --iterations 3 --table-format delta
 //! ```
 //!
 //! Data is generated once as Parquet under `--data` (default
@@ -67,7 +69,7 @@ struct Args {
     /// (`--ui-overhead`), instead of against DataFusion.
     ui_overhead: bool,
     /// Compare minispark over tables of this format with minispark over
-    /// the Parquet files (`--table-format iceberg`).
+    /// the Parquet files (`--table-format iceberg|delta`).
     table_format: Option<String>,
 }
 
@@ -106,7 +108,10 @@ fn parse_args() -> Args {
             "--ui-overhead" => args.ui_overhead = true,
             "--table-format" => {
                 let format = value().to_ascii_lowercase();
-                assert!(format == "iceberg", "--table-format takes iceberg");
+                assert!(
+                    format == "iceberg" || format == "delta",
+                    "--table-format takes iceberg or delta"
+                );
                 args.table_format = Some(format);
             }
             "--bench" => {}
@@ -336,11 +341,25 @@ async fn ui_overhead(args: &Args, data: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
-/// The Iceberg tables holding the rows of the Parquet tables in `data`,
-/// loaded once by pyiceberg into `<data>-iceberg`: each table's location.
-fn iceberg_tables(data: &std::path::Path) -> Result<std::collections::HashMap<String, String>> {
+/// How `format`'s tables are loaded: the virtualenv (under the test
+/// dependencies) and the fixture script.
+fn table_loader(format: &str) -> (&'static str, &'static str) {
+    match format {
+        "delta" => ("deltalake", "delta_tpch.py"),
+        _ => ("pyiceberg", "iceberg_tpch.py"),
+    }
+}
+
+/// The `format` (iceberg or delta) tables holding the rows of the Parquet
+/// tables in `data`, loaded once by the format's Python package into
+/// `<data>-<format>`: each table's location.
+fn format_tables(
+    format: &str,
+    data: &std::path::Path,
+) -> Result<std::collections::HashMap<String, String>> {
+    let (venv, script) = table_loader(format);
     let dir = data.with_file_name(format!(
-        "{}-iceberg",
+        "{}-{format}",
         data.file_name().and_then(|n| n.to_str()).unwrap_or("tpch")
     ));
     let saved = dir.join("locations.json");
@@ -351,23 +370,20 @@ fn iceberg_tables(data: &std::path::Path) -> Result<std::collections::HashMap<St
                 PathBuf::from(std::env::var_os("HOME").expect("HOME is set"))
                     .join(".cache/minispark-test-deps")
             });
-        let python = deps.join("pyiceberg/bin/python");
+        let python = deps.join(venv).join("bin/python");
         assert!(
             python.exists(),
-            "{} is missing: run .ci/install-test-deps (pyiceberg loads the Iceberg tables)",
+            "{} is missing: run .ci/install-test-deps ({venv} loads the {format} tables)",
             python.display()
         );
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)?;
         eprintln!(
-            "loading {} into Iceberg tables in {}",
+            "loading {} into {format} tables in {}",
             data.display(),
             dir.display()
         );
-        let script = format!(
-            "{}/tests/fixtures/iceberg_tpch.py",
-            env!("CARGO_MANIFEST_DIR")
-        );
+        let script = format!("{}/tests/fixtures/{script}", env!("CARGO_MANIFEST_DIR"));
         let out = std::process::Command::new(&python)
             .arg(script)
             .arg(data)
@@ -375,7 +391,7 @@ fn iceberg_tables(data: &std::path::Path) -> Result<std::collections::HashMap<St
             .output()?;
         assert!(
             out.status.success(),
-            "loading into Iceberg failed: {}",
+            "loading into {format} tables failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
         std::fs::write(&saved, &out.stdout)?;
@@ -386,12 +402,16 @@ fn iceberg_tables(data: &std::path::Path) -> Result<std::collections::HashMap<St
     })
 }
 
-/// `--table-format iceberg`: minispark over the Parquet files (baseline)
-/// against minispark over Iceberg tables of the same rows, one cluster,
-/// the same queries alternating in one run.
+/// `--table-format iceberg|delta`: minispark over the Parquet files
+/// (baseline) against minispark over Iceberg or Delta tables of the same
+/// rows, one cluster, the same queries alternating in one run.
 async fn table_format_overhead(args: &Args, data: &std::path::Path) -> Result<()> {
     let format = args.table_format.as_deref().unwrap_or("iceberg");
-    let locations = iceberg_tables(data)?;
+    let locations = format_tables(format, data)?;
+    let (name, stored_as) = match format {
+        "delta" => ("Delta", "DELTA"),
+        _ => ("Iceberg", "ICEBERG"),
+    };
     let cluster = common::start_cluster(args.executors).await?;
     let mut settings: std::collections::HashMap<String, String> = [(
         "minispark.shuffle.partitions".to_string(),
@@ -401,7 +421,7 @@ async fn table_format_overhead(args: &Args, data: &std::path::Path) -> Result<()
     .collect();
     settings.extend(args.conf.iter().cloned());
     let parquet = cluster.driver.session(&settings)?;
-    let iceberg = cluster.driver.session(&settings)?;
+    let tables = cluster.driver.session(&settings)?;
     for t in TABLES {
         let ddl = format!(
             "CREATE EXTERNAL TABLE {t} STORED AS PARQUET LOCATION '{}/'",
@@ -410,43 +430,41 @@ async fn table_format_overhead(args: &Args, data: &std::path::Path) -> Result<()
         time_minispark(&parquet, &ddl).await?;
         let location = locations
             .get(t)
-            .unwrap_or_else(|| panic!("no Iceberg table {t}"));
-        let ddl = format!("CREATE EXTERNAL TABLE {t} STORED AS ICEBERG LOCATION '{location}'");
-        time_minispark(&iceberg, &ddl).await?;
+            .unwrap_or_else(|| panic!("no {name} table {t}"));
+        let ddl = format!("CREATE EXTERNAL TABLE {t} STORED AS {stored_as} LOCATION '{location}'");
+        time_minispark(&tables, &ddl).await?;
     }
-    let mut table =
-        common::RatioTable::with_headers("query", "Parquet files, ms", "Iceberg tables, ms");
+    let measured = format!("{name} tables, ms");
+    let mut table = common::RatioTable::with_headers("query", "Parquet files, ms", &measured);
     for &q in &args.queries {
         let path = format!("{}/tests/tpch/queries/q{q}.sql", env!("CARGO_MANIFEST_DIR"));
         let sql = std::fs::read_to_string(&path).expect("query file");
-        let (mut parquet_times, mut iceberg_times) = (vec![], vec![]);
+        let (mut parquet_times, mut format_times) = (vec![], vec![]);
         for _ in 0..args.iterations {
             parquet_times.push(time_minispark(&parquet, &sql).await?);
-            iceberg_times.push(time_minispark(&iceberg, &sql).await?);
+            format_times.push(time_minispark(&tables, &sql).await?);
         }
         table.row(
             &format!("q{q}"),
             common::median(parquet_times),
-            common::median(iceberg_times),
+            common::median(format_times),
         );
     }
     let (markdown, total, (worst, worst_ratio)) = table.finish();
     let (executors, slots) = cluster.driver.cluster.size();
     println!("{}", report::run_header("tpch"));
     println!(
-        "- Data: TPC-H SF{} as Parquet in `{}` (tpchgen), and the same rows as {format} tables \
-         loaded from those files by pyiceberg (`tests/fixtures/iceberg_tpch.py`); queries {}",
+        "- Data: TPC-H SF{} as Parquet in `{}` (tpchgen), and the same rows as {name} tables \
+         loaded from those files by {} (`tests/fixtures/{}`); queries {}",
         args.scale_factor,
         common::show_path(data),
+        table_loader(format).0,
+        table_loader(format).1,
         query_list(&args.queries)
     );
     println!(
         "- minispark both times: {}",
-        report::minispark_line(
-            iceberg.context().copied_config().options(),
-            executors,
-            slots
-        )
+        report::minispark_line(tables.context().copied_config().options(), executors, slots)
     );
     println!(
         "- Each query runs {} times over each, alternating, on one cluster; the table gives \
@@ -457,7 +475,7 @@ async fn table_format_overhead(args: &Args, data: &std::path::Path) -> Result<()
     print!("{markdown}");
     println!();
     println!(
-        "Total: {format} {total:.3}x Parquet; worst query {worst} at {worst_ratio:.3}x. \
+        "Total: {name} {total:.3}x Parquet; worst query {worst} at {worst_ratio:.3}x. \
          Target (issue 14): total overhead under 15%: {}.",
         if total < 1.15 { "met" } else { "**not met**" }
     );

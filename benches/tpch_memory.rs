@@ -17,6 +17,9 @@
 //! query; a fresh cluster per scale factor), and the ratio of minispark's
 //! total times between the scale factors. Data is generated once as
 //! Parquet under `target/tpch-sf<SF>` (or `--data-root DIR`).
+//! `--partitions N` (default: the machine's cores) is DataFusion's target
+//! partitions and, unless `--shuffle-partitions N` is given, minispark's
+//! `minispark.shuffle.partitions` too.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -50,8 +53,16 @@ struct Args {
     memory: u64,
     datafusion_memory: u64,
     partitions: usize,
+    /// minispark's shuffle partitions; `--partitions` when not given.
+    shuffle_partitions: Option<usize>,
     queries: Vec<usize>,
     data_root: Option<PathBuf>,
+}
+
+impl Args {
+    fn shuffle_partitions(&self) -> usize {
+        self.shuffle_partitions.unwrap_or(self.partitions)
+    }
 }
 
 fn parse_args() -> Args {
@@ -64,6 +75,7 @@ fn parse_args() -> Args {
         partitions: std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2),
+        shuffle_partitions: None,
         queries: (1..=22).collect(),
         data_root: None,
     };
@@ -83,6 +95,9 @@ fn parse_args() -> Args {
             "--memory" => args.memory = size(value()),
             "--datafusion-memory" => args.datafusion_memory = size(value()),
             "--partitions" => args.partitions = value().parse().expect("number"),
+            "--shuffle-partitions" => {
+                args.shuffle_partitions = Some(value().parse().expect("number"))
+            }
             "--queries" => {
                 args.queries = value()
                     .split(',')
@@ -204,7 +219,7 @@ async fn run_scale(args: &Args, sf: f64) -> Result<ScaleRun> {
     let cluster = LocalCluster::start(options).await?;
     let settings = [(
         "minispark.shuffle.partitions".to_string(),
-        args.partitions.to_string(),
+        args.shuffle_partitions().to_string(),
     )]
     .into_iter()
     .collect();
@@ -347,7 +362,7 @@ async fn main() -> Result<()> {
         args.executors,
         args.slots,
         short_size(args.memory),
-        args.partitions,
+        args.shuffle_partitions(),
         args.partitions,
         short_size(args.datafusion_memory),
     );

@@ -634,4 +634,57 @@ impl DataFrame {
         }
         Ok(rows)
     }
+
+    /// Appends the result to the Apache Iceberg table at `location` (its
+    /// folder, local or on an object store), written by the executors and
+    /// committed once by the driver as one new snapshot, as `INSERT INTO`
+    /// does. Where the location holds no table yet, an unpartitioned one
+    /// with this DataFrame's columns is made first. The columns must be the
+    /// table's, by name and in order. Returns the number of rows written.
+    pub async fn write_iceberg(self, location: &str) -> Result<u64> {
+        let schema = self.df.schema().as_arrow().clone();
+        let table = self
+            .session
+            .iceberg_append_target(location, &schema)
+            .await?;
+        let want: Vec<String> = datafusion::catalog::TableProvider::schema(&table)
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        let have: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+        if want != have {
+            return plan_err!(
+                "cannot append columns {have:?} to the Iceberg table at '{location}', whose \
+                 columns are {want:?}: select the table's columns, in order"
+            );
+        }
+        let plan = LogicalPlanBuilder::insert_into(
+            self.df.logical_plan().clone(),
+            datafusion::common::TableReference::bare("iceberg_table"),
+            datafusion::datasource::provider_as_source(std::sync::Arc::new(table)),
+            datafusion::logical_expr::dml::InsertOp::Append,
+        )?
+        .build()?;
+        let output = self
+            .session
+            .run(plan, "DataFrame::write_iceberg")
+            .await
+            .map_err(|e| {
+                e.context(format!(
+                    "cannot append to the Iceberg table at '{location}'"
+                ))
+            })?;
+        let mut rows = 0u64;
+        for batch in &output.batches {
+            if let Some(c) = batch
+                .column(0)
+                .as_any()
+                .downcast_ref::<arrow::array::UInt64Array>()
+            {
+                rows += c.iter().flatten().sum::<u64>();
+            }
+        }
+        Ok(rows)
+    }
 }

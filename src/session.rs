@@ -377,6 +377,34 @@ impl Session {
         Ok(self.wrap(self.inner.ctx.read_table(Arc::new(table))?))
     }
 
+    /// The Iceberg table at `location` for an append of rows of `schema`
+    /// (`DataFrame::write_iceberg`): the table at its current snapshot,
+    /// made first (unpartitioned, `schema`'s columns) when the location has
+    /// none.
+    pub(crate) async fn iceberg_append_target(
+        &self,
+        location: &str,
+        schema: &arrow::datatypes::Schema,
+    ) -> Result<minispark_iceberg::IcebergTable> {
+        minispark_storage::sync_settings(&self.inner.ctx);
+        let state = self.inner.ctx.state();
+        let registry = Arc::clone(&state.runtime_env().object_store_registry);
+        if !minispark_iceberg::folder_catalog::has_table(Arc::clone(&registry), location).await? {
+            minispark_iceberg::folder_catalog::create_table(
+                Arc::clone(&registry),
+                location,
+                schema,
+            )
+            .await?;
+        }
+        minispark_iceberg::IcebergTable::open(
+            registry,
+            location,
+            minispark_iceberg::SnapshotChoice::Current,
+        )
+        .await
+    }
+
     /// A Delta Lake table at its newest version (Spark's
     /// `spark.read.format("delta").load(path)`): the driver reads its log,
     /// the executors its Parquet files.

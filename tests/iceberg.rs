@@ -26,7 +26,7 @@ use crate::processes::output_bounded;
 const FIXTURE_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// The Python of the pyiceberg virtualenv.
-fn python() -> PathBuf {
+pub(crate) fn python() -> PathBuf {
     let deps = std::env::var_os("MINISPARK_TEST_DEPS")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
@@ -44,12 +44,12 @@ fn python() -> PathBuf {
 }
 
 /// Runs a fixture script with pyiceberg's Python; its JSON output.
-fn run_fixture(script: &str, args: &[&Path]) -> Value {
+pub(crate) fn run_fixture(script: &str, args: &[&Path]) -> Value {
     let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
     run_fixture_with(script, &args)
 }
 
-fn run_fixture_with(script: &str, args: &[&std::ffi::OsStr]) -> Value {
+pub(crate) fn run_fixture_with(script: &str, args: &[&std::ffi::OsStr]) -> Value {
     let path = format!("{}/tests/fixtures/{script}", env!("CARGO_MANIFEST_DIR"));
     let out = output_bounded(
         Command::new(python())
@@ -73,7 +73,7 @@ fn run_fixture_with(script: &str, args: &[&std::ffi::OsStr]) -> Value {
 }
 
 /// A folder for this test run's fixtures, emptied first.
-fn fixture_dir(name: &str) -> PathBuf {
+pub(crate) fn fixture_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("minispark-test-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -90,7 +90,7 @@ fn tables() -> &'static (PathBuf, Value) {
     })
 }
 
-fn text(v: &Value, key: &str) -> String {
+pub(crate) fn text(v: &Value, key: &str) -> String {
     match &v[key] {
         Value::String(s) => s.clone(),
         Value::Number(n) => n.to_string(),
@@ -99,7 +99,7 @@ fn text(v: &Value, key: &str) -> String {
 }
 
 /// EXPLAIN or EXPLAIN ANALYZE text of `sql`.
-async fn explain(session: &JobSession, explain: &str, sql: &str) -> String {
+pub(crate) async fn explain(session: &JobSession, explain: &str, sql: &str) -> String {
     let mut plan = String::new();
     timed(
         "explain",

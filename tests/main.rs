@@ -21,6 +21,7 @@ mod executor_metrics;
 mod hostile_inputs;
 mod hosts;
 mod iceberg;
+mod iceberg_writes;
 mod job_counters;
 mod join_strategies;
 mod kill_loop;

@@ -292,7 +292,9 @@ async fn repartition_hints_and_their_mistakes() {
     }
 }
 
-/// `COPY` of a `DISTRIBUTE BY` query writes every row. (That it writes one
+/// `COPY` of a `DISTRIBUTE BY` query writes every row, and `INSERT INTO`
+/// a table over the folder with a `DISTRIBUTE BY` query appends one file
+/// per non-empty partition, each holding whole keys. (That COPY writes one
 /// file per non-empty partition, each holding only its partition's keys,
 /// is checked by `distributed_writes`.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -329,6 +331,64 @@ async fn copy_with_distribute_by_writes_every_row() {
     )
     .await;
     assert_result(&got, &expected, "COPY .. DISTRIBUTE BY, read back");
+
+    // INSERT INTO .. DISTRIBUTE BY: the same partitioning, so as many new
+    // files as COPY wrote, and no key split between two of them.
+    let parquet_files = || -> BTreeSet<std::path::PathBuf> {
+        std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+            .collect()
+    };
+    let before = parquet_files();
+    assert!(!before.is_empty());
+    timed(
+        "INSERT INTO .. DISTRIBUTE BY",
+        run_sql(
+            &s,
+            "INSERT INTO g SELECT * FROM tpch.sf0_01.orders DISTRIBUTE BY o_orderpriority",
+        ),
+    )
+    .await
+    .unwrap();
+    let after = parquet_files();
+    let new: Vec<_> = after.difference(&before).collect();
+    assert_eq!(new.len(), before.len(), "{after:?}");
+    let mut owner: BTreeMap<String, &std::path::PathBuf> = BTreeMap::new();
+    for file in &new {
+        let keys = oracle
+            .read_parquet(file.to_str().unwrap(), Default::default())
+            .await
+            .unwrap()
+            .select_columns(&["o_orderpriority"])
+            .unwrap()
+            .distinct()
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        for batch in &keys {
+            for i in 0..batch.num_rows() {
+                let key = arrow::util::display::array_value_to_string(batch.column(0), i).unwrap();
+                if let Some(other) = owner.insert(key.clone(), file) {
+                    panic!("{key} is in {other:?} and {file:?}");
+                }
+            }
+        }
+    }
+    let got = run_sql(
+        &s,
+        "SELECT o_orderpriority, count(*) AS c FROM g GROUP BY o_orderpriority",
+    )
+    .await
+    .unwrap();
+    let expected = oracle_sql(
+        &oracle,
+        "SELECT o_orderpriority, 2 * count(*) AS c FROM tpch.sf0_01.orders GROUP BY o_orderpriority",
+    )
+    .await;
+    assert_result(&got, &expected, "after INSERT .. DISTRIBUTE BY");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

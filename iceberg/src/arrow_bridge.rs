@@ -17,6 +17,10 @@
 //! ```
 //!
 //! Field metadata (Iceberg's `PARQUET:field_id`) crosses with the schema.
+//!
+//! Schemas also cross the other way ([`schema_to_58`]): a table minispark
+//! creates from a DataFrame gets its Iceberg schema from `iceberg`'s
+//! Arrow 58 conversion.
 
 use std::sync::Arc;
 
@@ -49,6 +53,25 @@ pub fn schema(schema: &arrow58::datatypes::Schema) -> Result<Schema, ArrowError>
     let exported = arrow58::ffi::FFI_ArrowSchema::try_from(schema).map_err(error)?;
     let imported = move_schema(exported);
     Schema::try_from(&imported)
+}
+
+/// The C struct of Arrow 59 moved into Arrow 58's (the reverse of
+/// [`move_schema`]).
+fn move_schema_to_58(mut schema: FFI_ArrowSchema) -> arrow58::ffi::FFI_ArrowSchema {
+    // SAFETY: as in `move_array`: both are the C `ArrowSchema` struct.
+    unsafe {
+        arrow58::ffi::FFI_ArrowSchema::from_raw(
+            &mut schema as *mut _ as *mut arrow58::ffi::FFI_ArrowSchema,
+        )
+    }
+}
+
+/// An Arrow 59 schema as an Arrow 58 one, with field metadata.
+pub fn schema_to_58(schema: &Schema) -> Result<arrow58::datatypes::Schema, ArrowError> {
+    let exported = FFI_ArrowSchema::try_from(schema)?;
+    let imported = move_schema_to_58(exported);
+    arrow58::datatypes::Schema::try_from(&imported)
+        .map_err(|e| ArrowError::CDataInterface(format!("Arrow 59 to 58: {e}")))
 }
 
 /// An Arrow 58 record batch as an Arrow 59 one, its buffers shared (not
@@ -242,6 +265,34 @@ mod tests {
         assert_eq!(schema59.fields().len(), 5);
         assert_eq!(schema59.field(0).metadata(), &field_id("1"));
         assert_eq!(schema59.field(3).data_type(), &DataType::Decimal128(12, 2));
+    }
+
+    /// A schema crosses from 59 to 58 and back unchanged: types (nested,
+    /// time-zoned, decimal, view) and field metadata.
+    #[test]
+    fn a_schema_crosses_both_ways() {
+        use arrow::datatypes::Field;
+        let element = Field::new("element", DataType::Int32, true).with_metadata(field_id("7"));
+        let schema59 = Schema::new(vec![
+            Field::new("id", DataType::Int64, false).with_metadata(field_id("1")),
+            Field::new("name", DataType::Utf8View, true).with_metadata(field_id("2")),
+            Field::new(
+                "at",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())),
+                true,
+            ),
+            Field::new("price", DataType::Decimal128(12, 2), true),
+            Field::new("tags", DataType::List(Arc::new(element)), true),
+        ]);
+        let schema58 = schema_to_58(&schema59).unwrap();
+        assert_eq!(schema58.fields().len(), 5);
+        assert_eq!(schema58.field(1).data_type(), &d58::DataType::Utf8View);
+        assert_eq!(schema58.field(0).metadata(), &field_id("1"));
+        let d58::DataType::List(inner) = schema58.field(4).data_type() else {
+            panic!("{schema58:?}");
+        };
+        assert_eq!(inner.metadata(), &field_id("7"));
+        assert_eq!(schema(&schema58).unwrap(), schema59);
     }
 
     /// A batch of no columns (what `count(*)` reads) keeps its row count.

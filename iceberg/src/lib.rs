@@ -1,5 +1,6 @@
 //! Apache Iceberg tables in minispark: planned on the driver from the
-//! table's metadata, read by the executors.
+//! table's metadata, read by the executors; appended to by the executors
+//! and committed once by the driver.
 //!
 //! ```text
 //!   driver                                   executors
@@ -21,6 +22,25 @@
 //!   stores (local, S3, GCS, Azure, HTTP).
 //! * [`codec`]: the scan node in a serialized stage plan.
 //!
+//! Writes (appends: `INSERT INTO`, `DataFrame::write_iceberg`):
+//!
+//! ```text
+//!   driver: insert_into ─▶ IcebergSink (sink)          executors: FileWriteExec
+//!             (rows cast to the file schema, hidden        (minispark_planner::write)
+//!              partition columns)                          Parquet data files with
+//!                                                          field ids, staged per attempt
+//!   driver: job commit ─▶ fast_append: DataFiles (footer metrics), one snapshot
+//!             ─▶ folder_catalog: put-if-absent of metadata/v<N+1>.metadata.json
+//! ```
+//!
+//! * [`sink`]: the append's plan and the [`IcebergSink`] marking it.
+//! * [`fast_append`]: the driver's commit of the written files.
+//! * [`folder_catalog`]: the table's folder as its catalog (commits
+//!   without a catalog service; creating a table).
+//!
+//! Only appends: `iceberg` 0.10's transactions commit no overwrite or
+//! delete, so `INSERT OVERWRITE` is refused.
+//!
 //! The `iceberg` crate (0.10) is on Arrow 58 while DataFusion 55 is on
 //! Arrow 59, so its DataFusion integration cannot be used: this crate is
 //! minispark's own, on `iceberg`'s metadata, scan planning and reader.
@@ -34,10 +54,14 @@
 
 pub mod arrow_bridge;
 pub mod codec;
+pub mod fast_append;
+pub mod folder_catalog;
 pub mod object_store_io;
 pub mod predicate;
 pub mod scan;
+pub mod sink;
 pub mod table_location;
 pub mod table_provider;
 
+pub use sink::{IcebergAppend, IcebergSink};
 pub use table_provider::{IcebergTable, IcebergTableFactory, SnapshotChoice};

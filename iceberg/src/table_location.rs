@@ -68,7 +68,7 @@ pub async fn current_metadata_file(
 
 /// The version a metadata file's name starts with: `v12.metadata.json` and
 /// `00012-<uuid>.metadata.json` are version 12.
-fn version(name: &str) -> Option<u64> {
+pub(crate) fn version(name: &str) -> Option<u64> {
     let stem = name.strip_suffix(".metadata.json")?;
     let stem = stem.strip_prefix('v').unwrap_or(stem);
     let digits: String = stem.chars().take_while(char::is_ascii_digit).collect();
@@ -79,7 +79,7 @@ fn version(name: &str) -> Option<u64> {
 }
 
 /// The name of the newest metadata file among `names`.
-fn newest(names: &[String]) -> Option<&String> {
+pub(crate) fn newest(names: &[String]) -> Option<&String> {
     names
         .iter()
         .filter_map(|n| version(n).map(|v| (v, n)))

@@ -27,6 +27,7 @@ use datafusion::catalog::{Session, TableProvider, TableProviderFactory};
 use datafusion::common::{DataFusionError, Result, plan_err};
 use datafusion::datasource::TableType;
 use datafusion::execution::object_store::ObjectStoreRegistry;
+use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{CreateExternalTable, Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use futures::TryStreamExt;
@@ -115,6 +116,9 @@ pub struct IcebergTable {
     /// The snapshot's schema, in Iceberg's terms and DataFusion's Arrow.
     iceberg_schema: IcebergSchemaRef,
     schema: SchemaRef,
+    /// Opened at a chosen snapshot (`snapshot-id`, `as-of-timestamp`):
+    /// read-only.
+    time_travel: bool,
 }
 
 impl IcebergTable {
@@ -175,7 +179,9 @@ impl IcebergTable {
             }
         };
         let snapshot_id = snapshot.map(|s| s.snapshot_id());
-        Self::at(location, table, snapshot_id)
+        let mut opened = Self::at(location, table, snapshot_id)?;
+        opened.time_travel = choice != SnapshotChoice::Current;
+        Ok(opened)
     }
 
     /// `table` at snapshot `snapshot_id` (one of its snapshots).
@@ -203,6 +209,7 @@ impl IcebergTable {
             table,
             iceberg_schema,
             schema,
+            time_travel: false,
         })
     }
 
@@ -215,6 +222,7 @@ impl IcebergTable {
             metadata_location: self.table.metadata_location().map(str::to_string),
             metadata: self.table.metadata().clone(),
             snapshot_id: self.snapshot_id,
+            time_travel: self.time_travel,
         })
         .map_err(|e| DataFusionError::Internal(format!("encoding an Iceberg table: {e}")))
     }
@@ -242,7 +250,9 @@ impl IcebergTable {
         {
             return plan_err!("an Iceberg table sent with snapshot {id}, which it does not have");
         }
-        Self::at(&sent.location, table, sent.snapshot_id)
+        let mut table = Self::at(&sent.location, table, sent.snapshot_id)?;
+        table.time_travel = sent.time_travel;
+        Ok(table)
     }
 
     /// The snapshot read (`None`: the table has none yet).
@@ -303,6 +313,8 @@ struct SentTable {
     metadata_location: Option<String>,
     metadata: iceberg::spec::TableMetadata,
     snapshot_id: Option<i64>,
+    #[serde(default)]
+    time_travel: bool,
 }
 
 /// The snapshots of a table, for an error message.
@@ -454,6 +466,27 @@ impl TableProvider for IcebergTable {
             name_mapping,
         };
         Ok(Arc::new(IcebergScanExec::new(planned, schema)))
+    }
+
+    /// `INSERT INTO`: an append of the input's rows, written by the
+    /// executors and committed once by the driver (see [`crate::sink`]).
+    async fn insert_into(
+        &self,
+        state: &dyn Session,
+        input: Arc<dyn ExecutionPlan>,
+        insert_op: InsertOp,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let metadata = self.table.metadata();
+        if self.time_travel || self.snapshot_id != metadata.current_snapshot_id() {
+            return plan_err!(
+                "Iceberg table '{}' was opened at snapshot {} ('snapshot-id' or \
+                 'as-of-timestamp'), so it is read-only: appends go to the current snapshot, \
+                 so open the table without those options to write",
+                self.location,
+                self.snapshot_id.map(|s| s.to_string()).unwrap_or_default()
+            );
+        }
+        crate::sink::append_plan(metadata, state, input, insert_op)
     }
 }
 

@@ -122,12 +122,16 @@ pub fn write_of(graph: &StageGraph) -> Option<&FileWriteExec> {
 }
 
 /// The committer of a write: a Delta table's log
-/// ([`DeltaLogCommitter`]), or plain files renamed into place (no
+/// ([`DeltaLogCommitter`]), an Iceberg append committed as a new snapshot
+/// ([`super::IcebergCommitter`]), or plain files renamed into place (no
 /// `_SUCCESS` marker: see [`FileOutputCommitter`]).
 pub fn committer_for(write: &FileWriteExec) -> Arc<dyn JobCommitter> {
     match write.commit_target() {
         CommitTarget::Delta(delta) => Arc::new(DeltaLogCommitter {
             write: delta.clone(),
+        }),
+        CommitTarget::Iceberg(append) => Arc::new(super::IcebergCommitter {
+            append: Arc::clone(append),
         }),
         CommitTarget::Files => Arc::new(FileOutputCommitter {
             success_marker: false,

@@ -20,11 +20,15 @@
 //! * [`delta_log_committer`]: Delta Lake's commit: files moved into the
 //!   table folder, then one `_delta_log/<version>.json` entry written
 //!   with put-if-absent (a concurrent commit fails the job, nothing stays).
+//! * [`iceberg_committer`]: an Iceberg append, committed as one new
+//!   snapshot of the table.
 
 pub mod delta_log_committer;
 pub mod file_output_committer;
+pub mod iceberg_committer;
 pub mod job_committer;
 
 pub use delta_log_committer::DeltaLogCommitter;
 pub use file_output_committer::FileOutputCommitter;
+pub use iceberg_committer::IcebergCommitter;
 pub use job_committer::{CommitSummary, JobCommitter, WriteJob, committer_for, write_of};

@@ -8,26 +8,43 @@
 //! `FileWriteNode.commit_target`), so a plan decoded anywhere still names
 //! it; executors only write files and never read it.
 
+use std::sync::Arc;
+
 use datafusion::common::{Result, plan_err};
+use datafusion::datasource::sink::DataSink;
 use minispark_delta::DeltaWrite;
 
 /// See the module docs.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub enum CommitTarget {
     /// Plain files (`COPY ... TO`, `INSERT INTO` a listing table).
     #[default]
     Files,
     /// A Delta table's next log version.
     Delta(DeltaWrite),
+    /// A new snapshot of an Iceberg table (`minispark_iceberg::fast_append`).
+    /// Known on the driver only: it does not travel with the plan (tasks
+    /// only write files), so a decoded plan reads it as [`Self::Files`].
+    Iceberg(Arc<minispark_iceberg::IcebergAppend>),
 }
 
 const DELTA: &str = "delta:";
 
 impl CommitTarget {
-    /// As text for the plan codec: empty for plain files.
+    /// The target of the writes `sink` marks, other than Delta's (whose
+    /// sink wraps the Parquet sink that writes: see `distribute_write`).
+    pub fn of(sink: &dyn DataSink) -> Self {
+        match sink.downcast_ref::<minispark_iceberg::IcebergSink>() {
+            Some(s) => CommitTarget::Iceberg(Arc::clone(s.append())),
+            None => CommitTarget::Files,
+        }
+    }
+
+    /// As text for the plan codec: empty for plain files and Iceberg
+    /// appends (see [`Self::Iceberg`]).
     pub fn encode(&self) -> String {
         match self {
-            CommitTarget::Files => String::new(),
+            CommitTarget::Files | CommitTarget::Iceberg(_) => String::new(),
             CommitTarget::Delta(write) => format!("{DELTA}{}", write.encode()),
         }
     }
@@ -59,7 +76,8 @@ mod tests {
             partition_columns: vec!["day".into()],
         });
         for target in [CommitTarget::Files, delta] {
-            assert_eq!(CommitTarget::decode(&target.encode()).unwrap(), target);
+            let text = target.encode();
+            assert_eq!(CommitTarget::decode(&text).unwrap().encode(), text);
         }
         assert!(CommitTarget::decode("iceberg:{}").is_err());
     }

@@ -36,6 +36,7 @@ use datafusion::logical_expr::dml::InsertOp;
 use datafusion::physical_expr::{EquivalenceProperties, Partitioning, PhysicalExpr};
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_plan::execute_input_stream;
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
@@ -63,6 +64,10 @@ impl WriteFormat {
     /// The config and format of one of DataFusion's file sinks; `None` for
     /// other sinks (they keep DataFusion's one-task write).
     pub fn of(sink: &dyn DataSink) -> Option<(FileSinkConfig, WriteFormat)> {
+        // An Iceberg append writes its data files with the Parquet sink.
+        if let Some(s) = sink.downcast_ref::<minispark_iceberg::IcebergSink>() {
+            return Self::of(s.parquet_sink());
+        }
         if let Some(s) = sink.downcast_ref::<ParquetSink>() {
             return Some((
                 s.config().clone(),
@@ -122,7 +127,7 @@ pub fn distribute_write(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn Executio
             delta.parquet() as &dyn DataSink,
             CommitTarget::Delta(delta.write().clone()),
         ),
-        None => (sink_exec.sink(), CommitTarget::Files),
+        None => (sink_exec.sink(), CommitTarget::of(sink_exec.sink())),
     };
     let Some((config, format)) = WriteFormat::of(sink) else {
         return Ok(plan);
@@ -319,8 +324,14 @@ impl DisplayAs for FileWriteExec {
         if !cols.is_empty() {
             write!(f, ", partitioned by {}", cols.join(", "))?;
         }
-        if let CommitTarget::Delta(write) = &self.commit_target {
-            write!(f, ", {}", minispark_delta::sink::describe(write))?;
+        match &self.commit_target {
+            CommitTarget::Delta(write) => {
+                write!(f, ", {}", minispark_delta::sink::describe(write))?
+            }
+            CommitTarget::Iceberg(append) => {
+                write!(f, ", as an Iceberg append to {}", append.location)?
+            }
+            CommitTarget::Files => {}
         }
         Ok(())
     }
@@ -405,7 +416,20 @@ impl ExecutionPlan for FileWriteExec {
             context.window_functions().clone(),
             context.runtime_env(),
         ));
-        let mut input = self.input.execute(partition, Arc::clone(&ctx))?;
+        // As DataFusion's DataSinkExec: a NULL in a column the destination
+        // declares NOT NULL fails the task (a Parquet writer would write
+        // it as a value).
+        let sink_schema = Arc::clone(self.config.output_schema());
+        let mut input = if sink_schema.fields().len() == self.input.schema().fields().len() {
+            execute_input_stream(
+                Arc::clone(&self.input),
+                sink_schema,
+                partition,
+                Arc::clone(&ctx),
+            )?
+        } else {
+            self.input.execute(partition, Arc::clone(&ctx))?
+        };
         if let CommitTarget::Delta(write) = &self.commit_target
             && !write.partition_columns.is_empty()
         {
