@@ -24,6 +24,7 @@ use crate::common::{
     timed,
 };
 use crate::delta::deltalake_python;
+use crate::distributed_writes::files_under;
 use crate::process_cluster::ProcessCluster;
 use crate::processes::output_bounded;
 
@@ -162,32 +163,6 @@ async fn oracle(sql: &str) -> Expected {
 }
 
 const ALL: &str = "SELECT id, name, k FROM t ORDER BY id";
-
-/// Every file under `dir`, relative, sorted.
-fn files_under(dir: &Path) -> Vec<String> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for entry in entries {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(root, &path, out);
-            } else {
-                out.push(
-                    path.strip_prefix(root)
-                        .unwrap()
-                        .to_string_lossy()
-                        .into_owned(),
-                );
-            }
-        }
-    }
-    let mut out = vec![];
-    walk(dir, dir, &mut out);
-    out.sort();
-    out
-}
 
 /// The table's commit files.
 fn log_versions(dir: &Path) -> Vec<String> {

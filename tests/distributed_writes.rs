@@ -32,7 +32,7 @@ const ORDERS: &str = "SELECT o_orderkey, o_custkey, o_totalprice, o_orderdate, o
                       FROM tpch.sf0_01.orders";
 
 /// Every file under `dir` (recursively), relative to it, sorted.
-fn files_under(dir: &Path) -> Vec<String> {
+pub(crate) fn files_under(dir: &Path) -> Vec<String> {
     fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
         let Ok(entries) = std::fs::read_dir(dir) else {
             return;

@@ -21,6 +21,7 @@ use minispark_planner::session::session_context;
 use serde_json::Value;
 
 use crate::common::{Expected, assert_result, cluster, oracle_sql, run_sql, session, timed};
+use crate::distributed_writes::files_under;
 use crate::iceberg::{explain, fixture_dir, run_fixture, run_fixture_with, text};
 use crate::process_cluster::ProcessCluster;
 
@@ -64,32 +65,6 @@ fn tables(name: &str) -> (PathBuf, Value) {
 /// A path from a `file://` location.
 fn local(location: &str) -> PathBuf {
     PathBuf::from(location.strip_prefix("file://").unwrap_or(location))
-}
-
-/// Every file under `dir`, relative to it, sorted.
-fn files_under(dir: &Path) -> Vec<String> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for entry in entries {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(root, &path, out);
-            } else {
-                out.push(
-                    path.strip_prefix(root)
-                        .unwrap()
-                        .to_string_lossy()
-                        .into_owned(),
-                );
-            }
-        }
-    }
-    let mut out = vec![];
-    walk(dir, dir, &mut out);
-    out.sort();
-    out
 }
 
 /// The newest metadata file of a local table (minispark's commits write
