@@ -133,9 +133,35 @@ pub fn committer_for(write: &FileWriteExec) -> Arc<dyn JobCommitter> {
         CommitTarget::Iceberg(append) => Arc::new(super::IcebergCommitter {
             append: Arc::clone(append),
         }),
+        CommitTarget::IcebergDecoded => Arc::new(Uncommittable),
         CommitTarget::Files => Arc::new(FileOutputCommitter {
             success_marker: false,
         }),
+    }
+}
+
+/// The committer of a write whose commit cannot be made here (an Iceberg
+/// append whose plan was decoded from bytes, without the table's
+/// metadata): every commit fails, and the tasks' files are removed.
+#[derive(Debug)]
+struct Uncommittable;
+
+#[async_trait]
+impl JobCommitter for Uncommittable {
+    async fn commit_job(&self, job: &WriteJob, _files: Vec<WrittenFile>) -> Result<CommitSummary> {
+        internal_err!(
+            "the Iceberg append to '{}' came as a serialized plan, without the table's \
+             metadata to commit with: only the driver that planned it can commit it",
+            job.destination
+        )
+    }
+
+    async fn abort_job(&self, job: &WriteJob) {
+        FileOutputCommitter {
+            success_marker: false,
+        }
+        .abort_job(job)
+        .await
     }
 }
 

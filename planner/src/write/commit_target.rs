@@ -23,12 +23,17 @@ pub enum CommitTarget {
     /// A Delta table's next log version.
     Delta(DeltaWrite),
     /// A new snapshot of an Iceberg table (`minispark_iceberg::fast_append`).
-    /// Known on the driver only: it does not travel with the plan (tasks
-    /// only write files), so a decoded plan reads it as [`Self::Files`].
+    /// Known on the driver that planned it only: the table's metadata does
+    /// not travel with the plan (tasks only write files).
     Iceberg(Arc<minispark_iceberg::IcebergAppend>),
+    /// An Iceberg append's write decoded from a plan: its tasks write as
+    /// any other, but nothing can commit it (never plain files: that
+    /// would put files in the table's folder that no snapshot lists).
+    IcebergDecoded,
 }
 
 const DELTA: &str = "delta:";
+const ICEBERG: &str = "iceberg:";
 
 impl CommitTarget {
     /// The target of the writes `sink` marks, other than Delta's (whose
@@ -40,11 +45,12 @@ impl CommitTarget {
         }
     }
 
-    /// As text for the plan codec: empty for plain files and Iceberg
-    /// appends (see [`Self::Iceberg`]).
+    /// As text for the plan codec: empty for plain files, a marker for
+    /// Iceberg appends (see [`Self::Iceberg`]).
     pub fn encode(&self) -> String {
         match self {
-            CommitTarget::Files | CommitTarget::Iceberg(_) => String::new(),
+            CommitTarget::Files => String::new(),
+            CommitTarget::Iceberg(_) | CommitTarget::IcebergDecoded => ICEBERG.to_string(),
             CommitTarget::Delta(write) => format!("{DELTA}{}", write.encode()),
         }
     }
@@ -53,6 +59,9 @@ impl CommitTarget {
     pub fn decode(text: &str) -> Result<Self> {
         if text.is_empty() {
             return Ok(CommitTarget::Files);
+        }
+        if text == ICEBERG {
+            return Ok(CommitTarget::IcebergDecoded);
         }
         match text.strip_prefix(DELTA) {
             Some(json) => Ok(CommitTarget::Delta(DeltaWrite::decode(json)?)),
@@ -75,10 +84,14 @@ mod tests {
             new_table: None,
             partition_columns: vec!["day".into()],
         });
-        for target in [CommitTarget::Files, delta] {
+        for target in [CommitTarget::Files, delta, CommitTarget::IcebergDecoded] {
             let text = target.encode();
             assert_eq!(CommitTarget::decode(&text).unwrap().encode(), text);
         }
+        assert!(matches!(
+            CommitTarget::decode("iceberg:").unwrap(),
+            CommitTarget::IcebergDecoded
+        ));
         assert!(CommitTarget::decode("iceberg:{}").is_err());
     }
 }

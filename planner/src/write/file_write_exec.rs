@@ -331,6 +331,7 @@ impl DisplayAs for FileWriteExec {
             CommitTarget::Iceberg(append) => {
                 write!(f, ", as an Iceberg append to {}", append.location)?
             }
+            CommitTarget::IcebergDecoded => write!(f, ", as an Iceberg append")?,
             CommitTarget::Files => {}
         }
         Ok(())
