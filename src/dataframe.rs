@@ -515,17 +515,7 @@ impl DataFrame {
             .run(plan, "DataFrame::write_parquet")
             .await
             .map_err(|e| e.context(format!("cannot write Parquet to '{path}'")))?;
-        let mut rows = 0u64;
-        for batch in &output.batches {
-            if let Some(c) = batch
-                .column(0)
-                .as_any()
-                .downcast_ref::<arrow::array::UInt64Array>()
-            {
-                rows += c.iter().flatten().sum::<u64>();
-            }
-        }
-        Ok(rows)
+        Ok(rows_written(&output.batches))
     }
 
     /// Writes the result as a Delta Lake table at `path` (a local folder or
@@ -622,17 +612,7 @@ impl DataFrame {
             .run(plan, "DataFrame::write_delta")
             .await
             .map_err(within)?;
-        let mut rows = 0u64;
-        for batch in &output.batches {
-            if let Some(c) = batch
-                .column(0)
-                .as_any()
-                .downcast_ref::<arrow::array::UInt64Array>()
-            {
-                rows += c.iter().flatten().sum::<u64>();
-            }
-        }
-        Ok(rows)
+        Ok(rows_written(&output.batches))
     }
 
     /// Appends the result to the Apache Iceberg table at `location` (its
@@ -642,10 +622,34 @@ impl DataFrame {
     /// with this DataFrame's columns is made first. The columns must be the
     /// table's, by name and in order. Returns the number of rows written.
     pub async fn write_iceberg(self, location: &str) -> Result<u64> {
+        self.write_iceberg_partitioned(location, &[]).await
+    }
+
+    /// [`write_iceberg`](Self::write_iceberg) to a table partitioned by
+    /// `partition_by`, in Spark SQL's words (`PARTITIONED BY (days(ts),
+    /// country)`): columns, and `years`, `months`, `days` or `hours` of a
+    /// date or timestamp column. Where the location holds no table, one
+    /// partitioned so is made; a table that is there must be partitioned
+    /// so (its partitioning does not change on a write).
+    ///
+    /// ```no_run
+    /// # async fn f(events: minispark::DataFrame) -> datafusion::common::Result<()> {
+    /// events.write_iceberg_partitioned("s3://lake/viewing_events", &["days(event_ts)"]).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn write_iceberg_partitioned(
+        self,
+        location: &str,
+        partition_by: &[&str],
+    ) -> Result<u64> {
         let schema = self.df.schema().as_arrow().clone();
+        let partitioning = partition_by
+            .iter()
+            .map(|p| minispark_iceberg::partition_spec::parse(p))
+            .collect::<Result<Vec<_>>>()?;
         let table = self
             .session
-            .iceberg_append_target(location, &schema)
+            .iceberg_append_target(location, &schema, &partitioning)
             .await?;
         let want: Vec<String> = datafusion::catalog::TableProvider::schema(&table)
             .fields()
@@ -675,16 +679,19 @@ impl DataFrame {
                     "cannot append to the Iceberg table at '{location}'"
                 ))
             })?;
-        let mut rows = 0u64;
-        for batch in &output.batches {
-            if let Some(c) = batch
-                .column(0)
+        Ok(rows_written(&output.batches))
+    }
+}
+
+/// The row count a write's result reports (DataFusion's `count` column).
+fn rows_written(batches: &[arrow::array::RecordBatch]) -> u64 {
+    batches
+        .iter()
+        .filter_map(|b| {
+            b.column(0)
                 .as_any()
                 .downcast_ref::<arrow::array::UInt64Array>()
-            {
-                rows += c.iter().flatten().sum::<u64>();
-            }
-        }
-        Ok(rows)
-    }
+        })
+        .map(|c| c.iter().flatten().sum::<u64>())
+        .sum()
 }

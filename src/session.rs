@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 
 use arrow::datatypes::DataType;
 use datafusion::catalog::TableProvider;
-use datafusion::common::{DataFusionError, Result, TableReference};
+use datafusion::common::{DataFusionError, Result, TableReference, plan_err};
 use datafusion::datasource::file_format::options::{
     CsvReadOptions, JsonReadOptions, ParquetReadOptions, ReadOptions,
 };
@@ -370,39 +370,85 @@ impl Session {
         path: &str,
         snapshot: minispark_iceberg::SnapshotChoice,
     ) -> Result<DataFrame> {
-        minispark_storage::sync_settings(&self.inner.ctx);
-        let state = self.inner.ctx.state();
-        let registry = Arc::clone(&state.runtime_env().object_store_registry);
-        let table = minispark_iceberg::IcebergTable::open(registry, path, snapshot).await?;
+        let table = self.read_iceberg_table(path, snapshot).await?;
         Ok(self.wrap(self.inner.ctx.read_table(Arc::new(table))?))
     }
 
-    /// The Iceberg table at `location` for an append of rows of `schema`
-    /// (`DataFrame::write_iceberg`): the table at its current snapshot,
-    /// made first (unpartitioned, `schema`'s columns) when the location has
-    /// none.
-    pub(crate) async fn iceberg_append_target(
+    async fn read_iceberg_table(
         &self,
-        location: &str,
-        schema: &arrow::datatypes::Schema,
+        path: &str,
+        snapshot: minispark_iceberg::SnapshotChoice,
     ) -> Result<minispark_iceberg::IcebergTable> {
         minispark_storage::sync_settings(&self.inner.ctx);
         let state = self.inner.ctx.state();
         let registry = Arc::clone(&state.runtime_env().object_store_registry);
-        if !minispark_iceberg::folder_catalog::has_table(Arc::clone(&registry), location).await? {
+        minispark_iceberg::IcebergTable::open(registry, path, snapshot).await
+    }
+
+    /// The Iceberg table at `location` for an append of rows of `schema`
+    /// (`DataFrame::write_iceberg`): the table at its current snapshot,
+    /// made first (`schema`'s columns, partitioned by `partition_by`) when
+    /// the location has none. A table that is there and is partitioned
+    /// otherwise than a non-empty `partition_by` says is an error.
+    pub(crate) async fn iceberg_append_target(
+        &self,
+        location: &str,
+        schema: &arrow::datatypes::Schema,
+        partition_by: &[minispark_iceberg::partition_spec::PartitionField],
+    ) -> Result<minispark_iceberg::IcebergTable> {
+        use minispark_iceberg::partition_spec;
+        minispark_storage::sync_settings(&self.inner.ctx);
+        let state = self.inner.ctx.state();
+        let registry = Arc::clone(&state.runtime_env().object_store_registry);
+        let created =
+            !minispark_iceberg::folder_catalog::has_table(Arc::clone(&registry), location).await?;
+        if created {
             minispark_iceberg::folder_catalog::create_table(
                 Arc::clone(&registry),
                 location,
                 schema,
+                partition_by,
             )
             .await?;
         }
-        minispark_iceberg::IcebergTable::open(
+        let table = minispark_iceberg::IcebergTable::open(
             registry,
             location,
             minispark_iceberg::SnapshotChoice::Current,
         )
-        .await
+        .await?;
+        let metadata = table.metadata();
+        let spec = metadata.default_partition_spec();
+        if !created
+            && !partition_by.is_empty()
+            && !partition_spec::matches(spec, metadata.current_schema(), partition_by)
+        {
+            return plan_err!(
+                "the Iceberg table at '{location}' is partitioned by {}, not by {}: its \
+                 partitioning does not change on a write (append without naming it)",
+                partition_spec::describe(spec, metadata.current_schema()),
+                partition_by
+                    .iter()
+                    .map(|p| p.describe())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        Ok(table)
+    }
+
+    /// The snapshots of the Iceberg table at `location`, one row each,
+    /// oldest first, as Spark's `<table>.snapshots` metadata table lists
+    /// them (`committed_at`, `snapshot_id`, `parent_id`, `operation`,
+    /// `added_records`, `total_records`, `added_data_files`,
+    /// `total_data_files`, `is_current`): the ids time travel takes.
+    pub async fn iceberg_snapshots(&self, location: &str) -> Result<DataFrame> {
+        let table = self
+            .read_iceberg_table(location, minispark_iceberg::SnapshotChoice::Current)
+            .await?;
+        let batch = minispark_iceberg::snapshots::snapshots(table.metadata())?;
+        let plan = values_of(&batch)?;
+        Ok(self.wrap(self.inner.ctx.execute_logical_plan(plan).await?))
     }
 
     /// A Delta Lake table at its newest version (Spark's
@@ -616,4 +662,40 @@ fn has_subquery(plan: &LogicalPlan) -> Result<bool> {
             .unwrap_or(false)
         }) || matches!(node, LogicalPlan::Subquery(_)))
     })
+}
+
+/// `batch`'s rows as a `VALUES` plan (which, unlike an in-memory table,
+/// travels to a remote driver), with `batch`'s column names and types.
+fn values_of(batch: &arrow::array::RecordBatch) -> Result<LogicalPlan> {
+    use datafusion::common::{DFSchema, ScalarValue};
+    use datafusion::logical_expr::{LogicalPlanBuilder, lit};
+    let schema = Arc::new(DFSchema::try_from(batch.schema().as_ref().clone())?);
+    if batch.num_rows() == 0 {
+        return Ok(LogicalPlan::EmptyRelation(
+            datafusion::logical_expr::EmptyRelation {
+                produce_one_row: false,
+                schema,
+            },
+        ));
+    }
+    let rows = (0..batch.num_rows())
+        .map(|row| {
+            batch
+                .columns()
+                .iter()
+                .map(|c| ScalarValue::try_from_array(c, row).map(lit))
+                .collect::<Result<Vec<_>>>()
+        })
+        .collect::<Result<Vec<_>>>()?;
+    // VALUES names its columns column1, column2, ...
+    let names = batch
+        .schema()
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| datafusion::logical_expr::col(format!("column{}", i + 1)).alias(f.name()))
+        .collect::<Vec<_>>();
+    LogicalPlanBuilder::values_with_schema(rows, &schema)?
+        .project(names)?
+        .build()
 }

@@ -6,15 +6,15 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use arrow::array::{AsArray, RecordBatch};
-use arrow::datatypes::{Float64Type, Int64Type};
+use arrow::datatypes::{DataType, Float64Type, Int64Type};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use minispark::client::run_script_in_session;
 use minispark_planner::session::session_context;
 
 use crate::common::{
-    Expected, assert_result, cluster, netflix_sql_examples, remote_session, row_count, session,
-    timed,
+    Expected, assert_result, cluster, netflix_sql_examples, oracle_sql, remote_session, row_count,
+    session, timed,
 };
 
 #[allow(dead_code)]
@@ -23,6 +23,9 @@ mod ab_readout;
 #[allow(dead_code)]
 #[path = "../examples/catalog_availability.rs"]
 mod catalog_availability;
+#[allow(dead_code)]
+#[path = "../examples/daily_engagement_iceberg.rs"]
+mod daily_engagement_iceberg;
 #[allow(dead_code)]
 #[path = "../examples/engagement_drop.rs"]
 mod engagement_drop;
@@ -375,4 +378,142 @@ async fn dataframe_examples_match_their_sql() {
             format!("the DataFrame version of {name} differs from its SQL"),
         );
     }
+}
+
+/// `examples/daily_engagement_iceberg.rs` on 2 executors: two nightly
+/// appends make a table partitioned by day with two snapshots; the report
+/// at the first snapshot is DataFusion's over the first load's events
+/// only, the report at the current one DataFusion's over all of them (and
+/// they differ: the late events are there); the day's filter reads only
+/// that day's files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daily_engagement_over_an_iceberg_table() {
+    use daily_engagement_iceberg::{DAY, LOADS, daily_engagement, load, snapshot_ids};
+    use minispark::iceberg::SnapshotChoice;
+
+    let cluster = cluster(2).await;
+    let s = remote_session(&cluster, &[("minispark.shuffle.partitions", "3")]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let location = dir.path().join("viewing_events");
+    let location = location.to_str().unwrap();
+    let rows = timed("two appends", load(&s, "small", location))
+        .await
+        .unwrap();
+
+    let oracle = session_context(&Default::default()).unwrap();
+    let range = |(from, until): (&str, &str)| {
+        format!("event_ts >= TIMESTAMP '{from}' AND event_ts < TIMESTAMP '{until}'")
+    };
+    let count = |sql: String| {
+        let oracle = oracle.clone();
+        async move {
+            let batches = oracle.sql(&sql).await.unwrap().collect().await.unwrap();
+            batches[0].column(0).as_primitive::<Int64Type>().value(0) as u64
+        }
+    };
+    for (load, written) in LOADS.iter().zip(&rows) {
+        let sql = format!(
+            "SELECT count(*) FROM netflix.small.viewing_events WHERE {}",
+            range(*load)
+        );
+        assert_eq!(*written, count(sql).await, "rows of the load {load:?}");
+    }
+
+    // Two snapshots, the second made on the first, each adding its load.
+    let snapshots = s
+        .iceberg_snapshots(location)
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let ids = snapshot_ids(&s, location).await.unwrap();
+    assert_eq!(ids.len(), 2, "{snapshots:?}");
+    let added = crate::common::column::<Int64Type>(&snapshots, "added_records", &DataType::Int64);
+    assert_eq!(added, rows.iter().map(|r| *r as i64).collect::<Vec<_>>());
+    let parents = crate::common::column::<Int64Type>(&snapshots, "parent_id", &DataType::Int64);
+    assert_eq!(parents[1], ids[0]);
+    assert_eq!(
+        crate::common::column_strings(&snapshots, "is_current"),
+        ["false", "true"]
+    );
+
+    // Hidden partitioning: one folder per day under data/, no day column.
+    let mut days: Vec<String> =
+        crate::distributed_writes::files_under(&dir.path().join("viewing_events/data"))
+            .iter()
+            .filter_map(|f| f.split('/').next().map(str::to_string))
+            .collect();
+    days.sort();
+    days.dedup();
+    assert_eq!(
+        days,
+        [
+            "event_ts_day=2025-06-28",
+            "event_ts_day=2025-06-29",
+            "event_ts_day=2025-06-30"
+        ]
+    );
+
+    let report_sql = |until: &str| {
+        format!(
+            "SELECT arrow_cast(device, 'Utf8View') AS device, \
+               COUNT(DISTINCT user_id) AS viewers, COUNT(1) AS plays, \
+               round(SUM(watched_minutes) / 60.0, 1) AS hours, \
+               round(CAST(SUM(watched_minutes) AS DOUBLE) / COUNT(DISTINCT user_id), 1) \
+                 AS minutes_per_viewer \
+             FROM netflix.small.viewing_events \
+             WHERE event_ts >= TIMESTAMP '{DAY} 00:00:00' AND event_ts < TIMESTAMP '{until}' \
+             GROUP BY 1 ORDER BY hours DESC, device"
+        )
+    };
+    let then = s
+        .read_iceberg(location, SnapshotChoice::Id(ids[0]))
+        .await
+        .unwrap();
+    let published = daily_engagement(then, DAY)
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    assert_result(
+        &published,
+        &oracle_sql(&oracle, &report_sql(LOADS[0].1)).await,
+        "the report at the first snapshot",
+    );
+    let now = s
+        .read_iceberg(location, SnapshotChoice::Current)
+        .await
+        .unwrap();
+    let report = daily_engagement(now, DAY).unwrap();
+    let restated = report.clone().collect().await.unwrap();
+    assert_result(
+        &restated,
+        &oracle_sql(&oracle, &report_sql("2025-06-30 00:00:00")).await,
+        "the report at the current snapshot",
+    );
+    let plays = |b: &[arrow::array::RecordBatch]| {
+        crate::common::column::<Int64Type>(b, "plays", &DataType::Int64)
+            .iter()
+            .sum::<i64>()
+    };
+    assert!(
+        plays(&published) < plays(&restated),
+        "the late events are in the current snapshot only"
+    );
+
+    // The filter on event_ts reads only the day's files.
+    let day_files = crate::distributed_writes::files_under(&dir.path().join("viewing_events/data"))
+        .iter()
+        .filter(|f| f.starts_with(&format!("event_ts_day={DAY}/")) && f.ends_with(".parquet"))
+        .count();
+    let all_files = crate::distributed_writes::files_under(&dir.path().join("viewing_events/data"))
+        .iter()
+        .filter(|f| f.ends_with(".parquet"))
+        .count();
+    let plan = report.explain().await.unwrap();
+    assert!(
+        plan.contains(&format!("files={day_files} of {all_files}")) && day_files < all_files,
+        "{day_files} of {all_files} files expected in\n{plan}"
+    );
 }

@@ -467,7 +467,26 @@ async fn write_iceberg_appends_a_dataframe() {
         .sql("SELECT o_orderkey AS k, o_orderpriority AS p FROM tpch.sf0_01.orders")
         .await
         .unwrap();
-    assert_eq!(df.write_iceberg(fresh).await.unwrap(), 15_000);
+    assert_eq!(df.clone().write_iceberg(fresh).await.unwrap(), 15_000);
+    // Its partitioning is what it was made with; a write naming another is
+    // refused before anything runs.
+    let other = df
+        .clone()
+        .write_iceberg_partitioned(fresh, &["p"])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        other.contains("is partitioned by nothing (unpartitioned), not by p"),
+        "{other}"
+    );
+    let bucket = df
+        .write_iceberg_partitioned(&format!("{fresh}-bucketed"), &["bucket(4, k)"])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(bucket.contains("not bucket"), "{bucket}");
+    assert!(!dir.join("fresh-bucketed").exists());
     let (back, said) =
         pyiceberg_reads(newest_metadata(Path::new(fresh)).to_str().unwrap(), &[]).await;
     assert_eq!(said["rows"].as_u64(), Some(15_000), "{said}");

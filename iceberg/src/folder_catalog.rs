@@ -205,13 +205,15 @@ pub async fn has_table(
     }
 }
 
-/// Creates an unpartitioned Iceberg table (format version 2) at `location`
-/// with `schema`'s columns, their field ids assigned in order, as its
+/// Creates an Iceberg table (format version 2) at `location` with
+/// `schema`'s columns, their field ids assigned in order, partitioned by
+/// `partition_by` (none: unpartitioned), as its
 /// `metadata/v1.metadata.json`; fails if another writer created it first.
 pub async fn create_table(
     registry: Arc<dyn ObjectStoreRegistry>,
     location: &str,
     schema: &arrow::datatypes::Schema,
+    partition_by: &[crate::partition_spec::PartitionField],
 ) -> datafusion::common::Result<()> {
     let failed = |e: iceberg::Error| {
         DataFusionError::Plan(format!(
@@ -236,10 +238,12 @@ pub async fn create_table(
     let arrow58 = crate::arrow_bridge::schema_to_58(&arrow::datatypes::Schema::new(plain))?;
     let iceberg_schema =
         iceberg::arrow::arrow_schema_to_schema_auto_assign_ids(&arrow58).map_err(failed)?;
+    let spec = crate::partition_spec::spec(&iceberg_schema, partition_by)?;
     let creation = TableCreation::builder()
         .name("table".to_string())
         .location(url.to_string().trim_end_matches('/').to_string())
         .schema(iceberg_schema)
+        .partition_spec(spec)
         .build();
     let metadata = iceberg::spec::TableMetadataBuilder::from_table_creation(creation)
         .and_then(|b| b.build())
@@ -380,11 +384,11 @@ mod tests {
             Field::new("id", DataType::Int64, false),
             Field::new("name", DataType::Utf8View, true),
         ]);
-        create_table(Arc::clone(&registry), location, &schema)
+        create_table(Arc::clone(&registry), location, &schema, &[])
             .await
             .unwrap();
         assert!(has_table(Arc::clone(&registry), location).await.unwrap());
-        let again = create_table(Arc::clone(&registry), location, &schema)
+        let again = create_table(Arc::clone(&registry), location, &schema, &[])
             .await
             .unwrap_err()
             .to_string();

@@ -16,6 +16,8 @@
 //!   `snapshot-id` / `as-of-timestamp`), scan planning.
 //! * [`table_location`]: the current metadata file of a table folder.
 //! * [`predicate`]: DataFusion filters as Iceberg predicates (pruning).
+//! * [`statistics`]: the manifests' metrics of the planned files, as the
+//!   scan's statistics (join selection, filter estimates).
 //! * [`scan`]: the executor side, reading planned file tasks.
 //! * [`arrow_bridge`]: Arrow 58 batches as Arrow 59 ones.
 //! * [`object_store_io`]: `iceberg`'s file I/O over DataFusion's object
@@ -37,6 +39,10 @@
 //! * [`fast_append`]: the driver's commit of the written files.
 //! * [`folder_catalog`]: the table's folder as its catalog (commits
 //!   without a catalog service; creating a table).
+//! * [`partition_spec`]: a new table's partitioning in Spark SQL's words
+//!   (`days(event_ts)`).
+//! * [`snapshots`]: a table's snapshots, as Spark's `snapshots` metadata
+//!   table lists them.
 //!
 //! Only appends: `iceberg` 0.10's transactions commit no overwrite or
 //! delete, so `INSERT OVERWRITE` is refused.
@@ -57,9 +63,12 @@ pub mod codec;
 pub mod fast_append;
 pub mod folder_catalog;
 pub mod object_store_io;
+pub mod partition_spec;
 pub mod predicate;
 pub mod scan;
 pub mod sink;
+pub mod snapshots;
+pub mod statistics;
 pub mod table_location;
 pub mod table_provider;
 

@@ -37,17 +37,22 @@ pub fn file_io(registry: Arc<dyn ObjectStoreRegistry>) -> FileIO {
 }
 
 /// The URL of a path as `iceberg` spells it: a URL with a scheme, or a
-/// local absolute path.
+/// local path (a relative one from the current directory, as DataFusion's
+/// file tables take it).
 pub fn url_of(path: &str) -> std::result::Result<Url, String> {
     if path.contains("://") {
         return Url::parse(path).map_err(|e| format!("'{path}' is not a valid location: {e}"));
     }
-    if path.starts_with('/') {
-        return Url::from_file_path(path).map_err(|_| format!("'{path}' is not a valid path"));
+    if path.is_empty() {
+        return Err(
+            "an empty location: give a folder or a URL (file://, s3://, gs://, \
+                    az://, http(s)://)"
+                .into(),
+        );
     }
-    Err(format!(
-        "'{path}' is neither an absolute path nor a URL (file://, s3://, gs://, az://, http(s)://)"
-    ))
+    let absolute =
+        std::path::absolute(path).map_err(|e| format!("'{path}' is not a valid path: {e}"))?;
+    Url::from_file_path(&absolute).map_err(|_| format!("'{path}' is not a valid path"))
 }
 
 /// The names of the files directly in `folder` (`iceberg`'s FileIO cannot

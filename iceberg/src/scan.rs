@@ -83,6 +83,9 @@ pub struct IcebergScanExec {
     schema: SchemaRef,
     properties: Arc<PlanProperties>,
     metrics: ExecutionPlanMetricsSet,
+    /// The planned files' statistics from the manifests (on the driver
+    /// that planned the scan; not sent to executors, which need none).
+    statistics: Option<Arc<Statistics>>,
 }
 
 impl IcebergScanExec {
@@ -100,7 +103,15 @@ impl IcebergScanExec {
             schema,
             properties: Arc::new(properties),
             metrics: ExecutionPlanMetricsSet::new(),
+            statistics: None,
         }
+    }
+
+    /// The scan with the statistics of its files (see
+    /// [`crate::statistics`]), which its estimates use from then on.
+    pub fn with_statistics(mut self, statistics: Statistics) -> Self {
+        self.statistics = Some(Arc::new(statistics));
+        self
     }
 
     pub fn planned(&self) -> &PlannedScan {
@@ -118,10 +129,15 @@ impl IcebergScanExec {
                 .unwrap_or_default(),
             None => self.scan.partitions.iter().flatten().collect(),
         };
-        let rows = tasks
-            .iter()
-            .map(|t| t.record_count)
-            .sum::<Option<u64>>()
+        let counted = tasks.iter().map(|t| t.record_count).sum::<Option<u64>>();
+        if let Some(whole) = &self.statistics {
+            return match (partition, counted) {
+                (None, _) => whole.as_ref().clone(),
+                (Some(_), Some(rows)) => crate::statistics::share(whole, rows),
+                (Some(_), None) => Statistics::new_unknown(&self.schema),
+            };
+        }
+        let rows = counted
             .map(|r| Precision::Inexact(r as usize))
             .unwrap_or(Precision::Absent);
         let bytes: u64 = tasks.iter().map(|t| t.length).sum();

@@ -260,6 +260,12 @@ impl IcebergTable {
         self.snapshot_id
     }
 
+    /// The table's metadata as opened: every snapshot, schema and
+    /// partition spec, whichever snapshot is read.
+    pub fn metadata(&self) -> &iceberg::spec::TableMetadata {
+        self.table.metadata()
+    }
+
     /// The predicate of the filters that convert, all ANDed.
     fn predicate(&self, filters: &[Expr]) -> Option<Predicate> {
         filters
@@ -454,6 +460,30 @@ impl TableProvider for IcebergTable {
             .and_then(|id| self.table.metadata().snapshot_by_id(id))
             .and_then(|s| s.summary().additional_properties.get("total-data-files"))
             .and_then(|n| n.parse().ok());
+        // What the planner estimates the scan by: the manifests' metrics
+        // of the files kept, for the projected columns.
+        let statistics = match self.snapshot_id {
+            Some(id) => {
+                let paths: std::collections::HashSet<&str> =
+                    tasks.iter().map(|t| t.data_file_path.as_str()).collect();
+                match crate::statistics::data_files(&self.table, id, &paths).await {
+                    Ok(files) => Some(crate::statistics::statistics(
+                        &files,
+                        &schema,
+                        &self.iceberg_schema,
+                    )),
+                    Err(e) => {
+                        tracing::warn!(
+                            table = self.location,
+                            error = %e,
+                            "planning without the manifests' statistics"
+                        );
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
         let planned = PlannedScan {
             location: self.location.clone(),
             snapshot_id: self.snapshot_id,
@@ -465,7 +495,11 @@ impl TableProvider for IcebergTable {
             ),
             name_mapping,
         };
-        Ok(Arc::new(IcebergScanExec::new(planned, schema)))
+        let mut exec = IcebergScanExec::new(planned, schema);
+        if let Some(statistics) = statistics {
+            exec = exec.with_statistics(statistics);
+        }
+        Ok(Arc::new(exec))
     }
 
     /// `INSERT INTO`: an append of the input's rows, written by the
