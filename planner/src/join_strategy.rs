@@ -208,6 +208,13 @@ fn leaf_name(line: &str) -> String {
     if let Some(rest) = line.split("table=").nth(1) {
         return rest.split([',', ' ']).next().unwrap_or(rest).to_string();
     }
+    if let Some(location) = line.split("location=").nth(1) {
+        // An Iceberg scan: the table's folder.
+        let location = location.split([',', ' ']).next().unwrap_or(location);
+        if let Some(name) = location.trim_end_matches('/').rsplit('/').next() {
+            return name.to_string();
+        }
+    }
     if let Some(files) = line.split("file_groups={").nth(1) {
         // The folder of the first file: the table's directory.
         if let Some(path) = files.split("[[").nth(1) {
@@ -283,6 +290,21 @@ mod tests {
 
     fn size(rows: Option<usize>, bytes: Option<usize>) -> SizeEstimate {
         SizeEstimate { rows, bytes }
+    }
+
+    #[test]
+    fn leaves_are_named_by_their_tables() {
+        assert_eq!(
+            leaf_name(
+                "IcebergScanExec: location=file:///w/tpch/customer, snapshot=1, files=1 of 1, \
+                 projection=[c_custkey]"
+            ),
+            "customer"
+        );
+        assert_eq!(
+            leaf_name("NetflixScanExec: table=titles, scale=small"),
+            "titles"
+        );
     }
 
     #[test]
