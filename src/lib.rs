@@ -118,6 +118,8 @@
 //! | Delta's writer (`WriteIntoDelta`, `OptimisticTransaction.commit`: one log entry, put-if-absent), `DataFrameWriter.mode` (`SaveMode`) | `delta/src/commit.rs`, `delta/src/sink.rs`, `driver/src/write/delta_log_committer.rs`, `src/save_mode.rs` |
 //! | Hadoop `FileSystem`s (`s3a://`, `gs://`, `abfs://`) and their `spark.hadoop.fs.*` settings | `storage/src/object_store_registry.rs`, `storage/src/store_settings.rs` |
 //! | Iceberg's Spark reader (`SparkScanBuilder` planning files, `snapshot-id` / `as-of-timestamp` time travel) | `iceberg/src/table_provider.rs`, `iceberg/src/scan.rs` |
+//! | Iceberg's scan statistics for the planner (`SparkScan.estimateStatistics`) | `iceberg/src/statistics.rs` |
+//! | Iceberg's writes: `PARTITIONED BY (days(ts))` on create, appends (`SparkWrite`, `fast_append`), the `snapshots` metadata table | `iceberg/src/partition_spec.rs`, `iceberg/src/sink.rs`, `iceberg/src/fast_append.rs`, `driver/src/write/iceberg_committer.rs`, `iceberg/src/snapshots.rs` |
 //! | `InsertIntoHadoopFsRelationCommand` / `FileFormatWriter`: a write run by the tasks (`COPY`, `INSERT INTO`) | `planner/src/write/file_write_exec.rs` |
 //! | `FileCommitProtocol` / `HadoopMapReduceCommitProtocol`: staging, job commit and abort | `planner/src/write/staging.rs`, `driver/src/write/job_committer.rs`, `driver/src/write/file_output_committer.rs` |
 //! | Task serialization | `planner/src/codec.rs` (physical), `planner/src/logical_codec.rs` (DataFrames) |
