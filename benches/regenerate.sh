@@ -47,7 +47,7 @@ full_args() {
         netflix) echo "--scale 1 --executors 2 --partitions 2 --iterations 3" ;;
         skew) echo "--executors 2 --iterations 5" ;;
         netflix_gen) echo "--scale 1 --runs 3" ;;
-        tpch_memory) echo "--scale-factors 1,10 --memory 1g --datafusion-memory 2g" ;;
+        tpch_memory) echo "--scale-factors 1,10 --memory 1g --datafusion-memory 2g --shuffle-partitions 8" ;;
         ui_overhead) echo "--scale-factor 1 --executors 2 --iterations 3 --ui-overhead" ;;
         iceberg_overhead) echo "--scale-factor 1 --executors 2 --iterations 3 --table-format iceberg" ;;
         delta_overhead) echo "--scale-factor 1 --executors 2 --iterations 3 --table-format delta" ;;
