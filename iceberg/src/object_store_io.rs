@@ -306,12 +306,18 @@ mod tests {
         assert_eq!(&r.read(6..11).await.unwrap()[..], b"world");
         io.delete_prefix(format!("{base}/t")).await.unwrap();
         assert!(!io.exists(&a).await.unwrap());
+        // A relative path is taken from the current directory.
         assert!(
-            io.new_input("relative/path")
+            !io.new_input("no/such/relative/path")
                 .unwrap()
                 .exists()
                 .await
-                .is_err()
+                .unwrap()
         );
+        assert_eq!(
+            url_of("rel/t").unwrap(),
+            Url::from_file_path(std::env::current_dir().unwrap().join("rel/t")).unwrap()
+        );
+        assert!(url_of("").is_err());
     }
 }
