@@ -411,12 +411,9 @@ impl Session {
             )
             .await?;
         }
-        let table = minispark_iceberg::IcebergTable::open(
-            registry,
-            location,
-            minispark_iceberg::SnapshotChoice::Current,
-        )
-        .await?;
+        let table = self
+            .read_iceberg_table(location, minispark_iceberg::SnapshotChoice::Current)
+            .await?;
         let metadata = table.metadata();
         let spec = metadata.default_partition_spec();
         if !created
