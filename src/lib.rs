@@ -93,6 +93,7 @@
 //! | `spark_partition_id()` (`TaskContext.partitionId`) | `functions/src/spark_partition_id.rs` |
 //! | `JoinSelection`: broadcast vs shuffled joins | `planner/src/join_strategy.rs` |
 //! | Join hints (`BROADCAST`, `SHUFFLE_HASH`, `MERGE`) | `planner/src/hints.rs` |
+//! | Runtime filters (`InjectRuntimeFilter`, semi-join reduction): a join's small side filtering the other side before its shuffle | `planner/src/runtime_filter.rs` |
 //! | AQE `CoalesceShufflePartitions` | `planner/src/adaptive/coalesce.rs` |
 //! | AQE `OptimizeSkewInRebalancePartitions` | `planner/src/adaptive/rebalance.rs` |
 //! | AQE `OptimizeSkewedJoin` | `planner/src/adaptive/skew_join.rs` |

@@ -25,7 +25,7 @@ const SETTINGS: [(&str, &str); 2] = [
 ];
 
 /// EXPLAIN ANALYZE of `sql` in `session`.
-async fn explain_analyze(session: &JobSession, sql: &str) -> String {
+pub(crate) async fn explain_analyze(session: &JobSession, sql: &str) -> String {
     let mut plan = String::new();
     timed(
         "explain analyze",

@@ -80,12 +80,17 @@ pub const TPCH_TABLES: [&str; 8] = [
 
 /// DDL registering the TPC-H Parquet tables under their plain names.
 pub fn tpch_ddl() -> String {
+    tpch_ddl_in(tpch_dir())
+}
+
+/// DDL registering the TPC-H Parquet tables of `dir` under their plain names.
+pub fn tpch_ddl_in(dir: &Path) -> String {
     TPCH_TABLES
         .iter()
         .map(|t| {
             format!(
                 "CREATE EXTERNAL TABLE {t} STORED AS PARQUET LOCATION '{}/';\n",
-                tpch_dir().join(t).display()
+                dir.join(t).display()
             )
         })
         .collect()

@@ -34,6 +34,7 @@ mod process_cluster;
 mod processes;
 mod readme;
 mod repartition;
+mod runtime_filter;
 mod salting;
 mod shuffle;
 mod skew;

@@ -31,15 +31,7 @@ async fn bounded_cluster(memory: Option<u64>) -> LocalCluster {
 }
 
 fn ddl() -> String {
-    TPCH_TABLES
-        .iter()
-        .map(|t| {
-            format!(
-                "CREATE EXTERNAL TABLE {t} STORED AS PARQUET LOCATION '{}/';\n",
-                tpch_sf0_1_dir().join(t).display()
-            )
-        })
-        .collect()
+    crate::common::tpch_ddl_in(tpch_sf0_1_dir())
 }
 
 async fn oracle() -> SessionContext {

@@ -14,10 +14,15 @@ pub(crate) fn query(n: usize) -> String {
 }
 
 pub(crate) async fn oracle(sql: &str, partitions: usize) -> Expected {
+    oracle_in(tpch_dir(), sql, partitions).await
+}
+
+/// DataFusion's answer to `sql` over the TPC-H Parquet tables of `dir`.
+pub(crate) async fn oracle_in(dir: &std::path::Path, sql: &str, partitions: usize) -> Expected {
     let ctx =
         SessionContext::new_with_config(SessionConfig::new().with_target_partitions(partitions));
     for t in TPCH_TABLES {
-        ctx.register_parquet(t, tpch_dir().join(t).to_str().unwrap(), Default::default())
+        ctx.register_parquet(t, dir.join(t).to_str().unwrap(), Default::default())
             .await
             .unwrap();
     }

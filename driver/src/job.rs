@@ -35,6 +35,7 @@ use minispark_planner::config::minispark_config;
 use minispark_planner::explain::format_stage_graph;
 use minispark_planner::hints::{apply_hints, sql_hints};
 use minispark_planner::join_strategy::{broadcast_thresholds, describe_joins};
+use minispark_planner::runtime_filter::plant_runtime_filters;
 use minispark_planner::salting::{apply_skew_hints, skew_hints};
 use minispark_planner::session::changed_settings;
 use minispark_planner::skew::SkewRule;
@@ -405,6 +406,10 @@ impl JobSession {
         let physical = minispark_planner::write::distribute_write(physical)?;
         let mut graph = plan_stages(physical, self.shuffle_partitions())?;
         graph.join_strategies = join_strategies;
+        // -1 (off) plants none.
+        let threshold = minispark_config(self.ctx.state().config().options())
+            .runtime_filter_creation_side_threshold;
+        plant_runtime_filters(&mut graph, u64::try_from(threshold).ok())?;
         Ok(graph)
     }
 

@@ -87,6 +87,11 @@ pub struct JobCounters {
     /// `minispark_executor::broadcast_hash_table`). Spark: the broadcast
     /// `HashedRelation`, built once.
     pub broadcast_hash_tables_built: u64,
+    /// Runtime filters kept: map stages that shuffled only the rows whose
+    /// join keys the other side of their join holds (see
+    /// `minispark_planner::runtime_filter`). Spark: the runtime filters
+    /// `InjectRuntimeFilter` added (semi-join reduction).
+    pub runtime_filters: u64,
 }
 
 impl JobCounters {
@@ -115,6 +120,7 @@ impl JobCounters {
             broadcast_fetches: self.broadcast_fetches,
             remote_bytes_read_to_disk: self.remote_bytes_read_to_disk,
             broadcast_hash_tables_built: self.broadcast_hash_tables_built,
+            runtime_filters: self.runtime_filters,
         }
     }
 
@@ -138,6 +144,7 @@ impl JobCounters {
             broadcast_fetches: p.broadcast_fetches,
             remote_bytes_read_to_disk: p.remote_bytes_read_to_disk,
             broadcast_hash_tables_built: p.broadcast_hash_tables_built,
+            runtime_filters: p.runtime_filters,
         }
     }
 }
@@ -151,7 +158,7 @@ impl fmt::Display for JobCounters {
              {} stages re-bound, {} adaptive decisions ({} skew splits, {} broadcast switches), \
              {} broadcast stages, {} salted sites, {} speculative attempts, {} timed out, \
              {} bytes spilled in {} files, {} broadcast fetches, \
-             {} remote bytes read to disk, {} broadcast hash tables built",
+             {} remote bytes read to disk, {} broadcast hash tables built, {} runtime filters",
             self.task_attempts,
             self.failed_attempts,
             self.recomputed_map_outputs,
@@ -168,7 +175,8 @@ impl fmt::Display for JobCounters {
             self.spill_count,
             self.broadcast_fetches,
             self.remote_bytes_read_to_disk,
-            self.broadcast_hash_tables_built
+            self.broadcast_hash_tables_built,
+            self.runtime_filters
         )
     }
 }
@@ -197,6 +205,7 @@ mod tests {
             broadcast_fetches: 15,
             remote_bytes_read_to_disk: 16,
             broadcast_hash_tables_built: 17,
+            runtime_filters: 18,
         };
         assert_eq!(JobCounters::from_proto(&c.to_proto()), c);
         assert!(c.had_failures());
@@ -207,7 +216,8 @@ mod tests {
         );
         assert!(c.to_string().ends_with(
             "10 salted sites, 11 speculative attempts, 12 timed out, 13 bytes spilled in 14 files, \
-             15 broadcast fetches, 16 remote bytes read to disk, 17 broadcast hash tables built"
+             15 broadcast fetches, 16 remote bytes read to disk, 17 broadcast hash tables built, \
+             18 runtime filters"
         ));
     }
 }

@@ -82,6 +82,7 @@ use minispark_planner::exchange::{
 };
 use minispark_planner::explain::StageMetrics;
 use minispark_planner::repartition::shuffle_origin::StageAdaptivity;
+use minispark_planner::runtime_filter::{keeps_filter, without_runtime_filter};
 use minispark_planner::stages::{Stage, StageGraph, collect_readers, replace_readers};
 use minispark_proto::{TaskDefinition, TaskStatus, task_status};
 use tokio::task::{AbortHandle, JoinSet};
@@ -138,6 +139,9 @@ struct StageState {
     /// kept when it is bound again (a lost input recomputed), so finished
     /// tasks stay valid.
     shapes: Option<StageShape>,
+    /// What became of the stage's runtime filter when it was bound (see
+    /// `minispark_planner::runtime_filter`), for EXPLAIN ANALYZE.
+    runtime_filter_note: Option<String>,
     /// Whether the stage's readers were bound once already (a new binding
     /// is then a re-binding, after an input lost outputs).
     bound_before: bool,
@@ -172,6 +176,7 @@ impl StageState {
             scanned_rows: 0,
             spilled_bytes: 0,
             shapes: None,
+            runtime_filter_note: None,
             bound_before: false,
         }
     }
@@ -508,6 +513,32 @@ impl JobRun {
         let adaptive = self
             .adaptive
             .filter(|_| stage.writer().kind() != ExchangeKind::Forward || id == self.final_id);
+        // A runtime filter is kept when its creation side measured small.
+        let unfiltered;
+        let mut runtime_filter_note = None;
+        let stage = match &stage.runtime_filter {
+            Some(filter) => {
+                let (bytes, rows) = self
+                    .map_outputs
+                    .outputs(StageId(filter.creation_stage))
+                    .flat_map(|o| &o.blocks)
+                    .fold((0, 0), |(b, r), block| (b + block.bytes, r + block.rows));
+                runtime_filter_note = Some(filter.describe_decision(bytes, rows));
+                if keeps_filter(filter, bytes) {
+                    if !self.stages[id.0].bound_before {
+                        self.counters.runtime_filters += 1;
+                    }
+                    stage
+                } else {
+                    unfiltered = Stage {
+                        plan: without_runtime_filter(&stage.plan)?,
+                        ..stage.clone()
+                    };
+                    &unfiltered
+                }
+            }
+            None => stage,
+        };
         let (bytes, blocks, shapes) = bind_readers(
             &self.job_id,
             stage,
@@ -533,21 +564,13 @@ impl JobRun {
         }
         state.plan_bytes = Some(Arc::new(bytes));
         state.reader_blocks = blocks;
-        let partitions = stage
-            .writer()
-            .input()
-            .properties()
-            .partitioning
-            .partition_count();
+        state.runtime_filter_note = runtime_filter_note;
         self.cluster.status.record(StatusEvent::StageSubmitted {
             job_id: self.job_id.to_string(),
             stage: id.0,
             time_ms: now_ms(),
             tasks: self.map_outputs.num_tasks(id),
-            adaptive: state
-                .shapes
-                .as_ref()
-                .and_then(|shapes| describe_stage(partitions, shapes)),
+            adaptive: stage_note(stage, state),
             rebound,
         });
         Ok(())
@@ -1111,6 +1134,25 @@ fn map_output(executor: &ExecutorHandle, p: usize, out: &minispark_proto::MapOut
     }
 }
 
+/// The lines EXPLAIN ANALYZE prints under a stage for what was decided
+/// when it was bound: its adaptive shape, its runtime filter.
+fn stage_note(stage: &Stage, state: &StageState) -> Option<String> {
+    let partitions = stage
+        .writer()
+        .input()
+        .properties()
+        .partitioning
+        .partition_count();
+    let adaptive = state
+        .shapes
+        .as_ref()
+        .and_then(|shapes| describe_stage(partitions, shapes));
+    [adaptive, state.runtime_filter_note.clone()]
+        .into_iter()
+        .flatten()
+        .reduce(|a, b| format!("{a}\n  {b}"))
+}
+
 /// Counts what adaptive execution decided for `stage` the first time it
 /// was bound.
 fn count_adaptive(counters: &mut JobCounters, stage: &Stage, shape: &StageShape) {
@@ -1391,17 +1433,7 @@ fn stage_metrics(
                 spilled_bytes: state.spilled_bytes,
                 task_times: state.task_times.clone(),
                 partitions: map_outputs.partition_sizes(id, stage.writer().num_partitions()),
-                adaptive: state.shapes.as_ref().and_then(|shapes| {
-                    describe_stage(
-                        stage
-                            .writer()
-                            .input()
-                            .properties()
-                            .partitioning
-                            .partition_count(),
-                        shapes,
-                    )
-                }),
+                adaptive: stage_note(stage, state),
                 hot_keys: merge_hot_keys(outputs.iter().flat_map(|o| &o.hot_keys), 5),
                 map_outputs: outputs
                     .iter()

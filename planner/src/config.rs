@@ -507,6 +507,17 @@ settings! {
                       spark.sql.autoBroadcastJoinThreshold, 10 MB). -1 turns automatic broadcasts off; \
                       BROADCAST hints still work. Replaces datafusion.optimizer.hash_join_single_partition_threshold.",
     }
+    runtime_filter_creation_side_threshold: i64 {
+        key: "sql.runtimeFilter.creationSideThreshold",
+        default: "10485760",
+        accepts: "a number of bytes or -1",
+        parse: |t| number(t).filter(|v| *v >= -1),
+        description: "A join that must emit its small side's unmatched rows (LEFT, LEFT SEMI/ANTI, EXISTS) \
+                      cannot broadcast that side; instead the other side's map stage waits for it and \
+                      shuffles only the rows whose join keys it holds, when it measured at most this many \
+                      bytes (Spark's spark.sql.optimizer.runtime.bloomFilter.creationSideThreshold, 10 MB; \
+                      minispark's filter is exact). -1 plants no runtime filter.",
+    }
     adaptive_enabled: bool {
         key: "adaptive.enabled",
         default: "true",

@@ -118,6 +118,9 @@ pub fn format_stage_graph(
                 .map(|o| format!(", asked for by {o}"))
                 .unwrap_or_default(),
         );
+        if let Some(filter) = &stage.runtime_filter {
+            let _ = writeln!(out, "  {}", filter.describe());
+        }
         if let Some(range) = writer.range() {
             let _ = match range.describe_bounds(8) {
                 Some(bounds) => writeln!(

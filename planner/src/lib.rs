@@ -24,6 +24,8 @@
 //! * [`repartition`]: Spark's repartitioning: `DISTRIBUTE BY`, `SORT BY`,
 //!   `CLUSTER BY`, the `REPARTITION` / `REBALANCE` hints, `df.repartition`.
 //! * [`join_strategy`]: broadcast thresholds, and why each join got its strategy.
+//! * [`runtime_filter`]: a join's small side filtering its big side's rows
+//!   before they are shuffled (Spark's runtime filter, semi-join reduction).
 //! * [`functions`] (the `minispark-functions` crate, re-exported): Spark's
 //!   Murmur3 `hash` and partition ids, statistical and salting SQL functions.
 //! * [`config`]: every `minispark.*` setting, declared once, with its default.
@@ -57,6 +59,7 @@ pub mod ipc_limits;
 pub mod join_strategy;
 pub mod logical_codec;
 pub mod repartition;
+pub mod runtime_filter;
 pub mod runtime_settings;
 pub mod salting;
 pub mod session;

@@ -71,7 +71,9 @@ use datafusion::physical_plan::{
 
 use crate::exchange::{ExchangeKind, ShuffleReaderExec, ShuffleWriterExec};
 use crate::hints::{HintExec, JoinHint, hint_on};
+use crate::join_strategy::SizeEstimate;
 use crate::repartition::RepartitionExchangeExec;
+use crate::runtime_filter::RuntimeFilter;
 
 /// One stage: a plan fragment run as one task per partition.
 #[derive(Debug, Clone)]
@@ -92,6 +94,9 @@ pub struct Stage {
     /// What adaptive execution may do to the partitions of the shuffle
     /// this stage writes ([`crate::repartition::shuffle_origin`]).
     pub shuffle_origin: crate::repartition::ShuffleOrigin,
+    /// The runtime filter on the rows this stage shuffles, when one was
+    /// planted ([`crate::runtime_filter`]).
+    pub runtime_filter: Option<RuntimeFilter>,
 }
 
 /// What the stage cutter remembers of a hash join for adaptive execution
@@ -129,6 +134,9 @@ pub struct StageGraph {
     /// Joins and GROUP BYs key salting rewrote before this graph was cut
     /// (set by the driver, which decides what to salt).
     pub salted_sites: usize,
+    /// Joins whose right side a runtime filter may shrink, noted by the
+    /// cutter; [`crate::runtime_filter::plant_runtime_filters`] plants them.
+    pub runtime_filter_candidates: Vec<RuntimeFilter>,
 }
 
 impl StageGraph {
@@ -156,6 +164,7 @@ pub fn plan_stages(plan: Arc<dyn ExecutionPlan>, shuffle_partitions: usize) -> R
         shuffle_partitions: shuffle_partitions.max(1),
         all_joins,
         joins: vec![],
+        runtime_filter_candidates: vec![],
     };
     let root = cutter.cut(plan)?;
     // The result stage keeps its partitions as they are (Forward): the driver
@@ -165,6 +174,7 @@ pub fn plan_stages(plan: Arc<dyn ExecutionPlan>, shuffle_partitions: usize) -> R
         join_strategies: vec![],
         stages: cutter.stages,
         salted_sites: 0,
+        runtime_filter_candidates: cutter.runtime_filter_candidates,
     })
 }
 
@@ -176,6 +186,8 @@ struct StageCutter {
     /// Hash joins of the cut plan (the nodes the stages hold) and what
     /// the uncut plan said of them.
     joins: Vec<(Arc<dyn ExecutionPlan>, StageJoin)>,
+    /// Joins whose right side a runtime filter may shrink.
+    runtime_filter_candidates: Vec<RuntimeFilter>,
 }
 
 impl StageCutter {
@@ -203,6 +215,7 @@ impl StageCutter {
             join,
             origin: None,
             shuffle_origin: Default::default(),
+            runtime_filter: None,
         });
         Ok(id)
     }
@@ -480,8 +493,73 @@ impl StageCutter {
                 shuffle_hint,
             };
             self.joins.push((Arc::clone(&cut), note));
+            self.note_runtime_filters(number + 1, join, &cut);
         }
         cut
+    }
+
+    /// Notes hash join `uncut`, cut into `cut` (a partitioned join over
+    /// two hash readers), as a candidate for a runtime filter: on its right
+    /// side by its left side's keys, or the other way round, as its join
+    /// type allows ([`crate::runtime_filter`] plants those whose sizes fit).
+    fn note_runtime_filters(
+        &mut self,
+        number: usize,
+        join: &HashJoinExec,
+        cut: &Arc<dyn ExecutionPlan>,
+    ) {
+        let partitioned = cut
+            .downcast_ref::<HashJoinExec>()
+            .is_some_and(|j| *j.partition_mode() == PartitionMode::Partitioned);
+        if join.null_aware || !partitioned {
+            return;
+        }
+        let children = cut.children();
+        let reader = |i: usize| {
+            children
+                .get(i)
+                .and_then(|c| c.downcast_ref::<ShuffleReaderExec>())
+                .filter(|r| r.kind() == ExchangeKind::Hash)
+                .map(|r| r.stage_id())
+        };
+        let (Some(left_stage), Some(right_stage)) = (reader(0), reader(1)) else {
+            return;
+        };
+        let left_keys: Vec<_> = join.on().iter().map(|(l, _)| Arc::clone(l)).collect();
+        let right_keys: Vec<_> = join.on().iter().map(|(_, r)| Arc::clone(r)).collect();
+        let left = SizeEstimate::of(join.left());
+        let right = SizeEstimate::of(join.right());
+        let mut note = |creation_stage,
+                        application_stage,
+                        creation_keys,
+                        application_keys,
+                        creation_estimate,
+                        application_estimate| {
+            self.runtime_filter_candidates.push(RuntimeFilter {
+                join: number,
+                application_stage,
+                creation_stage,
+                creation_keys,
+                application_keys,
+                null_equality: join.null_equality(),
+                creation_estimate,
+                application_estimate,
+                threshold: 0,
+            })
+        };
+        if RuntimeFilter::filters_right_side(join.join_type()) {
+            note(
+                left_stage,
+                right_stage,
+                left_keys.clone(),
+                right_keys.clone(),
+                left,
+                right,
+            );
+        }
+        if RuntimeFilter::filters_left_side(join.join_type()) {
+            note(right_stage, left_stage, right_keys, left_keys, right, left);
+        }
     }
 
     /// Rewrites a `CollectLeft` join into a partitioned one, both sides hash
