@@ -30,13 +30,17 @@
 //! probed by every row before the shuffle writer. It keeps NULL keys only
 //! when the join itself matches NULL with NULL.
 //!
-//! When: the stage cutter notes every shuffled hash join as candidates
-//! (one per side whose unmatched rows the join type never emits: never
-//! for a FULL or a null-aware anti join). [`plant_runtime_filters`] plants
-//! a candidate when its creation side is *estimated* small (below
+//! When: the stage cutter notes every shuffled hash join as candidates:
+//! one per side whose unmatched rows the join type never emits (never for
+//! a FULL or a null-aware anti join), filtered by the other side when that
+//! side filters its own rows (a `FilterExec`: a whole dimension table
+//! joined on a foreign key would keep every row; Spark asks for a
+//! selective filter too). [`plant_runtime_filters`] plants a candidate
+//! when its creation side is *estimated* small (below
 //! `minispark.sql.runtimeFilter.creationSideThreshold`, Spark's
 //! `spark.sql.optimizer.runtime.bloomFilter.creationSideThreshold`, 10 MB;
-//! -1 plants none), the side it filters is estimated bigger, and that
+//! -1 plants none), the side it filters is estimated bigger (its bytes
+//! known), and that
 //! side's stage reads only scans (a stage reading shuffles keeps its own
 //! adaptive execution as it is). Waiting costs the overlap of the two map
 //! stages, and a filter whose small side *measures* big would cost more
@@ -169,7 +173,8 @@ const CREATION_SIDE_ROWS: usize = 128 * 1024;
 /// in their stages, unless `threshold` is `None` (the setting is -1). A
 /// candidate is planted when its creation side is estimated below
 /// `threshold` bytes (or 128 Ki rows when its bytes are unknown), the rows
-/// it filters are estimated bigger, and their stage reads only scans; that
+/// it filters are estimated bigger (their bytes known), and their stage
+/// reads only scans; that
 /// stage then also reads the creation stage. A stage gets one filter.
 pub fn plant_runtime_filters(graph: &mut StageGraph, threshold: Option<u64>) -> Result<()> {
     let candidates = std::mem::take(&mut graph.runtime_filter_candidates);
@@ -181,11 +186,11 @@ pub fn plant_runtime_filters(graph: &mut StageGraph, threshold: Option<u64>) -> 
         CREATION_SIDE_ROWS,
     );
     for mut filter in candidates {
-        if !filter.creation_estimate.is_broadcastable(small)
-            || !filter
+        let known_bigger = filter.application_estimate.bytes.is_some()
+            && filter
                 .application_estimate
-                .is_bigger_than(&filter.creation_estimate)
-        {
+                .is_bigger_than(&filter.creation_estimate);
+        if !filter.creation_estimate.is_broadcastable(small) || !known_bigger {
             continue;
         }
         let (app, creation) = (filter.application_stage, filter.creation_stage);
@@ -382,22 +387,31 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn none_when_off_for_full_joins_or_over_shuffles() {
+    async fn none_when_off_unfiltered_full_or_over_shuffles() {
         // -1: candidates noted, none planted.
         let mut g = q4().await;
         plant_runtime_filters(&mut g, None).unwrap();
         assert!(g.stages.iter().all(|s| s.runtime_filter.is_none()));
         assert!(g.runtime_filter_candidates.is_empty());
-        // A FULL join emits the right side's unmatched rows too.
+        // Neither side filters its rows: every supplier has a nation.
         let g = graph(
-            "SELECT n_name, s_name FROM nation FULL JOIN supplier ON n_nationkey = s_nationkey",
+            "SELECT n_name FROM nation WHERE EXISTS \
+             (SELECT 1 FROM supplier WHERE s_nationkey = n_nationkey)",
         )
         .await;
         assert!(g.runtime_filter_candidates.is_empty());
-        // The right side reads a shuffle (an aggregate): its stage keeps
-        // its adaptive execution, no filter.
+        // A FULL join emits the right side's unmatched rows too.
+        let g = graph(
+            "SELECT n_name, s_name FROM nation FULL JOIN supplier \
+             ON n_nationkey = s_nationkey AND n_regionkey = 1",
+        )
+        .await;
+        assert!(g.runtime_filter_candidates.is_empty());
+        // Both sides filter, but one reads a shuffle (an aggregate: its
+        // stage keeps its adaptive execution) and the other's size is
+        // unknown (it is that aggregate): no filter.
         let mut g = graph(
-            "SELECT n_name FROM nation WHERE EXISTS (SELECT 1 FROM \
+            "SELECT n_name FROM nation WHERE n_regionkey = 1 AND EXISTS (SELECT 1 FROM \
              (SELECT s_nationkey, count(*) AS c FROM supplier GROUP BY s_nationkey) s \
              WHERE s.s_nationkey = n_nationkey AND c > 10)",
         )

@@ -527,6 +527,11 @@ impl StageCutter {
         };
         let left_keys: Vec<_> = join.on().iter().map(|(l, _)| Arc::clone(l)).collect();
         let right_keys: Vec<_> = join.on().iter().map(|(_, r)| Arc::clone(r)).collect();
+        // Only a side that filters its rows can be expected to drop many
+        // of the other side's: a whole dimension table joined on a foreign
+        // key matches every row (Spark asks for a selective filter too).
+        let left_filters = has_filter(join.left());
+        let right_filters = has_filter(join.right());
         let left = SizeEstimate::of(join.left());
         let right = SizeEstimate::of(join.right());
         let mut note = |creation_stage,
@@ -547,7 +552,7 @@ impl StageCutter {
                 threshold: 0,
             })
         };
-        if RuntimeFilter::filters_right_side(join.join_type()) {
+        if left_filters && RuntimeFilter::filters_right_side(join.join_type()) {
             note(
                 left_stage,
                 right_stage,
@@ -557,7 +562,7 @@ impl StageCutter {
                 right,
             );
         }
-        if RuntimeFilter::filters_left_side(join.join_type()) {
+        if right_filters && RuntimeFilter::filters_left_side(join.join_type()) {
             note(right_stage, left_stage, right_keys, left_keys, right, left);
         }
     }
@@ -757,6 +762,12 @@ fn is_cheap_over_merged_reads(plan: &Arc<dyn ExecutionPlan>) -> bool {
         || plan.is::<FilterExec>()
         || plan.is::<CoalescePartitionsExec>();
     cheap && plan.children().into_iter().all(is_cheap_over_merged_reads)
+}
+
+/// True when `plan` filters rows somewhere (a `FilterExec` in it).
+fn has_filter(plan: &Arc<dyn ExecutionPlan>) -> bool {
+    plan.is::<datafusion::physical_plan::filter::FilterExec>()
+        || plan.children().into_iter().any(has_filter)
 }
 
 /// True for join types whose build (left) side's unmatched rows are
