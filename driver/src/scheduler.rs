@@ -11,7 +11,10 @@
 //! outputs. Independent stages (0 and 1 above) run at the same time. Before
 //! a stage's first task is launched its shuffle readers are bound to the
 //! blocks of its input stages and the plan is serialized once; every task of
-//! the stage gets the same bytes and its own partition number.
+//! the stage gets the same bytes and its own partition number. A stage with
+//! a runtime filter (`minispark_planner::runtime_filter`) also reads the
+//! stage whose keys filter it, so it waits for that one; when it is bound,
+//! the filter is kept if that stage measured small, else taken out.
 //!
 //! The scheduler loop of [`run_job`], one turn per event:
 //!
