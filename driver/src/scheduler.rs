@@ -1140,12 +1140,7 @@ fn map_output(executor: &ExecutorHandle, p: usize, out: &minispark_proto::MapOut
 /// The lines EXPLAIN ANALYZE prints under a stage for what was decided
 /// when it was bound: its adaptive shape, its runtime filter.
 fn stage_note(stage: &Stage, state: &StageState) -> Option<String> {
-    let partitions = stage
-        .writer()
-        .input()
-        .properties()
-        .partitioning
-        .partition_count();
+    let partitions = stage.input_partitions();
     let adaptive = state
         .shapes
         .as_ref()
@@ -1159,12 +1154,7 @@ fn stage_note(stage: &Stage, state: &StageState) -> Option<String> {
 /// Counts what adaptive execution decided for `stage` the first time it
 /// was bound.
 fn count_adaptive(counters: &mut JobCounters, stage: &Stage, shape: &StageShape) {
-    let partitions = stage
-        .writer()
-        .input()
-        .properties()
-        .partitioning
-        .partition_count();
+    let partitions = stage.input_partitions();
     if describe_stage(partitions, shape).is_some() {
         counters.adaptive_decisions += 1;
     }
@@ -1256,14 +1246,8 @@ fn bind_readers(
             // partition of every hash reader: all readers partitioned alike,
             // and no operator (a UNION, say) changing the partition count.
             let n = hash_inputs.first().map(Vec::len).unwrap_or(0);
-            let one_to_one = hash_inputs.iter().all(|r| r.len() == n)
-                && stage
-                    .writer()
-                    .input()
-                    .properties()
-                    .partitioning
-                    .partition_count()
-                    == n;
+            let one_to_one =
+                hash_inputs.iter().all(|r| r.len() == n) && stage.input_partitions() == n;
             match (one_to_one, &stages[stage.id].shapes) {
                 (_, Some(shapes)) => Some(shapes.clone()),
                 (true, None) => match StageAdaptivity::of(&hash_origins) {

@@ -267,36 +267,10 @@ pub fn without_runtime_filter(plan: &Arc<dyn ExecutionPlan>) -> Result<Arc<dyn E
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use datafusion::physical_plan::displayable;
-    use minispark_datagen::tpch::{TpchTable, TpchTableProvider};
 
     use super::*;
-    use crate::session::session_context;
-    use crate::stages::plan_stages;
-
-    /// The stage graph of `sql` over TPC-H SF1 with 4 partitions.
-    async fn graph(sql: &str) -> StageGraph {
-        let settings: HashMap<String, String> = [(
-            "datafusion.execution.target_partitions".to_string(),
-            "4".to_string(),
-        )]
-        .into();
-        let ctx = session_context(&settings).unwrap();
-        for t in TpchTable::ALL {
-            ctx.register_table(t.name(), Arc::new(TpchTableProvider::new(t, 1.0)))
-                .unwrap();
-        }
-        let plan = ctx
-            .sql(sql)
-            .await
-            .unwrap()
-            .create_physical_plan()
-            .await
-            .unwrap();
-        plan_stages(plan, 4).unwrap()
-    }
+    use crate::stages::tests::tpch_graph as graph;
 
     fn text(plan: &Arc<dyn ExecutionPlan>) -> String {
         displayable(plan.as_ref()).indent(false).to_string()

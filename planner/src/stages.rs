@@ -117,6 +117,16 @@ impl Stage {
             .expect("a stage's root is a ShuffleWriterExec")
     }
 
+    /// The partitions of the plan under the stage's writer (its tasks
+    /// before adaptive execution reshapes them).
+    pub fn input_partitions(&self) -> usize {
+        self.writer()
+            .input()
+            .properties()
+            .partitioning
+            .partition_count()
+    }
+
     /// One task per partition of the writer's input.
     pub fn num_tasks(&self) -> usize {
         self.writer().num_tasks()
@@ -858,7 +868,7 @@ pub fn replace_readers(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     //! Stage-graph snapshots for TPC-H queries: where the cuts fall.
 
     use std::collections::HashMap;
@@ -868,8 +878,9 @@ mod tests {
     use crate::session::session_context;
     use minispark_datagen::tpch::{TpchTable, TpchTableProvider};
 
-    /// The stage headers of a TPC-H query planned at SF1 with 4 partitions.
-    async fn stage_headers(query: usize) -> String {
+    /// The stage graph of `sql` over TPC-H SF1 (the generated tables)
+    /// with 4 partitions.
+    pub(crate) async fn tpch_graph(sql: &str) -> StageGraph {
         let settings: HashMap<String, String> = [(
             "datafusion.execution.target_partitions".to_string(),
             "4".to_string(),
@@ -880,19 +891,23 @@ mod tests {
             ctx.register_table(t.name(), Arc::new(TpchTableProvider::new(t, 1.0)))
                 .unwrap();
         }
-        let path = format!(
-            "{}/../tests/tpch/queries/q{query}.sql",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let sql = std::fs::read_to_string(path).unwrap();
         let plan = ctx
-            .sql(&sql)
+            .sql(sql)
             .await
             .unwrap()
             .create_physical_plan()
             .await
             .unwrap();
-        let graph = plan_stages(plan, 4).unwrap();
+        plan_stages(plan, 4).unwrap()
+    }
+
+    /// The stage headers of a TPC-H query planned at SF1 with 4 partitions.
+    async fn stage_headers(query: usize) -> String {
+        let path = format!(
+            "{}/../tests/tpch/queries/q{query}.sql",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let graph = tpch_graph(&std::fs::read_to_string(path).unwrap()).await;
         crate::explain::format_stage_graph(
             &graph,
             None,
