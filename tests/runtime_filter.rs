@@ -5,7 +5,8 @@
 //! (`NOT EXISTS` over orders for a few customers) are LEFT SEMI / LEFT ANTI
 //! joins whose small side cannot be broadcast: both sides are shuffled.
 //! With the filter, the big side's stage shuffles only the rows whose keys
-//! the small side holds; the answers stay DataFusion's.
+//! the small side holds; the answers stay DataFusion's. q18's broadcast
+//! semi join filters the shuffled join under it the same way.
 
 use minispark_planner::join_strategy::SizeEstimate;
 
@@ -98,6 +99,64 @@ async fn semi_and_anti_joins_shuffle_only_the_rows_their_small_side_wants() {
             "q{q}: the {big} stage shuffled {filtered} rows with the filter, {unfiltered} without"
         );
     }
+}
+
+/// TPC-H q18 at SF 0.1: the orders of `o_orderkey IN (SELECT l_orderkey
+/// ... HAVING sum(l_quantity) > 250)` are a broadcast RIGHT SEMI join's
+/// build side, over the shuffled join of orders and lineitem; their few
+/// keys filter the lineitem scan under that join before its shuffle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broadcast_semi_join_filters_the_shuffled_join_under_it() {
+    let cluster = cluster(2).await;
+    let settings = [("minispark.shuffle.partitions", "4")];
+    let on = session(&cluster, &settings);
+    let off = session(&cluster, &[settings[0], OFF]);
+    for s in [&on, &off] {
+        timed(
+            "registering tables",
+            run_sql(s, &tpch_ddl_in(tpch_sf0_1_dir())),
+        )
+        .await
+        .unwrap();
+    }
+    // No order of SF 0.1 has more than 313 items (SF 1 has nine): 250.
+    let sql = query(18).replace("> 313", "> 250");
+    assert!(sql.contains("> 250"));
+    let expected = oracle_in(tpch_sf0_1_dir(), &sql, 4).await;
+    assert!(expected.num_rows() > 0);
+    let mut shuffled = vec![];
+    for (s, filters) in [(&on, 1), (&off, 0)] {
+        let got = timed("q18", run_sql(s, &sql)).await.unwrap();
+        assert_result(
+            &got,
+            &expected,
+            format!("q18 with {filters} runtime filters"),
+        );
+        let counters = s.last_job_counters().expect("counters");
+        assert_eq!(counters.runtime_filters, filters, "{counters}");
+        let plan = explain_analyze(s, &sql).await;
+        let (rows, notes) = stage_scanning_outside_the_subquery(&plan);
+        assert_eq!(notes.len(), 2 * filters as usize, "{plan}");
+        shuffled.push(rows);
+    }
+    assert!(
+        shuffled[0] * 100 < shuffled[1],
+        "the lineitem stage under the join shuffled {} rows with the filter, {} without",
+        shuffled[0],
+        shuffled[1]
+    );
+}
+
+/// q18 scans lineitem twice: in the `IN` subquery (an aggregate) and in
+/// the join. The rows shuffled by the join's lineitem stage (the one
+/// without an aggregate), and its runtime filter lines.
+fn stage_scanning_outside_the_subquery(plan: &str) -> (u64, Vec<String>) {
+    let blocks: Vec<&str> = plan.split("\nStage ").collect();
+    let block = blocks
+        .iter()
+        .find(|b| b.contains("/lineitem/") && !b.contains("AggregateExec"))
+        .unwrap_or_else(|| panic!("no join-side lineitem stage: {plan}"));
+    stage_scanning(&format!("Stage {block}"), "lineitem")
 }
 
 /// A small side estimated small that measures bigger than the threshold:

@@ -84,6 +84,10 @@ pub struct RuntimeFilter {
     /// second bigger.
     pub creation_estimate: SizeEstimate,
     pub application_estimate: SizeEstimate,
+    /// The creation side is a broadcast join's build side: the planner
+    /// already chose it as small (its estimate may be unknown, an
+    /// aggregate's).
+    pub creation_broadcast: bool,
     /// The creation side's measured bytes above which the filter is
     /// dropped (set when planted).
     pub threshold: u64,
@@ -187,10 +191,13 @@ pub fn plant_runtime_filters(graph: &mut StageGraph, threshold: Option<u64>) -> 
     );
     for mut filter in candidates {
         let known_bigger = filter.application_estimate.bytes.is_some()
-            && filter
-                .application_estimate
-                .is_bigger_than(&filter.creation_estimate);
-        if !filter.creation_estimate.is_broadcastable(small) || !known_bigger {
+            && (filter.creation_broadcast
+                || filter
+                    .application_estimate
+                    .is_bigger_than(&filter.creation_estimate));
+        let small_enough =
+            filter.creation_broadcast || filter.creation_estimate.is_broadcastable(small);
+        if !small_enough || !known_bigger {
             continue;
         }
         let (app, creation) = (filter.application_stage, filter.creation_stage);

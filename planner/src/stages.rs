@@ -451,6 +451,7 @@ impl StageCutter {
             }
             let build = self.broadcast(Arc::clone(join.left()))?;
             let probe = self.cut(Arc::clone(join.right()))?;
+            self.note_broadcast_runtime_filters(&plan, join, &build, &probe);
             return replace_children_if_necessary(Arc::clone(&plan), vec![build, probe]);
         }
 
@@ -559,6 +560,7 @@ impl StageCutter {
                 null_equality: join.null_equality(),
                 creation_estimate,
                 application_estimate,
+                creation_broadcast: false,
                 threshold: 0,
             })
         };
@@ -574,6 +576,99 @@ impl StageCutter {
         }
         if right_filters && RuntimeFilter::filters_left_side(join.join_type()) {
             note(right_stage, left_stage, right_keys, left_keys, right, left);
+        }
+    }
+
+    /// Notes runtime filters for a broadcast join `uncut` (cut into `build`,
+    /// a broadcast reader, and `probe`) whose probe side is a shuffled
+    /// inner join on the same key: the broadcast keys may filter that inner
+    /// join's inputs before their shuffle (TPC-H q18: the orders of the
+    /// `IN (... HAVING ...)` subquery, nine keys, filtering the 6 M
+    /// lineitems joined with all orders). Only joins that drop the probe
+    /// rows without a partner (INNER, RIGHT SEMI), on one key.
+    fn note_broadcast_runtime_filters(
+        &mut self,
+        uncut: &Arc<dyn ExecutionPlan>,
+        join: &HashJoinExec,
+        build: &Arc<dyn ExecutionPlan>,
+        probe: &Arc<dyn ExecutionPlan>,
+    ) {
+        use datafusion::common::NullEquality;
+        let Some(number) = self.all_joins.iter().position(|j| same_node(j, uncut)) else {
+            return;
+        };
+        let Some(creation_stage) = build
+            .downcast_ref::<ShuffleReaderExec>()
+            .filter(|r| r.kind() == ExchangeKind::Broadcast)
+            .map(|r| r.stage_id())
+        else {
+            return;
+        };
+        let Some(inner) = probe.downcast_ref::<HashJoinExec>() else {
+            return;
+        };
+        let ([(creation_key, probe_key)], JoinType::Inner | JoinType::RightSemi) =
+            (join.on(), join.join_type())
+        else {
+            return;
+        };
+        let nothing = NullEquality::NullEqualsNothing;
+        if *inner.join_type() != JoinType::Inner
+            || *inner.partition_mode() != PartitionMode::Partitioned
+            || join.null_equality() != nothing
+            || inner.null_equality() != nothing
+        {
+            return;
+        }
+        // The probe key as a column of the inner join's (left ++ right)
+        // schema, then the inner join key it equals on each side.
+        let Some(column) = probe_key.downcast_ref::<Column>() else {
+            return;
+        };
+        let index = match &inner.projection {
+            Some(p) => p.get(column.index()).copied(),
+            None => Some(column.index()),
+        };
+        let Some(index) = index else { return };
+        let left_width = inner.left().schema().fields().len();
+        let is_column = |e: &Arc<dyn PhysicalExpr>, i: usize| {
+            e.downcast_ref::<Column>().is_some_and(|c| c.index() == i)
+        };
+        let Some((left_key, right_key)) = inner.on().iter().find(|(l, r)| {
+            if index < left_width {
+                is_column(l, index)
+            } else {
+                is_column(r, index - left_width)
+            }
+        }) else {
+            return;
+        };
+        let children = inner.children();
+        let reader = |i: usize| {
+            children
+                .get(i)
+                .and_then(|c| c.downcast_ref::<ShuffleReaderExec>())
+                .filter(|r| r.kind() == ExchangeKind::Hash)
+                .map(|r| r.stage_id())
+        };
+        for (side, key) in [(0, left_key), (1, right_key)] {
+            let Some(application_stage) = reader(side) else {
+                continue;
+            };
+            // What the stage shuffles, as the planner estimates it.
+            let rows = Arc::clone(self.stages[application_stage].writer().input());
+            self.runtime_filter_candidates.push(RuntimeFilter {
+                join: number + 1,
+                application_stage,
+                creation_stage,
+                creation_keys: vec![Arc::clone(creation_key)],
+                application_keys: vec![Arc::clone(key)],
+                null_equality: nothing,
+                creation_estimate: SizeEstimate::default(),
+                application_estimate: SizeEstimate::of(&rows),
+                creation_broadcast: true,
+                threshold: 0,
+            });
         }
     }
 
