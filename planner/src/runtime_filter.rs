@@ -24,30 +24,39 @@
 //!                                                      (150 k) ──hash──────────────────▶ join
 //! ```
 //!
+//! A broadcast join's keys filter the same way the inputs of a shuffled
+//! inner join under it on the same key: in TPC-H q18 the nine orders of
+//! `o_orderkey IN (SELECT l_orderkey ... HAVING sum(l_quantity) > 313)` are
+//! a broadcast RIGHT SEMI join's build side, applied after the shuffled
+//! join of orders with all 6 M lineitems; the nine keys now filter that
+//! lineitem scan before its shuffle (what DataFusion's dynamic filters do
+//! inside one process).
+//!
 //! The filter is a hash join in the big side's map stage: `RightSemi`,
 //! built from the small side's join keys (one hash table per executor,
 //! shared by its tasks, see `minispark_executor::broadcast_hash_table`),
 //! probed by every row before the shuffle writer. It keeps NULL keys only
 //! when the join itself matches NULL with NULL.
 //!
-//! When: the stage cutter notes every shuffled hash join as candidates:
-//! one per side whose unmatched rows the join type never emits (never for
-//! a FULL or a null-aware anti join), filtered by the other side when that
-//! side filters its own rows (a `FilterExec`: a whole dimension table
-//! joined on a foreign key would keep every row; Spark asks for a
-//! selective filter too). [`plant_runtime_filters`] plants a candidate
-//! when its creation side is *estimated* small (below
+//! When: the stage cutter notes every shuffled hash join, and every
+//! broadcast INNER / RIGHT SEMI join on one key over a shuffled inner join
+//! on that key, as candidates: one per side whose unmatched rows the join
+//! type never emits (never for a FULL or a null-aware anti join), filtered
+//! by the other side when that side filters its own rows (a `FilterExec`: a
+//! whole dimension table joined on a foreign key would keep every row;
+//! Spark asks for a selective filter too). [`plant_runtime_filters`] plants
+//! a candidate when its creation side is a broadcast (small by the
+//! planner's choice) or is *estimated* small (below
 //! `minispark.sql.runtimeFilter.creationSideThreshold`, Spark's
 //! `spark.sql.optimizer.runtime.bloomFilter.creationSideThreshold`, 10 MB;
 //! -1 plants none), the side it filters is estimated bigger (its bytes
-//! known), and that
-//! side's stage reads only scans (a stage reading shuffles keeps its own
-//! adaptive execution as it is). Waiting costs the overlap of the two map
-//! stages, and a filter whose small side *measures* big would cost more
-//! than it saves: it is dropped when the stage is bound ([`keeps_filter`],
-//! [`without_runtime_filter`]). Spark probes a Bloom filter; minispark's
-//! filter is exact (a hash table of at most that many bytes), so no row is
-//! shuffled for a false positive.
+//! known), and that side's stage reads only scans (a stage reading shuffles
+//! keeps its own adaptive execution as it is). Waiting costs the overlap of
+//! the two map stages, and a filter whose small side *measures* big would
+//! cost more than it saves: it is dropped when the stage is bound
+//! ([`keeps_filter`], [`without_runtime_filter`]). Spark probes a Bloom
+//! filter; minispark's filter is exact (a hash table of at most that many
+//! bytes), so no row is shuffled for a false positive.
 
 use std::sync::Arc;
 

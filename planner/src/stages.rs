@@ -585,7 +585,8 @@ impl StageCutter {
     /// join's inputs before their shuffle (TPC-H q18: the orders of the
     /// `IN (... HAVING ...)` subquery, nine keys, filtering the 6 M
     /// lineitems joined with all orders). Only joins that drop the probe
-    /// rows without a partner (INNER, RIGHT SEMI), on one key.
+    /// rows without a partner (INNER, RIGHT SEMI), on one key, whose build
+    /// side filters its rows.
     fn note_broadcast_runtime_filters(
         &mut self,
         uncut: &Arc<dyn ExecutionPlan>,
@@ -613,7 +614,9 @@ impl StageCutter {
             return;
         };
         let nothing = NullEquality::NullEqualsNothing;
-        if *inner.join_type() != JoinType::Inner
+        // As for shuffled joins: only a build side that filters its rows.
+        if !has_filter(join.left())
+            || *inner.join_type() != JoinType::Inner
             || *inner.partition_mode() != PartitionMode::Partitioned
             || join.null_equality() != nothing
             || inner.null_equality() != nothing
