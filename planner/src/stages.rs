@@ -525,15 +525,9 @@ impl StageCutter {
         if join.null_aware || !partitioned {
             return;
         }
-        let children = cut.children();
-        let reader = |i: usize| {
-            children
-                .get(i)
-                .and_then(|c| c.downcast_ref::<ShuffleReaderExec>())
-                .filter(|r| r.kind() == ExchangeKind::Hash)
-                .map(|r| r.stage_id())
-        };
-        let (Some(left_stage), Some(right_stage)) = (reader(0), reader(1)) else {
+        let (Some(left_stage), Some(right_stage)) =
+            (hash_input_stage(cut, 0), hash_input_stage(cut, 1))
+        else {
             return;
         };
         let left_keys: Vec<_> = join.on().iter().map(|(l, _)| Arc::clone(l)).collect();
@@ -646,16 +640,8 @@ impl StageCutter {
         }) else {
             return;
         };
-        let children = inner.children();
-        let reader = |i: usize| {
-            children
-                .get(i)
-                .and_then(|c| c.downcast_ref::<ShuffleReaderExec>())
-                .filter(|r| r.kind() == ExchangeKind::Hash)
-                .map(|r| r.stage_id())
-        };
         for (side, key) in [(0, left_key), (1, right_key)] {
-            let Some(application_stage) = reader(side) else {
+            let Some(application_stage) = hash_input_stage(probe, side) else {
                 continue;
             };
             // What the stage shuffles, as the planner estimates it.
@@ -870,6 +856,15 @@ fn is_cheap_over_merged_reads(plan: &Arc<dyn ExecutionPlan>) -> bool {
         || plan.is::<FilterExec>()
         || plan.is::<CoalescePartitionsExec>();
     cheap && plan.children().into_iter().all(is_cheap_over_merged_reads)
+}
+
+/// The stage whose hash shuffle input `i` of `join` reads directly.
+fn hash_input_stage(join: &Arc<dyn ExecutionPlan>, i: usize) -> Option<usize> {
+    join.children()
+        .get(i)
+        .and_then(|c| c.downcast_ref::<ShuffleReaderExec>())
+        .filter(|r| r.kind() == ExchangeKind::Hash)
+        .map(|r| r.stage_id())
 }
 
 /// True when `plan` filters rows somewhere (a `FilterExec` in it).
