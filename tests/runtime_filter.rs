@@ -8,6 +8,8 @@
 //! the small side holds; the answers stay DataFusion's. q18's broadcast
 //! semi join filters the shuffled join under it the same way.
 
+use minispark::driver::job::JobSession;
+use minispark::local::LocalCluster;
 use minispark_planner::join_strategy::SizeEstimate;
 
 use crate::adaptive::explain_analyze;
@@ -53,17 +55,22 @@ fn stage_scanning(plan: &str, table: &str) -> (u64, Vec<String>) {
     (rows_out, notes)
 }
 
+/// Two sessions with 4 shuffle partitions and the tables of `ddl`: with
+/// runtime filters (the default), and without.
+async fn sessions_with_and_without(cluster: &LocalCluster, ddl: &str) -> (JobSession, JobSession) {
+    let partitions = ("minispark.shuffle.partitions", "4");
+    let on = session(cluster, &[partitions]);
+    let off = session(cluster, &[partitions, OFF]);
+    for s in [&on, &off] {
+        timed("registering tables", run_sql(s, ddl)).await.unwrap();
+    }
+    (on, off)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn semi_and_anti_joins_shuffle_only_the_rows_their_small_side_wants() {
     let cluster = cluster(2).await;
-    let settings = [("minispark.shuffle.partitions", "4")];
-    let on = session(&cluster, &settings);
-    let off = session(&cluster, &[settings[0], OFF]);
-    for s in [&on, &off] {
-        timed("registering tables", run_sql(s, &tpch_ddl()))
-            .await
-            .unwrap();
-    }
+    let (on, off) = sessions_with_and_without(&cluster, &tpch_ddl()).await;
     // The query, and the table whose rows its filter drops.
     for (q, big) in [(4, "lineitem"), (22, "orders")] {
         let sql = query(q);
@@ -108,17 +115,7 @@ async fn semi_and_anti_joins_shuffle_only_the_rows_their_small_side_wants() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broadcast_semi_join_filters_the_shuffled_join_under_it() {
     let cluster = cluster(2).await;
-    let settings = [("minispark.shuffle.partitions", "4")];
-    let on = session(&cluster, &settings);
-    let off = session(&cluster, &[settings[0], OFF]);
-    for s in [&on, &off] {
-        timed(
-            "registering tables",
-            run_sql(s, &tpch_ddl_in(tpch_sf0_1_dir())),
-        )
-        .await
-        .unwrap();
-    }
+    let (on, off) = sessions_with_and_without(&cluster, &tpch_ddl_in(tpch_sf0_1_dir())).await;
     // No order of SF 0.1 has more than 313 items (SF 1 has nine): 250.
     let sql = query(18).replace("> 313", "> 250");
     assert!(sql.contains("> 250"));
@@ -215,8 +212,8 @@ async fn a_filter_whose_small_side_measures_big_is_dropped() {
 }
 
 /// An executor killed once it holds map output (TPC-H at SF 0.1, so that
-/// the job is still running): the lost outputs are recomputed, the
-/// filtering stage reads the small side again, and the answer stays right.
+/// the job is still running): the job sees the loss, keeps its runtime
+/// filter, and its answer stays right.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_filtered_join_survives_a_killed_executor() {
     let mut cluster = cluster(2).await;

@@ -512,11 +512,13 @@ settings! {
         default: "10485760",
         accepts: "a number of bytes or -1",
         parse: |t| number(t).filter(|v| *v >= -1),
-        description: "A join that must emit its small side's unmatched rows (LEFT, LEFT SEMI/ANTI, EXISTS) \
-                      cannot broadcast that side; instead the other side's map stage waits for it and \
-                      shuffles only the rows whose join keys it holds, when it measured at most this many \
-                      bytes (Spark's spark.sql.optimizer.runtime.bloomFilter.creationSideThreshold, 10 MB; \
-                      minispark's filter is exact). -1 plants no runtime filter.",
+        description: "Runtime filters: when one side of a shuffled join filters its rows and is estimated \
+                      below this many bytes (or is a broadcast over a shuffled join on the same key), the \
+                      other side's scan stage waits for it and shuffles only the rows whose join keys it \
+                      holds; dropped when that side measures more. Matters most for LEFT, SEMI and ANTI \
+                      joins (EXISTS), whose small side cannot be broadcast (Spark's \
+                      spark.sql.optimizer.runtime.bloomFilter.creationSideThreshold, 10 MB; minispark's \
+                      filter is exact). -1 plants no runtime filter.",
     }
     adaptive_enabled: bool {
         key: "adaptive.enabled",

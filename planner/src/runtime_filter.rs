@@ -55,8 +55,9 @@
 //! the two map stages, and a filter whose small side *measures* big would
 //! cost more than it saves: it is dropped when the stage is bound
 //! ([`keeps_filter`], [`without_runtime_filter`]). Spark probes a Bloom
-//! filter; minispark's filter is exact (a hash table of at most that many
-//! bytes), so no row is shuffled for a false positive.
+//! filter; minispark's filter is exact (a hash table of the keys of a side
+//! that measured at most that many shuffle bytes), so no row is shuffled
+//! for a false positive.
 
 use std::sync::Arc;
 
@@ -79,13 +80,14 @@ use crate::stages::{StageGraph, collect_readers};
 pub struct RuntimeFilter {
     /// The join it serves, by its number in EXPLAIN's list of joins.
     pub join: usize,
-    /// The stage whose rows are filtered (the join's right side).
+    /// The stage whose rows are filtered (the join's big side, or an
+    /// input of the shuffled join under a broadcast join).
     pub application_stage: usize,
-    /// The stage whose keys filter them (the join's left side).
+    /// The stage whose keys filter them (the join's small side).
     pub creation_stage: usize,
-    /// The join's left keys, over the creation stage's output.
+    /// The join keys over the creation stage's output.
     pub creation_keys: Vec<Arc<dyn PhysicalExpr>>,
-    /// The join's right keys, over the filtered stage's rows.
+    /// The keys equal to them over the filtered stage's rows.
     pub application_keys: Vec<Arc<dyn PhysicalExpr>>,
     pub null_equality: NullEquality,
     /// What the planner estimated of the creation side and of the rows
@@ -155,21 +157,16 @@ impl RuntimeFilter {
     /// One line for EXPLAIN ANALYZE: what became of the filter once the
     /// creation side measured `bytes` in `rows` rows.
     pub fn describe_decision(&self, bytes: u64, rows: u64) -> String {
-        if keeps_filter(self, bytes) {
-            format!(
-                "runtime filter: kept; stage {} measured {} in {rows} rows <= {}",
-                self.creation_stage,
-                fmt_bytes(bytes),
-                fmt_bytes(self.threshold)
-            )
-        } else {
-            format!(
-                "runtime filter: dropped; stage {} measured {} in {rows} rows > {}",
-                self.creation_stage,
-                fmt_bytes(bytes),
-                fmt_bytes(self.threshold)
-            )
-        }
+        let (what, compared) = match keeps_filter(self, bytes) {
+            true => ("kept", "<="),
+            false => ("dropped", ">"),
+        };
+        format!(
+            "runtime filter: {what}; stage {} measured {} in {rows} rows {compared} {}",
+            self.creation_stage,
+            fmt_bytes(bytes),
+            fmt_bytes(self.threshold)
+        )
     }
 }
 
@@ -184,11 +181,11 @@ const CREATION_SIDE_ROWS: usize = 128 * 1024;
 
 /// Plants the cutter's candidate filters (`graph.runtime_filter_candidates`)
 /// in their stages, unless `threshold` is `None` (the setting is -1). A
-/// candidate is planted when its creation side is estimated below
-/// `threshold` bytes (or 128 Ki rows when its bytes are unknown), the rows
-/// it filters are estimated bigger (their bytes known), and their stage
-/// reads only scans; that
-/// stage then also reads the creation stage. A stage gets one filter.
+/// candidate is planted when its creation side is a broadcast or is
+/// estimated below `threshold` bytes (or 128 Ki rows when its bytes are
+/// unknown), the rows it filters are estimated bigger (their bytes known),
+/// and their stage reads only scans; that stage then also reads the
+/// creation stage. A stage gets one filter.
 pub fn plant_runtime_filters(graph: &mut StageGraph, threshold: Option<u64>) -> Result<()> {
     let candidates = std::mem::take(&mut graph.runtime_filter_candidates);
     let Some(threshold) = threshold else {

@@ -144,8 +144,9 @@ pub struct StageGraph {
     /// Joins and GROUP BYs key salting rewrote before this graph was cut
     /// (set by the driver, which decides what to salt).
     pub salted_sites: usize,
-    /// Joins whose right side a runtime filter may shrink, noted by the
-    /// cutter; [`crate::runtime_filter::plant_runtime_filters`] plants them.
+    /// Runtime filters the cutter found possible (a join side a runtime
+    /// filter may shrink); [`crate::runtime_filter::plant_runtime_filters`]
+    /// plants those that pay.
     pub runtime_filter_candidates: Vec<RuntimeFilter>,
 }
 
@@ -196,7 +197,7 @@ struct StageCutter {
     /// Hash joins of the cut plan (the nodes the stages hold) and what
     /// the uncut plan said of them.
     joins: Vec<(Arc<dyn ExecutionPlan>, StageJoin)>,
-    /// Joins whose right side a runtime filter may shrink.
+    /// Runtime filters found possible, see [`StageGraph`].
     runtime_filter_candidates: Vec<RuntimeFilter>,
 }
 
