@@ -144,6 +144,76 @@ async fn a_broadcast_semi_join_filters_the_shuffled_join_under_it() {
     );
 }
 
+/// Keys that reach stages further down. TPC-H q7 at SF 0.1: the two
+/// nations of a broadcast join near the top of the plan filter the supplier
+/// scan four joins and a shuffle below (and with it the lineitems joined
+/// with those suppliers). q21: its `NOT EXISTS` join's small side (after a
+/// join DataFusion cannot estimate well) is estimated above the creation
+/// side threshold, but the stage under it holding all of its order keys is
+/// not: their keys filter the lineitems of the `NOT EXISTS` subquery. At SF
+/// 0.1 the planner would broadcast those lineitems and estimates the small
+/// side at 9 MiB; the test lowers both thresholds to get SF 1's shape.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_filter_the_stages_that_carry_them_further_down() {
+    let cluster = cluster(2).await;
+    let ddl = tpch_ddl_in(tpch_sf0_1_dir());
+    let q21_settings = [
+        ("minispark.sql.autoBroadcastJoinThreshold", "1048576"),
+        (
+            "minispark.sql.runtimeFilter.creationSideThreshold",
+            "4194304",
+        ),
+    ];
+    for (q, filtered_table, settings) in [
+        (7, "supplier", &[][..]),
+        (21, "lineitem", &q21_settings[..]),
+    ] {
+        let partitions = ("minispark.shuffle.partitions", "4");
+        let on = session(&cluster, &[&[partitions], settings].concat());
+        let off = session(&cluster, &[&[partitions], settings, &[OFF]].concat());
+        let sql = query(q);
+        let expected = oracle_in(tpch_sf0_1_dir(), &sql, 4).await;
+        assert!(expected.num_rows() > 0, "q{q}");
+        let mut shuffled = vec![];
+        for s in [&on, &off] {
+            timed("registering tables", run_sql(s, &ddl)).await.unwrap();
+            let got = timed(&format!("q{q}"), run_sql(s, &sql)).await.unwrap();
+            let filters = s.last_job_counters().expect("counters").runtime_filters;
+            assert_result(
+                &got,
+                &expected,
+                format!("q{q} with {filters} runtime filters"),
+            );
+            let plan = explain_analyze(s, &sql).await;
+            // The stage scanning the table and joining nothing: q21's first
+            // lineitem scan.
+            let blocks: Vec<&str> = plan.split("\nStage ").collect();
+            let block = blocks
+                .iter()
+                .find(|b| {
+                    b.contains(&format!("/{filtered_table}/"))
+                        && !b.contains("HashJoinExec: mode=CollectLeft, join_type=Inner")
+                })
+                .unwrap_or_else(|| panic!("q{q}: no stage scans {filtered_table} alone: {plan}"));
+            let (rows, notes) = stage_scanning(&format!("Stage {block}"), filtered_table);
+            shuffled.push((rows, notes, filters));
+        }
+        let (on_rows, on_notes, on_filters) = &shuffled[0];
+        let (off_rows, off_notes, off_filters) = &shuffled[1];
+        assert!(*on_filters >= 1 && *off_filters == 0, "q{q}: {shuffled:?}");
+        assert_eq!(on_notes.len(), 2, "q{q}: {shuffled:?}");
+        assert!(
+            on_notes[1].starts_with("runtime filter: kept; stage "),
+            "q{q}: {shuffled:?}"
+        );
+        assert!(off_notes.is_empty(), "q{q}: {shuffled:?}");
+        assert!(
+            on_rows * 3 < *off_rows,
+            "q{q}: the {filtered_table} stage shuffled {on_rows} rows with the filter, {off_rows} without"
+        );
+    }
+}
+
 /// q18 scans lineitem twice: in the `IN` subquery (an aggregate) and in
 /// the join. The rows shuffled by the join's lineitem stage (the one
 /// without an aggregate), and its runtime filter lines.

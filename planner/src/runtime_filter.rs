@@ -24,13 +24,16 @@
 //!                                                      (150 k) ──hash──────────────────▶ join
 //! ```
 //!
-//! A broadcast join's keys filter the same way the inputs of a shuffled
-//! inner join under it on the same key: in TPC-H q18 the nine orders of
-//! `o_orderkey IN (SELECT l_orderkey ... HAVING sum(l_quantity) > 313)` are
-//! a broadcast RIGHT SEMI join's build side, applied after the shuffled
-//! join of orders with all 6 M lineitems; the nine keys now filter that
-//! lineitem scan before its shuffle (what DataFusion's dynamic filters do
-//! inside one process).
+//! A broadcast join's keys filter the same way the stages under its probe
+//! side whose rows carry the probe key ([`column_origins`]): in TPC-H q18
+//! the nine orders of `o_orderkey IN (SELECT l_orderkey ... HAVING
+//! sum(l_quantity) > 313)` are a broadcast RIGHT SEMI join's build side,
+//! applied after the shuffled join of orders with all 6 M lineitems; the
+//! nine keys now filter that lineitem scan (and the orders scan) before
+//! their shuffle. In q7 the two nations of a broadcast join near the top
+//! filter the supplier scan four joins below it, and through the suppliers
+//! the lineitems. That is what DataFusion's dynamic filters do inside one
+//! process.
 //!
 //! The filter is a hash join in the big side's map stage: `RightSemi`,
 //! built from the small side's join keys (one hash table per executor,
@@ -39,12 +42,16 @@
 //! when the join itself matches NULL with NULL.
 //!
 //! When: the stage cutter notes every shuffled hash join, and every
-//! broadcast INNER / RIGHT SEMI join on one key over a shuffled inner join
-//! on that key, as candidates: one per side whose unmatched rows the join
-//! type never emits (never for a FULL or a null-aware anti join), filtered
-//! by the other side when that side filters its own rows (a `FilterExec`: a
-//! whole dimension table joined on a foreign key would keep every row;
-//! Spark asks for a selective filter too). [`plant_runtime_filters`] plants
+//! broadcast INNER / RIGHT SEMI join, as candidates: for a shuffled join,
+//! one per side whose unmatched rows the join type never emits (never for a
+//! FULL or a null-aware anti join), filtered by the other side when that
+//! side filters its own rows (a `FilterExec`: a whole dimension table
+//! joined on a foreign key would keep every row; Spark asks for a selective
+//! filter too), and also by each stage under that side that holds all of
+//! its keys (`Follow::Superset`), in case the side is estimated too big and
+//! they are not: in q21 an `EXISTS` join DataFusion estimates at 90 MiB
+//! (it measures 3.6 MB) is replaced by the lineitems of one nation's
+//! suppliers under it. [`plant_runtime_filters`] plants
 //! a candidate when its creation side is a broadcast (small by the
 //! planner's choice) or is *estimated* small (below
 //! `minispark.sql.runtimeFilter.creationSideThreshold`, Spark's
@@ -61,17 +68,22 @@
 
 use std::sync::Arc;
 
-use datafusion::common::{JoinType, NullEquality, Result, internal_err};
+use datafusion::common::{JoinSide, JoinType, NullEquality, Result, internal_err};
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::{EquivalenceProperties, Partitioning, PhysicalExpr};
+use datafusion::physical_plan::aggregates::AggregateExec;
+use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
+use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::joins::{HashJoinExec, PartitionMode};
 use datafusion::physical_plan::projection::ProjectionExec;
+use datafusion::physical_plan::repartition::RepartitionExec;
+use datafusion::physical_plan::sorts::sort::SortExec;
 use datafusion::physical_plan::{ExecutionPlan, replace_children_if_necessary};
 
 use crate::exchange::{ExchangeKind, ShuffleReaderExec};
 use crate::explain::fmt_bytes;
 use crate::join_strategy::SizeEstimate;
-use crate::stages::{StageGraph, collect_readers};
+use crate::stages::{Stage, StageGraph, collect_readers};
 
 /// A runtime filter on a stage's rows: keep those whose
 /// `application_keys` are among the `creation_keys` of another stage's
@@ -212,7 +224,10 @@ pub fn plant_runtime_filters(graph: &mut StageGraph, threshold: Option<u64>) -> 
         }
         let mut reads_shuffles = false;
         collect_readers(&graph.stages[app].plan, &mut |_| reads_shuffles = true);
-        if reads_shuffles || graph.stages[app].runtime_filter.is_some() {
+        if reads_shuffles
+            || graph.stages[app].runtime_filter.is_some()
+            || depends_on(graph, creation, app)
+        {
             continue;
         }
         filter.threshold = threshold;
@@ -262,6 +277,174 @@ pub fn plant_runtime_filters(graph: &mut StageGraph, threshold: Option<u64>) -> 
         stage.runtime_filter = Some(filter);
     }
     Ok(())
+}
+
+/// How [`column_origins`] follows a column down a plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Follow {
+    /// To rows that may be dropped when their value is not among a join's
+    /// keys, the join dropping them anyway: the application side of a
+    /// filter.
+    Dropped,
+    /// To rows whose values include every value of the column: a stage
+    /// whose keys may build a filter in place of the column's own stage.
+    Superset,
+}
+
+/// The stages whose rows carry column `index` of `plan`'s output, each with
+/// the column's index among the rows its writer shuffles, a stage before
+/// the stages under it.
+///
+/// With [`Follow::Dropped`], `plan` is the probe side of a broadcast INNER
+/// or RIGHT SEMI join on that column: rows whose value there is not among
+/// the join's keys may be dropped in the stages named, before they are
+/// shuffled. With [`Follow::Superset`], the stages named hold every value
+/// the column takes (and maybe more): their keys may filter in the place
+/// of `plan`'s own, and they are ready sooner.
+///
+/// The column is followed down through operators that pass it on row by
+/// row (projections, filters, sorts and merges without a limit, the group
+/// keys of an aggregate, the preserved side of a join) and into the stage
+/// behind each shuffle reader it comes out of, naming that stage. An
+/// equi-join key is
+/// followed into both sides: when dropping, the rows of the other side with
+/// a value not among the keys meet only rows that are dropped above; for a
+/// superset, through INNER and SEMI joins only (an ANTI join's output keys
+/// are those the other side lacks). TPC-H q7: the two nations' keys, a
+/// broadcast join's build side near the top of the plan, reach the supplier
+/// scan four joins below.
+pub(crate) fn column_origins(
+    stages: &[Stage],
+    plan: &Arc<dyn ExecutionPlan>,
+    index: usize,
+    how: Follow,
+    out: &mut Vec<(usize, usize)>,
+) {
+    let mut follow = |child: &Arc<dyn ExecutionPlan>, i: usize| {
+        column_origins(stages, child, i, how, out);
+    };
+    if let Some(reader) = plan.downcast_ref::<ShuffleReaderExec>() {
+        let Some(stage) = stages.get(reader.stage_id()) else {
+            return;
+        };
+        out.push((stage.id, index));
+        column_origins(stages, stage.writer().input(), index, how, out);
+    } else if let Some(projection) = plan.downcast_ref::<ProjectionExec>() {
+        if let Some(column) = projection
+            .expr()
+            .get(index)
+            .and_then(|e| e.expr.downcast_ref::<Column>())
+        {
+            follow(projection.input(), column.index());
+        }
+    } else if let Some(filter) = plan.downcast_ref::<FilterExec>() {
+        if let Some(i) = projected(filter.projection().as_deref(), index) {
+            follow(filter.input(), i);
+        }
+    } else if let Some(sort) = plan.downcast_ref::<SortExec>() {
+        if sort.fetch().is_none() {
+            follow(sort.input(), index);
+        }
+    } else if let Some(merge) = plan.downcast_ref::<CoalescePartitionsExec>() {
+        if merge.fetch().is_none() {
+            follow(merge.input(), index);
+        }
+    } else if let Some(repartition) = plan.downcast_ref::<RepartitionExec>() {
+        follow(repartition.input(), index);
+    } else if let Some(aggregate) = plan.downcast_ref::<AggregateExec>() {
+        let groups = aggregate.group_expr();
+        if groups.is_single()
+            && let Some(column) = groups
+                .expr()
+                .get(index)
+                .and_then(|(e, _)| e.downcast_ref::<Column>())
+        {
+            follow(aggregate.input(), column.index());
+        }
+    } else if let Some(join) = plan.downcast_ref::<HashJoinExec>() {
+        let Some(index) = projected(join.projection.as_deref(), index) else {
+            return;
+        };
+        let left_width = join.left().schema().fields().len();
+        // Which side the column comes from, when that side's rows are
+        // emitted as they are (never a FULL join's, nor an outer join's
+        // null-supplying side).
+        let (side, i) = match join.join_type() {
+            JoinType::Inner if index < left_width => (JoinSide::Left, index),
+            JoinType::Inner => (JoinSide::Right, index - left_width),
+            JoinType::Left | JoinType::LeftSemi | JoinType::LeftAnti | JoinType::LeftMark
+                if index < left_width =>
+            {
+                (JoinSide::Left, index)
+            }
+            JoinType::Right => match index.checked_sub(left_width) {
+                Some(i) => (JoinSide::Right, i),
+                None => return,
+            },
+            JoinType::RightSemi | JoinType::RightAnti | JoinType::RightMark => {
+                (JoinSide::Right, index)
+            }
+            _ => return,
+        };
+        let (this, other) = match side {
+            JoinSide::Left => (join.left(), join.right()),
+            _ => (join.right(), join.left()),
+        };
+        if i >= this.schema().fields().len() {
+            return; // a mark column
+        }
+        follow(this, i);
+        let is_column = |e: &Arc<dyn PhysicalExpr>| e.downcast_ref::<Column>().map(|c| c.index());
+        let partner = join.on().iter().find_map(|(l, r)| {
+            let (mine, theirs) = match side {
+                JoinSide::Left => (l, r),
+                _ => (r, l),
+            };
+            (is_column(mine) == Some(i))
+                .then(|| is_column(theirs))
+                .flatten()
+        });
+        let branches = match how {
+            Follow::Dropped => true,
+            Follow::Superset => matches!(
+                join.join_type(),
+                JoinType::Inner | JoinType::LeftSemi | JoinType::RightSemi
+            ),
+        };
+        if let Some(partner) = partner
+            && branches
+            && join.null_equality() == NullEquality::NullEqualsNothing
+        {
+            follow(other, partner);
+        }
+    }
+}
+
+/// Index `index` of an operator's output as an index of its input, through
+/// its optional projection.
+fn projected(projection: Option<&[usize]>, index: usize) -> Option<usize> {
+    match projection {
+        Some(p) => p.get(index).copied(),
+        None => Some(index),
+    }
+}
+
+/// Whether stage `stage` is, or reads (through any number of stages), stage
+/// `other`: a filter created there cannot wait for it.
+fn depends_on(graph: &StageGraph, stage: usize, other: usize) -> bool {
+    let mut todo = vec![stage];
+    let mut seen = vec![false; graph.stages.len()];
+    while let Some(s) = todo.pop() {
+        if s == other {
+            return true;
+        }
+        if let Some(seen) = seen.get_mut(s)
+            && !std::mem::replace(seen, true)
+        {
+            todo.extend(&graph.stages[s].inputs);
+        }
+    }
+    false
 }
 
 /// A filtered stage's plan without its runtime filter: the shuffle writer
@@ -373,6 +556,46 @@ mod tests {
         assert!(g.stages.iter().all(|s| s.runtime_filter.is_none()));
     }
 
+    /// TPC-H q7: the two nations, broadcast near the top of the plan, reach
+    /// the supplier scan three stages below (with the generated tables'
+    /// statistics every join is a broadcast: the nations' join with the
+    /// customers is planned the other way round and filters nothing). The
+    /// lineitem and orders stages, which the nation keys do not reach
+    /// through a column, stay as they were.
+    #[tokio::test]
+    async fn broadcast_keys_reach_the_scan_that_carries_them() {
+        let path = format!(
+            "{}/../tests/tpch/queries/q7.sql",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let mut g = graph(&std::fs::read_to_string(path).unwrap()).await;
+        plant_runtime_filters(&mut g, Some(10 << 20)).unwrap();
+        let mut planted: Vec<(String, String)> = g
+            .stages
+            .iter()
+            .filter_map(|s| {
+                let filter = s.runtime_filter.as_ref()?;
+                let table = ["supplier", "customer", "lineitem", "orders", "nation"]
+                    .into_iter()
+                    .find(|t| text(&s.plan).contains(&format!("table={t}")))
+                    .unwrap_or("?");
+                let keys = filter
+                    .application_keys
+                    .iter()
+                    .map(|k| k.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",");
+                assert!(text(&g.stages[filter.creation_stage].plan).contains("n_name"));
+                Some((table.to_string(), keys))
+            })
+            .collect();
+        planted.sort();
+        assert_eq!(
+            planted,
+            vec![("supplier".to_string(), "s_nationkey@1".to_string())]
+        );
+    }
+
     #[tokio::test]
     async fn none_when_off_unfiltered_full_or_over_shuffles() {
         // -1: candidates noted, none planted.
@@ -396,14 +619,16 @@ mod tests {
         assert!(g.runtime_filter_candidates.is_empty());
         // Both sides filter, but one reads a shuffle (an aggregate: its
         // stage keeps its adaptive execution) and the other's size is
-        // unknown (it is that aggregate): no filter.
+        // unknown (it is that aggregate), and the stage under it holding
+        // all of its keys (the partial aggregate of suppliers) is bigger
+        // than the nations it would filter: no filter.
         let mut g = graph(
             "SELECT n_name FROM nation WHERE n_regionkey = 1 AND EXISTS (SELECT 1 FROM \
              (SELECT s_nationkey, count(*) AS c FROM supplier GROUP BY s_nationkey) s \
              WHERE s.s_nationkey = n_nationkey AND c > 10)",
         )
         .await;
-        assert_eq!(g.runtime_filter_candidates.len(), 2);
+        assert_eq!(g.runtime_filter_candidates.len(), 3);
         plant_runtime_filters(&mut g, Some(10 << 20)).unwrap();
         assert!(g.stages.iter().all(|s| s.runtime_filter.is_none()));
     }

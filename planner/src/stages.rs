@@ -73,7 +73,7 @@ use crate::exchange::{ExchangeKind, ShuffleReaderExec, ShuffleWriterExec};
 use crate::hints::{HintExec, JoinHint, hint_on};
 use crate::join_strategy::SizeEstimate;
 use crate::repartition::RepartitionExchangeExec;
-use crate::runtime_filter::RuntimeFilter;
+use crate::runtime_filter::{Follow, RuntimeFilter, column_origins};
 
 /// One stage: a plan fragment run as one task per partition.
 #[derive(Debug, Clone)]
@@ -176,6 +176,7 @@ pub fn plan_stages(plan: Arc<dyn ExecutionPlan>, shuffle_partitions: usize) -> R
         all_joins,
         joins: vec![],
         runtime_filter_candidates: vec![],
+        estimates: Default::default(),
     };
     let root = cutter.cut(plan)?;
     // The result stage keeps its partitions as they are (Forward): the driver
@@ -199,6 +200,10 @@ struct StageCutter {
     joins: Vec<(Arc<dyn ExecutionPlan>, StageJoin)>,
     /// Runtime filters found possible, see [`StageGraph`].
     runtime_filter_candidates: Vec<RuntimeFilter>,
+    /// What the planner estimated of a stage's rows, by stage id, read
+    /// from the uncut plan (a cut plan's shuffle readers have no
+    /// statistics): for a runtime filter's creation side.
+    estimates: std::collections::HashMap<usize, SizeEstimate>,
 }
 
 impl StageCutter {
@@ -229,6 +234,15 @@ impl StageCutter {
             runtime_filter: None,
         });
         Ok(id)
+    }
+
+    /// Notes the estimate of `uncut`, the plan a stage's rows came from, for
+    /// the stage `reader` reads.
+    fn note_estimate(&mut self, reader: &Arc<dyn ExecutionPlan>, uncut: &Arc<dyn ExecutionPlan>) {
+        if let Some(reader) = reader.downcast_ref::<ShuffleReaderExec>() {
+            self.estimates
+                .insert(reader.stage_id(), SizeEstimate::of(uncut));
+        }
     }
 
     /// Cuts `input` off as its own stage and returns the reader that replaces it.
@@ -342,6 +356,7 @@ impl StageCutter {
                 .then(|| input.output_ordering().cloned())
                 .flatten();
             let reader = self.exchange(input, kind, partitioning)?;
+            self.note_estimate(&reader, repartition.input());
             // A shuffle interleaves map outputs: restore the order the
             // single-node plan relied on.
             return Ok(match ordering {
@@ -540,48 +555,123 @@ impl StageCutter {
         let right_filters = has_filter(join.right());
         let left = SizeEstimate::of(join.left());
         let right = SizeEstimate::of(join.right());
-        let mut note = |creation_stage,
-                        application_stage,
-                        creation_keys,
-                        application_keys,
-                        creation_estimate,
-                        application_estimate| {
-            self.runtime_filter_candidates.push(RuntimeFilter {
-                join: number,
-                application_stage,
-                creation_stage,
-                creation_keys,
-                application_keys,
-                null_equality: join.null_equality(),
-                creation_estimate,
-                application_estimate,
-                creation_broadcast: false,
-                threshold: 0,
-            })
-        };
+        let mut sides = vec![];
         if left_filters && RuntimeFilter::filters_right_side(join.join_type()) {
-            note(
+            sides.push((
                 left_stage,
                 right_stage,
-                left_keys.clone(),
-                right_keys.clone(),
+                &left_keys,
+                &right_keys,
                 left,
                 right,
-            );
+            ));
         }
         if right_filters && RuntimeFilter::filters_left_side(join.join_type()) {
-            note(right_stage, left_stage, right_keys, left_keys, right, left);
+            sides.push((
+                right_stage,
+                left_stage,
+                &right_keys,
+                &left_keys,
+                right,
+                left,
+            ));
+        }
+        for (creation, application, creation_keys, application_keys, estimate, big) in sides {
+            // The side itself first, then the same keys from a stage under
+            // it, in case the side's own estimate is too big to plant it.
+            let deeper =
+                self.key_supersets(creation, creation_keys)
+                    .into_iter()
+                    .map(|(stage, keys)| {
+                        let estimate = match self.estimates.get(&stage) {
+                            Some(estimate) => *estimate,
+                            None => SizeEstimate::of(self.stages[stage].writer().input()),
+                        };
+                        (stage, keys, estimate)
+                    });
+            let creations: Vec<_> = std::iter::once((creation, creation_keys.clone(), estimate))
+                .chain(deeper)
+                .collect();
+            for (creation_stage, creation_keys, creation_estimate) in creations {
+                self.runtime_filter_candidates.push(RuntimeFilter {
+                    join: number,
+                    application_stage: application,
+                    creation_stage,
+                    creation_keys,
+                    application_keys: application_keys.clone(),
+                    null_equality: join.null_equality(),
+                    creation_estimate,
+                    application_estimate: big,
+                    creation_broadcast: false,
+                    threshold: 0,
+                });
+            }
         }
     }
 
+    /// The stages under stage `creation` that hold every value of its
+    /// `keys` (columns of its rows), with those keys over their own rows
+    /// ([`column_origins`] with [`Follow::Superset`]), nearest first: a
+    /// creation side for the same filter that is ready sooner. TPC-H q21: the lineitems of
+    /// one nation's suppliers (a few MB, estimated so) hold every order
+    /// key of the `EXISTS` join above them (estimated 90 MiB, after a
+    /// join whose output DataFusion cannot estimate).
+    fn key_supersets(
+        &self,
+        creation: usize,
+        keys: &[Arc<dyn PhysicalExpr>],
+    ) -> Vec<(usize, Vec<Arc<dyn PhysicalExpr>>)> {
+        let rows = self.stages[creation].writer().input();
+        let mut per_key = vec![];
+        for key in keys {
+            let Some(column) = key.downcast_ref::<Column>() else {
+                return vec![];
+            };
+            let mut origins = vec![];
+            column_origins(
+                &self.stages,
+                rows,
+                column.index(),
+                Follow::Superset,
+                &mut origins,
+            );
+            per_key.push(origins);
+        }
+        let Some(first) = per_key.first() else {
+            return vec![];
+        };
+        // Stages every key reaches, each key once.
+        let mut found = vec![];
+        for &(stage, _) in first {
+            if found.iter().any(|(s, _)| *s == stage) {
+                continue;
+            }
+            let schema = self.stages[stage].writer().input().schema();
+            let keys: Option<Vec<Arc<dyn PhysicalExpr>>> = per_key
+                .iter()
+                .map(|origins| {
+                    let &(_, index) = origins.iter().find(|(s, _)| *s == stage)?;
+                    Some(Arc::new(Column::new(schema.field(index).name(), index))
+                        as Arc<dyn PhysicalExpr>)
+                })
+                .collect();
+            if let Some(keys) = keys {
+                found.push((stage, keys));
+            }
+        }
+        found
+    }
+
     /// Notes runtime filters for a broadcast join `uncut` (cut into `build`,
-    /// a broadcast reader, and `probe`) whose probe side is a shuffled
-    /// inner join on the same key: the broadcast keys may filter that inner
-    /// join's inputs before their shuffle (TPC-H q18: the orders of the
-    /// `IN (... HAVING ...)` subquery, nine keys, filtering the 6 M
-    /// lineitems joined with all orders). Only joins that drop the probe
-    /// rows without a partner (INNER, RIGHT SEMI), on one key, whose build
-    /// side filters its rows.
+    /// a broadcast reader, and `probe`): the broadcast keys may filter the
+    /// rows of the stages under the probe side that carry the probe keys,
+    /// before their shuffle ([`column_origins`]).
+    /// TPC-H q18: the nine orders of the `IN (... HAVING ...)` subquery
+    /// filtering the 6 M lineitems joined with all orders; q7: the two
+    /// nations filtering the suppliers (and so the lineitems) joined four
+    /// joins below. Only joins that drop the probe rows without a partner
+    /// (INNER, RIGHT SEMI) and match no NULL, whose build side filters its
+    /// rows. A stage reached by several keys filters on all of them.
     fn note_broadcast_runtime_filters(
         &mut self,
         uncut: &Arc<dyn ExecutionPlan>,
@@ -590,6 +680,7 @@ impl StageCutter {
         probe: &Arc<dyn ExecutionPlan>,
     ) {
         use datafusion::common::NullEquality;
+        use std::collections::BTreeMap;
         let Some(number) = self.all_joins.iter().position(|j| same_node(j, uncut)) else {
             return;
         };
@@ -600,59 +691,57 @@ impl StageCutter {
         else {
             return;
         };
-        let Some(inner) = probe.downcast_ref::<HashJoinExec>() else {
-            return;
-        };
-        let ([(creation_key, probe_key)], JoinType::Inner | JoinType::RightSemi) =
-            (join.on(), join.join_type())
-        else {
-            return;
-        };
         let nothing = NullEquality::NullEqualsNothing;
         // As for shuffled joins: only a build side that filters its rows.
-        if !has_filter(join.left())
-            || *inner.join_type() != JoinType::Inner
-            || *inner.partition_mode() != PartitionMode::Partitioned
+        if !matches!(join.join_type(), JoinType::Inner | JoinType::RightSemi)
             || join.null_equality() != nothing
-            || inner.null_equality() != nothing
+            || !has_filter(join.left())
         {
             return;
         }
-        // The probe key as a column of the inner join's (left ++ right)
-        // schema, then the inner join key it equals on each side.
-        let Some(column) = probe_key.downcast_ref::<Column>() else {
-            return;
-        };
-        let index = match &inner.projection {
-            Some(p) => p.get(column.index()).copied(),
-            None => Some(column.index()),
-        };
-        let Some(index) = index else { return };
-        let left_width = inner.left().schema().fields().len();
-        let is_column = |e: &Arc<dyn PhysicalExpr>, i: usize| {
-            e.downcast_ref::<Column>().is_some_and(|c| c.index() == i)
-        };
-        let Some((left_key, right_key)) = inner.on().iter().find(|(l, r)| {
-            if index < left_width {
-                is_column(l, index)
-            } else {
-                is_column(r, index - left_width)
-            }
-        }) else {
-            return;
-        };
-        for (side, key) in [(0, left_key), (1, right_key)] {
-            let Some(application_stage) = hash_input_stage(probe, side) else {
+        // Per stage reached: its keys, over the creation stage's output and
+        // over the stage's own rows.
+        type Keys = (Vec<Arc<dyn PhysicalExpr>>, Vec<Arc<dyn PhysicalExpr>>);
+        let mut reached: BTreeMap<usize, Keys> = BTreeMap::new();
+        for (creation_key, probe_key) in join.on() {
+            let Some(column) = probe_key.downcast_ref::<Column>() else {
                 continue;
             };
+            let mut origins = vec![];
+            column_origins(
+                &self.stages,
+                probe,
+                column.index(),
+                Follow::Dropped,
+                &mut origins,
+            );
+            for (stage, index) in origins {
+                let field = self.stages[stage]
+                    .writer()
+                    .input()
+                    .schema()
+                    .field(index)
+                    .clone();
+                let keys = reached.entry(stage).or_default();
+                if keys.1.iter().any(|k| {
+                    k.downcast_ref::<Column>()
+                        .is_some_and(|c| c.index() == index)
+                }) {
+                    continue;
+                }
+                keys.0.push(Arc::clone(creation_key));
+                keys.1.push(Arc::new(Column::new(field.name(), index)));
+            }
+        }
+        for (application_stage, (creation_keys, application_keys)) in reached {
             // What the stage shuffles, as the planner estimates it.
             let rows = Arc::clone(self.stages[application_stage].writer().input());
             self.runtime_filter_candidates.push(RuntimeFilter {
                 join: number + 1,
                 application_stage,
                 creation_stage,
-                creation_keys: vec![Arc::clone(creation_key)],
-                application_keys: vec![Arc::clone(key)],
+                creation_keys,
+                application_keys,
                 null_equality: nothing,
                 creation_estimate: SizeEstimate::default(),
                 application_estimate: SizeEstimate::of(&rows),
@@ -676,6 +765,8 @@ impl StageCutter {
         let right = self.cut(strip(join.right()))?;
         let left = self.exchange(left, ExchangeKind::Hash, Partitioning::Hash(left_keys, n))?;
         let right = self.exchange(right, ExchangeKind::Hash, Partitioning::Hash(right_keys, n))?;
+        self.note_estimate(&left, join.left());
+        self.note_estimate(&right, join.right());
         join.builder()
             .with_partition_mode(PartitionMode::Partitioned)
             .with_new_children(vec![left, right])?
