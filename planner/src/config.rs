@@ -513,9 +513,10 @@ settings! {
         accepts: "a number of bytes or -1",
         parse: |t| number(t).filter(|v| *v >= -1),
         description: "Runtime filters: when one side of a shuffled join filters its rows and is estimated \
-                      below this many bytes (or is a broadcast over a shuffled join on the same key), the \
-                      other side's scan stage waits for it and shuffles only the rows whose join keys it \
-                      holds; dropped when that side measures more. Matters most for LEFT, SEMI and ANTI \
+                      below this many bytes (or a stage under it holding all its keys is), the other \
+                      side's scan stage waits for it and shuffles only the rows whose join keys it holds; \
+                      dropped when that side measures more. A broadcast join's build side filters the \
+                      same way the scan stages under its probe side that carry its key. Matters most for LEFT, SEMI and ANTI \
                       joins (EXISTS), whose small side cannot be broadcast (Spark's \
                       spark.sql.optimizer.runtime.bloomFilter.creationSideThreshold, 10 MB; minispark's \
                       filter is exact). -1 plants no runtime filter.",

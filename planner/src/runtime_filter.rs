@@ -303,8 +303,8 @@ pub(crate) enum Follow {
 /// of `plan`'s own, and they are ready sooner.
 ///
 /// The column is followed down through operators that pass it on row by
-/// row (projections, filters, sorts and merges without a limit, the group
-/// keys of an aggregate, the preserved side of a join) and into the stage
+/// row (projections, filters, sorts and merges, the group keys of an
+/// aggregate, the preserved side of a join; none with a limit) and into the stage
 /// behind each shuffle reader it comes out of, naming that stage. An
 /// equi-join key is
 /// followed into both sides: when dropping, the rows of the other side with
@@ -320,6 +320,15 @@ pub(crate) fn column_origins(
     how: Follow,
     out: &mut Vec<(usize, usize)>,
 ) {
+    // A limit keeps the first rows it sees: dropping rows under it would
+    // let others in.
+    if plan.fetch().is_some()
+        || plan
+            .downcast_ref::<AggregateExec>()
+            .is_some_and(|a| a.limit_options().is_some())
+    {
+        return;
+    }
     let mut follow = |child: &Arc<dyn ExecutionPlan>, i: usize| {
         column_origins(stages, child, i, how, out);
     };
@@ -342,13 +351,9 @@ pub(crate) fn column_origins(
             follow(filter.input(), i);
         }
     } else if let Some(sort) = plan.downcast_ref::<SortExec>() {
-        if sort.fetch().is_none() {
-            follow(sort.input(), index);
-        }
+        follow(sort.input(), index);
     } else if let Some(merge) = plan.downcast_ref::<CoalescePartitionsExec>() {
-        if merge.fetch().is_none() {
-            follow(merge.input(), index);
-        }
+        follow(merge.input(), index);
     } else if let Some(repartition) = plan.downcast_ref::<RepartitionExec>() {
         follow(repartition.input(), index);
     } else if let Some(aggregate) = plan.downcast_ref::<AggregateExec>() {
