@@ -612,10 +612,10 @@ impl StageCutter {
     /// The stages under stage `creation` that hold every value of its
     /// `keys` (columns of its rows), with those keys over their own rows
     /// ([`column_origins`] with [`Follow::Superset`]), nearest first: a
-    /// creation side for the same filter that is ready sooner. TPC-H q21: the lineitems of
-    /// one nation's suppliers (a few MB, estimated so) hold every order
-    /// key of the `EXISTS` join above them (estimated 90 MiB, after a
-    /// join whose output DataFusion cannot estimate).
+    /// creation side for the same filter that is ready sooner. TPC-H q21:
+    /// the lineitems of one nation's suppliers (a few MB, estimated so)
+    /// hold every order key of the `EXISTS` join above them (estimated 90
+    /// MiB, after a join whose output DataFusion cannot estimate).
     fn key_supersets(
         &self,
         creation: usize,
