@@ -308,9 +308,10 @@ pub(crate) enum Follow {
 /// behind each shuffle reader it comes out of, naming that stage. An
 /// equi-join key is
 /// followed into both sides: when dropping, the rows of the other side with
-/// a value not among the keys meet only rows that are dropped above; for a
-/// superset, through INNER and SEMI joins only (an ANTI join's output keys
-/// are those the other side lacks). TPC-H q7: the two nations' keys, a
+/// a value not among the keys meet only rows that are dropped above (never
+/// into a `NOT IN` or a mark join's other side, where one NULL row decides
+/// for every key); for a superset, through INNER and SEMI joins only (an
+/// ANTI join's output keys are those the other side lacks). TPC-H q7: the two nations' keys, a
 /// broadcast join's build side near the top of the plan, reach the supplier
 /// scan four joins below.
 pub(crate) fn column_origins(
@@ -409,13 +410,18 @@ pub(crate) fn column_origins(
                 .then(|| is_column(theirs))
                 .flatten()
         });
-        let branches = match how {
-            Follow::Dropped => true,
-            Follow::Superset => matches!(
-                join.join_type(),
-                JoinType::Inner | JoinType::LeftSemi | JoinType::RightSemi
-            ),
-        };
+        // Never into a NOT IN (null-aware) or a mark join's other side: a
+        // NULL there decides the rows of every key, and the filter drops it.
+        let branches = !join.null_aware
+            && match how {
+                Follow::Dropped => {
+                    !matches!(join.join_type(), JoinType::LeftMark | JoinType::RightMark)
+                }
+                Follow::Superset => matches!(
+                    join.join_type(),
+                    JoinType::Inner | JoinType::LeftSemi | JoinType::RightSemi
+                ),
+            };
         if let Some(partner) = partner
             && branches
             && join.null_equality() == NullEquality::NullEqualsNothing
@@ -599,6 +605,76 @@ mod tests {
             planted,
             vec![("supplier".to_string(), "s_nationkey@1".to_string())]
         );
+    }
+
+    /// An equi-join key is followed into the other side of a LEFT ANTI
+    /// join (its rows with other keys meet only rows dropped above), but
+    /// not of a `NOT IN` one: a NULL there empties the answer for every
+    /// key, and the filter would drop it.
+    #[tokio::test]
+    async fn keys_cross_an_anti_join_but_not_a_not_in() {
+        let g = q4().await;
+        let stage_of = |table: &str| {
+            g.stages
+                .iter()
+                .position(|s| text(&s.plan).contains(&format!("table={table}")))
+                .unwrap()
+        };
+        let (supplier, partsupp) = (stage_of("supplier"), stage_of("partsupp"));
+        let reader = |stage: usize| -> Arc<dyn ExecutionPlan> {
+            let schema = g.stages[stage].writer().input().schema();
+            Arc::new(ShuffleReaderExec::new(
+                stage,
+                ExchangeKind::Hash,
+                Partitioning::UnknownPartitioning(1),
+                EquivalenceProperties::new(schema),
+            ))
+        };
+        let column = |stage: usize, name: &str| -> Arc<dyn PhysicalExpr> {
+            let schema = g.stages[stage].writer().input().schema();
+            Arc::new(Column::new(name, schema.index_of(name).unwrap()))
+        };
+        let key = g.stages[supplier]
+            .writer()
+            .input()
+            .schema()
+            .index_of("s_suppkey")
+            .unwrap();
+        for null_aware in [false, true] {
+            let join: Arc<dyn ExecutionPlan> = Arc::new(
+                HashJoinExec::try_new(
+                    reader(supplier),
+                    reader(partsupp),
+                    vec![(
+                        column(supplier, "s_suppkey"),
+                        column(partsupp, "ps_suppkey"),
+                    )],
+                    None,
+                    &JoinType::LeftAnti,
+                    None,
+                    PartitionMode::CollectLeft,
+                    NullEquality::NullEqualsNothing,
+                    null_aware,
+                )
+                .unwrap(),
+            );
+            let mut dropped = vec![];
+            column_origins(&g.stages, &join, key, Follow::Dropped, &mut dropped);
+            let mut stages: Vec<usize> = dropped.iter().map(|(s, _)| *s).collect();
+            stages.sort();
+            let expected = if null_aware {
+                vec![supplier]
+            } else {
+                let mut both = vec![supplier, partsupp];
+                both.sort();
+                both
+            };
+            assert_eq!(stages, expected, "null aware: {null_aware}");
+            // The anti join's output keys are not a subset of the other side's.
+            let mut superset = vec![];
+            column_origins(&g.stages, &join, key, Follow::Superset, &mut superset);
+            assert_eq!(superset, vec![(supplier, key)], "null aware: {null_aware}");
+        }
     }
 
     #[tokio::test]
