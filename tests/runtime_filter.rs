@@ -146,7 +146,7 @@ async fn a_broadcast_semi_join_filters_the_shuffled_join_under_it() {
 
 /// Keys that reach stages further down. TPC-H q7 at SF 0.1: the two
 /// nations of a broadcast join near the top of the plan filter the supplier
-/// scan four joins and a shuffle below (and with it the lineitems joined
+/// scan three joins and a shuffle below (and with it the lineitems joined
 /// with those suppliers). q21: its `NOT EXISTS` join's small side (after a
 /// join DataFusion cannot estimate well) is estimated above the creation
 /// side threshold, but the stage under it holding all of its order keys is

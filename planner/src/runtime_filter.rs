@@ -31,7 +31,7 @@
 //! applied after the shuffled join of orders with all 6 M lineitems; the
 //! nine keys now filter that lineitem scan (and the orders scan) before
 //! their shuffle. In q7 the two nations of a broadcast join near the top
-//! filter the supplier scan four joins below it, and through the suppliers
+//! filter the supplier scan three joins below it, and through the suppliers
 //! the lineitems. That is what DataFusion's dynamic filters do inside one
 //! process.
 //!
@@ -313,7 +313,7 @@ pub(crate) enum Follow {
 /// for every key); for a superset, through INNER and SEMI joins only (an
 /// ANTI join's output keys are those the other side lacks). TPC-H q7: the two nations' keys, a
 /// broadcast join's build side near the top of the plan, reach the supplier
-/// scan four joins below.
+/// scan three joins below.
 pub(crate) fn column_origins(
     stages: &[Stage],
     plan: &Arc<dyn ExecutionPlan>,

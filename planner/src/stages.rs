@@ -640,7 +640,7 @@ impl StageCutter {
         let Some(first) = per_key.first() else {
             return vec![];
         };
-        // Stages every key reaches, each key once.
+        // Stages every key reaches, each stage once.
         let mut found = vec![];
         for &(stage, _) in first {
             if found.iter().any(|(s, _)| *s == stage) {
@@ -668,7 +668,7 @@ impl StageCutter {
     /// before their shuffle ([`column_origins`]).
     /// TPC-H q18: the nine orders of the `IN (... HAVING ...)` subquery
     /// filtering the 6 M lineitems joined with all orders; q7: the two
-    /// nations filtering the suppliers (and so the lineitems) joined four
+    /// nations filtering the suppliers (and so the lineitems) joined three
     /// joins below. Only joins that drop the probe rows without a partner
     /// (INNER, RIGHT SEMI) and match no NULL, whose build side filters its
     /// rows. A stage reached by several keys filters on all of them.
