@@ -132,7 +132,7 @@ async fn a_broadcast_semi_join_filters_the_shuffled_join_under_it() {
         let counters = s.last_job_counters().expect("counters");
         assert_eq!(counters.runtime_filters, filters, "{counters}");
         let plan = explain_analyze(s, &sql).await;
-        let (rows, notes) = stage_scanning_outside_the_subquery(&plan);
+        let (rows, notes) = stage_scanning_without(&plan, "lineitem", "AggregateExec");
         assert_eq!(notes.len(), 2 * filters as usize, "{plan}");
         shuffled.push(rows);
     }
@@ -187,15 +187,11 @@ async fn keys_filter_the_stages_that_carry_them_further_down() {
             let plan = explain_analyze(s, &sql).await;
             // The stage scanning the table and joining nothing: q21's first
             // lineitem scan.
-            let blocks: Vec<&str> = plan.split("\nStage ").collect();
-            let block = blocks
-                .iter()
-                .find(|b| {
-                    b.contains(&format!("/{filtered_table}/"))
-                        && !b.contains("HashJoinExec: mode=CollectLeft, join_type=Inner")
-                })
-                .unwrap_or_else(|| panic!("q{q}: no stage scans {filtered_table} alone: {plan}"));
-            let (rows, notes) = stage_scanning(&format!("Stage {block}"), filtered_table);
+            let (rows, notes) = stage_scanning_without(
+                &plan,
+                filtered_table,
+                "HashJoinExec: mode=CollectLeft, join_type=Inner",
+            );
             shuffled.push((rows, notes, filters));
         }
         let (on_rows, on_notes, on_filters) = &shuffled[0];
@@ -214,16 +210,15 @@ async fn keys_filter_the_stages_that_carry_them_further_down() {
     }
 }
 
-/// q18 scans lineitem twice: in the `IN` subquery (an aggregate) and in
-/// the join. The rows shuffled by the join's lineitem stage (the one
-/// without an aggregate), and its runtime filter lines.
-fn stage_scanning_outside_the_subquery(plan: &str) -> (u64, Vec<String>) {
-    let blocks: Vec<&str> = plan.split("\nStage ").collect();
-    let block = blocks
-        .iter()
-        .find(|b| b.contains("/lineitem/") && !b.contains("AggregateExec"))
-        .unwrap_or_else(|| panic!("no join-side lineitem stage: {plan}"));
-    stage_scanning(&format!("Stage {block}"), "lineitem")
+/// The rows shuffled by the first stage that scans `table` and whose plan
+/// does not contain `without` (q18 scans lineitem twice, in the `IN`
+/// subquery's aggregate and in the join), and its runtime filter lines.
+fn stage_scanning_without(plan: &str, table: &str, without: &str) -> (u64, Vec<String>) {
+    let block = plan
+        .split("\nStage ")
+        .find(|b| b.contains(&format!("/{table}/")) && !b.contains(without))
+        .unwrap_or_else(|| panic!("no stage scans {table} without {without}: {plan}"));
+    stage_scanning(&format!("Stage {block}"), table)
 }
 
 /// A small side estimated small that measures bigger than the threshold:
